@@ -1,0 +1,404 @@
+import {
+  BatchGetCommand,
+  BatchWriteCommand,
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import {
+  type AppConfig,
+  type ArtifactRecord,
+  ConflictError,
+  type EnvironmentLive,
+  type EnvironmentLock,
+  EnvironmentLockedError,
+  type EnvironmentState,
+  type HostState,
+  type ListReleasesFilter,
+  type Page,
+  type Release,
+  type ReleaseEvent,
+  type ReleaseStatus,
+  type ReleaseStore,
+  type StoredApp,
+  ValidationError,
+} from '@slipway/core';
+import { isConditionFailure, translateSdkError } from './errors.ts';
+import { keys, withoutKeys } from './table.ts';
+
+type Item = Record<string, unknown>;
+
+const CURSOR_KEYS = new Set(['pk', 'sk', 'gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk']);
+
+function encodeCursor(lastKey: Item | undefined): string | undefined {
+  return lastKey ? Buffer.from(JSON.stringify(lastKey), 'utf8').toString('base64url') : undefined;
+}
+
+/** A cursor is only ever a key of the same listing; anything else is refused, not passed to DynamoDB. */
+function decodeCursor(cursor: string, partitionAttribute: string, partitionValue: string): Item {
+  const invalid = () =>
+    new ValidationError('cursor is not one this listing gave out; start again without it', [
+      { field: 'cursor', message: 'is not valid for this listing' },
+    ]);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw invalid();
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw invalid();
+  const entries = Object.entries(parsed);
+  const wellFormed = entries.every(([key, value]) => CURSOR_KEYS.has(key) && typeof value === 'string');
+  if (!wellFormed || (parsed as Item)[partitionAttribute] !== partitionValue) throw invalid();
+  return parsed as Item;
+}
+
+export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableName: string): ReleaseStore {
+  async function call<T>(what: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      throw translateSdkError(error, `the release table (${what})`);
+    }
+  }
+
+  async function queryAll(input: Omit<QueryCommandInput, 'TableName'>): Promise<Item[]> {
+    const items: Item[] = [];
+    let start: Item | undefined;
+    do {
+      const page = await call('query', () =>
+        client.send(new QueryCommand({ TableName: tableName, ...input, ExclusiveStartKey: start })),
+      );
+      items.push(...((page.Items ?? []) as Item[]));
+      start = page.LastEvaluatedKey as Item | undefined;
+    } while (start);
+    return items;
+  }
+
+  async function queryPrefix(pk: string, prefix: string): Promise<Item[]> {
+    return queryAll({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': pk, ':prefix': prefix },
+    });
+  }
+
+  async function get(key: Item): Promise<Item | undefined> {
+    const result = await call('get', () =>
+      client.send(new GetCommand({ TableName: tableName, Key: key, ConsistentRead: true })),
+    );
+    return result.Item as Item | undefined;
+  }
+
+  async function put(item: Item): Promise<void> {
+    await call('put', () => client.send(new PutCommand({ TableName: tableName, Item: item })));
+  }
+
+  async function batchGetReleases(ids: string[]): Promise<Release[]> {
+    if (ids.length === 0) return [];
+    const found = new Map<string, Release>();
+    let pending: Item[] = ids.map((id) => keys.release(id));
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 1000)));
+      const result = await call('batch get', () =>
+        client.send(
+          new BatchGetCommand({ RequestItems: { [tableName]: { Keys: pending, ConsistentRead: true } } }),
+        ),
+      );
+      for (const item of (result.Responses?.[tableName] ?? []) as Item[]) {
+        const release = withoutKeys<Release>(item);
+        found.set(release.id, release);
+      }
+      pending = (result.UnprocessedKeys?.[tableName]?.Keys ?? []) as Item[];
+    }
+    // Environment records written before a release record that never landed have no release: skip them.
+    return ids.flatMap((id) => (found.has(id) ? [found.get(id)!] : []));
+  }
+
+  async function batchPut(items: Item[]): Promise<void> {
+    for (let i = 0; i < items.length; i += 25) {
+      let requests = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+      for (let attempt = 0; requests.length > 0; attempt++) {
+        if (attempt > 0)
+          await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 1000)));
+        const result = await call('batch write', () =>
+          client.send(new BatchWriteCommand({ RequestItems: { [tableName]: requests } })),
+        );
+        requests = (result.UnprocessedItems?.[tableName] ?? []) as typeof requests;
+      }
+    }
+  }
+
+  return {
+    async putApp(
+      config: AppConfig,
+      actor: string,
+      now: string,
+      expectedRevision?: number,
+    ): Promise<StoredApp> {
+      const guard =
+        expectedRevision === undefined
+          ? {}
+          : expectedRevision === 0
+            ? { ConditionExpression: 'attribute_not_exists(pk)' }
+            : {
+                ConditionExpression: 'revision = :expected',
+                ExpressionAttributeValues: { ':expected': expectedRevision },
+              };
+      try {
+        const result = await client.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: keys.app(config.name),
+            UpdateExpression:
+              'SET config = :config, updatedAt = :now, updatedBy = :actor, gsi2pk = :apps, gsi2sk = :name, ' +
+              'revision = if_not_exists(revision, :zero) + :one',
+            ...guard,
+            ExpressionAttributeValues: {
+              ':config': config,
+              ':now': now,
+              ':actor': actor,
+              ':apps': 'APPS',
+              ':name': config.name,
+              ':zero': 0,
+              ':one': 1,
+              ...(guard.ExpressionAttributeValues ?? {}),
+            },
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        return withoutKeys<StoredApp>(result.Attributes as Item);
+      } catch (error) {
+        if (isConditionFailure(error)) {
+          throw new ConflictError(
+            `app ${config.name} was changed by someone else (expected revision ${expectedRevision}); read it again`,
+          );
+        }
+        throw translateSdkError(error, 'the release table (put app)');
+      }
+    },
+
+    async getApp(name) {
+      const item = await get(keys.app(name));
+      return item ? withoutKeys<StoredApp>(item) : undefined;
+    },
+
+    async listApps() {
+      const items = await queryAll({
+        IndexName: 'gsi2',
+        KeyConditionExpression: 'gsi2pk = :apps',
+        ExpressionAttributeValues: { ':apps': 'APPS' },
+      });
+      return items.map((item) => String(item.gsi2sk));
+    },
+
+    async createRelease(release: Release, environments: EnvironmentState[]) {
+      // The release item is the anchor: environment items are written first, so a crash in between
+      // leaves only records that no listing shows (batchGetReleases skips them).
+      await batchPut(
+        environments.map((env) => ({
+          ...keys.releaseEnv(release.id, env.environment),
+          gsi1pk: `ENVREL#${release.app}#${env.environment}`,
+          gsi1sk: release.id,
+          ...env,
+        })),
+      );
+      try {
+        await client.send(
+          new PutCommand({
+            TableName: tableName,
+            Item: {
+              ...keys.release(release.id),
+              gsi1pk: `APPREL#${release.app}`,
+              gsi1sk: release.id,
+              gsi2pk: 'RELEASES',
+              gsi2sk: release.id,
+              ...release,
+            },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        );
+      } catch (error) {
+        if (isConditionFailure(error)) throw new ConflictError(`release ${release.id} already exists`);
+        throw translateSdkError(error, 'the release table (create release)');
+      }
+    },
+
+    async getRelease(id) {
+      const item = await get(keys.release(id));
+      return item ? withoutKeys<Release>(item) : undefined;
+    },
+
+    async updateReleaseStatus(
+      id: string,
+      from: ReleaseStatus,
+      to: ReleaseStatus,
+      now: string,
+      reason?: string,
+    ) {
+      try {
+        const result = await client.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: keys.release(id),
+            UpdateExpression: `SET #status = :to, updatedAt = :now${reason === undefined ? '' : ', reason = :reason'}`,
+            ConditionExpression: 'attribute_exists(pk) AND #status = :from',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: {
+              ':to': to,
+              ':from': from,
+              ':now': now,
+              ...(reason === undefined ? {} : { ':reason': reason }),
+            },
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        return withoutKeys<Release>(result.Attributes as Item);
+      } catch (error) {
+        if (isConditionFailure(error)) {
+          const current = await get(keys.release(id));
+          throw new ConflictError(
+            current
+              ? `release ${id} is ${String(current.status)}, not ${from}; it cannot move to ${to}`
+              : `release ${id} does not exist`,
+            { details: { expected: from, actual: current?.status ?? null } },
+          );
+        }
+        throw translateSdkError(error, 'the release table (update release)');
+      }
+    },
+
+    async listReleases(filter: ListReleasesFilter): Promise<Page<Release>> {
+      const [index, partitionAttribute, partition] = filter.environment
+        ? (['gsi1', 'gsi1pk', `ENVREL#${filter.app}#${filter.environment}`] as const)
+        : filter.app
+          ? (['gsi1', 'gsi1pk', `APPREL#${filter.app}`] as const)
+          : (['gsi2', 'gsi2pk', 'RELEASES'] as const);
+      const start = filter.cursor ? decodeCursor(filter.cursor, partitionAttribute, partition) : undefined;
+      const page = await call('list releases', () =>
+        client.send(
+          new QueryCommand({
+            TableName: tableName,
+            IndexName: index,
+            KeyConditionExpression: `${partitionAttribute} = :partition`,
+            ExpressionAttributeValues: { ':partition': partition },
+            ScanIndexForward: false,
+            Limit: filter.limit,
+            ExclusiveStartKey: start,
+          }),
+        ),
+      );
+      const found = (page.Items ?? []) as Item[];
+      const items = filter.environment
+        ? await batchGetReleases(found.map((item) => String(item.releaseId)))
+        : found.map((item) => withoutKeys<Release>(item));
+      const nextCursor = encodeCursor(page.LastEvaluatedKey as Item | undefined);
+      return { items, ...(nextCursor ? { nextCursor } : {}) };
+    },
+
+    async getEnvironmentStates(releaseId) {
+      return (await queryPrefix(`REL#${releaseId}`, 'ENV#')).map((item) =>
+        withoutKeys<EnvironmentState>(item),
+      );
+    },
+
+    async putEnvironmentState(state) {
+      await put({
+        ...keys.releaseEnv(state.releaseId, state.environment),
+        gsi1pk: `ENVREL#${state.app}#${state.environment}`,
+        gsi1sk: state.releaseId,
+        ...state,
+      });
+    },
+
+    async putHostState(state) {
+      await put({ ...keys.releaseHost(state.releaseId, state.environment, state.host), ...state });
+    },
+
+    async getHostStates(releaseId) {
+      return (await queryPrefix(`REL#${releaseId}`, 'HOST#')).map((item) => withoutKeys<HostState>(item));
+    },
+
+    async appendEvent(event) {
+      try {
+        await client.send(
+          new PutCommand({
+            TableName: tableName,
+            Item: { ...keys.releaseEvent(event.releaseId, event.id), ...event },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        );
+      } catch (error) {
+        // Event ids are unique per append; a condition failure means this very event was already written.
+        if (!isConditionFailure(error)) throw translateSdkError(error, 'the release table (append event)');
+      }
+    },
+
+    async listEvents(releaseId) {
+      return (await queryPrefix(`REL#${releaseId}`, 'EVENT#')).map((item) => withoutKeys<ReleaseEvent>(item));
+    },
+
+    async acquireLock(lock: EnvironmentLock, now: string) {
+      try {
+        await client.send(
+          new PutCommand({
+            TableName: tableName,
+            Item: { ...keys.lock(lock.app, lock.environment), ...lock },
+            ConditionExpression: 'attribute_not_exists(pk) OR holder = :holder OR leaseUntil < :now',
+            ExpressionAttributeValues: { ':holder': lock.holder, ':now': now },
+          }),
+        );
+      } catch (error) {
+        if (!isConditionFailure(error)) throw translateSdkError(error, 'the release table (acquire lock)');
+        const current = await get(keys.lock(lock.app, lock.environment));
+        throw new EnvironmentLockedError(
+          lock.app,
+          lock.environment,
+          String(current?.holder ?? 'unknown'),
+          String(current?.leaseUntil ?? now),
+        );
+      }
+    },
+
+    async releaseLock(app, environment, holder) {
+      try {
+        await client.send(
+          new DeleteCommand({
+            TableName: tableName,
+            Key: keys.lock(app, environment),
+            ConditionExpression: 'holder = :holder',
+            ExpressionAttributeValues: { ':holder': holder },
+          }),
+        );
+      } catch (error) {
+        if (!isConditionFailure(error)) throw translateSdkError(error, 'the release table (release lock)');
+      }
+    },
+
+    async getLock(app, environment) {
+      const item = await get(keys.lock(app, environment));
+      return item ? withoutKeys<EnvironmentLock>(item) : undefined;
+    },
+
+    async getEnvironmentLive(app, environment) {
+      const item = await get(keys.live(app, environment));
+      return item ? withoutKeys<EnvironmentLive>(item) : undefined;
+    },
+
+    async putEnvironmentLive(live) {
+      await put({ ...keys.live(live.app, live.environment), ...live });
+    },
+
+    async putArtifactRecord(record: ArtifactRecord) {
+      await put({ ...keys.artifact(record.app, record.sha256), ...record });
+    },
+
+    async getArtifactRecord(app, sha256) {
+      const item = await get(keys.artifact(app, sha256));
+      return item ? withoutKeys<ArtifactRecord>(item) : undefined;
+    },
+  };
+}

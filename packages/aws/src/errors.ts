@@ -1,0 +1,29 @@
+import { DependencyUnavailableError } from '@slipway/core';
+
+const TRANSIENT = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'InternalServerError',
+  'ServiceUnavailable',
+  'SlowDown',
+  'TimeoutError',
+]);
+
+export function isConditionFailure(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
+}
+
+/** SDK failures become domain errors: transient ones retryable, the rest passed on as bugs. */
+export function translateSdkError(error: unknown, what: string): unknown {
+  if (!(error instanceof Error)) return error;
+  const retryable = (error as { $retryable?: unknown }).$retryable !== undefined;
+  const network =
+    'code' in error && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(String(error.code));
+  if (TRANSIENT.has(error.name) || retryable || network) {
+    return new DependencyUnavailableError(`${what} is unavailable right now (${error.name}); try again`, {
+      cause: error,
+    });
+  }
+  return error;
+}

@@ -1,0 +1,61 @@
+import { SFNClient } from '@aws-sdk/client-sfn';
+import {
+  ConfigurationError,
+  createLogger,
+  createSlipway,
+  createUlidGenerator,
+  parse,
+  type Slipway,
+  systemClock,
+  ValidationError,
+} from '@slipway/core';
+import { z } from 'zod';
+import { createDocumentClient, createS3Client } from './clients.ts';
+import { createDynamoReleaseStore } from './dynamo-release-store.ts';
+import { createDynamoTokenStore } from './dynamo-token-store.ts';
+import { createS3ArtifactStore } from './s3-artifact-store.ts';
+import { createStepFunctionsWorkflow } from './sfn-workflow.ts';
+
+const AwsEnvironment = z.object({
+  AWS_REGION: z.string().min(1),
+  SLIPWAY_TABLE: z.string().min(1),
+  SLIPWAY_BUCKET: z.string().min(1),
+  SLIPWAY_RELEASE_STATE_MACHINE_ARN: z.string().startsWith('arn:'),
+  SLIPWAY_ADMIN_TOKEN: z.string().min(16).optional(),
+  SLIPWAY_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+export type AwsEnvironment = z.infer<typeof AwsEnvironment>;
+
+/** Reads the Lambda environment once; a missing or malformed variable stops the cold start by name. */
+export function readAwsEnvironment(env: NodeJS.ProcessEnv): AwsEnvironment {
+  try {
+    return parse(AwsEnvironment, env, 'environment');
+  } catch (error) {
+    if (error instanceof ValidationError) {
+      const names = error.details.map((p) => `${p.field} ${p.message}`).join('; ');
+      throw new ConfigurationError(`the Lambda environment is incomplete: ${names}`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+export async function loadAwsRuntime(env: NodeJS.ProcessEnv): Promise<Slipway> {
+  const config = readAwsEnvironment(env);
+  const connection = { region: config.AWS_REGION };
+  const documents = createDocumentClient(connection);
+  const logger = createLogger({ service: 'slipway-api', level: config.SLIPWAY_LOG_LEVEL });
+  const slipway = createSlipway({
+    store: createDynamoReleaseStore(documents, config.SLIPWAY_TABLE),
+    tokens: createDynamoTokenStore(documents, config.SLIPWAY_TABLE),
+    objects: createS3ArtifactStore(createS3Client(connection), config.SLIPWAY_BUCKET, systemClock),
+    workflow: createStepFunctionsWorkflow(
+      new SFNClient({ region: config.AWS_REGION }),
+      config.SLIPWAY_RELEASE_STATE_MACHINE_ARN,
+    ),
+    clock: systemClock,
+    ids: createUlidGenerator(),
+    logger,
+  });
+  if (config.SLIPWAY_ADMIN_TOKEN) await slipway.auth.ensureAdminToken(config.SLIPWAY_ADMIN_TOKEN);
+  return slipway;
+}

@@ -1,0 +1,62 @@
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { ArtifactStore, Clock } from '@slipway/core';
+import { translateSdkError } from './errors.ts';
+
+function isNotFound(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    (error.name === 'NotFound' ||
+      error.name === 'NoSuchKey' ||
+      (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404)
+  );
+}
+
+export function createS3ArtifactStore(client: S3Client, bucket: string, clock: Clock): ArtifactStore {
+  return {
+    async presignUpload(key, sha256, _size, expiresInSeconds) {
+      // Signing the checksum makes S3 itself refuse an upload whose bytes do not hash to sha256.
+      const checksum = Buffer.from(sha256, 'hex').toString('base64');
+      const command = new PutObjectCommand({ Bucket: bucket, Key: key, ChecksumSHA256: checksum });
+      const url = await getSignedUrl(client, command, {
+        expiresIn: expiresInSeconds,
+        signableHeaders: new Set(['x-amz-checksum-sha256']),
+      });
+      return {
+        url,
+        headers: { 'x-amz-checksum-sha256': checksum },
+        expiresAt: new Date(clock.now().getTime() + expiresInSeconds * 1000).toISOString(),
+      };
+    },
+
+    async head(key) {
+      try {
+        const result = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        return { size: result.ContentLength ?? 0, etag: result.ETag ?? '' };
+      } catch (error) {
+        if (isNotFound(error)) return undefined;
+        throw translateSdkError(error, 'artifact storage');
+      }
+    },
+
+    async sha256Of(key) {
+      try {
+        // S3 keeps a verified full-object SHA-256 when the upload carried one: no need to read the bytes.
+        const head = await client.send(
+          new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }),
+        );
+        if (head.ChecksumSHA256 && head.ChecksumType !== 'COMPOSITE') {
+          return Buffer.from(head.ChecksumSHA256, 'base64').toString('hex');
+        }
+        const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+        const hash = createHash('sha256');
+        for await (const chunk of object.Body as Readable) hash.update(chunk as Buffer);
+        return hash.digest('hex');
+      } catch (error) {
+        throw translateSdkError(error, 'artifact storage');
+      }
+    },
+  };
+}

@@ -1,0 +1,64 @@
+/**
+ * The single DynamoDB table. Every write that must not race is a conditional write on one item
+ * (no transactions, no TTL: local DynamoDB has neither, and the design does not need them).
+ *
+ * | item             | pk                  | sk               | gsi1 (pk / sk)          | gsi2 (pk / sk)     |
+ * | app config       | APP#<app>           | CONFIG           |                         | APPS / <app>       |
+ * | live per env     | APP#<app>           | LIVE#<env>       |                         |                    |
+ * | env lock         | LOCK#<app>#<env>    | LOCK             |                         |                    |
+ * | release          | REL#<id>            | RELEASE          | APPREL#<app> / <id>     | RELEASES / <id>    |
+ * | release env      | REL#<id>            | ENV#<env>        | ENVREL#<app>#<env> / <id> |                  |
+ * | release host     | REL#<id>            | HOST#<env>#<host>|                         |                    |
+ * | release event    | REL#<id>            | EVENT#<eventId>  |                         |                    |
+ * | artifact         | ART#<app>#<sha256>  | ARTIFACT         |                         |                    |
+ * | API token        | TOKEN#<sha256>      | TOKEN            |                         |                    |
+ *
+ * Release ids sort by creation time, so the GSIs list newest first with ScanIndexForward=false.
+ */
+export const KEY_ATTRIBUTES = ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk'] as const;
+
+export const TABLE_DEFINITION = {
+  AttributeDefinitions: KEY_ATTRIBUTES.map((name) => ({ AttributeName: name, AttributeType: 'S' as const })),
+  KeySchema: [
+    { AttributeName: 'pk', KeyType: 'HASH' as const },
+    { AttributeName: 'sk', KeyType: 'RANGE' as const },
+  ],
+  GlobalSecondaryIndexes: [
+    {
+      IndexName: 'gsi1',
+      KeySchema: [
+        { AttributeName: 'gsi1pk', KeyType: 'HASH' as const },
+        { AttributeName: 'gsi1sk', KeyType: 'RANGE' as const },
+      ],
+      Projection: { ProjectionType: 'ALL' as const },
+    },
+    {
+      IndexName: 'gsi2',
+      KeySchema: [
+        { AttributeName: 'gsi2pk', KeyType: 'HASH' as const },
+        { AttributeName: 'gsi2sk', KeyType: 'RANGE' as const },
+      ],
+      Projection: { ProjectionType: 'ALL' as const },
+    },
+  ],
+  BillingMode: 'PAY_PER_REQUEST' as const,
+};
+
+export const keys = {
+  app: (app: string) => ({ pk: `APP#${app}`, sk: 'CONFIG' }),
+  live: (app: string, env: string) => ({ pk: `APP#${app}`, sk: `LIVE#${env}` }),
+  lock: (app: string, env: string) => ({ pk: `LOCK#${app}#${env}`, sk: 'LOCK' }),
+  release: (id: string) => ({ pk: `REL#${id}`, sk: 'RELEASE' }),
+  releaseEnv: (id: string, env: string) => ({ pk: `REL#${id}`, sk: `ENV#${env}` }),
+  releaseHost: (id: string, env: string, host: string) => ({ pk: `REL#${id}`, sk: `HOST#${env}#${host}` }),
+  releaseEvent: (id: string, eventId: string) => ({ pk: `REL#${id}`, sk: `EVENT#${eventId}` }),
+  artifact: (app: string, sha256: string) => ({ pk: `ART#${app}#${sha256}`, sk: 'ARTIFACT' }),
+  token: (hash: string) => ({ pk: `TOKEN#${hash}`, sk: 'TOKEN' }),
+};
+
+/** Strips the key attributes so only the domain object is left. */
+export function withoutKeys<T>(item: Record<string, unknown>): T {
+  const copy: Record<string, unknown> = { ...item };
+  for (const name of KEY_ATTRIBUTES) delete copy[name];
+  return copy as T;
+}

@@ -1,0 +1,271 @@
+import { openAsBlob } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { ReleaseSummary, ReleaseView, UploadTicket } from '@slipway/core';
+import { type ApiClient, ApiError, createApiClient } from './client.ts';
+import { packDirectory } from './pack.ts';
+
+const USAGE = `slipway: release orchestrator for server fleets
+
+usage:
+  slipway dev                                   start the local API, stand-ins and demo fleet
+  slipway apply <config.json>                   create or update an app from its config file
+  slipway artifact push <dir> --app <app>       pack a folder as tar.gz and upload it
+  slipway release open --app <app> --version <v> --artifact <key> [--description <text>]
+  slipway release list [--app <app>] [--environment <env>] [--limit <n>] [--cursor <c>]
+  slipway release show <id>
+  slipway token create --name <who> --role <viewer|deployer|approver|admin>
+
+The client commands read SLIPWAY_URL (default http://127.0.0.1:8787) and SLIPWAY_TOKEN.
+Add --json to any client command to print the API's answer as JSON.`;
+
+class UsageError extends Error {}
+
+export interface Io {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+function clientFrom(env: NodeJS.ProcessEnv): ApiClient {
+  const token = env.SLIPWAY_TOKEN;
+  if (!token)
+    throw new UsageError('set SLIPWAY_TOKEN to an API token (the dev server prints the admin token)');
+  return createApiClient(env.SLIPWAY_URL ?? 'http://127.0.0.1:8787', token);
+}
+
+function required(values: Record<string, unknown>, name: string): string {
+  const value = values[name];
+  if (typeof value !== 'string' || value === '') throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+function sha256FromKey(key: string): string {
+  const match = /^artifacts\/[^/]+\/([0-9a-f]{64})\.tar\.gz$/.exec(key);
+  if (!match)
+    throw new UsageError(
+      '--artifact must be a key printed by "slipway artifact push" (artifacts/<app>/<sha256>.tar.gz)',
+    );
+  return match[1]!;
+}
+
+function printRelease(release: ReleaseView, io: Io) {
+  io.out(`release ${release.id}  ${release.app} ${release.version}  ${release.status}`);
+  io.out(`  opened by ${release.openedBy} at ${release.createdAt}`);
+  io.out(`  artifact ${release.artifact.key} (${release.artifact.size} bytes)`);
+  if (release.description) io.out(`  ${release.description.split('\n').join('\n  ')}`);
+  if (release.reason) io.out(`  reason: ${release.reason}`);
+  for (const env of release.environments) {
+    io.out(`  ${env.environment}: ${env.status}`);
+    for (const host of env.hosts) io.out(`    ${host.host}: ${host.status}`);
+  }
+  io.out('  events:');
+  for (const event of release.events) io.out(`    ${event.at}  ${event.type}  by ${event.actor}`);
+}
+
+async function run(argv: string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
+  const [command, ...rest] = argv;
+  const sub = rest[0];
+  const print = (json: boolean, value: unknown, human: () => void) =>
+    json ? io.out(JSON.stringify(value, null, 2)) : human();
+
+  switch (command) {
+    case 'dev': {
+      const { runDev } = await import('./dev.ts');
+      return runDev(env, io);
+    }
+    case 'apply': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        options: { json: { type: 'boolean' } },
+        allowPositionals: true,
+      });
+      const file = positionals[0];
+      if (!file) throw new UsageError('name the app config file: slipway apply slipway.json');
+      let config: { name?: unknown };
+      try {
+        config = JSON.parse(await readFile(file, 'utf8'));
+      } catch (error) {
+        throw new UsageError(`cannot read ${file} as JSON: ${(error as Error).message}`);
+      }
+      if (typeof config.name !== 'string') throw new UsageError(`${file} needs a "name" naming the app`);
+      const stored = await clientFrom(env).request<{ revision: number }>(
+        'PUT',
+        `/v1/apps/${encodeURIComponent(config.name)}`,
+        config,
+      );
+      print(!!values.json, stored, () => io.out(`app ${config.name} stored (revision ${stored.revision})`));
+      return 0;
+    }
+    case 'artifact': {
+      if (sub !== 'push') throw new UsageError('usage: slipway artifact push <dir> --app <app>');
+      const { values, positionals } = parseArgs({
+        args: rest.slice(1),
+        options: { app: { type: 'string' }, json: { type: 'boolean' } },
+        allowPositionals: true,
+      });
+      const directory = positionals[0];
+      if (!directory)
+        throw new UsageError('name the folder to push: slipway artifact push ./dist --app <app>');
+      const app = required(values, 'app');
+      const client = clientFrom(env);
+      const workspace = await mkdtemp(join(tmpdir(), 'slipway-push-'));
+      try {
+        const packed = await packDirectory(directory, join(workspace, 'artifact.tar.gz'));
+        const ticket = await client.request<UploadTicket>('POST', '/v1/artifacts', {
+          app,
+          sha256: packed.sha256,
+          size: packed.size,
+        });
+        if (!ticket.alreadyUploaded) {
+          const upload = await fetch(ticket.uploadUrl!, {
+            method: 'PUT',
+            headers: { ...ticket.uploadHeaders, 'content-length': String(packed.size) },
+            body: await openAsBlob(packed.file),
+          });
+          if (!upload.ok) {
+            throw new ApiError(
+              upload.status,
+              'upload_failed',
+              `upload failed: HTTP ${upload.status} ${await upload.text()}`,
+              null,
+            );
+          }
+        }
+        const result = {
+          key: ticket.key,
+          sha256: packed.sha256,
+          size: packed.size,
+          uploaded: !ticket.alreadyUploaded,
+        };
+        print(!!values.json, result, () => {
+          io.err(`packed ${packed.entries} entries, ${packed.size} bytes, sha256 ${packed.sha256}`);
+          io.err(ticket.alreadyUploaded ? 'already stored; nothing uploaded' : 'uploaded');
+          io.out(ticket.key);
+        });
+        return 0;
+      } finally {
+        await rm(workspace, { recursive: true, force: true });
+      }
+    }
+    case 'release': {
+      const client = () => clientFrom(env);
+      if (sub === 'open') {
+        const { values } = parseArgs({
+          args: rest.slice(1),
+          options: {
+            app: { type: 'string' },
+            version: { type: 'string' },
+            artifact: { type: 'string' },
+            description: { type: 'string' },
+            json: { type: 'boolean' },
+          },
+        });
+        const key = required(values, 'artifact');
+        const opened = await client().request<{ id: string; status: string }>('POST', '/v1/releases', {
+          app: required(values, 'app'),
+          version: required(values, 'version'),
+          artifact: { key, sha256: sha256FromKey(key) },
+          description: values.description ?? '',
+        });
+        print(!!values.json, opened, () => io.out(`release ${opened.id} opened (${opened.status})`));
+        return 0;
+      }
+      if (sub === 'list') {
+        const { values } = parseArgs({
+          args: rest.slice(1),
+          options: {
+            app: { type: 'string' },
+            environment: { type: 'string' },
+            limit: { type: 'string' },
+            cursor: { type: 'string' },
+            json: { type: 'boolean' },
+          },
+        });
+        const query = new URLSearchParams();
+        for (const name of ['app', 'environment', 'limit', 'cursor'] as const) {
+          if (values[name]) query.set(name, values[name]);
+        }
+        const page = await client().request<{ items: ReleaseSummary[]; nextCursor?: string }>(
+          'GET',
+          `/v1/releases${query.size ? `?${query}` : ''}`,
+        );
+        print(!!values.json, page, () => {
+          for (const r of page.items)
+            io.out(`${r.id}  ${r.app}  ${r.version}  ${r.status}  ${r.createdAt}  ${r.openedBy}`);
+          if (page.items.length === 0) io.out('no releases');
+          if (page.nextCursor) io.out(`more: --cursor ${page.nextCursor}`);
+        });
+        return 0;
+      }
+      if (sub === 'show') {
+        const { values, positionals } = parseArgs({
+          args: rest.slice(1),
+          options: { json: { type: 'boolean' } },
+          allowPositionals: true,
+        });
+        const id = positionals[0];
+        if (!id) throw new UsageError('usage: slipway release show <id>');
+        const release = await client().request<ReleaseView>('GET', `/v1/releases/${encodeURIComponent(id)}`);
+        print(!!values.json, release, () => printRelease(release, io));
+        return 0;
+      }
+      throw new UsageError('usage: slipway release open|list|show');
+    }
+    case 'token': {
+      if (sub !== 'create') throw new UsageError('usage: slipway token create --name <who> --role <role>');
+      const { values } = parseArgs({
+        args: rest.slice(1),
+        options: { name: { type: 'string' }, role: { type: 'string' }, json: { type: 'boolean' } },
+      });
+      const created = await clientFrom(env).request<{ token: string; name: string; role: string }>(
+        'POST',
+        '/v1/tokens',
+        {
+          name: required(values, 'name'),
+          role: required(values, 'role'),
+        },
+      );
+      print(!!values.json, created, () => {
+        io.err(`token for ${created.name} (${created.role}); it is shown only now:`);
+        io.out(created.token);
+      });
+      return 0;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      io.out(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command ${command}`);
+  }
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
+  try {
+    return await run(argv, env, io);
+  } catch (error) {
+    if (
+      error instanceof UsageError ||
+      (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))
+    ) {
+      io.err(`slipway: ${error.message}`);
+      io.err('run "slipway help" for usage');
+      return 2;
+    }
+    if (error instanceof ApiError) {
+      io.err(`slipway: ${error.message}`);
+      if (Array.isArray(error.details)) {
+        for (const problem of error.details as { field: string; message: string }[]) {
+          io.err(`  ${problem.field}: ${problem.message}`);
+        }
+      }
+      return 1;
+    }
+    io.err(`slipway: ${(error as Error).message}`);
+    return 1;
+  }
+}

@@ -1,0 +1,70 @@
+import type { Principal } from './auth.ts';
+import { NotFoundError, ValidationError } from './errors.ts';
+import type { Clock } from './ids.ts';
+import type { ReleaseStore, StoredApp } from './ports.ts';
+import type { EnvironmentLive, EnvironmentLock } from './release.ts';
+import { AppConfig, AppName, parse } from './schemas.ts';
+
+export interface EnvironmentView {
+  name: string;
+  live: EnvironmentLive['liveRelease'] | null;
+  retained: EnvironmentLive['retained'];
+  lock: EnvironmentLock | null;
+}
+
+export interface AppView extends StoredApp {
+  environments: EnvironmentView[];
+}
+
+export interface AppDeps {
+  store: ReleaseStore;
+  clock: Clock;
+}
+
+export function createAppService({ store, clock }: AppDeps) {
+  async function requireApp(name: string): Promise<StoredApp> {
+    const app = await store.getApp(parse(AppName, name, 'app name'));
+    if (!app) throw new NotFoundError(`app ${name} does not exist; create it with PUT /v1/apps/${name}`);
+    return app;
+  }
+
+  return {
+    requireApp,
+
+    async put(name: string, body: unknown, actor: Principal): Promise<StoredApp> {
+      const appName = parse(AppName, name, 'app name');
+      const config = parse(AppConfig, body, 'app config');
+      if (config.name !== appName) {
+        throw new ValidationError(`the config names app ${config.name} but the URL names ${appName}`, [
+          { field: 'name', message: `must equal the app in the URL (${appName})` },
+        ]);
+      }
+      return store.putApp(config, actor.name, clock.now().toISOString());
+    },
+
+    async view(name: string): Promise<AppView> {
+      const app = await requireApp(name);
+      const now = clock.now().toISOString();
+      const environments = await Promise.all(
+        app.config.environments.map(async (env): Promise<EnvironmentView> => {
+          const [live, lock] = await Promise.all([
+            store.getEnvironmentLive(app.config.name, env.name),
+            store.getLock(app.config.name, env.name),
+          ]);
+          return {
+            name: env.name,
+            live: live?.liveRelease ?? null,
+            retained: live?.retained ?? [],
+            lock: lock && lock.leaseUntil > now ? lock : null,
+          };
+        }),
+      );
+      return { ...app, environments };
+    },
+
+    list(): Promise<string[]> {
+      return store.listApps();
+    },
+  };
+}
+export type AppService = ReturnType<typeof createAppService>;

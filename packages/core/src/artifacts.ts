@@ -1,0 +1,106 @@
+import type { AppService } from './apps.ts';
+import type { Principal } from './auth.ts';
+import { ArtifactMismatchError, ArtifactMissingError, PayloadTooLargeError } from './errors.ts';
+import type { Clock } from './ids.ts';
+import type { ArtifactStore, ReleaseStore } from './ports.ts';
+import type { ArtifactRef } from './release.ts';
+import { artifactKey, CreateArtifactRequest, MAX_ARTIFACT_BYTES, parse } from './schemas.ts';
+
+export interface ArtifactDeps {
+  store: ReleaseStore;
+  objects: ArtifactStore;
+  apps: AppService;
+  clock: Clock;
+  uploadUrlTtlSeconds?: number;
+}
+
+export interface UploadTicket {
+  key: string;
+  sha256: string;
+  /** Absent when this exact content is already stored and verified: nothing to upload. */
+  uploadUrl?: string;
+  uploadHeaders?: Record<string, string>;
+  expiresAt?: string;
+  alreadyUploaded: boolean;
+}
+
+export function createArtifactService({
+  store,
+  objects,
+  apps,
+  clock,
+  uploadUrlTtlSeconds = 900,
+}: ArtifactDeps) {
+  /** True when the stored object is the one we hashed before (same ETag), so it needs no new hash. */
+  async function verifiedCopy(app: string, sha256: string) {
+    const key = artifactKey(app, sha256);
+    const [record, object] = await Promise.all([store.getArtifactRecord(app, sha256), objects.head(key)]);
+    return { key, record, object, verified: !!object && record?.verified?.etag === object.etag };
+  }
+
+  return {
+    async requestUpload(body: unknown, actor: Principal): Promise<UploadTicket> {
+      const request = parse(CreateArtifactRequest, body, 'artifact request');
+      if (request.size > MAX_ARTIFACT_BYTES) {
+        throw new PayloadTooLargeError(
+          `an artifact may be at most ${MAX_ARTIFACT_BYTES} bytes (5 GiB); this one declares ${request.size}`,
+        );
+      }
+      await apps.requireApp(request.app);
+      const { key, verified } = await verifiedCopy(request.app, request.sha256);
+      if (verified) return { key, sha256: request.sha256, alreadyUploaded: true };
+
+      const now = clock.now().toISOString();
+      await store.putArtifactRecord({
+        app: request.app,
+        sha256: request.sha256,
+        key,
+        size: request.size,
+        requestedBy: actor.name,
+        requestedAt: now,
+      });
+      const upload = await objects.presignUpload(key, request.sha256, request.size, uploadUrlTtlSeconds);
+      return {
+        key,
+        sha256: request.sha256,
+        uploadUrl: upload.url,
+        uploadHeaders: upload.headers,
+        expiresAt: upload.expiresAt,
+        alreadyUploaded: false,
+      };
+    },
+
+    /**
+     * Confirms the object under the content-addressed key holds exactly the bytes named by sha256.
+     * The hash is computed once per stored object (keyed by ETag) and remembered.
+     */
+    async verify(app: string, sha256: string): Promise<ArtifactRef> {
+      const { key, record, object, verified } = await verifiedCopy(app, sha256);
+      if (!object) {
+        throw new ArtifactMissingError(
+          `no artifact is stored at ${key}; upload it first (slipway artifact push, or POST /v1/artifacts and PUT to its uploadUrl)`,
+        );
+      }
+      if (verified) return { key, sha256, size: object.size };
+
+      const actual = await objects.sha256Of(key);
+      if (actual !== sha256) {
+        throw new ArtifactMismatchError(
+          `the object at ${key} has sha256 ${actual}, not ${sha256}; upload the artifact again`,
+          { details: { key, expected: sha256, actual } },
+        );
+      }
+      await store.putArtifactRecord({
+        app,
+        sha256,
+        key,
+        size: object.size,
+        requestedBy: record?.requestedBy ?? 'unknown',
+        requestedAt: record?.requestedAt ?? clock.now().toISOString(),
+        verified: { etag: object.etag, at: clock.now().toISOString() },
+      });
+      return { key, sha256, size: object.size };
+    },
+  };
+}
+export type ArtifactService = ReturnType<typeof createArtifactService>;

@@ -1,0 +1,267 @@
+import type { AppService } from './apps.ts';
+import type { ArtifactService } from './artifacts.ts';
+import type { AuthService, Permission, Principal } from './auth.ts';
+import {
+  isSlipwayError,
+  MethodNotAllowedError,
+  NotFoundError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+  ValidationError,
+} from './errors.ts';
+import type { Logger } from './logger.ts';
+import type { ReleaseService } from './releases.ts';
+
+/**
+ * The HTTP API, independent of how requests arrive: the Lambda handler turns API Gateway v2 events
+ * into HttpRequest, the local dev server turns Node requests into those same events. One router.
+ */
+export interface HttpRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  /** Lower-case names. */
+  headers: Record<string, string>;
+  body?: string;
+  requestId: string;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export interface ApiServices {
+  auth: AuthService;
+  apps: AppService;
+  artifacts: ArtifactService;
+  releases: ReleaseService;
+  logger: Logger;
+}
+
+interface RouteContext {
+  params: Record<string, string>;
+  query: Record<string, string>;
+  principal: Principal;
+  json: () => unknown;
+}
+
+interface Route {
+  method: string;
+  pattern: string;
+  permission: Permission;
+  handle: (context: RouteContext) => Promise<{ status: number; body: unknown }>;
+}
+
+function routes(services: ApiServices): Route[] {
+  const { auth, apps, artifacts, releases } = services;
+  return [
+    {
+      method: 'GET',
+      pattern: '/v1/apps',
+      permission: 'read',
+      handle: async () => ({ status: 200, body: { items: await apps.list() } }),
+    },
+    {
+      method: 'PUT',
+      pattern: '/v1/apps/:app',
+      permission: 'apps:write',
+      handle: async ({ params, json, principal }) => ({
+        status: 200,
+        body: await apps.put(params.app!, json(), principal),
+      }),
+    },
+    {
+      method: 'GET',
+      pattern: '/v1/apps/:app',
+      permission: 'read',
+      handle: async ({ params }) => ({ status: 200, body: await apps.view(params.app!) }),
+    },
+    {
+      method: 'POST',
+      pattern: '/v1/artifacts',
+      permission: 'artifacts:write',
+      handle: async ({ json, principal }) => ({
+        status: 201,
+        body: await artifacts.requestUpload(json(), principal),
+      }),
+    },
+    {
+      method: 'POST',
+      pattern: '/v1/releases',
+      permission: 'releases:open',
+      handle: async ({ json, principal }) => ({ status: 202, body: await releases.open(json(), principal) }),
+    },
+    {
+      method: 'GET',
+      pattern: '/v1/releases',
+      permission: 'read',
+      handle: async ({ query }) => ({ status: 200, body: await releases.list(query) }),
+    },
+    {
+      method: 'GET',
+      pattern: '/v1/releases/:id',
+      permission: 'read',
+      handle: async ({ params }) => ({ status: 200, body: await releases.view(params.id!) }),
+    },
+    {
+      method: 'POST',
+      pattern: '/v1/tokens',
+      permission: 'tokens:write',
+      handle: async ({ json, principal }) => ({
+        status: 201,
+        body: await auth.createToken(json(), principal),
+      }),
+    },
+  ];
+}
+
+function match(pattern: string, path: string): Record<string, string> | undefined {
+  const want = pattern.split('/');
+  const have = path.split('/');
+  if (want.length !== have.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < want.length; i++) {
+    const segment = want[i]!;
+    if (segment.startsWith(':')) {
+      let value: string;
+      try {
+        value = decodeURIComponent(have[i]!);
+      } catch {
+        return undefined;
+      }
+      params[segment.slice(1)] = value;
+    } else if (segment !== have[i]) {
+      return undefined;
+    }
+  }
+  return params;
+}
+
+function parseJsonBody(request: HttpRequest): unknown {
+  const body = request.body ?? '';
+  if (body.trim() === '') {
+    throw new ValidationError('the request needs a JSON body', [{ field: '(body)', message: 'is empty' }]);
+  }
+  const contentType = request.headers['content-type'] ?? 'application/json';
+  if (!/^application\/json\b/i.test(contentType)) {
+    throw new UnsupportedMediaTypeError(`send the body as application/json, not ${contentType}`);
+  }
+  try {
+    return JSON.parse(body);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ValidationError(`the body is not valid JSON: ${reason}`, [
+      { field: '(body)', message: reason },
+    ]);
+  }
+}
+
+const JSON_HEADERS = {
+  'content-type': 'application/json; charset=utf-8',
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+};
+
+function jsonResponse(status: number, body: unknown, requestId: string): HttpResponse {
+  return {
+    status,
+    headers: { ...JSON_HEADERS, 'x-request-id': requestId },
+    body: JSON.stringify(body),
+  };
+}
+
+const LANDING_PAGE = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Slipway</title></head>
+<body><main><h1>Slipway</h1>
+<p>The API is up. The dashboard is not built yet; use the API (<code>/v1/apps</code>, <code>/v1/releases</code>)
+with a bearer token, or the <code>slipway</code> CLI.</p></main></body></html>`;
+
+export function createHttpApi(services: ApiServices) {
+  const table = routes(services);
+  const { auth, logger } = services;
+
+  async function dispatch(request: HttpRequest): Promise<{ response: HttpResponse; principal?: Principal }> {
+    const { method, path, requestId } = request;
+    if (path === '/healthz' && method === 'GET') {
+      return { response: jsonResponse(200, { ok: true }, requestId) };
+    }
+    if (path === '/' && method === 'GET') {
+      return {
+        response: {
+          status: 200,
+          headers: { 'content-type': 'text/html; charset=utf-8', 'x-request-id': requestId },
+          body: LANDING_PAGE,
+        },
+      };
+    }
+    const candidates = table
+      .map((route) => ({ route, params: match(route.pattern, path) }))
+      .filter((c) => c.params !== undefined);
+    if (candidates.length === 0)
+      throw new NotFoundError(`no route ${method} ${path}; see the API reference in README.md`);
+    const found = candidates.find((c) => c.route.method === method);
+    if (!found) {
+      const allowed = candidates.map((c) => c.route.method).join(', ');
+      throw new MethodNotAllowedError(`${path} takes ${allowed}, not ${method}`);
+    }
+    if (Buffer.byteLength(request.body ?? '', 'utf8') > MAX_BODY_BYTES) {
+      throw new PayloadTooLargeError(`request bodies may be at most ${MAX_BODY_BYTES} bytes (1 MiB)`);
+    }
+    const principal = await auth.authenticate(request.headers.authorization);
+    auth.authorize(principal, found.route.permission);
+    const result = await found.route.handle({
+      params: found.params!,
+      query: request.query,
+      principal,
+      json: () => parseJsonBody(request),
+    });
+    return { response: jsonResponse(result.status, result.body, requestId), principal };
+  }
+
+  return {
+    async handle(request: HttpRequest): Promise<HttpResponse> {
+      const started = Date.now();
+      let response: HttpResponse;
+      let principal: Principal | undefined;
+      try {
+        ({ response, principal } = await dispatch(request));
+      } catch (error) {
+        if (isSlipwayError(error)) {
+          const body = {
+            error: { code: error.code, message: error.message, details: error.details ?? null },
+          };
+          response = jsonResponse(error.httpStatus, body, request.requestId);
+          if (error.httpStatus >= 500)
+            logger.error('request failed', { requestId: request.requestId, error });
+        } else {
+          logger.error('unexpected error', { requestId: request.requestId, error });
+          response = jsonResponse(
+            500,
+            {
+              error: {
+                code: 'internal',
+                message: `internal error; quote request id ${request.requestId} to the operators`,
+                details: null,
+              },
+            },
+            request.requestId,
+          );
+        }
+      }
+      logger.info('request', {
+        requestId: request.requestId,
+        method: request.method,
+        path: request.path,
+        status: response.status,
+        principal: principal?.name,
+        ms: Date.now() - started,
+      });
+      return response;
+    },
+  };
+}
+export type HttpApi = ReturnType<typeof createHttpApi>;

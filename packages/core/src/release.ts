@@ -1,0 +1,134 @@
+import { IllegalTransitionError } from './errors.ts';
+import type { AppConfig } from './schemas.ts';
+
+export const RELEASE_STATUSES = [
+  'pending',
+  'distributing',
+  'awaiting_approval',
+  'switching',
+  'succeeded',
+  'failed',
+  'rejected',
+  'cancelled',
+] as const;
+export type ReleaseStatus = (typeof RELEASE_STATUSES)[number];
+
+export const HOST_STATUSES = ['pending', 'distributed', 'switched', 'healthy', 'failed', 'reverted'] as const;
+export type HostStatus = (typeof HOST_STATUSES)[number];
+
+/**
+ * The one table of legal moves. A release walks its environments in order, so after an
+ * environment switches it may go back to distributing (or to an approval gate) for the next one.
+ */
+const RELEASE_TRANSITIONS: Record<ReleaseStatus, readonly ReleaseStatus[]> = {
+  pending: ['distributing', 'failed', 'cancelled'],
+  distributing: ['awaiting_approval', 'switching', 'failed', 'cancelled'],
+  awaiting_approval: ['switching', 'rejected', 'failed', 'cancelled'],
+  switching: ['distributing', 'awaiting_approval', 'succeeded', 'failed', 'cancelled'],
+  succeeded: [],
+  failed: [],
+  rejected: [],
+  cancelled: [],
+};
+
+const HOST_TRANSITIONS: Record<HostStatus, readonly HostStatus[]> = {
+  pending: ['distributed', 'failed'],
+  distributed: ['switched', 'failed'],
+  switched: ['healthy', 'failed', 'reverted'],
+  healthy: ['reverted'],
+  failed: ['reverted'],
+  reverted: [],
+};
+
+export function isTerminal(status: ReleaseStatus): boolean {
+  return RELEASE_TRANSITIONS[status].length === 0;
+}
+
+export function canTransition(from: ReleaseStatus, to: ReleaseStatus): boolean {
+  return RELEASE_TRANSITIONS[from].includes(to);
+}
+
+export function assertTransition(from: ReleaseStatus, to: ReleaseStatus): void {
+  if (!canTransition(from, to)) throw new IllegalTransitionError(from, to);
+}
+
+export function assertHostTransition(from: HostStatus, to: HostStatus): void {
+  if (!HOST_TRANSITIONS[from].includes(to)) throw new IllegalTransitionError(from, to, 'host');
+}
+
+export interface ArtifactRef {
+  key: string;
+  sha256: string;
+  size: number;
+}
+
+export interface Release {
+  id: string;
+  app: string;
+  version: string;
+  artifact: ArtifactRef;
+  description: string;
+  status: ReleaseStatus;
+  /** The identity that opened it, as named by its API token. */
+  openedBy: string;
+  createdAt: string;
+  updatedAt: string;
+  /** The app config as it was when the release was opened: the release runs with exactly this. */
+  config: AppConfig;
+  /** Why it ended, when it did not succeed. */
+  reason?: string;
+}
+
+export interface EnvironmentState {
+  releaseId: string;
+  app: string;
+  environment: string;
+  /** Position in the app's pipeline, from 0. */
+  order: number;
+  status: ReleaseStatus;
+  startedAt?: string;
+  endedAt?: string;
+}
+
+export interface HostStepOutput {
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  startedAt: string;
+  endedAt: string;
+}
+
+export interface HostState {
+  releaseId: string;
+  environment: string;
+  host: string;
+  status: HostStatus;
+  updatedAt: string;
+  steps: Record<string, HostStepOutput>;
+}
+
+export interface ReleaseEvent {
+  releaseId: string;
+  /** Sortable: events come back in the order they happened. */
+  id: string;
+  at: string;
+  type: string;
+  actor: string;
+  data?: Record<string, unknown>;
+}
+
+export interface EnvironmentLock {
+  app: string;
+  environment: string;
+  holder: string;
+  acquiredAt: string;
+  leaseUntil: string;
+}
+
+/** What is live on an environment and what is kept on its hosts for rollback. */
+export interface EnvironmentLive {
+  app: string;
+  environment: string;
+  liveRelease?: { id: string; version: string; since: string };
+  retained: { id: string; version: string }[];
+}

@@ -1,0 +1,125 @@
+import type { AppService } from './apps.ts';
+import type { ArtifactService } from './artifacts.ts';
+import type { Principal } from './auth.ts';
+import { EnvironmentLockedError, NotFoundError } from './errors.ts';
+import type { Clock, IdGenerator } from './ids.ts';
+import type { Logger } from './logger.ts';
+import type { Page, ReleaseStore, Workflow } from './ports.ts';
+import type { EnvironmentState, HostState, Release, ReleaseEvent } from './release.ts';
+import { ListReleasesQuery, OpenReleaseRequest, parse, ReleaseId } from './schemas.ts';
+
+export interface ReleaseDeps {
+  store: ReleaseStore;
+  apps: AppService;
+  artifacts: ArtifactService;
+  workflow: Workflow;
+  clock: Clock;
+  ids: IdGenerator;
+  logger: Logger;
+}
+
+export type ReleaseSummary = Omit<Release, 'config'>;
+
+export interface ReleaseEnvironmentView extends Omit<EnvironmentState, 'releaseId' | 'app'> {
+  hosts: Omit<HostState, 'releaseId' | 'environment'>[];
+}
+
+export interface ReleaseView extends Release {
+  environments: ReleaseEnvironmentView[];
+  events: Omit<ReleaseEvent, 'releaseId'>[];
+}
+
+export function summarize({ config: _config, ...summary }: Release): ReleaseSummary {
+  return summary;
+}
+
+export function createReleaseService(deps: ReleaseDeps) {
+  const { store, apps, artifacts, workflow, clock, ids, logger } = deps;
+
+  async function record(releaseId: string, type: string, actor: string, data?: Record<string, unknown>) {
+    await store.appendEvent({ releaseId, id: ids.next(), at: clock.now().toISOString(), type, actor, data });
+  }
+
+  return {
+    async open(body: unknown, actor: Principal): Promise<Pick<Release, 'id' | 'status'>> {
+      const request = parse(OpenReleaseRequest, body, 'release request');
+      const app = await apps.requireApp(request.app);
+      const artifact = await artifacts.verify(request.app, request.artifact.sha256);
+
+      const now = clock.now();
+      if (!app.config.queue) {
+        for (const env of app.config.environments) {
+          const lock = await store.getLock(app.config.name, env.name);
+          if (lock && lock.leaseUntil > now.toISOString()) {
+            throw new EnvironmentLockedError(lock.app, lock.environment, lock.holder, lock.leaseUntil);
+          }
+        }
+      }
+
+      const release: Release = {
+        id: ids.next(),
+        app: app.config.name,
+        version: request.version,
+        artifact,
+        description: request.description,
+        status: 'pending',
+        openedBy: actor.name,
+        createdAt: now.toISOString(),
+        updatedAt: now.toISOString(),
+        config: app.config,
+      };
+      const environments: EnvironmentState[] = app.config.environments.map((env, order) => ({
+        releaseId: release.id,
+        app: release.app,
+        environment: env.name,
+        order,
+        status: 'pending',
+      }));
+      await store.createRelease(release, environments);
+      await record(release.id, 'release.opened', actor.name, {
+        version: release.version,
+        sha256: artifact.sha256,
+        appRevision: app.revision,
+      });
+
+      const { executionId } = await workflow.startRelease({ releaseId: release.id, app: release.app });
+      await record(release.id, 'workflow.started', 'slipway', { executionId });
+      logger.info('release opened', { releaseId: release.id, app: release.app, version: release.version });
+      return { id: release.id, status: release.status };
+    },
+
+    async view(id: string): Promise<ReleaseView> {
+      const releaseId = parse(ReleaseId, id, 'release id');
+      const release = await store.getRelease(releaseId);
+      if (!release) throw new NotFoundError(`release ${releaseId} does not exist`);
+      const [environments, hosts, events] = await Promise.all([
+        store.getEnvironmentStates(releaseId),
+        store.getHostStates(releaseId),
+        store.listEvents(releaseId),
+      ]);
+      return {
+        ...release,
+        environments: environments
+          .sort((a, b) => a.order - b.order)
+          .map(({ releaseId: _r, app: _a, ...env }) => ({
+            ...env,
+            hosts: hosts
+              .filter((h) => h.environment === env.environment)
+              .map(({ releaseId: _id, environment: _env, ...host }) => host),
+          })),
+        events: events.map(({ releaseId: _id, ...event }) => event),
+      };
+    },
+
+    async list(query: Record<string, string | undefined>): Promise<Page<ReleaseSummary>> {
+      const filter = parse(ListReleasesQuery, query, 'release query');
+      if (filter.app) await apps.requireApp(filter.app);
+      const page = await store.listReleases(filter);
+      return {
+        items: page.items.map(summarize),
+        ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
+      };
+    },
+  };
+}
+export type ReleaseService = ReturnType<typeof createReleaseService>;

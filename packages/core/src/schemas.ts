@@ -1,0 +1,290 @@
+import { z } from 'zod';
+import { type FieldProblem, ValidationError } from './errors.ts';
+
+/**
+ * One schema per boundary: the HTTP request bodies and queries, the app config file, the values
+ * that later reach host scripts. Types are inferred from them so parser and type cannot drift.
+ */
+
+const NO_CONTROL_CHARACTERS = /^[^\u0000-\u001f\u007f]*$/;
+/** Descriptions and reasons may span lines; nothing else below U+0020 is accepted. */
+const NO_CONTROL_CHARACTERS_EXCEPT_NEWLINE = /^[^\u0000-\u0009\u000b-\u001f\u007f]*$/;
+
+export const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const ID_MESSAGE = 'must be 1 to 63 characters of a-z, 0-9 and "-", starting with a letter or digit';
+
+export const Id = z.string().regex(ID_PATTERN, ID_MESSAGE);
+export const AppName = Id;
+export const EnvironmentName = Id;
+export const ReleaseId = Id;
+
+export const Version = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/,
+    'must be 1 to 64 characters of A-Z, a-z, 0-9, ".", "_", "+" and "-", starting with a letter or digit',
+  );
+
+export const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be a sha256 as 64 lowercase hex characters');
+
+/** Host ids: EC2 instance ids on AWS, folder names in the local fleet. */
+export const HostId = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/,
+    'must be 1 to 128 characters of A-Z, a-z, 0-9, ".", "_" and "-", starting with a letter or digit',
+  )
+  .refine((value) => !value.includes('..'), 'must not contain ".."');
+
+const PATH_SEGMENT = /^[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*$|^\.[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*$/;
+
+function pathSegmentsProblem(segments: string[]): string | undefined {
+  for (const segment of segments) {
+    if (segment === '') return 'must not contain empty segments ("//") or end with "/"';
+    if (segment === '.' || segment === '..') return 'must not contain "." or ".." segments';
+    if (!PATH_SEGMENT.test(segment)) return 'segments may use only A-Z, a-z, 0-9, ".", "_", "@", "+" and "-"';
+  }
+  return undefined;
+}
+
+export const DeployRoot = z
+  .string()
+  .max(255, 'must be at most 255 characters')
+  .superRefine((value, ctx) => {
+    if (!value.startsWith('/') || value === '/') {
+      ctx.addIssue({ code: 'custom', message: 'must be an absolute path below "/", e.g. /srv/shop' });
+      return;
+    }
+    const problem = pathSegmentsProblem(value.slice(1).split('/'));
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+export const SharedPath = z
+  .string()
+  .max(255, 'must be at most 255 characters')
+  .superRefine((value, ctx) => {
+    if (value.startsWith('/')) {
+      ctx.addIssue({ code: 'custom', message: 'must be relative to the release folder, e.g. storage' });
+      return;
+    }
+    const problem = pathSegmentsProblem(value.split('/'));
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+const HookCommand = z
+  .string()
+  .max(4096, 'must be at most 4096 characters')
+  .regex(NO_CONTROL_CHARACTERS, 'must be one line with no control characters (newline, tab, NUL, escape)');
+
+const TagText = (max: number) =>
+  z
+    .string()
+    .min(1, 'must not be empty')
+    .max(max, `must be at most ${max} characters`)
+    .regex(/^[A-Za-z0-9 _.:/=+@-]*$/, 'may use only letters, digits, spaces and _ . : / = + - @');
+
+const Targets = z.union(
+  [
+    z.strictObject({
+      hosts: z
+        .array(HostId)
+        .min(1, 'name at least one host')
+        .max(5000, 'at most 5000 hosts')
+        .refine((hosts) => new Set(hosts).size === hosts.length, 'must not name a host twice'),
+    }),
+    z.strictObject({
+      tags: z
+        .record(TagText(128), TagText(256))
+        .refine((tags) => Object.keys(tags).length >= 1 && Object.keys(tags).length <= 10, {
+          message: 'must have 1 to 10 tags',
+        }),
+    }),
+  ],
+  { error: 'must be either {"hosts": [...]} or {"tags": {...}}' },
+);
+
+export const BatchSize = z.union(
+  [
+    z.number().int().min(1).max(5000),
+    z.string().regex(/^([1-9][0-9]?|100)%$/, 'a percent must be written like "25%" (1% to 100%)'),
+  ],
+  { error: 'must be a host count (1 or more) or a percent like "25%"' },
+);
+
+const Strategy = z.discriminatedUnion(
+  'type',
+  [
+    z.strictObject({ type: z.literal('all-at-once') }),
+    z.strictObject({ type: z.literal('rolling'), batchSize: BatchSize }),
+    z.strictObject({
+      type: z.literal('canary'),
+      canaryHosts: z.number().int().min(1).max(100).default(1),
+      batchSize: BatchSize,
+    }),
+  ],
+  { error: 'type must be one of all-at-once, rolling, canary' },
+);
+
+const Email = z.email({ error: 'must be an email address' }).max(254);
+
+const Approval = z
+  .strictObject({
+    approvers: z
+      .array(Email)
+      .min(1, 'name at least one approver')
+      .max(50)
+      .refine((list) => new Set(list.map((a) => a.toLowerCase())).size === list.length, {
+        message: 'must not name an approver twice',
+      }),
+    required: z.number().int().min(1).default(1),
+    timeoutHours: z.number().positive().max(720, 'must be at most 720 hours (30 days)').default(72),
+    forRollback: z.boolean().default(false),
+    allowSelfApproval: z.boolean().default(false),
+  })
+  .refine((approval) => approval.required <= approval.approvers.length, {
+    message: 'required must not exceed the number of approvers',
+    path: ['required'],
+  });
+
+const Environment = z.strictObject({
+  name: EnvironmentName,
+  targets: Targets,
+  strategy: Strategy.default({ type: 'all-at-once' }),
+  bakeSeconds: z.number().int().min(0).max(86_400, 'must be at most 86400 (one day)').default(0),
+  approval: Approval.optional(),
+});
+
+export const AppConfig = z.strictObject({
+  name: AppName,
+  deployRoot: DeployRoot,
+  keepReleases: z
+    .number()
+    .int()
+    .min(2, 'must keep at least 2 releases so rollback is possible')
+    .max(100)
+    .default(5),
+  sharedPaths: z
+    .array(SharedPath)
+    .max(100)
+    .refine((paths) => new Set(paths).size === paths.length, 'must not name a path twice')
+    .default([]),
+  hooks: z
+    .strictObject({
+      postDeploy: HookCommand.default(''),
+      preRelease: HookCommand.default(''),
+      postRelease: HookCommand.default(''),
+      healthCheck: HookCommand.default(''),
+    })
+    .default({ postDeploy: '', preRelease: '', postRelease: '', healthCheck: '' }),
+  queue: z.boolean().default(false),
+  environments: z
+    .array(Environment)
+    .min(1, 'define at least one environment')
+    .max(20)
+    .refine(
+      (envs) => new Set(envs.map((e) => e.name)).size === envs.length,
+      'environment names must be unique',
+    ),
+});
+export type AppConfig = z.infer<typeof AppConfig>;
+export type EnvironmentConfig = AppConfig['environments'][number];
+export type Strategy = z.infer<typeof Strategy>;
+
+export function artifactKey(app: string, sha256: string): string {
+  return `artifacts/${app}/${sha256}.tar.gz`;
+}
+
+/** A generous upper bound: a single presigned PUT to S3 takes at most 5 GiB. */
+export const MAX_ARTIFACT_BYTES = 5 * 1024 ** 3;
+
+export const CreateArtifactRequest = z.strictObject({
+  app: AppName,
+  sha256: Sha256,
+  size: z.number().int().min(1, 'an artifact cannot be empty'),
+});
+export type CreateArtifactRequest = z.infer<typeof CreateArtifactRequest>;
+
+export const OpenReleaseRequest = z
+  .strictObject({
+    app: AppName,
+    version: Version,
+    artifact: z.strictObject({
+      key: z.string().max(300),
+      sha256: Sha256,
+    }),
+    description: z
+      .string()
+      .max(2000, 'must be at most 2000 characters')
+      .regex(NO_CONTROL_CHARACTERS_EXCEPT_NEWLINE, 'must not contain control characters other than newlines')
+      .default(''),
+  })
+  .refine((request) => request.artifact.key === artifactKey(request.app, request.artifact.sha256), {
+    message: 'must be artifacts/<app>/<sha256>.tar.gz, as returned by POST /v1/artifacts',
+    path: ['artifact', 'key'],
+  });
+export type OpenReleaseRequest = z.infer<typeof OpenReleaseRequest>;
+
+export const ListReleasesQuery = z
+  .strictObject({
+    app: AppName.optional(),
+    environment: EnvironmentName.optional(),
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    cursor: z.string().max(2048).optional(),
+  })
+  .refine((query) => query.environment === undefined || query.app !== undefined, {
+    message: 'filtering by environment needs app as well',
+    path: ['environment'],
+  });
+export type ListReleasesQuery = z.infer<typeof ListReleasesQuery>;
+
+export const ROLES = ['viewer', 'deployer', 'approver', 'admin'] as const;
+export const Role = z.enum(ROLES, { error: `must be one of ${ROLES.join(', ')}` });
+export type Role = z.infer<typeof Role>;
+
+export const PrincipalName = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9._%+@-]{1,128}$/,
+    'must be 1 to 128 characters of letters, digits and . _ % + @ - (an email address works)',
+  );
+
+export const CreateTokenRequest = z.strictObject({
+  name: PrincipalName,
+  role: Role,
+});
+export type CreateTokenRequest = z.infer<typeof CreateTokenRequest>;
+
+function fieldOf(path: readonly PropertyKey[]): string {
+  let field = '';
+  for (const part of path) {
+    if (typeof part === 'number') field += `[${part}]`;
+    else field += field === '' ? String(part) : `.${String(part)}`;
+  }
+  return field;
+}
+
+export function problemsOf(error: z.ZodError): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        problems.push({ field: fieldOf([...issue.path, key]), message: 'is not a known field; remove it' });
+      }
+    } else {
+      problems.push({ field: fieldOf(issue.path) || '(body)', message: issue.message });
+    }
+  }
+  return problems;
+}
+
+/** Parses at the edge; a failure names every field to fix. */
+export function parse<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const problems = problemsOf(result.error);
+  const summary = problems
+    .slice(0, 3)
+    .map((p) => `${p.field} ${p.message}`)
+    .join('; ');
+  throw new ValidationError(`invalid ${what}: ${summary}${problems.length > 3 ? '; …' : ''}`, problems);
+}

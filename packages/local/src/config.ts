@@ -1,0 +1,26 @@
+import { ConfigurationError, isWellFormedToken, parse, ValidationError } from '@slipway/core';
+import { z } from 'zod';
+
+const LocalEnvironment = z.object({
+  PORT: z.coerce.number().int().min(0).max(65_535).default(8787),
+  SLIPWAY_DATA_DIR: z.string().min(1).default('.slipway'),
+  SLIPWAY_ADMIN_TOKEN: z
+    .string()
+    .refine(isWellFormedToken, 'must be 16 to 256 characters of A-Z, a-z, 0-9, "_" and "-"')
+    .optional(),
+  SLIPWAY_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+export type LocalEnvironment = z.infer<typeof LocalEnvironment>;
+
+/** Read once at start; a bad variable stops the dev server and says which one. */
+export function readLocalEnvironment(env: NodeJS.ProcessEnv): LocalEnvironment {
+  try {
+    return parse(LocalEnvironment, env, 'environment');
+  } catch (error) {
+    if (error instanceof ValidationError) {
+      const problems = error.details.map((p) => `${p.field} ${p.message}`).join('; ');
+      throw new ConfigurationError(`cannot start: ${problems}`, { cause: error });
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,292 @@
+import { randomUUID } from 'node:crypto';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import {
+  createDocumentClient,
+  createDynamoReleaseStore,
+  createDynamoTokenStore,
+  createS3ArtifactStore,
+  createS3Client,
+} from '@slipway/aws';
+import {
+  type AppConfig,
+  createLogger,
+  createSlipway,
+  createUlidGenerator,
+  generateToken,
+  type Logger,
+  type LogLevel,
+  MAX_BODY_BYTES,
+  type Slipway,
+  systemClock,
+} from '@slipway/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { createApiHandler } from '../../../functions/api.ts';
+import { DEMO_APP, demoHosts } from './demo.ts';
+import { createQueuedWorkflow } from './queued-workflow.ts';
+import {
+  ensureBucket,
+  ensureTable,
+  LOCAL_CREDENTIALS,
+  LOCAL_REGION,
+  type RunningServer,
+  startLocalDynamo,
+  startLocalS3,
+} from './stand-ins.ts';
+
+export const LOCAL_TABLE = 'slipway';
+export const LOCAL_BUCKET = 'slipway-artifacts';
+
+export interface DevServerOptions {
+  dataDir: string;
+  /** 0 picks a free port. */
+  port: number;
+  adminToken?: string;
+  logLevel?: LogLevel;
+  /** Where JSON log lines go; stdout by default. */
+  writeLog?: (line: string) => void;
+  /** Create the demo app and its fleet folders on first start. */
+  demo?: boolean;
+}
+
+export interface DevServer {
+  url: string;
+  dataDir: string;
+  adminToken: string;
+  /** True when this start generated the admin token (so it should be shown once). */
+  adminTokenGenerated: boolean;
+  slipway: Slipway;
+  endpoints: { dynamodb: string; s3: string };
+  close(): Promise<void>;
+}
+
+export function dataPaths(dataDir: string) {
+  return {
+    dynamodb: join(dataDir, 'dynamodb'),
+    s3: join(dataDir, 's3'),
+    fleet: join(dataDir, 'fleet'),
+    outbox: join(dataDir, 'outbox'),
+    executions: join(dataDir, 'executions'),
+    adminToken: join(dataDir, 'admin-token'),
+  };
+}
+
+async function loadOrCreateAdminToken(file: string, fromEnvironment?: string) {
+  if (fromEnvironment) return { token: fromEnvironment, generated: false };
+  try {
+    const token = (await readFile(file, 'utf8')).trim();
+    if (token) return { token, generated: false };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const token = generateToken();
+  await writeFile(file, `${token}\n`, { mode: 0o600 });
+  await chmod(file, 0o600);
+  return { token, generated: true };
+}
+
+async function readBody(request: IncomingMessage): Promise<Buffer> {
+  // Reads one byte past the limit at most: enough for the API to answer 413, never the whole flood.
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    chunks.push(chunk as Buffer);
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) break;
+  }
+  return Buffer.concat(chunks).subarray(0, MAX_BODY_BYTES + 1);
+}
+
+const TEXT_BODY = /^(application\/(json|x-www-form-urlencoded)|text\/)/i;
+
+/** Builds the API Gateway HTTP API (payload 2.0) event that AWS would hand the same handler. */
+export function toApiGatewayEvent(request: IncomingMessage, body: Buffer): APIGatewayProxyEventV2 {
+  const url = new URL(request.url ?? '/', 'http://localhost');
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value === undefined || name === 'cookie') continue;
+    headers[name] = Array.isArray(value) ? value.join(',') : value;
+  }
+  const query: Record<string, string> = {};
+  for (const [name, value] of url.searchParams)
+    query[name] = name in query ? `${query[name]},${value}` : value;
+  const cookies = request.headers.cookie?.split(/;\s*/).filter(Boolean);
+  const now = new Date();
+  const isText = TEXT_BODY.test(request.headers['content-type'] ?? 'application/json');
+  const method = (request.method ?? 'GET').toUpperCase();
+  return {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: url.pathname,
+    rawQueryString: url.search.slice(1),
+    ...(cookies?.length ? { cookies } : {}),
+    headers,
+    ...(Object.keys(query).length ? { queryStringParameters: query } : {}),
+    requestContext: {
+      accountId: 'local',
+      apiId: 'local',
+      domainName: request.headers.host ?? 'localhost',
+      domainPrefix: 'local',
+      http: {
+        method,
+        path: url.pathname,
+        protocol: `HTTP/${request.httpVersion}`,
+        sourceIp: request.socket.remoteAddress ?? '127.0.0.1',
+        userAgent: request.headers['user-agent'] ?? '',
+      },
+      requestId: randomUUID(),
+      routeKey: '$default',
+      stage: '$default',
+      time: now.toUTCString(),
+      timeEpoch: now.getTime(),
+    },
+    ...(body.length > 0 ? { body: isText ? body.toString('utf8') : body.toString('base64') } : {}),
+    isBase64Encoded: body.length > 0 && !isText,
+  };
+}
+
+function lambdaContext(requestId: string): Context {
+  const deadline = Date.now() + 30_000;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: 'slipway-api',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:local:000000000000:function:slipway-api',
+    memoryLimitInMB: '1024',
+    awsRequestId: requestId,
+    logGroupName: 'local',
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => {},
+    fail: () => {},
+    succeed: () => {},
+  };
+}
+
+async function seedDemo(slipway: Slipway, fleetDir: string, logger: Logger) {
+  const existing = await slipway.apps.list();
+  if (existing.includes(DEMO_APP.name)) return;
+  const config: AppConfig = await slipway.apps
+    .put(DEMO_APP.name, DEMO_APP, { name: 'bootstrap', role: 'admin' })
+    .then((stored) => stored.config);
+  for (const host of demoHosts(config)) {
+    await mkdir(join(fleetDir, host, 'releases'), { recursive: true });
+    await mkdir(join(fleetDir, host, 'shared'), { recursive: true });
+  }
+  logger.info('demo app created', { app: config.name, hosts: demoHosts(config).length });
+}
+
+export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
+  const dataDir = resolve(options.dataDir);
+  const paths = dataPaths(dataDir);
+  await mkdir(dataDir, { recursive: true });
+  const logger = createLogger({
+    service: 'slipway-dev',
+    level: options.logLevel ?? 'info',
+    ...(options.writeLog ? { write: options.writeLog } : {}),
+  });
+
+  const started: RunningServer[] = [];
+  const stopAll = async () => {
+    for (const server of started.reverse()) await server.close().catch(() => {});
+  };
+  try {
+    const dynamo = await startLocalDynamo(paths.dynamodb).catch((error: Error) => {
+      if (/lock/i.test(String(error.message))) {
+        throw new Error(
+          `${dataDir} is in use by another Slipway dev server; stop it or set SLIPWAY_DATA_DIR`,
+          {
+            cause: error,
+          },
+        );
+      }
+      throw error;
+    });
+    started.push(dynamo);
+    const s3 = await startLocalS3(paths.s3);
+    started.push(s3);
+
+    const connection = {
+      region: LOCAL_REGION,
+      credentials: LOCAL_CREDENTIALS,
+      endpoints: { dynamodb: dynamo.endpoint, s3: s3.endpoint },
+    };
+    const documents = createDocumentClient(connection);
+    const objects = createS3Client(connection);
+    await ensureTable(documents, LOCAL_TABLE);
+    await ensureBucket(objects, LOCAL_BUCKET);
+
+    const slipway = createSlipway({
+      store: createDynamoReleaseStore(documents, LOCAL_TABLE),
+      tokens: createDynamoTokenStore(documents, LOCAL_TABLE),
+      objects: createS3ArtifactStore(objects, LOCAL_BUCKET, systemClock),
+      workflow: createQueuedWorkflow(paths.executions, systemClock),
+      clock: systemClock,
+      ids: createUlidGenerator(),
+      logger,
+    });
+
+    const admin = await loadOrCreateAdminToken(paths.adminToken, options.adminToken);
+    await slipway.auth.ensureAdminToken(admin.token);
+    if (options.demo ?? true) await seedDemo(slipway, paths.fleet, logger);
+
+    const handler = createApiHandler(async () => slipway.api);
+    const http: Server = createServer((request: IncomingMessage, response: ServerResponse) => {
+      readBody(request)
+        .then(async (body) => {
+          const event = toApiGatewayEvent(request, body);
+          const result = (await handler(
+            event,
+            lambdaContext(event.requestContext.requestId),
+          )) as APIGatewayProxyStructuredResultV2;
+          const headers = { ...(result.headers as Record<string, string>) };
+          if (body.length > MAX_BODY_BYTES) headers.connection = 'close';
+          response.writeHead(result.statusCode ?? 200, headers);
+          response.end(
+            result.isBase64Encoded ? Buffer.from(result.body ?? '', 'base64') : (result.body ?? ''),
+          );
+        })
+        .catch((error: unknown) => {
+          logger.error('dev server failed to answer', { error });
+          if (!response.headersSent) response.writeHead(500, { 'content-type': 'application/json' });
+          response.end(
+            JSON.stringify({ error: { code: 'internal', message: 'internal error', details: null } }),
+          );
+        });
+    });
+    await new Promise<void>((resolveListen, reject) => {
+      http.once('error', (error: NodeJS.ErrnoException) =>
+        reject(
+          error.code === 'EADDRINUSE'
+            ? new Error(`port ${options.port} is in use; set PORT to another one`, { cause: error })
+            : error,
+        ),
+      );
+      http.listen(options.port, '127.0.0.1', () => resolveListen());
+    });
+    const { port } = http.address() as AddressInfo;
+    const url = `http://127.0.0.1:${port}`;
+    logger.info('dev server listening', { url, dataDir, dynamodb: dynamo.endpoint, s3: s3.endpoint });
+
+    return {
+      url,
+      dataDir,
+      adminToken: admin.token,
+      adminTokenGenerated: admin.generated,
+      slipway,
+      endpoints: { dynamodb: dynamo.endpoint, s3: s3.endpoint },
+      async close() {
+        await new Promise<void>((resolveClose) => {
+          http.close(() => resolveClose());
+          http.closeAllConnections();
+        });
+        await stopAll();
+      },
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

@@ -1,0 +1,69 @@
+import { mkdir } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { TABLE_DEFINITION } from '@slipway/aws';
+import dynalite from 'dynalite';
+import S3rver from 's3rver';
+
+/**
+ * The API-compatible servers that stand in for DynamoDB and S3 on one machine. The AWS SDK adapters
+ * talk to them over HTTP on 127.0.0.1 exactly as they talk to AWS.
+ */
+export interface RunningServer {
+  endpoint: string;
+  close(): Promise<void>;
+}
+
+/** Credentials the local servers accept (they do not check signatures). */
+export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+export const LOCAL_REGION = 'us-east-1';
+
+/** `directory` persists the data (LevelDB); without it the data lives in memory. */
+export async function startLocalDynamo(directory?: string): Promise<RunningServer> {
+  if (directory) await mkdir(directory, { recursive: true });
+  const server = dynalite({
+    ...(directory ? { path: directory } : {}),
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections?.();
+        server.close((error?: Error) => (error ? reject(error) : resolve()));
+      }),
+  };
+}
+
+export async function startLocalS3(directory: string): Promise<RunningServer> {
+  await mkdir(directory, { recursive: true });
+  const server = new S3rver({ address: '127.0.0.1', port: 0, directory, silent: true });
+  const { port } = await server.run();
+  return { endpoint: `http://127.0.0.1:${port}`, close: () => server.close() };
+}
+
+export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  try {
+    await client.send(new DescribeTableCommand({ TableName: tableName }));
+    return;
+  } catch (error) {
+    if (!(error instanceof Error && error.name === 'ResourceNotFoundException')) throw error;
+  }
+  await client.send(new CreateTableCommand({ TableName: tableName, ...TABLE_DEFINITION }));
+}
+
+export async function ensureBucket(client: S3Client, bucket: string): Promise<void> {
+  try {
+    await client.send(new HeadBucketCommand({ Bucket: bucket }));
+  } catch {
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  }
+}
