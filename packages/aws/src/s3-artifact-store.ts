@@ -22,6 +22,7 @@ export function createS3ArtifactStore(client: S3Client, bucket: string, clock: C
       const command = new PutObjectCommand({ Bucket: bucket, Key: key, ChecksumSHA256: checksum });
       const url = await getSignedUrl(client, command, {
         expiresIn: expiresInSeconds,
+        signingDate: clock.now(),
         signableHeaders: new Set(['x-amz-checksum-sha256']),
       });
       return {

@@ -35,10 +35,15 @@ function clientFrom(env: NodeJS.ProcessEnv): ApiClient {
   return createApiClient(env.SLIPWAY_URL ?? 'http://127.0.0.1:8787', token);
 }
 
-function required(values: Record<string, unknown>, name: string): string {
-  const value = values[name];
-  if (typeof value !== 'string' || value === '') throw new UsageError(`--${name} is required`);
-  return value;
+/** Checks every required flag at once, so one try names all that are missing. */
+function required<N extends string>(values: Record<string, unknown>, ...names: N[]): Record<N, string> {
+  const missing = names.filter((name) => typeof values[name] !== 'string' || values[name] === '');
+  if (missing.length > 0) {
+    throw new UsageError(
+      `${missing.map((name) => `--${name}`).join(', ')} ${missing.length > 1 ? 'are' : 'is'} required`,
+    );
+  }
+  return Object.fromEntries(names.map((name) => [name, values[name]])) as Record<N, string>;
 }
 
 function sha256FromKey(key: string): string {
@@ -108,7 +113,7 @@ async function run(argv: string[], env: NodeJS.ProcessEnv, io: Io): Promise<numb
       const directory = positionals[0];
       if (!directory)
         throw new UsageError('name the folder to push: slipway artifact push ./dist --app <app>');
-      const app = required(values, 'app');
+      const { app } = required(values, 'app');
       const client = clientFrom(env);
       const workspace = await mkdtemp(join(tmpdir(), 'slipway-push-'));
       try {
@@ -162,10 +167,10 @@ async function run(argv: string[], env: NodeJS.ProcessEnv, io: Io): Promise<numb
             json: { type: 'boolean' },
           },
         });
-        const key = required(values, 'artifact');
+        const { app, version, artifact: key } = required(values, 'app', 'version', 'artifact');
         const opened = await client().request<{ id: string; status: string }>('POST', '/v1/releases', {
-          app: required(values, 'app'),
-          version: required(values, 'version'),
+          app,
+          version,
           artifact: { key, sha256: sha256FromKey(key) },
           description: values.description ?? '',
         });
@@ -222,10 +227,7 @@ async function run(argv: string[], env: NodeJS.ProcessEnv, io: Io): Promise<numb
       const created = await clientFrom(env).request<{ token: string; name: string; role: string }>(
         'POST',
         '/v1/tokens',
-        {
-          name: required(values, 'name'),
-          role: required(values, 'role'),
-        },
+        required(values, 'name', 'role'),
       );
       print(!!values.json, created, () => {
         io.err(`token for ${created.name} (${created.role}); it is shown only now:`);

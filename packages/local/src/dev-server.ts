@@ -87,16 +87,30 @@ async function loadOrCreateAdminToken(file: string, fromEnvironment?: string) {
   return { token, generated: true };
 }
 
-async function readBody(request: IncomingMessage): Promise<Buffer> {
-  // Reads one byte past the limit at most: enough for the API to answer 413, never the whole flood.
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    chunks.push(chunk as Buffer);
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) break;
-  }
-  return Buffer.concat(chunks).subarray(0, MAX_BODY_BYTES + 1);
+/**
+ * Buffers at most one byte past the limit: enough for the API to answer 413. The rest of an
+ * oversized body is read and dropped (destroying the stream would also kill the socket the answer
+ * goes out on), and the connection is closed after the answer.
+ */
+function readBody(request: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolveBody, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const settle = () => {
+      if (settled) return;
+      settled = true;
+      resolveBody(Buffer.concat(chunks).subarray(0, MAX_BODY_BYTES + 1));
+    };
+    request.on('data', (chunk: Buffer) => {
+      if (settled) return;
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) settle();
+    });
+    request.on('end', settle);
+    request.on('error', (error) => (settled ? undefined : reject(error)));
+  });
 }
 
 const TEXT_BODY = /^(application\/(json|x-www-form-urlencoded)|text\/)/i;

@@ -1,0 +1,156 @@
+import { execFile } from 'node:child_process';
+import { mkdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { main } from '@slipway/cli';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../support/dev-server.ts';
+import { shopConfigInput } from '../support/fixtures.ts';
+import { temporaryDirectory } from '../support/stand-ins.ts';
+
+let server: TestServer;
+let workspace: string;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  workspace = await temporaryDirectory('slipway-cli-');
+});
+afterAll(async () => {
+  await server.stop();
+  await rm(workspace, { recursive: true, force: true });
+});
+
+async function slipway(args: string[], env: Record<string, string> = {}) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(
+    args,
+    { SLIPWAY_URL: server.url, SLIPWAY_TOKEN: server.adminToken, ...env },
+    { out: (line) => out.push(line), err: (line) => err.push(line) },
+  );
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+async function makeBuild(name: string, files: Record<string, string>) {
+  const folder = join(workspace, name);
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(join(folder, path, '..'), { recursive: true });
+    await writeFile(join(folder, path), content);
+  }
+  return folder;
+}
+
+describe('slipway CLI', () => {
+  it('applies an app config from a file', async () => {
+    const file = join(workspace, 'slipway.json');
+    await writeFile(file, JSON.stringify({ ...shopConfigInput, name: 'cli-app' }));
+    const result = await slipway(['apply', file]);
+    expect(result).toMatchObject({ code: 0, out: 'app cli-app stored (revision 1)' });
+    expect((await server.call('GET', '/v1/apps/cli-app')).status).toBe(200);
+  });
+
+  it('pushes a folder, opens a release from the printed key, lists and shows it', async () => {
+    const build = await makeBuild('build-1', {
+      'index.html': '<h1>one</h1>',
+      'assets/app.js': 'console.log(1)',
+    });
+    const pushed = await slipway(['artifact', 'push', build, '--app', 'demo']);
+    expect(pushed.code).toBe(0);
+    expect(pushed.out).toMatch(/^artifacts\/demo\/[0-9a-f]{64}\.tar\.gz$/);
+    expect(pushed.err).toMatch(/packed 3 entries/);
+
+    const opened = await slipway([
+      'release',
+      'open',
+      '--app',
+      'demo',
+      '--version',
+      '1.4.0',
+      '--artifact',
+      pushed.out,
+    ]);
+    expect(opened.code).toBe(0);
+    const id = /^release (\S+) opened \(pending\)$/.exec(opened.out)?.[1];
+    expect(id).toBeDefined();
+
+    const listed = await slipway(['release', 'list', '--app', 'demo', '--json']);
+    expect(JSON.parse(listed.out).items[0]).toMatchObject({ id, version: '1.4.0', status: 'pending' });
+    const shown = await slipway(['release', 'show', id!]);
+    expect(shown.out).toContain(`release ${id}  demo 1.4.0  pending`);
+    expect(shown.out).toContain('staging: pending');
+    expect(shown.out).toContain('release.opened  by admin');
+
+    const again = await slipway(['artifact', 'push', build, '--app', 'demo']);
+    expect(again.out).toBe(pushed.out);
+    expect(again.err).toContain('already stored; nothing uploaded');
+  });
+
+  it('packs the same content to the same key whatever the file times', async () => {
+    const a = await makeBuild('same-a', { 'x.txt': 'same', 'y/z.txt': 'content' });
+    const b = await makeBuild('same-b', { 'x.txt': 'same', 'y/z.txt': 'content' });
+    await utimes(join(b, 'x.txt'), new Date('2001-01-01'), new Date('2001-01-01'));
+    const first = await slipway(['artifact', 'push', a, '--app', 'demo']);
+    const second = await slipway(['artifact', 'push', b, '--app', 'demo']);
+    expect(first.out).toBe(second.out);
+  });
+
+  it('reports API validation errors field by field with exit code 1', async () => {
+    const build = await makeBuild('build-2', { 'index.html': 'two' });
+    const pushed = await slipway(['artifact', 'push', build, '--app', 'demo']);
+    const result = await slipway([
+      'release',
+      'open',
+      '--app',
+      'demo',
+      '--version',
+      'not ok!',
+      '--artifact',
+      pushed.out,
+    ]);
+    expect(result.code).toBe(1);
+    expect(result.err).toMatch(/version: must be 1 to 64 characters/);
+  });
+
+  it('answers usage mistakes with exit code 2 and says what to fix', async () => {
+    expect(await slipway(['release', 'open', '--app', 'demo'])).toMatchObject({
+      code: 2,
+      err: expect.stringMatching(/--version, --artifact are required/),
+    });
+    expect(await slipway(['artifact', 'push', join(workspace, 'missing'), '--app', 'demo'])).toMatchObject({
+      code: 1,
+      err: expect.stringMatching(/is not a folder/),
+    });
+    expect(
+      await slipway(['release', 'open', '--app', 'demo', '--version', '1', '--artifact', 'x']),
+    ).toMatchObject({
+      code: 2,
+      err: expect.stringMatching(/--artifact must be a key/),
+    });
+    expect(await slipway(['release', 'list'], { SLIPWAY_TOKEN: '' })).toMatchObject({
+      code: 2,
+      err: expect.stringMatching(/SLIPWAY_TOKEN/),
+    });
+    expect(await slipway(['frobnicate'])).toMatchObject({
+      code: 2,
+      err: expect.stringMatching(/unknown command/),
+    });
+    expect(await slipway(['release', 'list', '--bogus'])).toMatchObject({ code: 2 });
+  });
+
+  it('creates tokens for other people', async () => {
+    const created = await slipway(['token', 'create', '--name', 'ops@example.com', '--role', 'viewer']);
+    expect(created.code).toBe(0);
+    const viewerList = await slipway(['release', 'list'], { SLIPWAY_TOKEN: created.out });
+    expect(viewerList.code).toBe(0);
+    const viewerPush = await slipway(['artifact', 'push', workspace, '--app', 'demo'], {
+      SLIPWAY_TOKEN: created.out,
+    });
+    expect(viewerPush).toMatchObject({ code: 1, err: expect.stringMatching(/role viewer/) });
+  });
+
+  it('runs as an installed command', async () => {
+    const run = promisify(execFile);
+    const { stdout } = await run('node', ['node_modules/.bin/slipway', 'help']);
+    expect(stdout).toContain('slipway artifact push <dir> --app <app>');
+  });
+});

@@ -1,0 +1,87 @@
+import { rm } from 'node:fs/promises';
+import { type DevServer, startDevServer } from '@slipway/local';
+import { sha256 } from './fixtures.ts';
+import { temporaryDirectory } from './stand-ins.ts';
+
+export interface TestServer extends DevServer {
+  logs: string[];
+  call(
+    method: string,
+    path: string,
+    options?: CallOptions,
+  ): Promise<{ status: number; body: any; headers: Headers }>;
+  /** A token of the given role, made through the API by the admin. */
+  tokenFor(role: 'viewer' | 'deployer' | 'approver' | 'admin', name?: string): Promise<string>;
+  /** Requests an upload for `content` and PUTs it; returns the artifact reference. */
+  upload(app: string, content: string | Buffer): Promise<{ key: string; sha256: string }>;
+  /** Stops the server and, unless kept for a restart, deletes its data folder. */
+  stop(options?: { keepData?: boolean }): Promise<void>;
+}
+
+export interface CallOptions {
+  token?: string | null;
+  body?: unknown;
+  rawBody?: string | Buffer;
+  headers?: Record<string, string>;
+}
+
+export async function startTestServer(dataDir?: string): Promise<TestServer> {
+  const folder = dataDir ?? (await temporaryDirectory('slipway-dev-'));
+  const logs: string[] = [];
+  const server = await startDevServer({ dataDir: folder, port: 0, writeLog: (line) => logs.push(line) });
+
+  const call: TestServer['call'] = async (method, path, options = {}) => {
+    const token = options.token === undefined ? server.adminToken : options.token;
+    const headers: Record<string, string> = { ...(options.headers ?? {}) };
+    if (token) headers.authorization = `Bearer ${token}`;
+    let body: string | Buffer | undefined;
+    if (options.rawBody !== undefined) body = options.rawBody;
+    else if (options.body !== undefined) {
+      body = JSON.stringify(options.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const response = await fetch(`${server.url}${path}`, {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body }),
+    });
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {}
+    return { status: response.status, body: parsed, headers: response.headers };
+  };
+
+  return {
+    ...server,
+    logs,
+    call,
+    async tokenFor(role, name = `${role}@example.com`) {
+      const created = await call('POST', '/v1/tokens', { body: { name, role } });
+      if (created.status !== 201) throw new Error(`token creation failed: ${JSON.stringify(created.body)}`);
+      return created.body.token as string;
+    },
+    async upload(app, content) {
+      const bytes = Buffer.from(content);
+      const digest = sha256(bytes);
+      const ticket = await call('POST', '/v1/artifacts', {
+        body: { app, sha256: digest, size: bytes.length },
+      });
+      if (ticket.status !== 201) throw new Error(`upload request failed: ${JSON.stringify(ticket.body)}`);
+      if (!ticket.body.alreadyUploaded) {
+        const put = await fetch(ticket.body.uploadUrl, {
+          method: 'PUT',
+          headers: ticket.body.uploadHeaders,
+          body: bytes,
+        });
+        if (!put.ok) throw new Error(`upload failed: ${put.status}`);
+      }
+      return { key: ticket.body.key, sha256: digest };
+    },
+    async stop(options = {}) {
+      await server.close();
+      if (!options.keepData) await rm(folder, { recursive: true, force: true });
+    },
+  };
+}
