@@ -1,0 +1,93 @@
+/**
+ * API throughput and latency on the embedded default: opening releases, reading one, listing.
+ * Run on demand with `npm run bench`; it prints figures and asserts nothing.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startDevServer } from '@slipway/local';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+const OPENS = Number(process.env.BENCH_OPENS ?? 300);
+const READS = Number(process.env.BENCH_READS ?? 600);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+async function measure(name: string, count: number, task: (i: number) => Promise<void>) {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < count) {
+        const i = next++;
+        const t0 = performance.now();
+        await task(i);
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  console.log(
+    `${name.padEnd(22)} ${String(count).padStart(5)} requests  ${(count / seconds).toFixed(0).padStart(5)}/s  ` +
+      `p50 ${percentile(latencies, 50).toFixed(1)} ms  p95 ${percentile(latencies, 95).toFixed(1)} ms  ` +
+      `p99 ${percentile(latencies, 99).toFixed(1)} ms`,
+  );
+}
+
+const dataDir = await mkdtemp(join(tmpdir(), 'slipway-bench-'));
+const server = await startDevServer({ dataDir, port: 0, logLevel: 'warn' });
+const headers = { authorization: `Bearer ${server.adminToken}`, 'content-type': 'application/json' };
+const call = async (method: string, path: string, body?: unknown) => {
+  const response = await fetch(`${server.url}${path}`, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+  return JSON.parse(text);
+};
+
+try {
+  const bytes = Buffer.alloc(5 * 1024 * 1024, 7);
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const ticket = await call('POST', '/v1/artifacts', { app: 'demo', sha256, size: bytes.length });
+  await fetch(ticket.uploadUrl, { method: 'PUT', headers: ticket.uploadHeaders, body: bytes });
+  const artifact = { key: ticket.key, sha256 };
+
+  console.log(
+    `Slipway API bench: ${CONCURRENCY} concurrent clients, embedded DynamoDB and S3, Node ${process.version}`,
+  );
+  const t0 = performance.now();
+  await call('POST', '/v1/releases', { app: 'demo', version: 'first', artifact });
+  console.log(`first open (hashes the 5 MiB artifact once): ${(performance.now() - t0).toFixed(1)} ms`);
+
+  const ids: string[] = [];
+  await measure('POST /v1/releases', OPENS, async (i) => {
+    ids.push((await call('POST', '/v1/releases', { app: 'demo', version: `1.0.${i}`, artifact })).id);
+  });
+  await measure('GET /v1/releases/{id}', READS, async (i) => {
+    await call('GET', `/v1/releases/${ids[i % ids.length]}`);
+  });
+  await measure('GET /v1/releases', READS, async () => {
+    await call('GET', '/v1/releases?app=demo&limit=50');
+  });
+  await measure('GET /v1/apps/{app}', READS, async () => {
+    await call('GET', '/v1/apps/demo');
+  });
+  const memory = process.memoryUsage();
+  console.log(
+    `memory after: rss ${(memory.rss / 2 ** 20).toFixed(0)} MiB, heap used ${(memory.heapUsed / 2 ** 20).toFixed(0)} MiB ` +
+      '(one process: API, DynamoDB and S3 stand-ins, and this client)',
+  );
+} finally {
+  await server.close();
+  await rm(dataDir, { recursive: true, force: true });
+}
