@@ -36,8 +36,8 @@ async function measure(name: string, count: number, task: (i: number) => Promise
   latencies.sort((a, b) => a - b);
   console.log(
     `${name.padEnd(22)} ${String(count).padStart(5)} requests  ${(count / seconds).toFixed(0).padStart(5)}/s  ` +
-      `p50 ${percentile(latencies, 50).toFixed(1)} ms  p95 ${percentile(latencies, 95).toFixed(1)} ms  ` +
-      `p99 ${percentile(latencies, 99).toFixed(1)} ms`,
+    `p50 ${percentile(latencies, 50).toFixed(1)} ms  p95 ${percentile(latencies, 95).toFixed(1)} ms  ` +
+    `p99 ${percentile(latencies, 99).toFixed(1)} ms`,
   );
 }
 
@@ -85,7 +85,7 @@ try {
   const memory = process.memoryUsage();
   console.log(
     `memory after: rss ${(memory.rss / 2 ** 20).toFixed(0)} MiB, heap used ${(memory.heapUsed / 2 ** 20).toFixed(0)} MiB ` +
-      '(one process: API, DynamoDB and S3 stand-ins, and this client)',
+    '(one process: API, DynamoDB and S3 stand-ins, and this client)',
   );
 } finally {
   await server.close();

@@ -49,7 +49,9 @@ export async function startTestServer(dataDir?: string): Promise<TestServer> {
     let parsed: unknown = text;
     try {
       parsed = JSON.parse(text);
-    } catch {}
+    } catch {
+      // Not JSON (an HTML page, say): the test gets the text.
+    }
     return { status: response.status, body: parsed, headers: response.headers };
   };
 

@@ -77,7 +77,7 @@ export class EnvironmentLockedError extends SlipwayError {
   ) {
     super(
       `environment ${environment} of app ${app} is locked by release ${holder} (lease until ${leaseUntil}); ` +
-        'wait for it to finish, cancel it, or set "queue": true in the app config to wait in line',
+      'wait for it to finish, cancel it, or set "queue": true in the app config to wait in line',
       { details: { app, environment, holder, leaseUntil } },
     );
   }
