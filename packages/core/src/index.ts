@@ -40,3 +40,4 @@ export function createSlipway(deps: SlipwayDeps) {
   return { auth, apps, artifacts, releases, api };
 }
 export type Slipway = ReturnType<typeof createSlipway>;
+export * from './host-scripts.ts';

@@ -1,0 +1,178 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { HOST_EXIT_CODES, type HostScript, renderHostScript, shellQuote } from '@slipway/core';
+import { create } from 'tar';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { temporaryDirectory } from '../support/stand-ins.ts';
+
+const exec = promisify(execFile);
+
+/** Every hostile value would create a file named "pwned" somewhere if it ever reached the shell. */
+const HOSTILE = `1.0 '$(touch pwned)' "; touch pwned; echo" \`touch pwned\` $HOME\nline2 ; rm -rf /`;
+
+let sandbox: string;
+let deployRoot: string;
+let artifacts: Record<string, { url: string; sha256: string }>;
+
+async function makeArtifact(name: string, files: Record<string, string>) {
+  const source = join(sandbox, `src-${name}`);
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(join(source, path, '..'), { recursive: true });
+    await writeFile(join(source, path), content);
+  }
+  const file = join(sandbox, `${name}.tar.gz`);
+  await create({ gzip: true, file, cwd: source, portable: true }, Object.keys(files));
+  const sha256 = createHash('sha256').update(await readFile(file)).digest('hex');
+  return { url: `file://${file}`, sha256 };
+}
+
+async function run(script: HostScript) {
+  try {
+    const { stdout, stderr } = await exec('bash', ['-c', renderHostScript(script)], { cwd: sandbox });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failure = error as { code: number; stdout: string; stderr: string };
+    return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
+  }
+}
+
+const hooks = { preRelease: '', postRelease: '', healthCheck: '' };
+const switchScript = (releaseId: string, overrides: Partial<Extract<HostScript, { kind: 'switch' }>> = {}) =>
+  ({
+    kind: 'switch',
+    deployRoot,
+    releaseId,
+    version: HOSTILE,
+    ...hooks,
+    healthCheckAttempts: 2,
+    healthCheckIntervalSeconds: 0,
+    ...overrides,
+  }) as const;
+const distributeScript = (releaseId: string, artifact = artifacts.one!, postDeploy = '') =>
+  ({
+    kind: 'distribute',
+    deployRoot,
+    releaseId,
+    version: HOSTILE,
+    artifactUrl: artifact.url,
+    sha256: artifact.sha256,
+    sharedPaths: ['storage', 'conf/app env', '.env \'quoted\''],
+    postDeploy,
+  }) as const;
+
+async function pwnedFiles(): Promise<string[]> {
+  const found: string[] = [];
+  const walk = async (folder: string) => {
+    for (const entry of await readdir(folder, { withFileTypes: true })) {
+      if (entry.name === 'pwned') found.push(join(folder, entry.name));
+      if (entry.isDirectory() && !entry.isSymbolicLink()) await walk(join(folder, entry.name));
+    }
+  };
+  await walk(sandbox);
+  return found;
+}
+
+beforeAll(async () => {
+  sandbox = await temporaryDirectory('slipway-host-');
+  deployRoot = join(sandbox, `srv/app with spaces 'and quotes' $(touch pwned) ; x`);
+  artifacts = {
+    one: await makeArtifact('one', { 'index.html': 'one', 'storage/seed.txt': 'seeded by the first release' }),
+    two: await makeArtifact('two', { 'index.html': 'two' }),
+  };
+});
+afterAll(async () => rm(sandbox, { recursive: true, force: true }));
+
+describe('shellQuote', () => {
+  it('round-trips hostile text through bash untouched', async () => {
+    const { stdout } = await exec('bash', ['-c', `printf '%s' ${shellQuote(HOSTILE)}`], { cwd: sandbox });
+    expect(stdout).toBe(HOSTILE);
+    expect(() => shellQuote('a\u0000b')).toThrow(/NUL/);
+  });
+});
+
+describe('host scripts', () => {
+  it('distributes, links shared paths, runs postDeploy with the release variables, and executes nothing else', async () => {
+    const result = await run(distributeScript('r1', artifacts.one, 'printf "%s|%s" "$VERSION" "$RELEASE_ID" > hook-saw.txt'));
+    expect(result.code, result.stderr).toBe(0);
+    const release = join(deployRoot, 'releases/r1');
+    expect(await readFile(join(release, 'index.html'), 'utf8')).toBe('one');
+    expect(await readFile(join(release, 'hook-saw.txt'), 'utf8')).toBe(`${HOSTILE}|r1`);
+    expect(await readlink(join(release, 'storage'))).toBe(join(deployRoot, 'shared/storage'));
+    expect(await readFile(join(deployRoot, 'shared/storage/seed.txt'), 'utf8')).toBe('seeded by the first release');
+    expect((await stat(join(deployRoot, 'shared/conf/app env'))).isDirectory()).toBe(true);
+    expect(await readlink(join(release, '.env \'quoted\''))).toBe(join(deployRoot, 'shared', '.env \'quoted\''));
+    expect(await pwnedFiles()).toEqual([]);
+  });
+
+  it('does nothing the second time for a release already distributed', async () => {
+    const result = await run(distributeScript('r1'));
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('already distributed');
+  });
+
+  it('refuses an artifact whose sha256 does not match and leaves no release folder', async () => {
+    const result = await run({ ...distributeScript('bad'), sha256: 'f'.repeat(64) });
+    expect(result.code).toBe(HOST_EXIT_CODES.checksumMismatch);
+    expect(result.stderr).toContain('sha256 mismatch');
+    await expect(stat(join(deployRoot, 'releases/bad'))).rejects.toThrow();
+  });
+
+  it('switches current atomically and records what was live before, once', async () => {
+    expect((await run(switchScript('r1'))).code).toBe(0);
+    expect(await readlink(join(deployRoot, 'current'))).toBe('releases/r1');
+    expect(await readFile(join(deployRoot, 'current/index.html'), 'utf8')).toBe('one');
+
+    expect((await run(distributeScript('r2', artifacts.two))).code).toBe(0);
+    expect((await run(switchScript('r2'))).code).toBe(0);
+    expect((await run(switchScript('r2'))).code).toBe(0);
+    expect(await readlink(join(deployRoot, 'current'))).toBe('releases/r2');
+    expect(await readFile(join(deployRoot, '.slipway/previous-r2'), 'utf8')).toBe('releases/r1');
+    expect(await readFile(join(deployRoot, 'releases/r1/index.html'), 'utf8')).toBe('one');
+  });
+
+  it('fails a switch whose health check keeps failing, and the revert puts the previous release back', async () => {
+    expect((await run(distributeScript('r3', artifacts.two))).code).toBe(0);
+    const failed = await run(switchScript('r3', { healthCheck: 'test "$VERSION" = "something else"' }));
+    expect(failed.code).toBe(HOST_EXIT_CODES.healthCheckFailed);
+    expect(failed.stderr).toContain('health check failed 2 times');
+    expect(await readlink(join(deployRoot, 'current'))).toBe('releases/r3');
+
+    const reverted = await run({ kind: 'revert', deployRoot, releaseId: 'r3', version: HOSTILE, postRelease: 'touch reverted-hook-ran' });
+    expect(reverted.code, reverted.stderr).toBe(0);
+    expect(await readlink(join(deployRoot, 'current'))).toBe('releases/r2');
+    expect((await stat(join(deployRoot, 'releases/r2/reverted-hook-ran'))).isFile()).toBe(true);
+    const again = await run({ kind: 'revert', deployRoot, releaseId: 'r3', version: HOSTILE, postRelease: '' });
+    expect(again.stdout).toContain('nothing to revert');
+  });
+
+  it('refuses to switch to a release that was never distributed', async () => {
+    const result = await run(switchScript('never'));
+    expect(result.code).toBe(HOST_EXIT_CODES.notDistributed);
+    expect(await readlink(join(deployRoot, 'current'))).toBe('releases/r2');
+  });
+
+  it('prunes beyond keepReleases but never the live or a protected release', async () => {
+    for (const id of ['r4', 'r5']) expect((await run(distributeScript(id, artifacts.two))).code).toBe(0);
+    const result = await run({ kind: 'prune', deployRoot, releaseId: 'r5', keepReleases: 2, protect: ['r1'] });
+    expect(result.code, result.stderr).toBe(0);
+    // Newest first: r5 (the release itself), r4 (within keep 2), r3 pruned, r2 live, r1 protected.
+    expect((await readdir(join(deployRoot, 'releases'))).sort()).toEqual(['r1', 'r2', 'r4', 'r5']);
+    expect(await readlink(join(deployRoot, 'current'))).toBe('releases/r2');
+  });
+
+  it('removes current on revert when the host had nothing live before', async () => {
+    const fresh = join(sandbox, 'fresh host');
+    const distribute = { ...distributeScript('f1', artifacts.two), deployRoot: fresh };
+    expect((await run(distribute)).code).toBe(0);
+    expect((await run({ ...switchScript('f1'), deployRoot: fresh })).code).toBe(0);
+    expect((await run({ kind: 'revert', deployRoot: fresh, releaseId: 'f1', version: '1', postRelease: '' })).code).toBe(0);
+    await expect(readlink(join(fresh, 'current'))).rejects.toThrow();
+  });
+
+  it('left no trace of any hostile value being executed', async () => {
+    expect(await pwnedFiles()).toEqual([]);
+  });
+});
