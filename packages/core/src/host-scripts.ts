@@ -30,7 +30,7 @@ export type HostScript =
   } & ReleaseOnHost) |
   ({ kind: 'switch'; healthCheckAttempts: number; healthCheckIntervalSeconds: number } & HookSet & ReleaseOnHost) |
   ({ kind: 'revert'; postRelease: string } & ReleaseOnHost) |
-  ({ kind: 'prune'; keepReleases: number; protect: string[] } & Omit<ReleaseOnHost, 'version'>);
+  ({ kind: 'prune'; keepReleases: number; protect: readonly string[] } & Omit<ReleaseOnHost, 'version'>);
 
 /** Single-quotes a value for bash. Newlines, quotes, `$(...)`, `;` all stay inert text. */
 export function shellQuote(value: string): string {
