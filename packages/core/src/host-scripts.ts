@@ -25,7 +25,7 @@ export type HostScript =
     kind: 'distribute';
     artifactUrl: string;
     sha256: string;
-    sharedPaths: string[];
+    sharedPaths: readonly string[];
     postDeploy: string;
   } & ReleaseOnHost) |
   ({ kind: 'switch'; healthCheckAttempts: number; healthCheckIntervalSeconds: number } & HookSet & ReleaseOnHost) |
