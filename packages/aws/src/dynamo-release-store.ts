@@ -18,6 +18,9 @@ import {
   EnvironmentLockedError,
   type EnvironmentState,
   type HostState,
+  type HostStepOutput,
+  type ReleasePlan,
+  type StepRecord,
   type ListReleasesFilter,
   type Page,
   type Release,
@@ -319,7 +322,175 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
     },
 
     async getHostStates(releaseId) {
-      return (await queryPrefix(`REL#${releaseId}`, 'HOST#')).map((item) => withoutKeys<HostState>(item));
+      const [hosts, steps] = await Promise.all([
+        queryPrefix(`REL#${releaseId}`, 'HOST#'),
+        queryPrefix(`REL#${releaseId}`, 'HOSTSTEP#'),
+      ]);
+      const byHost = new Map<string, HostState>();
+      for (const item of hosts) {
+        const host = withoutKeys<HostState>(item);
+        byHost.set(`${host.environment}#${host.host}`, { ...host, steps: {} });
+      }
+      for (const item of steps) {
+        const { environment, host, step, ...output } = withoutKeys<
+          HostStepOutput & { releaseId: string; environment: string; host: string; step: string }
+        >(item);
+        const state = byHost.get(`${environment}#${host}`);
+        if (state) state.steps[step] = { exitCode: output.exitCode, stdout: output.stdout, stderr: output.stderr, startedAt: output.startedAt, endedAt: output.endedAt };
+      }
+      return [...byHost.values()];
+    },
+
+    async ensureHostStates(releaseId, environment, hosts, now) {
+      for (let i = 0; i < hosts.length; i += 25) {
+        await Promise.all(
+          hosts.slice(i, i + 25).map(async (host) => {
+            try {
+              await client.send(
+                new PutCommand({
+                  TableName: tableName,
+                  Item: { ...keys.releaseHost(releaseId, environment, host), releaseId, environment, host, status: 'pending', updatedAt: now },
+                  ConditionExpression: 'attribute_not_exists(pk)',
+                }),
+              );
+            } catch (error) {
+              if (!isConditionFailure(error)) throw translateSdkError(error, 'the release table (host states)');
+            }
+          }),
+        );
+      }
+    },
+
+    async setHostStatus(releaseId, environment, host, status, now) {
+      await call('host status', () =>
+        client.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: keys.releaseHost(releaseId, environment, host),
+            UpdateExpression: 'SET #status = :status, updatedAt = :now, releaseId = :release, environment = :env, host = :host',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':status': status, ':now': now, ':release': releaseId, ':env': environment, ':host': host },
+          }),
+        ),
+      );
+    },
+
+    async putHostStep(releaseId, environment, host, step, output) {
+      await put({ ...keys.hostStep(releaseId, environment, host, step), releaseId, environment, host, step, ...output });
+    },
+
+    async savePlan(plan: ReleasePlan) {
+      try {
+        await client.send(
+          new PutCommand({
+            TableName: tableName,
+            Item: { ...keys.plan(plan.releaseId), ...plan },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        );
+        return plan;
+      } catch (error) {
+        if (!isConditionFailure(error)) throw translateSdkError(error, 'the release table (save plan)');
+        return withoutKeys<ReleasePlan>((await get(keys.plan(plan.releaseId)))!);
+      }
+    },
+
+    async getPlan(releaseId) {
+      const item = await get(keys.plan(releaseId));
+      return item ? withoutKeys<ReleasePlan>(item) : undefined;
+    },
+
+    async startStep(step: StepRecord) {
+      if (step.commandId) {
+        // The lookup goes first: an orphan lookup is harmless, a step the callback cannot find is not.
+        await put({ ...keys.command(step.commandId), releaseId: step.releaseId, key: step.key });
+      }
+      try {
+        await client.send(
+          new PutCommand({
+            TableName: tableName,
+            Item: { ...keys.step(step.releaseId, step.key), ...step },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        );
+        return { created: true, step };
+      } catch (error) {
+        if (!isConditionFailure(error)) throw translateSdkError(error, 'the release table (start step)');
+        return { created: false, step: withoutKeys<StepRecord>((await get(keys.step(step.releaseId, step.key)))!) };
+      }
+    },
+
+    async replaceStepToken(releaseId, key, taskToken, now) {
+      try {
+        const result = await client.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: keys.step(releaseId, key),
+            UpdateExpression: 'SET taskToken = :token, updatedAt = :now',
+            ConditionExpression: '#state = :running',
+            ExpressionAttributeNames: { '#state': 'state' },
+            ExpressionAttributeValues: { ':token': taskToken, ':now': now, ':running': 'running' },
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        return withoutKeys<StepRecord>(result.Attributes as Item);
+      } catch (error) {
+        if (isConditionFailure(error)) return undefined;
+        throw translateSdkError(error, 'the release table (replace step token)');
+      }
+    },
+
+    async completeStep(releaseId, key, outcome, now) {
+      try {
+        const result = await client.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: keys.step(releaseId, key),
+            UpdateExpression: [
+              'SET #state = :state, updatedAt = :now',
+              ...(outcome.output ? ['#output = :output'] : []),
+              ...(outcome.error ? ['#error = :error'] : []),
+              ...(outcome.cause ? ['#cause = :cause'] : []),
+            ].join(', '),
+            ConditionExpression: '#state = :running',
+            ExpressionAttributeNames: {
+              '#state': 'state',
+              ...(outcome.output ? { '#output': 'output' } : {}),
+              ...(outcome.error ? { '#error': 'error' } : {}),
+              ...(outcome.cause ? { '#cause': 'cause' } : {}),
+            },
+            ExpressionAttributeValues: {
+              ':state': outcome.status,
+              ':now': now,
+              ':running': 'running',
+              ...(outcome.output ? { ':output': outcome.output } : {}),
+              ...(outcome.error ? { ':error': outcome.error } : {}),
+              ...(outcome.cause ? { ':cause': outcome.cause } : {}),
+            },
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        return withoutKeys<StepRecord>(result.Attributes as Item);
+      } catch (error) {
+        if (!isConditionFailure(error)) throw translateSdkError(error, 'the release table (complete step)');
+        return withoutKeys<StepRecord>((await get(keys.step(releaseId, key)))!);
+      }
+    },
+
+    async getStep(releaseId, key) {
+      const item = await get(keys.step(releaseId, key));
+      return item ? withoutKeys<StepRecord>(item) : undefined;
+    },
+
+    async getStepByCommand(commandId) {
+      const lookup = await get(keys.command(commandId));
+      if (!lookup) return undefined;
+      const item = await get(keys.step(String(lookup.releaseId), String(lookup.key)));
+      return item ? withoutKeys<StepRecord>(item) : undefined;
+    },
+
+    async listSteps(releaseId) {
+      return (await queryPrefix(`REL#${releaseId}`, 'STEP#')).map((item) => withoutKeys<StepRecord>(item));
     },
 
     async appendEvent(event) {

@@ -5,6 +5,7 @@ import {
   createSlipway,
   createUlidGenerator,
   parse,
+  type ReleaseStages,
   type Slipway,
   systemClock,
   ValidationError,
@@ -37,6 +38,17 @@ export function readAwsEnvironment(env: NodeJS.ProcessEnv): AwsEnvironment {
     }
     throw error;
   }
+}
+
+/**
+ * The stage functions need the SSM fleet adapter, which is not built yet: a deployed stage stops
+ * here with a clear message rather than half-working.
+ */
+export async function loadAwsStages(env: NodeJS.ProcessEnv): Promise<ReleaseStages> {
+  readAwsEnvironment(env);
+  throw new ConfigurationError(
+    'the release stages need the SSM Run Command fleet for AWS, which Slipway does not have yet; use the embedded default (npm start)',
+  );
 }
 
 export async function loadAwsRuntime(env: NodeJS.ProcessEnv): Promise<Slipway> {

@@ -32,6 +32,13 @@ export function createS3ArtifactStore(client: S3Client, bucket: string, clock: C
       };
     },
 
+    async presignDownload(key, expiresInSeconds) {
+      return getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: key }), {
+        expiresIn: expiresInSeconds,
+        signingDate: clock.now(),
+      });
+    },
+
     async head(key) {
       try {
         const result = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));

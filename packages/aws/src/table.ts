@@ -10,6 +10,10 @@
  * | release env      | REL#<id>            | ENV#<env>        | ENVREL#<app>#<env> / <id> |                  |
  * | release host     | REL#<id>            | HOST#<env>#<host>|                         |                    |
  * | release event    | REL#<id>            | EVENT#<eventId>  |                         |                    |
+ * | release plan     | REL#<id>            | PLAN             |                         |                    |
+ * | host step output | REL#<id>            | HOSTSTEP#<env>#<host>#<step> |             |                    |
+ * | workflow step    | REL#<id>            | STEP#<key>       |                         |                    |
+ * | command -> step  | CMD#<commandId>     | CMD              |                         |                    |
  * | artifact         | ART#<app>#<sha256>  | ARTIFACT         |                         |                    |
  * | API token        | TOKEN#<sha256>      | TOKEN            |                         |                    |
  *
@@ -52,6 +56,13 @@ export const keys = {
   releaseEnv: (id: string, env: string) => ({ pk: `REL#${id}`, sk: `ENV#${env}` }),
   releaseHost: (id: string, env: string, host: string) => ({ pk: `REL#${id}`, sk: `HOST#${env}#${host}` }),
   releaseEvent: (id: string, eventId: string) => ({ pk: `REL#${id}`, sk: `EVENT#${eventId}` }),
+  plan: (id: string) => ({ pk: `REL#${id}`, sk: 'PLAN' }),
+  hostStep: (id: string, env: string, host: string, step: string) => ({
+    pk: `REL#${id}`,
+    sk: `HOSTSTEP#${env}#${host}#${step}`,
+  }),
+  step: (id: string, key: string) => ({ pk: `REL#${id}`, sk: `STEP#${key}` }),
+  command: (commandId: string) => ({ pk: `CMD#${commandId}`, sk: 'CMD' }),
   artifact: (app: string, sha256: string) => ({ pk: `ART#${app}#${sha256}`, sk: 'ARTIFACT' }),
   token: (hash: string) => ({ pk: `TOKEN#${hash}`, sk: 'TOKEN' }),
 };

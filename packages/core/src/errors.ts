@@ -67,7 +67,6 @@ export class ConflictError extends SlipwayError {
 export class EnvironmentLockedError extends SlipwayError {
   readonly httpStatus = 409;
   readonly code = 'environment_locked';
-  override readonly retryable = true;
 
   constructor(
     readonly app: string,
@@ -120,6 +119,31 @@ export class ArtifactMismatchError extends UnprocessableError {
   override readonly code = 'artifact_mismatch';
 }
 
+/** The environment is locked and the app queues: wait and try again (the workflow retries this). */
+export class EnvironmentBusyError extends SlipwayError {
+  readonly httpStatus = 409;
+  readonly code = 'environment_busy';
+  override readonly retryable = true;
+}
+
+/** One or more hosts failed a command; the message names them and quotes their output. */
+export class HostCommandFailedError extends SlipwayError {
+  readonly httpStatus = 500;
+  readonly code = 'host_command_failed';
+}
+
+/** The release already ended (failed, cancelled, ...): the workflow stops doing work for it. */
+export class ReleaseEndedError extends SlipwayError {
+  readonly httpStatus = 409;
+  readonly code = 'release_ended';
+}
+
+/** A callback token that no task waits on any more (completed, timed out, or from before a restart). */
+export class StaleTaskTokenError extends SlipwayError {
+  readonly httpStatus = 410;
+  readonly code = 'stale_task_token';
+}
+
 /** A dependency (store, object storage) failed in a way that may pass. */
 export class DependencyUnavailableError extends SlipwayError {
   readonly httpStatus = 503;
@@ -141,7 +165,10 @@ export const ERROR_NAMES = {
   ValidationError: { retryable: false },
   NotFoundError: { retryable: false },
   ConflictError: { retryable: true },
-  EnvironmentLockedError: { retryable: true },
+  EnvironmentLockedError: { retryable: false },
+  EnvironmentBusyError: { retryable: true },
+  HostCommandFailedError: { retryable: false },
+  ReleaseEndedError: { retryable: false },
   IllegalTransitionError: { retryable: false },
   ArtifactMissingError: { retryable: false },
   ArtifactMismatchError: { retryable: false },

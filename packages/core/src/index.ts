@@ -41,3 +41,6 @@ export function createSlipway(deps: SlipwayDeps) {
 }
 export type Slipway = ReturnType<typeof createSlipway>;
 export * from './host-scripts.ts';
+export * from './plan.ts';
+export * from './stages.ts';
+export * from './stage-inputs.ts';

@@ -3,11 +3,15 @@ import type {
   EnvironmentLock,
   EnvironmentState,
   HostState,
+  HostStatus,
+  HostStepOutput,
   Release,
   ReleaseEvent,
   ReleaseStatus,
 } from './release.ts';
-import type { AppConfig, Role } from './schemas.ts';
+import type { HostScript } from './host-scripts.ts';
+import type { ReleasePlan } from './plan.ts';
+import type { AppConfig, EnvironmentConfig, Role } from './schemas.ts';
 
 /**
  * The small ports the domain needs. Adapters (DynamoDB, S3, Step Functions, the local stand-ins)
@@ -86,6 +90,56 @@ export interface ReleaseStore {
 
   putArtifactRecord(record: ArtifactRecord): Promise<void>;
   getArtifactRecord(app: string, sha256: string): Promise<ArtifactRecord | undefined>;
+
+  /** Stores the plan once; a second call returns the plan stored first. */
+  savePlan(plan: ReleasePlan): Promise<ReleasePlan>;
+  getPlan(releaseId: string): Promise<ReleasePlan | undefined>;
+
+  /** Creates hosts' records in `pending` if they do not exist yet; existing ones are left alone. */
+  ensureHostStates(releaseId: string, environment: string, hosts: string[], now: string): Promise<void>;
+  setHostStatus(releaseId: string, environment: string, host: string, status: HostStatus, now: string): Promise<void>;
+  putHostStep(releaseId: string, environment: string, host: string, step: string, output: HostStepOutput): Promise<void>;
+
+  /** Creates the step if it is new; otherwise returns the one already there, untouched. */
+  startStep(step: StepRecord): Promise<{ created: boolean; step: StepRecord }>;
+  /** Hands a running step a new callback token; undefined if the step is no longer running. */
+  replaceStepToken(releaseId: string, key: string, taskToken: string, now: string): Promise<StepRecord | undefined>;
+  /** Records the outcome if the step is still running; returns the step as it now stands. */
+  completeStep(releaseId: string, key: string, outcome: StepOutcome, now: string): Promise<StepRecord>;
+  getStep(releaseId: string, key: string): Promise<StepRecord | undefined>;
+  getStepByCommand(commandId: string): Promise<StepRecord | undefined>;
+  listSteps(releaseId: string): Promise<StepRecord[]>;
+}
+
+export type StepKind = 'distribute' | 'switch' | 'revert' | 'prune' | 'bake' | 'approval';
+
+export interface StepOutcome {
+  status: 'succeeded' | 'failed';
+  /** Passed to the waiting task on success, or its error and cause on failure. */
+  output?: Record<string, unknown>;
+  error?: string;
+  cause?: string;
+}
+
+/**
+ * One unit of work the workflow waits on: a host command, a bake, an approval. The record holds the
+ * callback token of the task waiting on it (a secret: never logged, never shown) and its outcome,
+ * which makes every stage idempotent: a retried or resumed task finds the step and does not redo it.
+ */
+export interface StepRecord extends Partial<StepOutcome> {
+  releaseId: string;
+  key: string;
+  kind: StepKind;
+  environment: string;
+  batchIndex?: number;
+  hosts: string[];
+  commandId?: string;
+  taskToken?: string;
+  state: 'running' | 'succeeded' | 'failed';
+  createdAt: string;
+  updatedAt: string;
+  /** For bakes: when the bake ends. */
+  until?: string;
 }
 
 export interface StoredToken {
@@ -120,6 +174,8 @@ export interface ArtifactStore {
     size: number,
     expiresInSeconds: number,
   ): Promise<PresignedUpload>;
+  /** A short-lived GET URL hosts use to fetch the artifact. */
+  presignDownload(key: string, expiresInSeconds: number): Promise<string>;
   head(key: string): Promise<StoredObject | undefined>;
   /** The sha256 (hex) of the stored bytes, computed or read from a checksum the store verified. */
   sha256Of(key: string): Promise<string>;
@@ -134,4 +190,40 @@ export interface ReleaseExecutionInput {
 export interface Workflow {
   /** Idempotent by release id: a retried start never runs two executions. */
   startRelease(input: ReleaseExecutionInput): Promise<{ executionId: string }>;
+  /** Completes a waiting task. Throws StaleTaskTokenError when no task waits on the token. */
+  sendTaskSuccess(taskToken: string, output: Record<string, unknown>): Promise<void>;
+  sendTaskFailure(taskToken: string, error: string, cause: string): Promise<void>;
+}
+
+export type Targets = EnvironmentConfig['targets'];
+
+export type InvocationStatus = 'success' | 'failed' | 'timed_out' | 'interrupted';
+
+export interface HostInvocation {
+  host: string;
+  status: InvocationStatus;
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  startedAt: string;
+  endedAt: string;
+}
+
+export interface HostCommand {
+  /** Ours, not the fleet's: sending the same id twice runs the command once. */
+  commandId: string;
+  hosts: string[];
+  script: HostScript;
+  timeoutSeconds: number;
+}
+
+/**
+ * The hosts: SSM Run Command on AWS, folders on one machine. When a command finishes on every host,
+ * the fleet reports it through the command-status callback (an EventBridge event on AWS).
+ */
+export interface Fleet {
+  resolveTargets(targets: Targets): Promise<string[]>;
+  send(command: HostCommand): Promise<void>;
+  /** `finished` once every host has an outcome; until then `invocations` lists the ones that do. */
+  results(commandId: string): Promise<{ finished: boolean; invocations: HostInvocation[] }>;
 }

@@ -5,6 +5,7 @@ import { EnvironmentLockedError, NotFoundError } from './errors.ts';
 import type { Clock, IdGenerator } from './ids.ts';
 import type { Logger } from './logger.ts';
 import type { Page, ReleaseStore, Workflow } from './ports.ts';
+import { OPEN_LOCK_LEASE_SECONDS } from './stages.ts';
 import type { EnvironmentState, HostState, Release, ReleaseEvent } from './release.ts';
 import { ListReleasesQuery, OpenReleaseRequest, parse, ReleaseId } from './schemas.ts';
 
@@ -47,6 +48,7 @@ export function createReleaseService(deps: ReleaseDeps) {
       const artifact = await artifacts.verify(request.app, request.artifact.sha256);
 
       const now = clock.now();
+      const id = ids.next();
       if (!app.config.queue) {
         for (const env of app.config.environments) {
           const lock = await store.getLock(app.config.name, env.name);
@@ -54,10 +56,23 @@ export function createReleaseService(deps: ReleaseDeps) {
             throw new EnvironmentLockedError(lock.app, lock.environment, lock.holder, lock.leaseUntil);
           }
         }
+        // Every release of an app starts in its first environment: holding that lock from the open
+        // on makes two racing opens start exactly one. The workflow renews it when it gets there.
+        const first = app.config.environments[0]!;
+        await store.acquireLock(
+          {
+            app: app.config.name,
+            environment: first.name,
+            holder: id,
+            acquiredAt: now.toISOString(),
+            leaseUntil: new Date(now.getTime() + OPEN_LOCK_LEASE_SECONDS * 1000).toISOString(),
+          },
+          now.toISOString(),
+        );
       }
 
       const release: Release = {
-        id: ids.next(),
+        id,
         app: app.config.name,
         version: request.version,
         artifact,

@@ -137,7 +137,7 @@ const Approval = z
         message: 'must not name an approver twice',
       }),
     required: z.number().int().min(1).default(1),
-    timeoutHours: z.number().positive().max(720, 'must be at most 720 hours (30 days)').default(72),
+    timeoutHours: z.number().positive().max(504, 'must be at most 504 hours (21 days)').default(72),
     forRollback: z.boolean().default(false),
     allowSelfApproval: z.boolean().default(false),
   })

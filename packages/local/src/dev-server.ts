@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -13,6 +14,7 @@ import {
 import {
   type AppConfig,
   createLogger,
+  createReleaseStages,
   createSlipway,
   createUlidGenerator,
   generateToken,
@@ -24,8 +26,11 @@ import {
 } from '@slipway/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { createApiHandler } from '../../../functions/api.ts';
+import { create as createCommandStatus } from '../../../functions/command-status.ts';
+import { STAGE_FUNCTIONS } from '../../../functions/registry.ts';
 import { DEMO_APP, demoHosts } from './demo.ts';
-import { createQueuedWorkflow } from './queued-workflow.ts';
+import { createLocalExecutor, type LocalExecutor, type LocalFunction, renderDefinition } from './executor.ts';
+import { createLocalFleet } from './fleet.ts';
 import {
   ensureBucket,
   ensureTable,
@@ -37,6 +42,7 @@ import {
 } from './stand-ins.ts';
 
 export const LOCAL_TABLE = 'slipway';
+const RELEASE_STATE_MACHINE = fileURLToPath(new URL('../../../statemachines/release.asl.json', import.meta.url));
 export const LOCAL_BUCKET = 'slipway-artifacts';
 
 export interface DevServerOptions {
@@ -58,6 +64,7 @@ export interface DevServer {
   /** True when this start generated the admin token (so it should be shown once). */
   adminTokenGenerated: boolean;
   slipway: Slipway;
+  executor: LocalExecutor;
   endpoints: { dynamodb: string; s3: string };
   close(): Promise<void>;
 }
@@ -68,7 +75,7 @@ export function dataPaths(dataDir: string) {
     s3: join(dataDir, 's3'),
     fleet: join(dataDir, 'fleet'),
     outbox: join(dataDir, 'outbox'),
-    executions: join(dataDir, 'executions'),
+    commands: join(dataDir, 'commands'),
     adminToken: join(dataDir, 'admin-token'),
   };
 }
@@ -232,13 +239,55 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     await ensureTable(documents, LOCAL_TABLE);
     await ensureBucket(objects, LOCAL_BUCKET);
 
-    const slipway = createSlipway({
-      store: createDynamoReleaseStore(documents, LOCAL_TABLE),
-      tokens: createDynamoTokenStore(documents, LOCAL_TABLE),
-      objects: createS3ArtifactStore(objects, LOCAL_BUCKET, systemClock),
-      workflow: createQueuedWorkflow(paths.executions, systemClock),
+    const ids = createUlidGenerator();
+    const store = createDynamoReleaseStore(documents, LOCAL_TABLE);
+    const artifactStore = createS3ArtifactStore(objects, LOCAL_BUCKET, systemClock);
+    const releaseDefinition = await readFile(RELEASE_STATE_MACHINE, 'utf8');
+    const executor = createLocalExecutor({
+      client: documents,
+      tableName: LOCAL_TABLE,
+      machines: { release: renderDefinition(releaseDefinition) },
+      ids,
+      logger,
+    });
+    const commandStatus = createCommandStatus(async () => stages);
+    const fleet = createLocalFleet({
+      fleetDir: paths.fleet,
+      commandsDir: paths.commands,
+      logger,
+      onCommandFinished: async (commandId) => {
+        await commandStatus(
+          {
+            source: 'aws.ssm',
+            'detail-type': 'EC2 Command Status-change Notification',
+            detail: { 'command-id': commandId, status: 'Success' },
+          },
+          lambdaContext(ids.next()),
+        );
+      },
+    });
+    const stages = createReleaseStages({
+      store,
+      fleet,
+      workflow: executor,
+      objects: artifactStore,
       clock: systemClock,
-      ids: createUlidGenerator(),
+      ids,
+      logger,
+    });
+    const registry: Record<string, LocalFunction> = {};
+    for (const [name, module] of Object.entries(STAGE_FUNCTIONS)) {
+      const handler = module.create(async () => stages);
+      registry[name] = (payload) => handler(payload, lambdaContext(ids.next()));
+    }
+    executor.register(registry);
+    const slipway = createSlipway({
+      store,
+      tokens: createDynamoTokenStore(documents, LOCAL_TABLE),
+      objects: artifactStore,
+      workflow: executor,
+      clock: systemClock,
+      ids,
       logger,
     });
 
@@ -283,6 +332,10 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     const { port } = http.address() as AddressInfo;
     const url = `http://127.0.0.1:${port}`;
     logger.info('dev server listening', { url, dataDir, dynamodb: dynamo.endpoint, s3: s3.endpoint });
+    // Whatever a crash or a stop left unfinished goes on: executions from their last state, host
+    // commands that finished meanwhile reported now.
+    await executor.resumeAll();
+    await fleet.reconcile();
 
     return {
       url,
@@ -290,12 +343,14 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       adminToken: admin.token,
       adminTokenGenerated: admin.generated,
       slipway,
+      executor,
       endpoints: { dynamodb: dynamo.endpoint, s3: s3.endpoint },
       async close() {
         await new Promise<void>((resolveClose) => {
           http.close(() => resolveClose());
           http.closeAllConnections();
         });
+        await executor.close();
         await stopAll();
       },
     };

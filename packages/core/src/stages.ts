@@ -1,0 +1,493 @@
+import {
+  EnvironmentBusyError,
+  EnvironmentLockedError,
+  HostCommandFailedError,
+  NotFoundError,
+  ReleaseEndedError,
+  StaleTaskTokenError,
+} from './errors.ts';
+import type { HostScript } from './host-scripts.ts';
+import type { Clock, IdGenerator } from './ids.ts';
+import type { Logger } from './logger.ts';
+import { type EnvironmentPlan, planBatches, type ReleasePlan } from './plan.ts';
+import type {
+  ArtifactStore,
+  Fleet,
+  HostInvocation,
+  ReleaseStore,
+  StepKind,
+  StepOutcome,
+  StepRecord,
+  Workflow,
+} from './ports.ts';
+import {
+  assertTransition,
+  type HostStatus,
+  isTerminal,
+  type Release,
+  type ReleaseStatus,
+} from './release.ts';
+
+/**
+ * The work behind each state of statemachines/release.asl.json. Every stage may run more than once
+ * for the same input (Lambda retries, a resumed local execution) and does its work once: host
+ * commands are recorded as steps before they are sent, and a step that already finished answers
+ * the new callback token with its recorded outcome.
+ */
+export interface StageDeps {
+  store: ReleaseStore;
+  fleet: Fleet;
+  workflow: Workflow;
+  objects: ArtifactStore;
+  clock: Clock;
+  ids: IdGenerator;
+  logger: Logger;
+}
+
+/** How long a step may run on hosts before the task gives up; the ASL TimeoutSeconds are larger. */
+export const COMMAND_TIMEOUT_SECONDS = { distribute: 1800, switch: 900, revert: 600, prune: 600 } as const;
+const ARTIFACT_URL_TTL_SECONDS = 3600;
+/** A lock lease outlives the longest step; a crashed holder's lease lets others in after it. */
+const LOCK_LEASE_SECONDS = 6 * 3600;
+export const OPEN_LOCK_LEASE_SECONDS = 15 * 60;
+const CAUSE_LIMIT = 4000;
+
+export interface StageFailure {
+  Error: string;
+  Cause?: string;
+}
+
+function stepKey(kind: StepKind, environment: string, batchIndex?: number): string {
+  return batchIndex === undefined ? `${kind}#${environment}` : `${kind}#${environment}#${batchIndex}`;
+}
+
+function tail(text: string, limit: number): string {
+  return text.length <= limit ? text : `…${text.slice(text.length - limit)}`;
+}
+
+/** A person-readable account of what failed where, for the release's reason and the task's cause. */
+export function describeFailure(kind: StepKind, environment: string, failed: HostInvocation[], batchIndex?: number) {
+  const where = batchIndex === undefined ? `${kind} in ${environment}` : `${kind} of batch ${batchIndex + 1} in ${environment}`;
+  const first = failed[0];
+  const detail = first
+    ? `${first.host} ${first.status === 'failed' ? `exited ${first.exitCode}` : first.status}: ${tail((first.stderr || first.stdout).trim(), 500)}`
+    : 'no host reported';
+  const others = failed.length > 1 ? ` (and ${failed.length - 1} more host${failed.length > 2 ? 's' : ''})` : '';
+  return `${where} failed on ${detail}${others}`;
+}
+
+export function createReleaseStages(deps: StageDeps) {
+  const { store, fleet, workflow, objects, clock, ids, logger } = deps;
+  const now = () => clock.now().toISOString();
+
+  async function requireRelease(releaseId: string): Promise<Release> {
+    const release = await store.getRelease(releaseId);
+    if (!release) throw new NotFoundError(`release ${releaseId} does not exist`);
+    return release;
+  }
+
+  async function record(releaseId: string, type: string, data?: Record<string, unknown>) {
+    await store.appendEvent({ releaseId, id: ids.next(), at: now(), type, actor: 'slipway', data });
+  }
+
+  /**
+   * Moves the release to `to` unless it is there already (`moved` says which); a release that ended
+   * stops the workflow.
+   */
+  async function advance(releaseId: string, to: ReleaseStatus, reason?: string) {
+    for (let attempt = 0; ; attempt++) {
+      const release = await requireRelease(releaseId);
+      if (release.status === to) return { release, moved: false };
+      if (isTerminal(release.status)) {
+        throw new ReleaseEndedError(`release ${releaseId} already ended as ${release.status}`);
+      }
+      assertTransition(release.status, to);
+      try {
+        return { release: await store.updateReleaseStatus(releaseId, release.status, to, now(), reason), moved: true };
+      } catch (error) {
+        if (attempt >= 3) throw error;
+      }
+    }
+  }
+
+  async function setEnvironmentStatus(release: Release, environment: string, status: ReleaseStatus) {
+    const states = await store.getEnvironmentStates(release.id);
+    const state = states.find((s) => s.environment === environment);
+    if (!state || state.status === status) return;
+    const at = now();
+    await store.putEnvironmentState({
+      ...state,
+      status,
+      ...(status === 'distributing' && !state.startedAt ? { startedAt: at } : {}),
+      ...(isTerminal(status) ? { endedAt: at } : {}),
+    });
+  }
+
+  function environmentConfig(release: Release, environment: string) {
+    const config = release.config.environments.find((env) => env.name === environment);
+    if (!config) throw new NotFoundError(`release ${release.id} has no environment ${environment}`);
+    return config;
+  }
+
+  async function deliver(step: StepRecord, taskToken: string | undefined) {
+    if (!taskToken || step.state === 'running') return;
+    try {
+      if (step.state === 'succeeded') await workflow.sendTaskSuccess(taskToken, step.output ?? {});
+      else await workflow.sendTaskFailure(taskToken, step.error ?? 'HostCommandFailedError', step.cause ?? '');
+    } catch (error) {
+      // The task no longer waits (it timed out, or a resumed execution waits on a newer token).
+      if (!(error instanceof StaleTaskTokenError)) throw error;
+    }
+  }
+
+  /**
+   * Runs a host command as a step the waiting task is told about when it finishes. Called again
+   * (retry, resume), it never sends the command twice: it hands the running step the new token, or
+   * answers the new token at once with the outcome already recorded.
+   */
+  async function runCommandStep(
+    taskToken: string,
+    release: Release,
+    kind: Exclude<StepKind, 'bake' | 'approval'>,
+    environment: string,
+    hosts: string[],
+    script: HostScript,
+    batchIndex?: number,
+  ) {
+    const at = now();
+    const { created, step } = await store.startStep({
+      releaseId: release.id,
+      key: stepKey(kind, environment, batchIndex),
+      kind,
+      environment,
+      ...(batchIndex === undefined ? {} : { batchIndex }),
+      hosts,
+      commandId: ids.next(),
+      taskToken,
+      state: 'running',
+      createdAt: at,
+      updatedAt: at,
+    });
+    if (!created) {
+      const running = await store.replaceStepToken(release.id, step.key, taskToken, at);
+      if (!running) {
+        await deliver((await store.getStep(release.id, step.key))!, taskToken);
+        return;
+      }
+    }
+    // Sending is idempotent by command id: this also covers a crash between recording and sending.
+    await fleet.send({ commandId: step.commandId!, hosts, script, timeoutSeconds: COMMAND_TIMEOUT_SECONDS[kind] });
+    if (created) await record(release.id, `${kind}.started`, { environment, batchIndex, hosts: hosts.length });
+  }
+
+  const HOST_STATUS_ON_SUCCESS: Record<Exclude<StepKind, 'bake' | 'approval'>, HostStatus | undefined> = {
+    distribute: 'distributed',
+    switch: 'healthy',
+    revert: 'reverted',
+    prune: undefined,
+  };
+
+  return {
+    async prepare(input: { releaseId: string; app: string }): Promise<ReleasePlan> {
+      const existing = await store.getPlan(input.releaseId);
+      if (existing) return existing;
+      const release = await requireRelease(input.releaseId);
+      if (isTerminal(release.status)) throw new ReleaseEndedError(`release ${release.id} already ended as ${release.status}`);
+      const environments: EnvironmentPlan[] = [];
+      for (const env of release.config.environments) {
+        const hosts = await fleet.resolveTargets(env.targets);
+        if (hosts.length === 0) {
+          throw new NotFoundError(`environment ${env.name} has no hosts: its targets match nothing`);
+        }
+        environments.push({
+          name: env.name,
+          approval: env.approval !== undefined,
+          bakeSeconds: env.bakeSeconds,
+          batches: planBatches(hosts, env.strategy),
+        });
+      }
+      const plan = await store.savePlan({ releaseId: release.id, app: release.app, environments });
+      await record(release.id, 'release.planned', {
+        environments: plan.environments.map((e) => ({ name: e.name, batches: e.batches.map((b) => b.length) })),
+      });
+      return plan;
+    },
+
+    async enterEnvironment(input: { releaseId: string; environment: EnvironmentPlan }) {
+      const release = await requireRelease(input.releaseId);
+      const env = environmentConfig(release, input.environment.name);
+      const at = clock.now();
+      const leaseSeconds = env.approval ? env.approval.timeoutHours * 3600 + LOCK_LEASE_SECONDS : LOCK_LEASE_SECONDS;
+      try {
+        await store.acquireLock(
+          {
+            app: release.app,
+            environment: env.name,
+            holder: release.id,
+            acquiredAt: at.toISOString(),
+            leaseUntil: new Date(at.getTime() + leaseSeconds * 1000).toISOString(),
+          },
+          at.toISOString(),
+        );
+      } catch (error) {
+        if (error instanceof EnvironmentLockedError && release.config.queue) {
+          throw new EnvironmentBusyError(`waiting in line: ${error.message}`);
+        }
+        throw error;
+      }
+      await advance(release.id, 'distributing');
+      await setEnvironmentStatus(release, env.name, 'distributing');
+      await store.ensureHostStates(release.id, env.name, input.environment.batches.flat(), at.toISOString());
+      await record(release.id, 'environment.entered', { environment: env.name });
+      return {};
+    },
+
+    async distribute(input: { taskToken: string; releaseId: string; environment: EnvironmentPlan }) {
+      const release = await requireRelease(input.releaseId);
+      const hosts = input.environment.batches.flat();
+      await runCommandStep(input.taskToken, release, 'distribute', input.environment.name, hosts, {
+        kind: 'distribute',
+        deployRoot: release.config.deployRoot,
+        releaseId: release.id,
+        version: release.version,
+        artifactUrl: await objects.presignDownload(release.artifact.key, ARTIFACT_URL_TTL_SECONDS),
+        sha256: release.artifact.sha256,
+        sharedPaths: release.config.sharedPaths,
+        postDeploy: release.config.hooks.postDeploy,
+      });
+    },
+
+    /** The gate: records the request and its token; deciding and mailing come with the approval service. */
+    async awaitApproval(input: { taskToken: string; releaseId: string; environment: string }) {
+      const release = await requireRelease(input.releaseId);
+      await advance(release.id, 'awaiting_approval');
+      await setEnvironmentStatus(release, input.environment, 'awaiting_approval');
+      const at = now();
+      const { created, step } = await store.startStep({
+        releaseId: release.id,
+        key: stepKey('approval', input.environment),
+        kind: 'approval',
+        environment: input.environment,
+        hosts: [],
+        taskToken: input.taskToken,
+        state: 'running',
+        createdAt: at,
+        updatedAt: at,
+      });
+      if (created) await record(release.id, 'approval.requested', { environment: input.environment });
+      else if (!(await store.replaceStepToken(release.id, step.key, input.taskToken, at))) {
+        await deliver((await store.getStep(release.id, step.key))!, input.taskToken);
+      }
+    },
+
+    async switchBatch(input: { taskToken: string; releaseId: string; environment: string; batchIndex: number; hosts: string[] }) {
+      const release = await requireRelease(input.releaseId);
+      const env = environmentConfig(release, input.environment);
+      await advance(release.id, 'switching');
+      await setEnvironmentStatus(release, env.name, 'switching');
+      const at = clock.now();
+      await store.acquireLock(
+        {
+          app: release.app,
+          environment: env.name,
+          holder: release.id,
+          acquiredAt: at.toISOString(),
+          leaseUntil: new Date(at.getTime() + LOCK_LEASE_SECONDS * 1000).toISOString(),
+        },
+        at.toISOString(),
+      );
+      await runCommandStep(
+        input.taskToken,
+        release,
+        'switch',
+        env.name,
+        input.hosts,
+        {
+          kind: 'switch',
+          deployRoot: release.config.deployRoot,
+          releaseId: release.id,
+          version: release.version,
+          preRelease: release.config.hooks.preRelease,
+          postRelease: release.config.hooks.postRelease,
+          healthCheck: release.config.hooks.healthCheck,
+          healthCheckAttempts: 3,
+          healthCheckIntervalSeconds: 2,
+        },
+        input.batchIndex,
+      );
+    },
+
+    /** When the bake after a batch ends; computed once, so a resumed Wait does not bake again. */
+    async bakeUntil(input: { releaseId: string; environment: string; batchIndex: number; bakeSeconds: number }) {
+      const at = clock.now();
+      const { step } = await store.startStep({
+        releaseId: input.releaseId,
+        key: stepKey('bake', input.environment, input.batchIndex),
+        kind: 'bake',
+        environment: input.environment,
+        batchIndex: input.batchIndex,
+        hosts: [],
+        state: 'succeeded',
+        until: new Date(at.getTime() + input.bakeSeconds * 1000).toISOString(),
+        createdAt: at.toISOString(),
+        updatedAt: at.toISOString(),
+      });
+      return { until: step.until! };
+    },
+
+    async completeEnvironment(input: { releaseId: string; environment: string }) {
+      const release = await requireRelease(input.releaseId);
+      await setEnvironmentStatus(release, input.environment, 'succeeded');
+      const live = await store.getEnvironmentLive(release.app, input.environment);
+      if (live?.liveRelease?.id !== release.id) {
+        const retained = [
+          { id: release.id, version: release.version },
+          ...(live?.retained ?? []).filter((r) => r.id !== release.id),
+        ].slice(0, release.config.keepReleases);
+        await store.putEnvironmentLive({
+          app: release.app,
+          environment: input.environment,
+          liveRelease: { id: release.id, version: release.version, since: now() },
+          retained,
+        });
+        await record(release.id, 'environment.live', { environment: input.environment, version: release.version });
+      }
+      await store.releaseLock(release.app, input.environment, release.id);
+      return {};
+    },
+
+    /** The batches of this environment whose switch was sent, newest first: what to put back. */
+    async planRevert(input: { releaseId: string; environment: string }) {
+      const steps = await store.listSteps(input.releaseId);
+      const batches = steps
+        .filter((s) => s.kind === 'switch' && s.environment === input.environment)
+        .sort((a, b) => (b.batchIndex ?? 0) - (a.batchIndex ?? 0))
+        .map((s) => ({ batchIndex: s.batchIndex ?? 0, hosts: s.hosts }));
+      if (batches.length > 0) await record(input.releaseId, 'revert.planned', { environment: input.environment, batches: batches.length });
+      return { batches };
+    },
+
+    async revertBatch(input: { taskToken: string; releaseId: string; environment: string; batchIndex: number; hosts: string[] }) {
+      const release = await requireRelease(input.releaseId);
+      await runCommandStep(
+        input.taskToken,
+        release,
+        'revert',
+        input.environment,
+        input.hosts,
+        {
+          kind: 'revert',
+          deployRoot: release.config.deployRoot,
+          releaseId: release.id,
+          version: release.version,
+          postRelease: release.config.hooks.postRelease,
+        },
+        input.batchIndex,
+      );
+    },
+
+    /** Ends the release in this environment: status, reason, lock. Safe to call for an ended release. */
+    async failEnvironment(input: { releaseId: string; environment: string; failure?: StageFailure }) {
+      const release = await requireRelease(input.releaseId);
+      const rejected = input.failure?.Error === 'ApprovalRejectedError';
+      const status: ReleaseStatus = rejected ? 'rejected' : 'failed';
+      const reason = reasonOf(input.failure);
+      await setEnvironmentStatus(release, input.environment, status);
+      if (!isTerminal(release.status) && (await advance(release.id, status, reason)).moved) {
+        await record(release.id, `release.${status}`, { environment: input.environment, reason });
+      }
+      await store.releaseLock(release.app, input.environment, release.id);
+      return {};
+    },
+
+    /** The last word on a failed execution: whatever happened, the release ends and frees its locks. */
+    async recordFailure(input: { releaseId: string; failure?: StageFailure }) {
+      const release = await requireRelease(input.releaseId);
+      const reason = reasonOf(input.failure);
+      if (!isTerminal(release.status) && (await advance(release.id, 'failed', reason)).moved) {
+        await record(release.id, 'release.failed', { reason });
+      }
+      for (const env of release.config.environments) await store.releaseLock(release.app, env.name, release.id);
+      return {};
+    },
+
+    async prune(input: { taskToken: string; releaseId: string }) {
+      const release = await requireRelease(input.releaseId);
+      const plan = await store.getPlan(release.id);
+      const hosts = [...new Set((plan?.environments ?? []).flatMap((env) => env.batches.flat()))];
+      const protect = new Set<string>();
+      for (const env of release.config.environments) {
+        const live = await store.getEnvironmentLive(release.app, env.name);
+        for (const kept of live?.retained ?? []) protect.add(kept.id);
+      }
+      await runCommandStep(input.taskToken, release, 'prune', 'all', hosts, {
+        kind: 'prune',
+        deployRoot: release.config.deployRoot,
+        releaseId: release.id,
+        keepReleases: release.config.keepReleases,
+        protect: [...protect],
+      });
+    },
+
+    async finalize(input: { releaseId: string }) {
+      const { release, moved } = await advance(input.releaseId, 'succeeded');
+      if (moved) await record(release.id, 'release.succeeded', { version: release.version });
+      return { status: release.status };
+    },
+
+    /**
+     * The command-status callback: a host command finished on every host. Records each host's
+     * outcome, settles the step once, and tells the task waiting on it (whichever token it holds now).
+     */
+    async commandFinished(commandId: string) {
+      const step = await store.getStepByCommand(commandId);
+      if (!step) {
+        logger.warn('a command finished that no step knows', { commandId });
+        return;
+      }
+      const { finished, invocations } = await fleet.results(commandId);
+      if (!finished) return;
+      const at = now();
+      const kind = step.kind as Exclude<StepKind, 'bake' | 'approval'>;
+      for (const invocation of invocations) {
+        if (step.environment !== 'all') {
+          const status = invocation.status === 'success' ? HOST_STATUS_ON_SUCCESS[kind] : 'failed';
+          if (status) await store.setHostStatus(step.releaseId, step.environment, invocation.host, status, at);
+          await store.putHostStep(step.releaseId, step.environment, invocation.host, kind, {
+            exitCode: invocation.exitCode,
+            stdout: invocation.stdout,
+            stderr: invocation.stderr,
+            startedAt: invocation.startedAt,
+            endedAt: invocation.endedAt,
+          });
+        }
+      }
+      const failed = invocations.filter((i) => i.status !== 'success');
+      const outcome: StepOutcome =
+        failed.length === 0
+          ? { status: 'succeeded', output: { hosts: invocations.length } }
+          : {
+              status: 'failed',
+              error: HostCommandFailedError.name,
+              cause: tail(describeFailure(kind, step.environment, failed, step.batchIndex), CAUSE_LIMIT),
+            };
+      const settled = await store.completeStep(step.releaseId, step.key, outcome, at);
+      if (settled.updatedAt === at) {
+        await record(step.releaseId, `${kind}.${settled.state}`, {
+          environment: step.environment,
+          batchIndex: step.batchIndex,
+          failedHosts: failed.map((f) => f.host),
+        });
+      }
+      await deliver(settled, settled.taskToken);
+    },
+  };
+}
+export type ReleaseStages = ReturnType<typeof createReleaseStages>;
+
+function reasonOf(failure: StageFailure | undefined): string {
+  if (!failure) return 'the release workflow failed';
+  const cause = failure.Cause?.trim();
+  if (failure.Error === 'States.Timeout') return `timed out${cause ? `: ${cause}` : ''}`;
+  return cause ? cause : failure.Error;
+}
