@@ -137,26 +137,21 @@ describe('releases', () => {
 
   it('keeps host states and an ordered event log per release', async () => {
     const r = await open('epsilon');
-    await store.putHostState({
-      releaseId: r.id,
-      environment: 'staging',
-      host: 'h1',
-      status: 'distributed',
-      updatedAt: 't1',
-      steps: { distribute: { exitCode: 0, stdout: 'ok', stderr: '', startedAt: 't0', endedAt: 't1' } },
+    await store.ensureHostStates(r.id, 'staging', ['h1', 'h2'], 't0');
+    await store.setHostStatus(r.id, 'staging', 'h1', 'distributed', 't1');
+    await store.putHostStep(r.id, 'staging', 'h1', 'distribute', {
+      exitCode: 0,
+      stdout: 'ok',
+      stderr: '',
+      startedAt: 't0',
+      endedAt: 't1',
     });
-    await store.putHostState({
-      releaseId: r.id,
-      environment: 'staging',
-      host: 'h2',
-      status: 'pending',
-      updatedAt: 't1',
-      steps: {},
-    });
+    // Creating again leaves what is there alone.
+    await store.ensureHostStates(r.id, 'staging', ['h1'], 't2');
     const hosts = await store.getHostStates(r.id);
-    expect(hosts.map((h) => [h.host, h.status])).toEqual([
-      ['h1', 'distributed'],
-      ['h2', 'pending'],
+    expect(hosts.map((h) => [h.host, h.status, h.updatedAt])).toEqual([
+      ['h1', 'distributed', 't1'],
+      ['h2', 'pending', 't0'],
     ]);
     expect(hosts[0]?.steps.distribute?.stdout).toBe('ok');
 

@@ -82,8 +82,9 @@ export async function startTestServer(dataDir?: string): Promise<TestServer> {
       return { key: ticket.body.key, sha256: digest };
     },
     async stop(options = {}) {
+      if (!options.keepData) await server.settle();
       await server.close();
-      if (!options.keepData) await rm(folder, { recursive: true, force: true });
+      if (!options.keepData) await rm(folder, { recursive: true, force: true, maxRetries: 5 });
     },
   };
 }

@@ -317,10 +317,6 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
       });
     },
 
-    async putHostState(state) {
-      await put({ ...keys.releaseHost(state.releaseId, state.environment, state.host), ...state });
-    },
-
     async getHostStates(releaseId) {
       const [hosts, steps] = await Promise.all([
         queryPrefix(`REL#${releaseId}`, 'HOST#'),
@@ -332,11 +328,11 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
         byHost.set(`${host.environment}#${host.host}`, { ...host, steps: {} });
       }
       for (const item of steps) {
-        const { environment, host, step, ...output } = withoutKeys<
+        const { environment, host, step, exitCode, stdout, stderr, startedAt, endedAt } = withoutKeys<
           HostStepOutput & { releaseId: string; environment: string; host: string; step: string }
         >(item);
         const state = byHost.get(`${environment}#${host}`);
-        if (state) state.steps[step] = { exitCode: output.exitCode, stdout: output.stdout, stderr: output.stderr, startedAt: output.startedAt, endedAt: output.endedAt };
+        if (state) state.steps[step] = { exitCode, stdout, stderr, startedAt, endedAt };
       }
       return [...byHost.values()];
     },

@@ -70,7 +70,6 @@ export interface ReleaseStore {
 
   getEnvironmentStates(releaseId: string): Promise<EnvironmentState[]>;
   putEnvironmentState(state: EnvironmentState): Promise<void>;
-  putHostState(state: HostState): Promise<void>;
   getHostStates(releaseId: string): Promise<HostState[]>;
 
   appendEvent(event: ReleaseEvent): Promise<void>;

@@ -66,6 +66,8 @@ export interface DevServer {
   slipway: Slipway;
   executor: LocalExecutor;
   endpoints: { dynamodb: string; s3: string };
+  /** Waits until no host command is running (at most `timeoutMs`), e.g. before deleting the data. */
+  settle(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -345,11 +347,13 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       slipway,
       executor,
       endpoints: { dynamodb: dynamo.endpoint, s3: s3.endpoint },
+      settle: (timeoutMs = 30_000) => fleet.settle(timeoutMs),
       async close() {
         await new Promise<void>((resolveClose) => {
           http.close(() => resolveClose());
           http.closeAllConnections();
         });
+        fleet.close();
         await executor.close();
         await stopAll();
       },

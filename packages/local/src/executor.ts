@@ -354,7 +354,8 @@ export function createLocalExecutor(options: LocalExecutorOptions) {
       closing = true;
       for (const execution of running.values()) execution.abort();
       await Promise.all([...running.values()].map((r) => r.done.catch(() => {})));
-      for (const task of waiting.values()) task.reject(new Error('executor closing'));
+      // Aborted executions no longer wait on their tasks; the resumed ones will ask again.
+      waiting.clear();
     },
   };
 }

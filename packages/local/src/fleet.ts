@@ -67,9 +67,14 @@ function alive(pid: number | undefined): boolean {
 export function createLocalFleet(options: LocalFleetOptions): Fleet & {
   reconcile(): Promise<void>;
   hostDir(host: string): string;
+  /** Resolves once no command is running on any host (or after `timeoutMs`). */
+  settle(timeoutMs: number): Promise<void>;
+  /** Stops reporting; commands still running are reported by `reconcile` on the next start. */
+  close(): void;
 } {
   const { fleetDir, commandsDir, onCommandFinished, logger } = options;
   const watching = new Set<string>();
+  let closed = false;
   const hostDir = (host: string) => join(fleetDir, host);
   const runDir = (commandId: string, host: string) => join(commandsDir, commandId, 'hosts', host);
 
@@ -125,10 +130,14 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
 
   /** Reports a finished command once; a command whose report failed is reported again on the next start. */
   async function reportWhenFinished(commandId: string) {
-    if (watching.has(commandId)) return;
+    if (watching.has(commandId) || closed) return;
     watching.add(commandId);
     try {
-      while (!(await results(commandId)).finished) await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      while (!(await results(commandId)).finished) {
+        await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+        if (closed) return;
+      }
+      if (closed) return;
       await onCommandFinished(commandId);
       await writeFile(join(commandsDir, commandId, 'reported'), new Date().toISOString());
     } catch (error) {
@@ -208,6 +217,15 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
     },
 
     results,
+
+    async settle(timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      while (watching.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    },
+
+    close() {
+      closed = true;
+    },
 
     async reconcile() {
       const commands = await readdir(commandsDir).catch(() => [] as string[]);
