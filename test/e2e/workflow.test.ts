@@ -1,0 +1,239 @@
+import { mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../support/dev-server.ts';
+
+/**
+ * The release workflow end to end on the embedded default: the real ASL in the local executor,
+ * the generated scripts on folder hosts, the same handlers as on AWS.
+ */
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(async () => server.stop());
+
+const TERMINAL = new Set(['succeeded', 'failed', 'rejected', 'cancelled']);
+
+async function waitForEnd(id: string, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const response = await server.call('GET', `/v1/releases/${id}`);
+    if (TERMINAL.has(response.body.status)) return response.body;
+    if (Date.now() > deadline) throw new Error(`release ${id} still ${response.body.status} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** An app on hosts of its own, so tests never share a folder host. */
+async function app(name: string, overrides: Record<string, unknown> = {}) {
+  const staging = [`${name}-s1`, `${name}-s2`];
+  const production = [`${name}-p1`, `${name}-p2`, `${name}-p3`, `${name}-p4`];
+  for (const host of [...staging, ...production]) await mkdir(join(server.dataDir, 'fleet', host), { recursive: true });
+  const config = {
+    name,
+    deployRoot: `/srv/${name}`,
+    keepReleases: 2,
+    sharedPaths: ['storage'],
+    hooks: {
+      postDeploy: 'echo built > build.txt',
+      healthCheck: 'test ! -e "$DEPLOY_ROOT/unhealthy" && test -f "$RELEASE_DIR/index.html"',
+    },
+    environments: [
+      { name: 'staging', targets: { hosts: staging } },
+      { name: 'production', targets: { hosts: production }, strategy: { type: 'rolling', batchSize: 2 } },
+    ],
+    ...overrides,
+  };
+  const stored = await server.call('PUT', `/v1/apps/${name}`, { body: config });
+  if (stored.status !== 200) throw new Error(JSON.stringify(stored.body));
+  return { staging, production, all: [...staging, ...production] };
+}
+
+async function open(appName: string, version: string, content = version, description = '') {
+  const artifact = await tarball(appName, { 'index.html': `<h1>${content}</h1>` });
+  const opened = await server.call('POST', '/v1/releases', { body: { app: appName, version, artifact, description } });
+  if (opened.status !== 202) throw new Error(JSON.stringify(opened.body));
+  return opened.body.id as string;
+}
+
+async function tarball(appName: string, files: Record<string, string>) {
+  const { create } = await import('tar');
+  const source = join(server.dataDir, `src-${Math.random().toString(36).slice(2)}`);
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(join(source, path, '..'), { recursive: true });
+    await writeFile(join(source, path), content);
+  }
+  const file = `${source}.tar.gz`;
+  await create({ gzip: true, file, cwd: source, portable: true }, Object.keys(files));
+  const artifact = await server.upload(appName, await readFile(file));
+  await rm(source, { recursive: true, force: true });
+  await rm(file, { force: true });
+  return artifact;
+}
+
+const current = (host: string) => readlink(join(server.dataDir, 'fleet', host, 'current')).catch(() => null);
+const releasesOn = async (host: string) =>
+  (await readdir(join(server.dataDir, 'fleet', host, 'releases'))).filter((name) => !name.startsWith('.')).sort();
+
+async function statesEntered(id: string) {
+  const history = await server.executor.history(`release:${id}`);
+  return history.filter((e) => e.type === 'StateEntered').map((e) => e.state);
+}
+
+describe('a release through staging and production', () => {
+  let hosts: Awaited<ReturnType<typeof app>>;
+  let first: string;
+
+  it('succeeds with every host on the new release, batch by batch', async () => {
+    hosts = await app('web');
+    first = await open('web', '1.0.0', 'one');
+    const release = await waitForEnd(first);
+    expect(release.status, release.reason).toBe('succeeded');
+    for (const host of hosts.all) {
+      expect(await current(host)).toBe(`releases/${first}`);
+      expect(await readFile(join(server.dataDir, 'fleet', host, 'current/build.txt'), 'utf8')).toBe('built\n');
+    }
+    expect(release.environments.map((e: any) => [e.environment, e.status])).toEqual([
+      ['staging', 'succeeded'],
+      ['production', 'succeeded'],
+    ]);
+    for (const env of release.environments) {
+      for (const host of env.hosts) {
+        expect(host.status).toBe('healthy');
+        expect(host.steps.distribute.exitCode).toBe(0);
+        expect(host.steps.switch.stdout).toContain(`current -> releases/${first}`);
+      }
+    }
+
+    // The path through the ASL: production switched in two batches, nothing reverted, no approval.
+    const entered = await statesEntered(first);
+    expect(entered.filter((s) => s === 'EnterEnvironment')).toHaveLength(2);
+    expect(entered.filter((s) => s === 'SwitchBatch')).toHaveLength(3);
+    expect(entered).not.toContain('AwaitApproval');
+    expect(entered).not.toContain('PlanRevert');
+    expect(entered.slice(-3)).toEqual(['Prune', 'Finalize', 'Succeeded']);
+
+    const live = await server.call('GET', '/v1/apps/web');
+    expect(live.body.environments[1]).toMatchObject({ live: { id: first, version: '1.0.0' }, lock: null });
+  });
+
+  it('keeps the previous release on disk after a second release', async () => {
+    const second = await open('web', '2.0.0', 'two');
+    expect((await waitForEnd(second)).status).toBe('succeeded');
+    for (const host of hosts.all) {
+      expect(await current(host)).toBe(`releases/${second}`);
+      expect(await releasesOn(host)).toEqual([first, second].sort());
+    }
+    const live = await server.call('GET', '/v1/apps/web');
+    expect(live.body.environments[0].retained.map((r: any) => r.version)).toEqual(['2.0.0', '1.0.0']);
+  });
+
+  it('prunes beyond keepReleases on every host', async () => {
+    const third = await open('web', '3.0.0', 'three');
+    expect((await waitForEnd(third)).status).toBe('succeeded');
+    for (const host of hosts.all) {
+      const kept = await releasesOn(host);
+      expect(kept).toHaveLength(2);
+      expect(kept).toContain(third);
+      expect(kept).not.toContain(first);
+    }
+  });
+});
+
+describe('a failing health check', () => {
+  it('reverts its batch and the earlier batches, and fails the release with the host output', async () => {
+    const hosts = await app('shop');
+    const good = await open('shop', '1.0.0', 'good');
+    expect((await waitForEnd(good)).status).toBe('succeeded');
+
+    // The second production batch has the sick host: the first batch switches, then is put back.
+    const sick = hosts.production[2]!;
+    await writeFile(join(server.dataDir, 'fleet', sick, 'unhealthy'), '');
+    const bad = await open('shop', '2.0.0', 'bad');
+    const release = await waitForEnd(bad);
+    expect(release.status).toBe('failed');
+    expect(release.reason).toContain(`switch of batch 2 in production failed on ${sick}`);
+    expect(release.reason).toMatch(/health check failed 3 times/);
+
+    for (const host of hosts.production) expect(await current(host), host).toBe(`releases/${good}`);
+    // Staging succeeded before production failed: it stays on the new release.
+    for (const host of hosts.staging) expect(await current(host)).toBe(`releases/${bad}`);
+
+    const production = release.environments.find((e: any) => e.environment === 'production');
+    expect(production.status).toBe('failed');
+    const byHost = Object.fromEntries(production.hosts.map((h: any) => [h.host, h]));
+    expect(byHost[sick].status).toBe('reverted');
+    expect(byHost[hosts.production[0]!].status).toBe('reverted');
+    expect(byHost[sick].steps.switch.exitCode).toBe(23);
+
+    const entered = await statesEntered(bad);
+    expect(entered.filter((s) => s === 'RevertBatch')).toHaveLength(2);
+    expect(entered).toContain('FailEnvironment');
+    expect(entered.at(-1)).toBe('Failed');
+    const revertOrder = (await server.executor.history(`release:${bad}`))
+      .filter((e) => e.type === 'StateEntered' && e.state === 'RevertBatch')
+      .map((e) => JSON.parse(e.input!).batchIndex);
+    expect(revertOrder).toEqual([1, 0]);
+
+    const live = await server.call('GET', '/v1/apps/shop');
+    expect(live.body.environments[1]).toMatchObject({ live: { id: good }, lock: null });
+    await rm(join(server.dataDir, 'fleet', sick, 'unhealthy'));
+  });
+});
+
+describe('the environment lock', () => {
+  it('starts exactly one of two concurrent opens and answers the other 409 with the holder', async () => {
+    await app('race');
+    const [a, b] = await Promise.all([tarball('race', { 'index.html': 'a' }), tarball('race', { 'index.html': 'b' })]);
+    const answers = await Promise.all([
+      server.call('POST', '/v1/releases', { body: { app: 'race', version: 'a', artifact: a } }),
+      server.call('POST', '/v1/releases', { body: { app: 'race', version: 'b', artifact: b } }),
+    ]);
+    const started = answers.filter((r) => r.status === 202);
+    const refused = answers.filter((r) => r.status === 409);
+    expect(started).toHaveLength(1);
+    expect(refused).toHaveLength(1);
+    expect(refused[0]!.body.error.details.holder).toBe(started[0]!.body.id);
+    expect((await waitForEnd(started[0]!.body.id)).status).toBe('succeeded');
+    expect((await server.call('GET', '/v1/releases?app=race')).body.items).toHaveLength(1);
+  });
+
+  it('queues a second release when the app says so, and runs it after the first', async () => {
+    const hosts = await app('line', { queue: true });
+    const first = await open('line', '1');
+    const second = await open('line', '2');
+    const [one, two] = [await waitForEnd(first), await waitForEnd(second)];
+    expect([one.status, two.status]).toEqual(['succeeded', 'succeeded']);
+    for (const host of hosts.all) expect(await current(host)).toBe(`releases/${second}`);
+    // Whichever got in first, they never held an environment at the same time.
+    for (const environment of ['staging', 'production']) {
+      const span = (release: any) => {
+        const at = (type: string) =>
+          Date.parse(release.events.find((e: any) => e.type === type && e.data?.environment === environment).at);
+        return [at('environment.entered'), at('environment.live')] as const;
+      };
+      const [a, b] = [span(one), span(two)].sort((x, y) => x[0] - y[0]);
+      expect(a![1]).toBeLessThanOrEqual(b![0]);
+    }
+    const retried = [
+      ...(await server.executor.history(`release:${first}`)),
+      ...(await server.executor.history(`release:${second}`)),
+    ].filter((e) => e.type === 'StateRetried' && e.state === 'EnterEnvironment');
+    expect(retried.length).toBeGreaterThan(0);
+  });
+});
+
+describe('hostile values', () => {
+  it('never execute: descriptions and versions are data, hooks are the only commands', async () => {
+    const hosts = await app('odd');
+    const id = await open('odd', '1.0.0+build_7-rc.1', 'odd', `$(touch pwned); \`touch pwned\`; rm -rf / 'quoted'\nsecond line`);
+    expect((await waitForEnd(id)).status).toBe('succeeded');
+    for (const host of hosts.all) {
+      const names = await readdir(join(server.dataDir, 'fleet', host, 'current'));
+      expect(names).not.toContain('pwned');
+    }
+    expect(await readdir(server.dataDir)).not.toContain('pwned');
+  });
+});
