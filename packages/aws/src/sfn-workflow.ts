@@ -1,5 +1,13 @@
-import { SendTaskFailureCommand, SendTaskSuccessCommand, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { StaleTaskTokenError, type Workflow } from '@slipway/core';
+import {
+  DescribeExecutionCommand,
+  GetExecutionHistoryCommand,
+  type HistoryEvent,
+  SendTaskFailureCommand,
+  SendTaskSuccessCommand,
+  type SFNClient,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
+import { StaleTaskTokenError, type Workflow, type WorkflowEvent } from '@slipway/core';
 import { translateSdkError } from './errors.ts';
 
 /**
@@ -42,11 +50,54 @@ export function createStepFunctionsWorkflow(client: SFNClient, releaseStateMachi
       );
     },
 
+    async releaseHistory(releaseId) {
+      // Executions are named by release id, so the ARN follows from the state machine's.
+      const executionArn = `${releaseStateMachineArn.replace(':stateMachine:', ':execution:')}:${releaseId}`;
+      let described;
+      try {
+        described = await client.send(new DescribeExecutionCommand({ executionArn }));
+      } catch (error) {
+        if (error instanceof Error && error.name === 'ExecutionDoesNotExist') return undefined;
+        throw translateSdkError(error, 'Step Functions (describe execution)');
+      }
+      const events: WorkflowEvent[] = [];
+      let nextToken: string | undefined;
+      do {
+        const page = await client
+          .send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000, nextToken, includeExecutionData: false }))
+          .catch((error: unknown) => {
+            throw translateSdkError(error, 'Step Functions (execution history)');
+          });
+        events.push(...(page.events ?? []).map(toWorkflowEvent));
+        nextToken = page.nextToken;
+      } while (nextToken);
+      return {
+        executionId: executionArn,
+        status: described.status ?? 'RUNNING',
+        startedAt: described.startDate?.toISOString() ?? '',
+        ...(described.stopDate ? { stoppedAt: described.stopDate.toISOString() } : {}),
+        events,
+      };
+    },
+
     async sendTaskFailure(taskToken, error, cause) {
       // Step Functions caps error at 256 and cause at 32768 characters.
       await callback('send task failure', () =>
         client.send(new SendTaskFailureCommand({ taskToken, error: error.slice(0, 256), cause: cause.slice(0, 32_768) })),
       );
     },
+  };
+}
+
+function toWorkflowEvent(event: HistoryEvent): WorkflowEvent {
+  const state = event.stateEnteredEventDetails?.name ?? event.stateExitedEventDetails?.name;
+  const failure =
+    event.executionFailedEventDetails ?? event.taskFailedEventDetails ?? event.lambdaFunctionFailedEventDetails;
+  return {
+    at: event.timestamp?.toISOString() ?? '',
+    type: event.type ?? 'Unknown',
+    ...(state ? { state } : {}),
+    ...(failure?.error ? { error: failure.error } : {}),
+    ...(failure?.cause ? { cause: failure.cause } : {}),
   };
 }

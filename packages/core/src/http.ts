@@ -108,6 +108,12 @@ function routes(services: ApiServices): Route[] {
       handle: async ({ params }) => ({ status: 200, body: await releases.view(params.id!) }),
     },
     {
+      method: 'GET',
+      pattern: '/v1/releases/:id/history',
+      permission: 'read',
+      handle: async ({ params }) => ({ status: 200, body: await releases.history(params.id!) }),
+    },
+    {
       method: 'POST',
       pattern: '/v1/tokens',
       permission: 'tokens:write',

@@ -192,6 +192,27 @@ export interface Workflow {
   /** Completes a waiting task. Throws StaleTaskTokenError when no task waits on the token. */
   sendTaskSuccess(taskToken: string, output: Record<string, unknown>): Promise<void>;
   sendTaskFailure(taskToken: string, error: string, cause: string): Promise<void>;
+  /** The execution behind a release and its history, oldest event first; undefined if none started. */
+  releaseHistory(releaseId: string): Promise<ExecutionHistory | undefined>;
+}
+
+export interface ExecutionHistory {
+  executionId: string;
+  /** As Step Functions names them: RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE. */
+  status: string;
+  startedAt: string;
+  stoppedAt?: string;
+  events: WorkflowEvent[];
+}
+
+export interface WorkflowEvent {
+  at: string;
+  type: string;
+  state?: string;
+  /** The Map iteration, for states inside one. */
+  index?: number;
+  error?: string;
+  cause?: string;
 }
 
 export type Targets = EnvironmentConfig['targets'];

@@ -126,6 +126,13 @@ export function createReleaseService(deps: ReleaseDeps) {
       };
     },
 
+    async history(id: string) {
+      const release = await this.view(id);
+      const history = await workflow.releaseHistory(release.id);
+      if (!history) throw new NotFoundError(`release ${release.id} has no workflow execution yet`);
+      return history;
+    },
+
     async list(query: Record<string, string | undefined>): Promise<Page<ReleaseSummary>> {
       const filter = parse(ListReleasesQuery, query, 'release query');
       if (filter.app) await apps.requireApp(filter.app);

@@ -236,6 +236,34 @@ export function createLocalExecutor(options: LocalExecutorOptions) {
     running.set(record.executionId, { abort: execution.abort, done });
   }
 
+  async function describe(executionId: string): Promise<ExecutionRecord | undefined> {
+    const result = await client.send(new GetCommand({ TableName: tableName, Key: key(executionId, 'META'), ConsistentRead: true }));
+    if (!result.Item) return undefined;
+    const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, ...record } = result.Item;
+    return record as ExecutionRecord;
+  }
+
+  async function history(executionId: string): Promise<HistoryEvent[]> {
+    const events: HistoryEvent[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await client.send(
+        new QueryCommand({
+          TableName: tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :events)',
+          ExpressionAttributeValues: { ':pk': `EXEC#${executionId}`, ':events': 'EVENT#' },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        const { pk: _pk, sk: _sk, ...event } = item;
+        events.push(event as HistoryEvent);
+      }
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return events;
+  }
+
   async function start(machine: string, name: string, input: Record<string, unknown>) {
     const executionId = `${machine}:${name}`;
     const record: ExecutionRecord = {
@@ -280,6 +308,20 @@ export function createLocalExecutor(options: LocalExecutorOptions) {
       failure.name = error;
       task.reject(failure);
     },
+
+    async releaseHistory(releaseId) {
+      const executionId = `release:${releaseId}`;
+      const record = await describe(executionId);
+      if (!record) return undefined;
+      const events = (await history(executionId)).map(({ id: _id, input: _input, output: _output, ...event }) => event);
+      return {
+        executionId,
+        status: record.status,
+        startedAt: record.startedAt,
+        ...(record.stoppedAt ? { stoppedAt: record.stoppedAt } : {}),
+        events,
+      };
+    },
   };
 
   return {
@@ -316,33 +358,8 @@ export function createLocalExecutor(options: LocalExecutorOptions) {
       return resumed;
     },
 
-    async describe(executionId: string): Promise<ExecutionRecord | undefined> {
-      const result = await client.send(new GetCommand({ TableName: tableName, Key: key(executionId, 'META'), ConsistentRead: true }));
-      if (!result.Item) return undefined;
-      const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, ...record } = result.Item;
-      return record as ExecutionRecord;
-    },
-
-    async history(executionId: string): Promise<HistoryEvent[]> {
-      const events: HistoryEvent[] = [];
-      let start: Record<string, unknown> | undefined;
-      do {
-        const page = await client.send(
-          new QueryCommand({
-            TableName: tableName,
-            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :events)',
-            ExpressionAttributeValues: { ':pk': `EXEC#${executionId}`, ':events': 'EVENT#' },
-            ExclusiveStartKey: start,
-          }),
-        );
-        for (const item of page.Items ?? []) {
-          const { pk: _pk, sk: _sk, ...event } = item;
-          events.push(event as HistoryEvent);
-        }
-        start = page.LastEvaluatedKey;
-      } while (start);
-      return events;
-    },
+    describe,
+    history,
 
     /** Waits until no execution runs (for tests and graceful stops of short runs). */
     async idle(): Promise<void> {
