@@ -148,6 +148,42 @@ describe('slipway CLI', () => {
     expect(viewerPush).toMatchObject({ code: 1, err: expect.stringMatching(/role viewer/) });
   });
 
+  it('opens with --wait, follows the release host by host, and exits 0 only on success', async () => {
+    const hosts = ['w-1', 'w-2', 'w-3'];
+    for (const host of hosts) await mkdir(join(server.dataDir, 'fleet', host), { recursive: true });
+    const config = join(workspace, 'watched.json');
+    await writeFile(
+      config,
+      JSON.stringify({
+        name: 'watched',
+        deployRoot: '/srv/watched',
+        hooks: { healthCheck: 'test ! -e "$DEPLOY_ROOT/sick"' },
+        environments: [{ name: 'live', targets: { hosts }, strategy: { type: 'rolling', batchSize: 2 } }],
+      }),
+    );
+    expect((await slipway(['apply', config])).code).toBe(0);
+    const build = await makeBuild('watched-1', { 'index.html': 'watched' });
+    const key = (await slipway(['artifact', 'push', build, '--app', 'watched'])).out;
+
+    const good = await slipway(['release', 'open', '--app', 'watched', '--version', '1', '--artifact', key, '--wait', '--interval', '0.2']);
+    expect(good.code, good.out).toBe(0);
+    expect(good.out).toMatch(/release \S+ \(watched 1\): pending|release \S+ \(watched 1\): distributing/);
+    expect(good.out).toMatch(/live: succeeded \[###\] 3\/3 healthy/);
+    for (const host of hosts) expect(good.out).toMatch(new RegExp(`live  ${host}  healthy`));
+    expect(good.out).toMatch(/done: succeeded/);
+
+    await writeFile(join(server.dataDir, 'fleet', 'w-3', 'sick'), '');
+    const build2 = await makeBuild('watched-2', { 'index.html': 'watched again' });
+    const key2 = (await slipway(['artifact', 'push', build2, '--app', 'watched'])).out;
+    const opened = await slipway(['release', 'open', '--app', 'watched', '--version', '2', '--artifact', key2]);
+    const id = /^release (\S+) opened/.exec(opened.out)![1]!;
+    const bad = await slipway(['release', 'watch', id, '--interval', '0.2']);
+    expect(bad.code).toBe(1);
+    expect(bad.out).toMatch(/ended: failed/);
+    expect(bad.out).toMatch(/reason: switch of batch 2 in live failed on w-3/);
+    expect(bad.out).toMatch(/live {2}w-1 {2}reverted/);
+  });
+
   it('runs as an installed command', async () => {
     const run = promisify(execFile);
     const { stdout } = await run('node', ['node_modules/.bin/slipway', 'help']);

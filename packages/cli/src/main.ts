@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import type { ReleaseSummary, ReleaseView, UploadTicket } from '@slipway/core';
 import { type ApiClient, ApiError, createApiClient } from './client.ts';
 import { packDirectory } from './pack.ts';
+import { watchRelease } from './watch.ts';
 
 const USAGE = `slipway: release orchestrator for server fleets
 
@@ -13,7 +14,8 @@ usage:
   slipway dev                                   start the local API, stand-ins and demo fleet
   slipway apply <config.json>                   create or update an app from its config file
   slipway artifact push <dir> --app <app>       pack a folder as tar.gz and upload it
-  slipway release open --app <app> --version <v> --artifact <key> [--description <text>]
+  slipway release open --app <app> --version <v> --artifact <key> [--description <text>] [--wait]
+  slipway release watch <id>                     follow a release until it ends (exit 0 only on success)
   slipway release list [--app <app>] [--environment <env>] [--limit <n>] [--cursor <c>]
   slipway release show <id>
   slipway token create --name <who> --role <viewer|deployer|approver|admin>
@@ -44,6 +46,13 @@ function required<N extends string>(values: Record<string, unknown>, ...names: N
     );
   }
   return Object.fromEntries(names.map((name) => [name, values[name]])) as Record<N, string>;
+}
+
+function intervalOf(value: string | undefined): number {
+  if (value === undefined) return 1000;
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds < 0.1 || seconds > 60) throw new UsageError('--interval is seconds, 0.1 to 60');
+  return seconds * 1000;
 }
 
 function sha256FromKey(key: string): string {
@@ -164,6 +173,8 @@ async function run(argv: string[], env: NodeJS.ProcessEnv, io: Io): Promise<numb
             version: { type: 'string' },
             artifact: { type: 'string' },
             description: { type: 'string' },
+            wait: { type: 'boolean' },
+            interval: { type: 'string' },
             json: { type: 'boolean' },
           },
         });
@@ -175,7 +186,20 @@ async function run(argv: string[], env: NodeJS.ProcessEnv, io: Io): Promise<numb
           description: values.description ?? '',
         });
         print(!!values.json, opened, () => io.out(`release ${opened.id} opened (${opened.status})`));
-        return 0;
+        if (!values.wait) return 0;
+        const ended = await watchRelease(client(), opened.id, io, { intervalMs: intervalOf(values.interval) });
+        return ended.status === 'succeeded' ? 0 : 1;
+      }
+      if (sub === 'watch') {
+        const { values, positionals } = parseArgs({
+          args: rest.slice(1),
+          options: { interval: { type: 'string' } },
+          allowPositionals: true,
+        });
+        const id = positionals[0];
+        if (!id) throw new UsageError('usage: slipway release watch <id>');
+        const ended = await watchRelease(client(), id, io, { intervalMs: intervalOf(values.interval) });
+        return ended.status === 'succeeded' ? 0 : 1;
       }
       if (sub === 'list') {
         const { values } = parseArgs({
@@ -216,7 +240,7 @@ async function run(argv: string[], env: NodeJS.ProcessEnv, io: Io): Promise<numb
         print(!!values.json, release, () => printRelease(release, io));
         return 0;
       }
-      throw new UsageError('usage: slipway release open|list|show');
+      throw new UsageError('usage: slipway release open|list|show|watch');
     }
     case 'token': {
       if (sub !== 'create') throw new UsageError('usage: slipway token create --name <who> --role <role>');

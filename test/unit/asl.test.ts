@@ -1,0 +1,80 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { ERROR_NAMES, STAGE_INPUTS } from '@slipway/core';
+import { renderDefinition } from '@slipway/local';
+import aslValidator from 'asl-validator';
+import { describe, expect, it } from 'vitest';
+import { STAGE_FUNCTIONS } from '../../functions/registry.ts';
+
+type State = Record<string, any>;
+
+const text = await readFile('statemachines/release.asl.json', 'utf8');
+const definition = renderDefinition(text) as { States: Record<string, State> };
+
+function allStates(states: Record<string, State>, out: [string, State][] = []): [string, State][] {
+  for (const [name, state] of Object.entries(states)) {
+    out.push([name, state]);
+    if (state.ItemProcessor) allStates(state.ItemProcessor.States, out);
+  }
+  return out;
+}
+const states = allStates(definition.States);
+const tasks = states.filter(([, s]) => s.Type === 'Task');
+const placeholders = [...new Set([...text.matchAll(/\$\{(\w+)FunctionArn\}/g)].map((m) => m[1]!))];
+
+describe('statemachines/release.asl.json', () => {
+  it('is valid States Language once its placeholders are filled', () => {
+    const result = aslValidator(definition as never);
+    expect(result.errors).toEqual([]);
+    expect(result.isValid).toBe(true);
+  });
+
+  it('names only functions that exist, each with an input schema, and every stage function is used', () => {
+    expect(placeholders.sort()).toEqual(Object.keys(STAGE_FUNCTIONS).sort());
+    expect(Object.keys(STAGE_INPUTS).sort()).toEqual(Object.keys(STAGE_FUNCTIONS).sort());
+  });
+
+  it('has a file in functions/ for every function it names', async () => {
+    const files = await readdir('functions');
+    for (const name of placeholders) {
+      const file = `${name.replace(/[A-Z]/g, (c, i) => (i === 0 ? c.toLowerCase() : `-${c.toLowerCase()}`))}.ts`;
+      expect(files, name).toContain(file);
+    }
+  });
+
+  it('gives every Task a TimeoutSeconds and never uses a non-deterministic intrinsic', () => {
+    for (const [name, state] of tasks) expect(state.TimeoutSeconds, name).toBeGreaterThan(0);
+    expect(text).not.toMatch(/States\.UUID|States\.Hash/);
+  });
+
+  it('retries and catches only error names the core declares, retrying only retryable ones', () => {
+    const lambdaErrors = /^(Lambda\.|States\.)/;
+    for (const [name, state] of states) {
+      for (const retrier of state.Retry ?? []) {
+        for (const error of retrier.ErrorEquals as string[]) {
+          if (lambdaErrors.test(error)) continue;
+          expect(Object.keys(ERROR_NAMES), `${name} retries ${error}`).toContain(error);
+          expect(ERROR_NAMES[error as keyof typeof ERROR_NAMES].retryable, `${name} retries ${error}`).toBe(true);
+        }
+      }
+      for (const catcher of state.Catch ?? []) {
+        for (const error of catcher.ErrorEquals as string[]) {
+          if (!lambdaErrors.test(error)) expect(Object.keys(ERROR_NAMES)).toContain(error);
+        }
+      }
+    }
+  });
+
+  it('waits on hosts and people with callback tasks whose payload carries the token', () => {
+    const callbacks = tasks.filter(([, s]) => s.Resource === 'arn:aws:states:::lambda:invoke.waitForTaskToken');
+    expect(callbacks.map(([name]) => name).sort()).toEqual(['AwaitApproval', 'Distribute', 'Prune', 'RevertBatch', 'SwitchBatch']);
+    for (const [, state] of callbacks) expect(state.Parameters.Payload['taskToken.$']).toBe('$$.Task.Token');
+  });
+
+  it('switches batches one at a time and reverts them one at a time', () => {
+    const byName = Object.fromEntries(states) as Record<string, State>;
+    expect(byName.Environments!.MaxConcurrency).toBe(1);
+    expect(byName.SwitchBatches!.MaxConcurrency).toBe(1);
+    expect(byName.RevertBatches!.MaxConcurrency).toBe(1);
+    expect(byName.Bake).toMatchObject({ Type: 'Wait', TimestampPath: '$.bake.until' });
+  });
+});
