@@ -77,7 +77,13 @@ const current = (host: string) => readlink(join(server.dataDir, 'fleet', host, '
 const releasesOn = async (host: string) =>
   (await readdir(join(server.dataDir, 'fleet', host, 'releases'))).filter((name) => !name.startsWith('.')).sort();
 
+/** The path an execution took, read once it stopped (a release ends a moment before its execution). */
 async function statesEntered(id: string) {
+  const deadline = Date.now() + 10_000;
+  while ((await server.executor.describe(`release:${id}`))?.status === 'RUNNING') {
+    if (Date.now() > deadline) throw new Error(`execution of ${id} still running`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   const history = await server.executor.history(`release:${id}`);
   return history.filter((e) => e.type === 'StateEntered').map((e) => e.state);
 }

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { createStepFunctionsWorkflow } from '@slipway/aws';
-import { DependencyUnavailableError } from '@slipway/core';
+import { DependencyUnavailableError, StaleTaskTokenError } from '@slipway/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -65,5 +65,73 @@ describe('Step Functions workflow', () => {
       DependencyUnavailableError,
     );
     expect(requests.length - before).toBe(2);
+  });
+});
+
+describe('Step Functions callbacks and history', () => {
+  it('completes a task with its output, and fails one with the error name the ASL catches', async () => {
+    answer = { status: 200, body: {} };
+    const workflow = createStepFunctionsWorkflow(client, arn);
+    await workflow.sendTaskSuccess('token-1', { hosts: 2 });
+    expect(requests.at(-1)).toEqual({
+      target: 'AWSStepFunctions.SendTaskSuccess',
+      body: { taskToken: 'token-1', output: '{"hosts":2}' },
+    });
+    await workflow.sendTaskFailure('token-2', 'HostCommandFailedError', 'x'.repeat(40_000));
+    expect(requests.at(-1)!.target).toBe('AWSStepFunctions.SendTaskFailure');
+    expect(requests.at(-1)!.body.error).toBe('HostCommandFailedError');
+    expect(requests.at(-1)!.body.cause).toHaveLength(32_768);
+  });
+
+  it.each(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken'])('reports %s as a stale token', async (name) => {
+    answer = { status: 400, body: { __type: `com.amazonaws.swf.service.v2.model#${name}`, message: 'gone' } };
+    const workflow = createStepFunctionsWorkflow(client, arn);
+    await expect(workflow.sendTaskSuccess('old', {})).rejects.toThrow(StaleTaskTokenError);
+  });
+
+  it('reads the execution named by the release id and its history', async () => {
+    const workflow = createStepFunctionsWorkflow(client, arn);
+    const executionArn = 'arn:aws:states:eu-west-1:123456789012:execution:slipway-release:01abc';
+    let call = 0;
+    answer = { status: 200, body: {} };
+    const replies = [
+      { executionArn, status: 'SUCCEEDED', startDate: 1767225600, stopDate: 1767225660 },
+      {
+        events: [
+          { id: 1, timestamp: 1767225600, type: 'ExecutionStarted' },
+          { id: 2, timestamp: 1767225601, type: 'TaskStateEntered', stateEnteredEventDetails: { name: 'Prepare' } },
+        ],
+        nextToken: 'page-2',
+      },
+      { events: [{ id: 3, timestamp: 1767225660, type: 'ExecutionSucceeded' }] },
+    ];
+    const before = requests.length;
+    server.removeAllListeners('request');
+    server.on('request', async (request, response) => {
+      let text = '';
+      for await (const chunk of request) text += chunk;
+      requests.push({ target: String(request.headers['x-amz-target']), body: JSON.parse(text) });
+      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
+      response.end(JSON.stringify(replies[call++]));
+    });
+    const history = await workflow.releaseHistory('01abc');
+    expect(requests.slice(before).map((r) => r.target)).toEqual([
+      'AWSStepFunctions.DescribeExecution',
+      'AWSStepFunctions.GetExecutionHistory',
+      'AWSStepFunctions.GetExecutionHistory',
+    ]);
+    expect(requests[before]!.body).toEqual({ executionArn });
+    expect(requests[before + 2]!.body.nextToken).toBe('page-2');
+    expect(history).toMatchObject({
+      executionId: executionArn,
+      status: 'SUCCEEDED',
+      startedAt: '2026-01-01T00:00:00.000Z',
+      stoppedAt: '2026-01-01T00:01:00.000Z',
+    });
+    expect(history!.events.map((e) => [e.type, e.state])).toEqual([
+      ['ExecutionStarted', undefined],
+      ['TaskStateEntered', 'Prepare'],
+      ['ExecutionSucceeded', undefined],
+    ]);
   });
 });
