@@ -419,6 +419,31 @@ describe('routing and hygiene', () => {
 });
 
 describe('durability', () => {
+  it('starts, on the next start, a release recorded just before a crash that never got its execution', async () => {
+    const first = await startTestServer();
+    await first.call('PUT', '/v1/apps/orphan', { body: { ...shopConfigInput, name: 'orphan', queue: true } });
+    const artifact = await first.upload('orphan', 'orphaned');
+    // The crash: the release is recorded, its workflow never starts.
+    first.executor.startRelease = async () => {
+      throw new Error('crashed before starting the workflow');
+    };
+    const opened = await first.call('POST', '/v1/releases', { body: { app: 'orphan', version: '1', artifact } });
+    expect(opened.status).toBe(500);
+    const [orphan] = (await first.call('GET', '/v1/releases?app=orphan')).body.items;
+    expect(orphan.status).toBe('pending');
+    expect(await first.executor.describe(`release:${orphan.id}`)).toBeUndefined();
+    await first.stop({ keepData: true });
+
+    const second = await startTestServer(first.dataDir);
+    try {
+      expect(await second.executor.describe(`release:${orphan.id}`)).toMatchObject({ machine: 'release' });
+      const events = (await second.call('GET', `/v1/releases/${orphan.id}`)).body.events;
+      expect(events.find((e: any) => e.type === 'workflow.started')).toMatchObject({ data: { recovered: true } });
+    } finally {
+      await second.stop();
+    }
+  });
+
   it('keeps every record, token and the admin token across a restart', async () => {
     const first = await startTestServer();
     const artifact = await first.upload('demo', 'survives restart');

@@ -126,6 +126,23 @@ export function createReleaseService(deps: ReleaseDeps) {
       };
     },
 
+    /**
+     * Starts the workflow of recent releases still `pending` without one: what a crash between
+     * recording a release and starting its execution leaves behind. Starting is idempotent by id.
+     */
+    async startOrphans(limit = 50): Promise<string[]> {
+      const { items } = await store.listReleases({ limit });
+      const started: string[] = [];
+      for (const release of items) {
+        if (release.status !== 'pending' || (await workflow.releaseHistory(release.id))) continue;
+        const { executionId } = await workflow.startRelease({ releaseId: release.id, app: release.app });
+        await record(release.id, 'workflow.started', 'slipway', { executionId, recovered: true });
+        logger.warn('started the workflow of a release left pending', { releaseId: release.id });
+        started.push(release.id);
+      }
+      return started;
+    },
+
     async history(id: string) {
       const release = await this.view(id);
       const history = await workflow.releaseHistory(release.id);

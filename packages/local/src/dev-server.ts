@@ -338,6 +338,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     // commands that finished meanwhile reported now.
     await executor.resumeAll();
     await fleet.reconcile();
+    await slipway.releases.startOrphans();
 
     return {
       url,
