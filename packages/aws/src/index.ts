@@ -7,3 +7,6 @@ export * from './runtime.ts';
 export * from './s3-artifact-store.ts';
 export * from './sfn-workflow.ts';
 export * from './table.ts';
+export * from './dynamo-approval-store.ts';
+export * from './ses-mailer.ts';
+export * from './webhook-notifier.ts';

@@ -1,3 +1,4 @@
+import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import {
   ConfigurationError,
@@ -12,7 +13,10 @@ import {
 } from '@slipway/core';
 import { z } from 'zod';
 import { createDocumentClient, createS3Client } from './clients.ts';
+import { createDynamoApprovalStore } from './dynamo-approval-store.ts';
 import { createDynamoReleaseStore } from './dynamo-release-store.ts';
+import { createSesMailer } from './ses-mailer.ts';
+import { createWebhookNotifier } from './webhook-notifier.ts';
 import { createDynamoTokenStore } from './dynamo-token-store.ts';
 import { createS3ArtifactStore } from './s3-artifact-store.ts';
 import { createStepFunctionsWorkflow } from './sfn-workflow.ts';
@@ -23,6 +27,9 @@ const AwsEnvironment = z.object({
   SLIPWAY_BUCKET: z.string().min(1),
   SLIPWAY_RELEASE_STATE_MACHINE_ARN: z.string().startsWith('arn:'),
   SLIPWAY_ADMIN_TOKEN: z.string().min(16).optional(),
+  SLIPWAY_SENDER: z.email(),
+  SLIPWAY_BASE_URL: z.url().refine((url) => url.startsWith('https://'), 'must be an https URL').transform((url) => url.replace(/\/+$/, '')),
+  SLIPWAY_SIGNING_KEY: z.string().min(32, 'must be at least 32 characters of secret'),
   SLIPWAY_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 export type AwsEnvironment = z.infer<typeof AwsEnvironment>;
@@ -59,7 +66,12 @@ export async function loadAwsRuntime(env: NodeJS.ProcessEnv): Promise<Slipway> {
   const slipway = createSlipway({
     store: createDynamoReleaseStore(documents, config.SLIPWAY_TABLE),
     tokens: createDynamoTokenStore(documents, config.SLIPWAY_TABLE),
+    approvalStore: createDynamoApprovalStore(documents, config.SLIPWAY_TABLE),
     objects: createS3ArtifactStore(createS3Client(connection), config.SLIPWAY_BUCKET, systemClock),
+    mailer: createSesMailer(new SESv2Client({ region: config.AWS_REGION }), config.SLIPWAY_SENDER),
+    notifier: createWebhookNotifier(),
+    baseUrl: () => config.SLIPWAY_BASE_URL,
+    signingKey: config.SLIPWAY_SIGNING_KEY,
     workflow: createStepFunctionsWorkflow(
       new SFNClient({ region: config.AWS_REGION }),
       config.SLIPWAY_RELEASE_STATE_MACHINE_ARN,

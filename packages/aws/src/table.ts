@@ -14,6 +14,10 @@
  * | host step output | REL#<id>            | HOSTSTEP#<env>#<host>#<step> |             |                    |
  * | workflow step    | REL#<id>            | STEP#<key>       |                         |                    |
  * | command -> step  | CMD#<commandId>     | CMD              |                         |                    |
+ * | approval gate    | REL#<id>            | APPROVAL#<env>   |                         |                    |
+ * | approver decision| REL#<id>            | DECISION#<env>#<approver> |                |                    |
+ * | approval link    | APPLINK#<sha256 of id> | LINK          |                         |                    |
+ * | notification     | NOTIFY#<key>        | NOTIFY           |                         |                    |
  * | artifact         | ART#<app>#<sha256>  | ARTIFACT         |                         |                    |
  * | API token        | TOKEN#<sha256>      | TOKEN            |                         |                    |
  *
@@ -63,6 +67,10 @@ export const keys = {
   }),
   step: (id: string, key: string) => ({ pk: `REL#${id}`, sk: `STEP#${key}` }),
   command: (commandId: string) => ({ pk: `CMD#${commandId}`, sk: 'CMD' }),
+  approval: (id: string, env: string) => ({ pk: `REL#${id}`, sk: `APPROVAL#${env}` }),
+  decision: (id: string, env: string, approver: string) => ({ pk: `REL#${id}`, sk: `DECISION#${env}#${approver}` }),
+  approvalLink: (idHash: string) => ({ pk: `APPLINK#${idHash}`, sk: 'LINK' }),
+  notification: (key: string) => ({ pk: `NOTIFY#${key}`, sk: 'NOTIFY' }),
   artifact: (app: string, sha256: string) => ({ pk: `ART#${app}#${sha256}`, sk: 'ARTIFACT' }),
   token: (hash: string) => ({ pk: `TOKEN#${hash}`, sk: 'TOKEN' }),
 };

@@ -144,6 +144,18 @@ export class StaleTaskTokenError extends SlipwayError {
   readonly code = 'stale_task_token';
 }
 
+/** An approver said no: the gate ends and the release is rejected. */
+export class ApprovalRejectedError extends SlipwayError {
+  readonly httpStatus = 409;
+  readonly code = 'approval_rejected';
+}
+
+/** Nobody decided before the approval's timeout. */
+export class ApprovalTimedOutError extends SlipwayError {
+  readonly httpStatus = 409;
+  readonly code = 'approval_timed_out';
+}
+
 /** A dependency (store, object storage) failed in a way that may pass. */
 export class DependencyUnavailableError extends SlipwayError {
   readonly httpStatus = 503;
@@ -169,6 +181,8 @@ export const ERROR_NAMES = {
   EnvironmentBusyError: { retryable: true },
   HostCommandFailedError: { retryable: false },
   ReleaseEndedError: { retryable: false },
+  ApprovalRejectedError: { retryable: false },
+  ApprovalTimedOutError: { retryable: false },
   IllegalTransitionError: { retryable: false },
   ArtifactMissingError: { retryable: false },
   ArtifactMismatchError: { retryable: false },

@@ -1,3 +1,5 @@
+import { PAGE_HEADERS } from './approval-pages.ts';
+import type { ApprovalService } from './approvals.ts';
 import type { AppService } from './apps.ts';
 import type { ArtifactService } from './artifacts.ts';
 import type { AuthService, Permission, Principal } from './auth.ts';
@@ -39,7 +41,39 @@ export interface ApiServices {
   apps: AppService;
   artifacts: ArtifactService;
   releases: ReleaseService;
+  approvals: ApprovalService;
   logger: Logger;
+  /** The local outbox; absent on AWS, where mail goes out through SES. */
+  outbox?: { list(): Promise<unknown[]> };
+}
+
+/** Pages behind an approval link: no API token (the link is the credential), HTML in and out. */
+interface PageRoute {
+  methods: string[];
+  pattern: string;
+  handle: (params: Record<string, string>, request: HttpRequest) => Promise<{ status: number; html: string }>;
+}
+
+function pageRoutes({ approvals }: ApiServices): PageRoute[] {
+  return [
+    {
+      methods: ['GET', 'HEAD'],
+      pattern: '/approvals/:approvalId',
+      handle: (params, request) => approvals.view(params.approvalId!, request.method as 'GET' | 'HEAD'),
+    },
+    {
+      methods: ['POST'],
+      pattern: '/approvals/:approvalId',
+      handle: async (params, request) => {
+        if (Buffer.byteLength(request.body ?? '', 'utf8') > 16 * 1024) {
+          return { status: 413, html: '<!doctype html><p>That form was too large; nothing was decided.</p>' };
+        }
+        const form: Record<string, string> = {};
+        for (const [name, value] of new URLSearchParams(request.body ?? '')) form[name] = value;
+        return approvals.decideByLink(params.approvalId!, form);
+      },
+    },
+  ];
 }
 
 interface RouteContext {
@@ -57,8 +91,27 @@ interface Route {
 }
 
 function routes(services: ApiServices): Route[] {
-  const { auth, apps, artifacts, releases } = services;
+  const { auth, apps, artifacts, releases, approvals, outbox } = services;
   return [
+    ...(outbox
+      ? [
+          {
+            method: 'GET',
+            pattern: '/v1/outbox',
+            permission: 'read' as const,
+            handle: async () => ({ status: 200, body: { items: await outbox.list() } }),
+          },
+        ]
+      : []),
+    {
+      method: 'POST',
+      pattern: '/v1/releases/:id/approvals',
+      permission: 'releases:approve',
+      handle: async ({ params, json, principal }) => ({
+        status: 200,
+        body: await approvals.decideByApi(params.id!, json(), principal),
+      }),
+    },
     {
       method: 'GET',
       pattern: '/v1/apps',
@@ -188,6 +241,7 @@ with a bearer token, or the <code>slipway</code> CLI.</p></main></body></html>`;
 
 export function createHttpApi(services: ApiServices) {
   const table = routes(services);
+  const pages = pageRoutes(services);
   const { auth, logger } = services;
 
   async function dispatch(request: HttpRequest): Promise<{ response: HttpResponse; principal?: Principal }> {
@@ -201,6 +255,18 @@ export function createHttpApi(services: ApiServices) {
           status: 200,
           headers: { 'content-type': 'text/html; charset=utf-8', 'x-request-id': requestId },
           body: LANDING_PAGE,
+        },
+      };
+    }
+    for (const route of pages) {
+      const params = match(route.pattern, path);
+      if (!params || !route.methods.includes(method)) continue;
+      const { status, html } = await route.handle(params, request);
+      return {
+        response: {
+          status,
+          headers: { ...PAGE_HEADERS, 'x-request-id': requestId },
+          body: method === 'HEAD' ? '' : html,
         },
       };
     }

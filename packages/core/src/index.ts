@@ -4,9 +4,13 @@ import { createAuthService } from './auth.ts';
 import { createHttpApi } from './http.ts';
 import type { Clock, IdGenerator } from './ids.ts';
 import type { Logger } from './logger.ts';
-import type { ArtifactStore, ReleaseStore, TokenStore, Workflow } from './ports.ts';
+import { createApprovalService } from './approvals.ts';
+import type { ApprovalStore, ArtifactStore, Fleet, Mailer, Notifier, ReleaseStore, TokenStore, Workflow } from './ports.ts';
+import { createReleaseStages } from './stages.ts';
 import { createReleaseService } from './releases.ts';
 
+export * from './approval-pages.ts';
+export * from './approvals.ts';
 export * from './apps.ts';
 export * from './artifacts.ts';
 export * from './auth.ts';
@@ -23,21 +27,42 @@ export interface SlipwayDeps {
   store: ReleaseStore;
   tokens: TokenStore;
   objects: ArtifactStore;
+  approvalStore: ApprovalStore;
   workflow: Workflow;
+  /** Absent where no stage runs (the API Lambda): then `stages` is undefined. */
+  fleet?: Fleet;
+  mailer: Mailer;
+  notifier: Notifier;
   clock: Clock;
   ids: IdGenerator;
   logger: Logger;
+  baseUrl: () => string;
+  signingKey: string;
+  outbox?: { list(): Promise<unknown[]> };
 }
 
 /** Wires the use-cases once per runtime (Lambda cold start, dev server, test). */
 export function createSlipway(deps: SlipwayDeps) {
-  const { store, tokens, objects, workflow, clock, ids, logger } = deps;
+  const { store, tokens, objects, workflow, fleet, clock, ids, logger } = deps;
   const auth = createAuthService({ tokens, clock });
   const apps = createAppService({ store, clock });
   const artifacts = createArtifactService({ store, objects, apps, clock });
-  const releases = createReleaseService({ store, apps, artifacts, workflow, clock, ids, logger });
-  const api = createHttpApi({ auth, apps, artifacts, releases, logger });
-  return { auth, apps, artifacts, releases, api };
+  const approvals = createApprovalService({
+    store,
+    approvals: deps.approvalStore,
+    workflow,
+    mailer: deps.mailer,
+    notifier: deps.notifier,
+    clock,
+    ids,
+    logger,
+    baseUrl: deps.baseUrl,
+    signingKey: deps.signingKey,
+  });
+  const releases = createReleaseService({ store, apps, artifacts, approvals, workflow, clock, ids, logger });
+  const stages = fleet ? createReleaseStages({ store, fleet, workflow, objects, approvals, clock, ids, logger }) : undefined;
+  const api = createHttpApi({ auth, apps, artifacts, releases, approvals, logger, ...(deps.outbox ? { outbox: deps.outbox } : {}) });
+  return { auth, apps, artifacts, releases, approvals, stages, api };
 }
 export type Slipway = ReturnType<typeof createSlipway>;
 export * from './host-scripts.ts';

@@ -247,3 +247,75 @@ export interface Fleet {
   /** `finished` once every host has an outcome; until then `invocations` lists the ones that do. */
   results(commandId: string): Promise<{ finished: boolean; invocations: HostInvocation[] }>;
 }
+
+export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'timed_out';
+
+/** The gate of one environment of one release. */
+export interface ApprovalRequest {
+  releaseId: string;
+  environment: string;
+  approvers: string[];
+  required: number;
+  allowSelfApproval: boolean;
+  status: ApprovalStatus;
+  requestedAt: string;
+  expiresAt: string;
+  decidedAt?: string;
+}
+
+/** One approver's personal link. Stored under the hash of its id: the id itself is the credential. */
+export interface ApprovalLink {
+  releaseId: string;
+  environment: string;
+  approver: string;
+  expiresAt: string;
+  usedAt?: string;
+}
+
+export interface ApprovalDecision {
+  releaseId: string;
+  environment: string;
+  approver: string;
+  decision: 'approve' | 'reject';
+  reason: string;
+  at: string;
+  via: 'link' | 'api';
+}
+
+export interface ApprovalStore {
+  /** Creates the request once; a second call returns the one stored first. */
+  createRequest(request: ApprovalRequest): Promise<{ created: boolean; request: ApprovalRequest }>;
+  getRequest(releaseId: string, environment: string): Promise<ApprovalRequest | undefined>;
+  listRequests(releaseId: string): Promise<ApprovalRequest[]>;
+  /** Moves a pending request to its outcome; false if it was no longer pending. */
+  settleRequest(releaseId: string, environment: string, status: Exclude<ApprovalStatus, 'pending'>, at: string): Promise<boolean>;
+
+  putLink(idHash: string, link: ApprovalLink): Promise<void>;
+  getLink(idHash: string): Promise<ApprovalLink | undefined>;
+  /** Marks the link used if it is unused; false if it was used already. */
+  useLink(idHash: string, at: string): Promise<boolean>;
+
+  /** Records one approver's decision once; false if that approver had decided already. */
+  recordDecision(decision: ApprovalDecision): Promise<boolean>;
+  listDecisions(releaseId: string, environment: string): Promise<ApprovalDecision[]>;
+
+  /** Claims a one-time notification (a mail, a webhook call); false if it was claimed before. */
+  claimNotification(key: string, at: string): Promise<boolean>;
+}
+
+export interface Mail {
+  to: string[];
+  subject: string;
+  text: string;
+  html: string;
+}
+
+/** SES on AWS, an outbox of .eml files on one machine. */
+export interface Mailer {
+  send(mail: Mail): Promise<void>;
+}
+
+/** Optional JSON POSTs to an app's webhook, for chat tools. */
+export interface Notifier {
+  post(url: string, payload: Record<string, unknown>): Promise<void>;
+}

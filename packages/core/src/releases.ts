@@ -1,3 +1,4 @@
+import type { ApprovalService } from './approvals.ts';
 import type { AppService } from './apps.ts';
 import type { ArtifactService } from './artifacts.ts';
 import type { Principal } from './auth.ts';
@@ -10,6 +11,7 @@ import type { EnvironmentState, HostState, Release, ReleaseEvent } from './relea
 import { ListReleasesQuery, OpenReleaseRequest, parse, ReleaseId } from './schemas.ts';
 
 export interface ReleaseDeps {
+  approvals: ApprovalService;
   store: ReleaseStore;
   apps: AppService;
   artifacts: ArtifactService;
@@ -27,6 +29,8 @@ export interface ReleaseEnvironmentView extends Omit<EnvironmentState, 'releaseI
 
 export interface ReleaseView extends Release {
   environments: ReleaseEnvironmentView[];
+  /** Each approval gate: approvers, what they decided and when; never a link. */
+  approvals: Awaited<ReturnType<ApprovalService['summary']>>;
   events: Omit<ReleaseEvent, 'releaseId'>[];
 }
 
@@ -35,7 +39,7 @@ export function summarize({ config: _config, ...summary }: Release): ReleaseSumm
 }
 
 export function createReleaseService(deps: ReleaseDeps) {
-  const { store, apps, artifacts, workflow, clock, ids, logger } = deps;
+  const { store, apps, artifacts, workflow, clock, ids, logger, approvals } = deps;
 
   async function record(releaseId: string, type: string, actor: string, data?: Record<string, unknown>) {
     await store.appendEvent({ releaseId, id: ids.next(), at: clock.now().toISOString(), type, actor, data });
@@ -107,10 +111,11 @@ export function createReleaseService(deps: ReleaseDeps) {
       const releaseId = parse(ReleaseId, id, 'release id');
       const release = await store.getRelease(releaseId);
       if (!release) throw new NotFoundError(`release ${releaseId} does not exist`);
-      const [environments, hosts, events] = await Promise.all([
+      const [environments, hosts, events, gates] = await Promise.all([
         store.getEnvironmentStates(releaseId),
         store.getHostStates(releaseId),
         store.listEvents(releaseId),
+        approvals.summary(releaseId),
       ]);
       return {
         ...release,
@@ -122,6 +127,7 @@ export function createReleaseService(deps: ReleaseDeps) {
               .filter((h) => h.environment === env.environment)
               .map(({ releaseId: _id, environment: _env, ...host }) => host),
           })),
+        approvals: gates,
         events: events.map(({ releaseId: _id, ...event }) => event),
       };
     },

@@ -177,6 +177,15 @@ export const AppConfig = z.strictObject({
     })
     .default({ postDeploy: '', preRelease: '', postRelease: '', healthCheck: '' }),
   queue: z.boolean().default(false),
+  /** Where to POST release outcomes as JSON (chat tools). https, or http to this machine only. */
+  webhookUrl: z
+    .url({ error: 'must be a URL' })
+    .max(2000)
+    .refine(
+      (url) => url.startsWith('https://') || /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?\//.test(url),
+      'must be https (plain http only to 127.0.0.1 or localhost)',
+    )
+    .optional(),
   environments: z
     .array(Environment)
     .min(1, 'define at least one environment')
@@ -247,6 +256,26 @@ export const PrincipalName = z
     /^[A-Za-z0-9._%+@-]{1,128}$/,
     'must be 1 to 128 characters of letters, digits and . _ % + @ - (an email address works)',
   );
+
+const Reason = z
+  .string()
+  .max(2000, 'must be at most 2000 characters')
+  .regex(NO_CONTROL_CHARACTERS_EXCEPT_NEWLINE, 'must not contain control characters other than newlines')
+  .default('');
+
+/** The form an approval page posts. */
+export const ApprovalForm = z.strictObject({
+  decision: z.enum(['approve', 'reject'], { error: 'must be approve or reject' }),
+  reason: Reason,
+  csrf: z.string().min(1, 'is missing: use the form on the approval page').max(200),
+});
+
+/** A decision through the API, for approvers who decide from chat-ops or the dashboard. */
+export const ApprovalRequestBody = z.strictObject({
+  environment: EnvironmentName.optional(),
+  decision: z.enum(['approve', 'reject'], { error: 'must be approve or reject' }),
+  reason: Reason,
+});
 
 export const CreateTokenRequest = z.strictObject({
   name: PrincipalName,

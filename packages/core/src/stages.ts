@@ -1,4 +1,7 @@
+import { type ApprovalService, approvalStepKey } from './approvals.ts';
 import {
+  ApprovalRejectedError,
+  ApprovalTimedOutError,
   EnvironmentBusyError,
   EnvironmentLockedError,
   HostCommandFailedError,
@@ -35,6 +38,7 @@ import {
  * the new callback token with its recorded outcome.
  */
 export interface StageDeps {
+  approvals: ApprovalService;
   store: ReleaseStore;
   fleet: Fleet;
   workflow: Workflow;
@@ -77,7 +81,7 @@ export function describeFailure(kind: StepKind, environment: string, failed: Hos
 }
 
 export function createReleaseStages(deps: StageDeps) {
-  const { store, fleet, workflow, objects, clock, ids, logger } = deps;
+  const { store, fleet, workflow, objects, clock, ids, logger, approvals } = deps;
   const now = () => clock.now().toISOString();
 
   async function requireRelease(releaseId: string): Promise<Release> {
@@ -202,6 +206,7 @@ export function createReleaseStages(deps: StageDeps) {
         environments.push({
           name: env.name,
           approval: env.approval !== undefined,
+          approvalTimeoutSeconds: env.approval ? Math.ceil(env.approval.timeoutHours * 3600) : 0,
           bakeSeconds: env.bakeSeconds,
           batches: planBatches(hosts, env.strategy),
         });
@@ -257,7 +262,7 @@ export function createReleaseStages(deps: StageDeps) {
       });
     },
 
-    /** The gate: records the request and its token; deciding and mailing come with the approval service. */
+    /** The gate: holds the task's token in a step and asks the approvers (once). */
     async awaitApproval(input: { taskToken: string; releaseId: string; environment: string }) {
       const release = await requireRelease(input.releaseId);
       await advance(release.id, 'awaiting_approval');
@@ -265,7 +270,7 @@ export function createReleaseStages(deps: StageDeps) {
       const at = now();
       const { created, step } = await store.startStep({
         releaseId: release.id,
-        key: stepKey('approval', input.environment),
+        key: approvalStepKey(input.environment),
         kind: 'approval',
         environment: input.environment,
         hosts: [],
@@ -274,10 +279,11 @@ export function createReleaseStages(deps: StageDeps) {
         createdAt: at,
         updatedAt: at,
       });
-      if (created) await record(release.id, 'approval.requested', { environment: input.environment });
-      else if (!(await store.replaceStepToken(release.id, step.key, input.taskToken, at))) {
+      if (!created && !(await store.replaceStepToken(release.id, step.key, input.taskToken, at))) {
         await deliver((await store.getStep(release.id, step.key))!, input.taskToken);
+        return;
       }
+      await approvals.request(release, input.environment);
     },
 
     async switchBatch(input: { taskToken: string; releaseId: string; environment: string; batchIndex: number; hosts: string[] }) {
@@ -389,14 +395,17 @@ export function createReleaseStages(deps: StageDeps) {
     /** Ends the release in this environment: status, reason, lock. Safe to call for an ended release. */
     async failEnvironment(input: { releaseId: string; environment: string; failure?: StageFailure }) {
       const release = await requireRelease(input.releaseId);
-      const rejected = input.failure?.Error === 'ApprovalRejectedError';
-      const status: ReleaseStatus = rejected ? 'rejected' : 'failed';
-      const reason = reasonOf(input.failure);
+      const rejected = input.failure?.Error === ApprovalRejectedError.name;
+      const status: 'rejected' | 'failed' = rejected ? 'rejected' : 'failed';
+      const gaveUpWaiting = release.status === 'awaiting_approval' && input.failure?.Error === 'States.Timeout';
+      const reason = gaveUpWaiting || input.failure?.Error === ApprovalTimedOutError.name ? 'approval timed out' : reasonOf(input.failure);
+      if (gaveUpWaiting) await approvals.expire(release.id, input.environment);
       await setEnvironmentStatus(release, input.environment, status);
       if (!isTerminal(release.status) && (await advance(release.id, status, reason)).moved) {
         await record(release.id, `release.${status}`, { environment: input.environment, reason });
       }
       await store.releaseLock(release.app, input.environment, release.id);
+      await approvals.notifyOutcome(await requireRelease(release.id), status, reason);
       return {};
     },
 
@@ -408,6 +417,8 @@ export function createReleaseStages(deps: StageDeps) {
         await record(release.id, 'release.failed', { reason });
       }
       for (const env of release.config.environments) await store.releaseLock(release.app, env.name, release.id);
+      const ended = await requireRelease(release.id);
+      if (ended.status === 'failed' || ended.status === 'rejected') await approvals.notifyOutcome(ended, ended.status, ended.reason);
       return {};
     },
 
@@ -432,6 +443,7 @@ export function createReleaseStages(deps: StageDeps) {
     async finalize(input: { releaseId: string }) {
       const { release, moved } = await advance(input.releaseId, 'succeeded');
       if (moved) await record(release.id, 'release.succeeded', { version: release.version });
+      await approvals.notifyOutcome(release, 'succeeded');
       return { status: release.status };
     },
 

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -6,15 +6,16 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import {
   createDocumentClient,
+  createDynamoApprovalStore,
   createDynamoReleaseStore,
   createDynamoTokenStore,
   createS3ArtifactStore,
   createS3Client,
+  createWebhookNotifier,
 } from '@slipway/aws';
 import {
   type AppConfig,
   createLogger,
-  createReleaseStages,
   createSlipway,
   createUlidGenerator,
   generateToken,
@@ -31,6 +32,7 @@ import { STAGE_FUNCTIONS } from '../../../functions/registry.ts';
 import { DEMO_APP, demoHosts } from './demo.ts';
 import { createLocalExecutor, type LocalExecutor, type LocalFunction, renderDefinition } from './executor.ts';
 import { createLocalFleet } from './fleet.ts';
+import { createOutbox } from './outbox.ts';
 import {
   ensureBucket,
   ensureTable,
@@ -79,6 +81,7 @@ export function dataPaths(dataDir: string) {
     outbox: join(dataDir, 'outbox'),
     commands: join(dataDir, 'commands'),
     adminToken: join(dataDir, 'admin-token'),
+    signingKey: join(dataDir, 'signing-key'),
   };
 }
 
@@ -101,6 +104,19 @@ async function loadOrCreateAdminToken(file: string, fromEnvironment?: string) {
  * oversized body is read and dropped (destroying the stream would also kill the socket the answer
  * goes out on), and the connection is closed after the answer.
  */
+/** The key that signs CSRF tokens of approval pages: made once, kept with the data. */
+async function loadOrCreateSecret(file: string): Promise<string> {
+  try {
+    const secret = (await readFile(file, 'utf8')).trim();
+    if (secret.length >= 32) return secret;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const secret = randomBytes(32).toString('base64url');
+  await writeFile(file, `${secret}\n`, { mode: 0o600 });
+  return secret;
+}
+
 function readBody(request: IncomingMessage): Promise<Buffer> {
   return new Promise((resolveBody, reject) => {
     const chunks: Buffer[] = [];
@@ -242,7 +258,6 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     await ensureBucket(objects, LOCAL_BUCKET);
 
     const ids = createUlidGenerator();
-    const store = createDynamoReleaseStore(documents, LOCAL_TABLE);
     const artifactStore = createS3ArtifactStore(objects, LOCAL_BUCKET, systemClock);
     const releaseDefinition = await readFile(RELEASE_STATE_MACHINE, 'utf8');
     const executor = createLocalExecutor({
@@ -268,30 +283,31 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
         );
       },
     });
-    const stages = createReleaseStages({
-      store,
-      fleet,
-      workflow: executor,
+    const outbox = createOutbox(paths.outbox, ids);
+    let url = '';
+    const slipway = createSlipway({
+      store: createDynamoReleaseStore(documents, LOCAL_TABLE),
+      tokens: createDynamoTokenStore(documents, LOCAL_TABLE),
+      approvalStore: createDynamoApprovalStore(documents, LOCAL_TABLE),
       objects: artifactStore,
+      workflow: executor,
+      fleet,
+      mailer: outbox,
+      notifier: createWebhookNotifier(),
+      outbox,
       clock: systemClock,
       ids,
       logger,
+      baseUrl: () => url,
+      signingKey: await loadOrCreateSecret(paths.signingKey),
     });
+    const stages = slipway.stages!;
     const registry: Record<string, LocalFunction> = {};
     for (const [name, module] of Object.entries(STAGE_FUNCTIONS)) {
       const handler = module.create(async () => stages);
       registry[name] = (payload) => handler(payload, lambdaContext(ids.next()));
     }
     executor.register(registry);
-    const slipway = createSlipway({
-      store,
-      tokens: createDynamoTokenStore(documents, LOCAL_TABLE),
-      objects: artifactStore,
-      workflow: executor,
-      clock: systemClock,
-      ids,
-      logger,
-    });
 
     const admin = await loadOrCreateAdminToken(paths.adminToken, options.adminToken);
     await slipway.auth.ensureAdminToken(admin.token);
@@ -332,7 +348,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       http.listen(options.port, '127.0.0.1', () => resolveListen());
     });
     const { port } = http.address() as AddressInfo;
-    const url = `http://127.0.0.1:${port}`;
+    url = `http://127.0.0.1:${port}`;
     logger.info('dev server listening', { url, dataDir, dynamodb: dynamo.endpoint, s3: s3.endpoint });
     // Whatever a crash or a stop left unfinished goes on: executions from their last state, host
     // commands that finished meanwhile reported now.

@@ -121,7 +121,9 @@ export function createLocalExecutor(options: LocalExecutorOptions) {
 
   for (const [machine, definition] of Object.entries(machines)) {
     for (const [name, state] of tasksOf(definition)) {
-      if (!state.TimeoutSeconds) throw new ConfigurationError(`${machine}: task ${name} has no TimeoutSeconds`);
+      if (!state.TimeoutSeconds && !state.TimeoutSecondsPath) {
+        throw new ConfigurationError(`${machine}: task ${name} has no TimeoutSeconds`);
+      }
     }
   }
 
@@ -166,10 +168,19 @@ export function createLocalExecutor(options: LocalExecutorOptions) {
     return handlers;
   }
 
+  const inflight = new Set<Promise<unknown>>();
+
   async function invoke(name: string, payload: Record<string, unknown>): Promise<unknown> {
     const fn = functions[name];
     if (!fn) throw new ConfigurationError(`no local function ${name}`);
-    return fn(payload);
+    if (closing) throw new ConfigurationError('the executor is closing');
+    const call = fn(payload);
+    inflight.add(call);
+    try {
+      return await call;
+    } finally {
+      inflight.delete(call);
+    }
   }
 
   function run(record: ExecutionRecord) {
@@ -371,6 +382,8 @@ export function createLocalExecutor(options: LocalExecutorOptions) {
       closing = true;
       for (const execution of running.values()) execution.abort();
       await Promise.all([...running.values()].map((r) => r.done.catch(() => {})));
+      // Functions already running finish their step (it is recorded, so the resumed run finds it).
+      await Promise.allSettled([...inflight]);
       // Aborted executions no longer wait on their tasks; the resumed ones will ask again.
       waiting.clear();
     },

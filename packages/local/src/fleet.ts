@@ -168,6 +168,12 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
       stdio: 'ignore',
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: hostDir(host), LANG: 'C.UTF-8' },
     });
+    child.once('error', (error) => {
+      // bash could not even start: the run failed on this host, and says why.
+      void writeFile(join(dir, 'stderr'), `could not start the command: ${error.message}\n`)
+        .then(() => writeFile(join(dir, 'exit'), '127\n'))
+        .catch(() => {});
+    });
     child.unref();
     const run: HostRun = { startedAt: new Date().toISOString(), ...(child.pid ? { pid: child.pid } : {}) };
     await writeFile(join(dir, 'run.json.tmp'), JSON.stringify(run));

@@ -4,3 +4,4 @@ export * from './dev-server.ts';
 export * from './executor.ts';
 export * from './fleet.ts';
 export * from './stand-ins.ts';
+export * from './outbox.ts';

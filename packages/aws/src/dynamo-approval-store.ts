@@ -1,0 +1,130 @@
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { ApprovalDecision, ApprovalLink, ApprovalRequest, ApprovalStore } from '@slipway/core';
+import { isConditionFailure, translateSdkError } from './errors.ts';
+import { keys, withoutKeys } from './table.ts';
+
+type Item = Record<string, unknown>;
+
+/** Approval requests, links (by hash), decisions and one-time notification claims, in the one table. */
+export function createDynamoApprovalStore(client: DynamoDBDocumentClient, tableName: string): ApprovalStore {
+  async function putOnce(item: Item, what: string): Promise<boolean> {
+    try {
+      await client.send(new PutCommand({ TableName: tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw translateSdkError(error, `the approval table (${what})`);
+    }
+  }
+
+  async function get(key: Item): Promise<Item | undefined> {
+    try {
+      const result = await client.send(new GetCommand({ TableName: tableName, Key: key, ConsistentRead: true }));
+      return result.Item as Item | undefined;
+    } catch (error) {
+      throw translateSdkError(error, 'the approval table (get)');
+    }
+  }
+
+  async function query(pk: string, prefix: string): Promise<Item[]> {
+    const items: Item[] = [];
+    let start: Item | undefined;
+    do {
+      const page = await client
+        .send(
+          new QueryCommand({
+            TableName: tableName,
+            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+            ExpressionAttributeValues: { ':pk': pk, ':prefix': prefix },
+            // Counting approvals must see every decision already written.
+            ConsistentRead: true,
+            ExclusiveStartKey: start,
+          }),
+        )
+        .catch((error: unknown) => {
+          throw translateSdkError(error, 'the approval table (query)');
+        });
+      items.push(...((page.Items ?? []) as Item[]));
+      start = page.LastEvaluatedKey as Item | undefined;
+    } while (start);
+    return items;
+  }
+
+  async function conditionalUpdate(input: ConstructorParameters<typeof UpdateCommand>[0], what: string): Promise<boolean> {
+    try {
+      await client.send(new UpdateCommand(input));
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw translateSdkError(error, `the approval table (${what})`);
+    }
+  }
+
+  return {
+    async createRequest(request) {
+      const key = keys.approval(request.releaseId, request.environment);
+      if (await putOnce({ ...key, ...request }, 'create request')) return { created: true, request };
+      return { created: false, request: withoutKeys<ApprovalRequest>((await get(key))!) };
+    },
+
+    async getRequest(releaseId, environment) {
+      const item = await get(keys.approval(releaseId, environment));
+      return item ? withoutKeys<ApprovalRequest>(item) : undefined;
+    },
+
+    async listRequests(releaseId) {
+      return (await query(`REL#${releaseId}`, 'APPROVAL#')).map((item) => withoutKeys<ApprovalRequest>(item));
+    },
+
+    settleRequest(releaseId, environment, status, at) {
+      return conditionalUpdate(
+        {
+          TableName: tableName,
+          Key: keys.approval(releaseId, environment),
+          UpdateExpression: 'SET #status = :status, decidedAt = :at',
+          ConditionExpression: '#status = :pending',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':status': status, ':at': at, ':pending': 'pending' },
+        },
+        'settle request',
+      );
+    },
+
+    async putLink(idHash, link) {
+      await putOnce({ ...keys.approvalLink(idHash), ...link }, 'put link');
+    },
+
+    async getLink(idHash) {
+      const item = await get(keys.approvalLink(idHash));
+      return item ? withoutKeys<ApprovalLink>(item) : undefined;
+    },
+
+    useLink(idHash, at) {
+      return conditionalUpdate(
+        {
+          TableName: tableName,
+          Key: keys.approvalLink(idHash),
+          UpdateExpression: 'SET usedAt = :at',
+          ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(usedAt)',
+          ExpressionAttributeValues: { ':at': at },
+        },
+        'use link',
+      );
+    },
+
+    recordDecision(decision: ApprovalDecision) {
+      return putOnce(
+        { ...keys.decision(decision.releaseId, decision.environment, decision.approver.toLowerCase()), ...decision },
+        'record decision',
+      );
+    },
+
+    async listDecisions(releaseId, environment) {
+      return (await query(`REL#${releaseId}`, `DECISION#${environment}#`)).map((item) => withoutKeys<ApprovalDecision>(item));
+    },
+
+    claimNotification(key, at) {
+      return putOnce({ ...keys.notification(key), claimedAt: at }, 'claim notification');
+    },
+  };
+}
