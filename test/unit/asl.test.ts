@@ -42,10 +42,9 @@ describe('statemachines/release.asl.json', () => {
   });
 
   it('gives every Task a TimeoutSeconds and never uses a non-deterministic intrinsic', () => {
-    for (const [name, state] of tasks) {
-      if (state.TimeoutSecondsPath) expect(name).toBe('AwaitApproval');
-      else expect(state.TimeoutSeconds, name).toBeGreaterThan(0);
-    }
+    // Node timers cap at about 24.8 days; the local executor would fire a longer timeout at once.
+    for (const [name, state] of tasks) expect(state.TimeoutSeconds, name).toBeGreaterThan(0);
+    for (const [name, state] of tasks) expect(state.TimeoutSeconds, name).toBeLessThanOrEqual(2_147_483);
     expect(text).not.toMatch(/States\.UUID|States\.Hash/);
   });
 

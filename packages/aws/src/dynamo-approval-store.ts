@@ -63,7 +63,9 @@ export function createDynamoApprovalStore(client: DynamoDBDocumentClient, tableN
   return {
     async createRequest(request) {
       const key = keys.approval(request.releaseId, request.environment);
-      if (await putOnce({ ...key, ...request }, 'create request')) return { created: true, request };
+      // Pending requests sit in an index by expiry, so the sweep finds the due ones with one query.
+      const pendingIndex = request.status === 'pending' ? { gsi1pk: 'APPROVALS#PENDING', gsi1sk: `${request.expiresAt}#${request.releaseId}#${request.environment}` } : {};
+      if (await putOnce({ ...key, ...pendingIndex, ...request }, 'create request')) return { created: true, request };
       return { created: false, request: withoutKeys<ApprovalRequest>((await get(key))!) };
     },
 
@@ -76,12 +78,29 @@ export function createDynamoApprovalStore(client: DynamoDBDocumentClient, tableN
       return (await query(`REL#${releaseId}`, 'APPROVAL#')).map((item) => withoutKeys<ApprovalRequest>(item));
     },
 
+    async listDueRequests(now) {
+      const result = await client
+        .send(
+          new QueryCommand({
+            TableName: tableName,
+            IndexName: 'gsi1',
+            KeyConditionExpression: 'gsi1pk = :pending AND gsi1sk <= :now',
+            ExpressionAttributeValues: { ':pending': 'APPROVALS#PENDING', ':now': `${now}#~` },
+            Limit: 100,
+          }),
+        )
+        .catch((error: unknown) => {
+          throw translateSdkError(error, 'the approval table (due requests)');
+        });
+      return (result.Items ?? []).map((item) => withoutKeys<ApprovalRequest>(item as Item));
+    },
+
     settleRequest(releaseId, environment, status, at) {
       return conditionalUpdate(
         {
           TableName: tableName,
           Key: keys.approval(releaseId, environment),
-          UpdateExpression: 'SET #status = :status, decidedAt = :at',
+          UpdateExpression: 'SET #status = :status, decidedAt = :at REMOVE gsi1pk, gsi1sk',
           ConditionExpression: '#status = :pending',
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: { ':status': status, ':at': at, ':pending': 'pending' },

@@ -259,6 +259,8 @@ export function createApprovalService(deps: ApprovalDeps) {
       const found = await linkFor(approvalId);
       if (!found) return NOT_VALID;
       const { link, release, request } = found;
+      const closed = closedPage(link, request);
+      if (closed) return closed;
       let parsed;
       try {
         parsed = parse(ApprovalForm, form, 'decision');
@@ -269,8 +271,6 @@ export function createApprovalService(deps: ApprovalDeps) {
       if (!csrfMatches(approvalId, parsed.csrf)) {
         return { status: 403, html: messagePage('Nothing was decided', 'This form did not come from your approval page. Open the link from your mail again.') };
       }
-      const closed = closedPage(link, request);
-      if (closed) return closed;
       if (parsed.decision === 'approve' && isSelf(request, release, link.approver)) {
         return { status: 403, html: messagePage('Nothing was decided', 'You opened this release, so you cannot approve it yourself.') };
       }
@@ -317,6 +317,18 @@ export function createApprovalService(deps: ApprovalDeps) {
       await decide(release, request, { releaseId, environment: request.environment, approver, decision: parsed.decision, reason: parsed.reason, at: now(), via: 'api' });
       const after = await approvals.getRequest(releaseId, request.environment);
       return { environment: request.environment, decision: parsed.decision, gate: after?.status ?? request.status };
+    },
+
+    /** Times out every gate past its expiry; run it often (the dev server every second, AWS on a schedule). */
+    async expireDue(): Promise<number> {
+      let expired = 0;
+      for (const request of await approvals.listDueRequests(now())) {
+        const release = await store.getRelease(request.releaseId);
+        if (!release) continue;
+        await settleGate(release, request, 'timed_out', `approval timed out at ${request.expiresAt}`);
+        expired += 1;
+      }
+      return expired;
     },
 
     /** Closes a gate the workflow gave up on (its timeout fired): links stop working. */

@@ -4,8 +4,6 @@ import type { Strategy } from './schemas.ts';
 export interface EnvironmentPlan {
   name: string;
   approval: boolean;
-  /** How long the approval gate waits, when there is one (0 otherwise). */
-  approvalTimeoutSeconds: number;
   bakeSeconds: number;
   batches: string[][];
 }

@@ -287,6 +287,8 @@ export interface ApprovalStore {
   createRequest(request: ApprovalRequest): Promise<{ created: boolean; request: ApprovalRequest }>;
   getRequest(releaseId: string, environment: string): Promise<ApprovalRequest | undefined>;
   listRequests(releaseId: string): Promise<ApprovalRequest[]>;
+  /** Pending requests whose expiry is at or before `now`, oldest first. */
+  listDueRequests(now: string): Promise<ApprovalRequest[]>;
   /** Moves a pending request to its outcome; false if it was no longer pending. */
   settleRequest(releaseId: string, environment: string, status: Exclude<ApprovalStatus, 'pending'>, at: string): Promise<boolean>;
 

@@ -10,7 +10,6 @@ const BatchIndex = z.number().int().min(0);
 const EnvironmentPlan = z.object({
   name: EnvironmentName,
   approval: z.boolean(),
-  approvalTimeoutSeconds: z.number().int().min(0),
   bakeSeconds: z.number().int().min(0),
   batches: z.array(z.array(HostId).min(1)).min(1),
 });

@@ -206,7 +206,6 @@ export function createReleaseStages(deps: StageDeps) {
         environments.push({
           name: env.name,
           approval: env.approval !== undefined,
-          approvalTimeoutSeconds: env.approval ? Math.ceil(env.approval.timeoutHours * 3600) : 0,
           bakeSeconds: env.bakeSeconds,
           batches: planBatches(hosts, env.strategy),
         });
@@ -401,10 +400,11 @@ export function createReleaseStages(deps: StageDeps) {
       const reason = gaveUpWaiting || input.failure?.Error === ApprovalTimedOutError.name ? 'approval timed out' : reasonOf(input.failure);
       if (gaveUpWaiting) await approvals.expire(release.id, input.environment);
       await setEnvironmentStatus(release, input.environment, status);
+      // The lock goes first: whoever sees the release ended finds the environment free.
+      await store.releaseLock(release.app, input.environment, release.id);
       if (!isTerminal(release.status) && (await advance(release.id, status, reason)).moved) {
         await record(release.id, `release.${status}`, { environment: input.environment, reason });
       }
-      await store.releaseLock(release.app, input.environment, release.id);
       await approvals.notifyOutcome(await requireRelease(release.id), status, reason);
       return {};
     },
@@ -413,10 +413,10 @@ export function createReleaseStages(deps: StageDeps) {
     async recordFailure(input: { releaseId: string; failure?: StageFailure }) {
       const release = await requireRelease(input.releaseId);
       const reason = reasonOf(input.failure);
+      for (const env of release.config.environments) await store.releaseLock(release.app, env.name, release.id);
       if (!isTerminal(release.status) && (await advance(release.id, 'failed', reason)).moved) {
         await record(release.id, 'release.failed', { reason });
       }
-      for (const env of release.config.environments) await store.releaseLock(release.app, env.name, release.id);
       const ended = await requireRelease(release.id);
       if (ended.status === 'failed' || ended.status === 'rejected') await approvals.notifyOutcome(ended, ended.status, ended.reason);
       return {};

@@ -266,6 +266,10 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       machines: { release: renderDefinition(releaseDefinition) },
       ids,
       logger,
+      onFailed: async (execution, error) => {
+        const releaseId = String(execution.input.releaseId);
+        await stages.recordFailure({ releaseId, failure: error });
+      },
     });
     const commandStatus = createCommandStatus(async () => stages);
     const fleet = createLocalFleet({
@@ -355,6 +359,16 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     await executor.resumeAll();
     await fleet.reconcile();
     await slipway.releases.startOrphans();
+    // Approval gates expire by the clock, not by a timer in a process that may restart.
+    let sweeping: Promise<unknown> | undefined;
+    const sweep = setInterval(() => {
+      sweeping ??= slipway.approvals
+        .expireDue()
+        .catch((error: unknown) => logger.error('expiring approvals failed', { error }))
+        .finally(() => {
+          sweeping = undefined;
+        });
+    }, 1000);
 
     return {
       url,
@@ -370,6 +384,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
           http.close(() => resolveClose());
           http.closeAllConnections();
         });
+        clearInterval(sweep);
+        await sweeping;
         fleet.close();
         await executor.close();
         await stopAll();

@@ -99,6 +99,12 @@ export interface HistoryEvent {
 }
 
 export interface LocalExecutorOptions {
+  /**
+   * Called when an execution fails in a way its ASL could not catch (States.Runtime, an unhandled
+   * error), so the release it ran for still ends cleanly. On AWS an EventBridge rule on execution
+   * status does the same.
+   */
+  onFailed?: (record: ExecutionRecord, error: { Error: string; Cause: string }) => Promise<void>;
   client: DynamoDBDocumentClient;
   tableName: string;
   machines: Record<string, Definition>;
@@ -121,9 +127,7 @@ export function createLocalExecutor(options: LocalExecutorOptions) {
 
   for (const [machine, definition] of Object.entries(machines)) {
     for (const [name, state] of tasksOf(definition)) {
-      if (!state.TimeoutSeconds && !state.TimeoutSecondsPath) {
-        throw new ConfigurationError(`${machine}: task ${name} has no TimeoutSeconds`);
-      }
+      if (!state.TimeoutSeconds) throw new ConfigurationError(`${machine}: task ${name} has no TimeoutSeconds`);
     }
   }
 
@@ -240,6 +244,9 @@ export function createLocalExecutor(options: LocalExecutorOptions) {
           ':cause': String(failure.message ?? ''),
         }, { '#status': 'status', '#error': 'error', '#cause': 'cause' });
         logger.info('execution failed', { executionId: record.executionId, error: failure.name });
+        await options.onFailed?.(record, { Error: String(failure.name ?? 'Error'), Cause: String(failure.message ?? '') }).catch((hookError: unknown) =>
+          logger.error('recording a failed execution failed', { executionId: record.executionId, error: hookError }),
+        );
       } finally {
         running.delete(record.executionId);
       }
