@@ -278,6 +278,20 @@ describe('decisions', () => {
     expect(ended.approvals[0].decisions).toMatchObject([{ approver: 'ann@example.com', via: 'api', reason: 'checked the diff' }]);
   });
 
+  it('records one decision when the same link is posted twice at once', async () => {
+    await gatedApp('twice', { approvers: ['tia@example.com'] });
+    const id = await open('twice', '1');
+    await waitForGate(id);
+    const link = (await links(id))['tia@example.com']!;
+    const csrf = /name="csrf" value="([^"]+)"/.exec((await page(link)).html)![1]!;
+    const answers = await Promise.all([decide(link, 'approve', { csrf }), decide(link, 'approve', { csrf })]);
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 409]);
+    const ended = await waitForEnd(id);
+    expect(ended.status).toBe('succeeded');
+    expect(ended.approvals[0].decisions).toHaveLength(1);
+    expect(ended.events.filter((e: any) => e.type === 'approval.decided')).toHaveLength(1);
+  });
+
   it('times out: failed with reason "approval timed out", links closed, nothing switched', async () => {
     const hosts = await gatedApp('slow', { approvers: ['zed@example.com'], timeoutHours: 0.0005 });
     const id = await open('slow', '1');

@@ -8,6 +8,7 @@ const TRANSIENT = new Set([
   'ServiceUnavailable',
   'SlowDown',
   'TimeoutError',
+  'TooManyRequestsException',
 ]);
 
 export function isConditionFailure(error: unknown): boolean {
@@ -17,7 +18,8 @@ export function isConditionFailure(error: unknown): boolean {
 /** SDK failures become domain errors: transient ones retryable, the rest passed on as bugs. */
 export function translateSdkError(error: unknown, what: string): unknown {
   if (!(error instanceof Error)) return error;
-  const retryable = (error as { $retryable?: unknown }).$retryable !== undefined;
+  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0;
+  const retryable = (error as { $retryable?: unknown }).$retryable !== undefined || status === 429 || status >= 500;
   const network =
     'code' in error && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(String(error.code));
   if (TRANSIENT.has(error.name) || retryable || network) {
