@@ -80,3 +80,23 @@ describe('statemachines/release.asl.json', () => {
     expect(byName.Bake).toMatchObject({ Type: 'Wait', TimestampPath: '$.bake.until' });
   });
 });
+
+describe('statemachines/rollback.asl.json', async () => {
+  const rollbackText = await readFile('statemachines/rollback.asl.json', 'utf8');
+  const rollback = renderDefinition(rollbackText) as { States: Record<string, State> };
+  const rollbackStates = allStates(rollback.States);
+
+  it('is valid States Language and uses only stage functions that exist', () => {
+    expect(aslValidator(rollback as never).errors).toEqual([]);
+    const named = [...new Set([...rollbackText.matchAll(/\$\{(\w+)FunctionArn\}/g)].map((m) => m[1]!))];
+    for (const name of named) expect(Object.keys(STAGE_FUNCTIONS)).toContain(name);
+  });
+
+  it('switches without distributing or pruning, and every Task has a timeout', () => {
+    const names = rollbackStates.map(([name]) => name);
+    expect(names).not.toContain('Distribute');
+    expect(names).not.toContain('Prune');
+    expect(names).toEqual(expect.arrayContaining(['SwitchBatch', 'AwaitApproval', 'RevertBatch', 'FailEnvironment', 'Finalize']));
+    for (const [name, state] of rollbackStates.filter(([, s]) => s.Type === 'Task')) expect(state.TimeoutSeconds, name).toBeGreaterThan(0);
+  });
+});

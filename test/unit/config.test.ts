@@ -27,6 +27,7 @@ describe('configuration read at the edge', () => {
       SLIPWAY_TABLE: 'slipway',
       SLIPWAY_BUCKET: 'slipway-artifacts',
       SLIPWAY_RELEASE_STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:release',
+      SLIPWAY_ROLLBACK_STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:rollback',
       SLIPWAY_SENDER: 'deploys@example.com',
       SLIPWAY_BASE_URL: 'https://deploy.example.com/',
       SLIPWAY_SIGNING_KEY: 'k'.repeat(32),

@@ -45,6 +45,7 @@ const switchScript = (releaseId: string, overrides: Partial<Extract<HostScript, 
     kind: 'switch',
     deployRoot,
     releaseId,
+    switchId: releaseId,
     version: HOSTILE,
     ...hooks,
     healthCheckAttempts: 2,
@@ -140,11 +141,11 @@ describe('host scripts', () => {
     expect(failed.stderr).toContain('health check failed 2 times');
     expect(await readlink(join(deployRoot, 'current'))).toBe('releases/r3');
 
-    const reverted = await run({ kind: 'revert', deployRoot, releaseId: 'r3', version: HOSTILE, postRelease: 'touch reverted-hook-ran' });
+    const reverted = await run({ kind: 'revert', deployRoot, releaseId: 'r3', switchId: 'r3', version: HOSTILE, postRelease: 'touch reverted-hook-ran' });
     expect(reverted.code, reverted.stderr).toBe(0);
     expect(await readlink(join(deployRoot, 'current'))).toBe('releases/r2');
     expect((await stat(join(deployRoot, 'releases/r2/reverted-hook-ran'))).isFile()).toBe(true);
-    const again = await run({ kind: 'revert', deployRoot, releaseId: 'r3', version: HOSTILE, postRelease: '' });
+    const again = await run({ kind: 'revert', deployRoot, releaseId: 'r3', switchId: 'r3', version: HOSTILE, postRelease: '' });
     expect(again.stdout).toContain('nothing to revert');
   });
 
@@ -163,12 +164,23 @@ describe('host scripts', () => {
     expect(await readlink(join(deployRoot, 'current'))).toBe('releases/r2');
   });
 
+  it('lets a rollback switch back to an older release and revert exactly to where it started', async () => {
+    // r2 is live; r1 is older and already has its own "previous" record from its first switch.
+    expect(await readlink(join(deployRoot, 'current'))).toBe('releases/r2');
+    expect((await run(switchScript('r1', { switchId: 'rollback-1' }))).code).toBe(0);
+    expect(await readlink(join(deployRoot, 'current'))).toBe('releases/r1');
+    expect(await readFile(join(deployRoot, '.slipway/previous-rollback-1'), 'utf8')).toBe('releases/r2');
+    const undo = await run({ kind: 'revert', deployRoot, releaseId: 'r1', switchId: 'rollback-1', version: '1', postRelease: '' });
+    expect(undo.code, undo.stderr).toBe(0);
+    expect(await readlink(join(deployRoot, 'current'))).toBe('releases/r2');
+  });
+
   it('removes current on revert when the host had nothing live before', async () => {
     const fresh = join(sandbox, 'fresh host');
     const distribute = { ...distributeScript('f1', artifacts.two), deployRoot: fresh };
     expect((await run(distribute)).code).toBe(0);
     expect((await run({ ...switchScript('f1'), deployRoot: fresh })).code).toBe(0);
-    expect((await run({ kind: 'revert', deployRoot: fresh, releaseId: 'f1', version: '1', postRelease: '' })).code).toBe(0);
+    expect((await run({ kind: 'revert', deployRoot: fresh, releaseId: 'f1', switchId: 'f1', version: '1', postRelease: '' })).code).toBe(0);
     await expect(readlink(join(fresh, 'current'))).rejects.toThrow();
   });
 

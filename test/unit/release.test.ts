@@ -30,8 +30,14 @@ describe('release transitions', () => {
     }
   });
 
-  it('refuses skipping the distribution or rejecting without an approval gate', () => {
-    expect(() => assertTransition('pending', 'switching')).toThrow(IllegalTransitionError);
+  it('lets a rollback go from pending to its gate or its switch, with nothing to distribute', () => {
+    expect(canTransition('pending', 'awaiting_approval')).toBe(true);
+    expect(canTransition('pending', 'switching')).toBe(true);
+  });
+
+  it('refuses skipping to the end or rejecting without an approval gate', () => {
+    expect(() => assertTransition('pending', 'succeeded')).toThrow(IllegalTransitionError);
+    expect(() => assertTransition('distributing', 'succeeded')).toThrow(/distributing cannot move to succeeded/);
     expect(() => assertTransition('distributing', 'rejected')).toThrow(
       /distributing cannot move to rejected/,
     );

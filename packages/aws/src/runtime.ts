@@ -26,6 +26,7 @@ const AwsEnvironment = z.object({
   SLIPWAY_TABLE: z.string().min(1),
   SLIPWAY_BUCKET: z.string().min(1),
   SLIPWAY_RELEASE_STATE_MACHINE_ARN: z.string().startsWith('arn:'),
+  SLIPWAY_ROLLBACK_STATE_MACHINE_ARN: z.string().startsWith('arn:'),
   SLIPWAY_ADMIN_TOKEN: z.string().min(16).optional(),
   SLIPWAY_SENDER: z.email(),
   SLIPWAY_BASE_URL: z.url().refine((url) => url.startsWith('https://'), 'must be an https URL').transform((url) => url.replace(/\/+$/, '')),
@@ -75,6 +76,7 @@ export async function loadAwsRuntime(env: NodeJS.ProcessEnv): Promise<Slipway> {
     workflow: createStepFunctionsWorkflow(
       new SFNClient({ region: config.AWS_REGION }),
       config.SLIPWAY_RELEASE_STATE_MACHINE_ARN,
+      config.SLIPWAY_ROLLBACK_STATE_MACHINE_ARN,
     ),
     clock: systemClock,
     ids: createUlidGenerator(),

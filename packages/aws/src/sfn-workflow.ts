@@ -27,15 +27,19 @@ async function callback(what: string, send: () => Promise<unknown>): Promise<voi
   }
 }
 
-export function createStepFunctionsWorkflow(client: SFNClient, releaseStateMachineArn: string): Workflow {
+export function createStepFunctionsWorkflow(
+  client: SFNClient,
+  releaseStateMachineArn: string,
+  rollbackStateMachineArn: string = releaseStateMachineArn,
+): Workflow {
   return {
     async startRelease(input) {
       try {
         const result = await client.send(
           new StartExecutionCommand({
-            stateMachineArn: releaseStateMachineArn,
+            stateMachineArn: input.kind === 'rollback' ? rollbackStateMachineArn : releaseStateMachineArn,
             name: input.releaseId,
-            input: JSON.stringify(input),
+            input: JSON.stringify({ releaseId: input.releaseId, app: input.app }),
           }),
         );
         return { executionId: result.executionArn ?? '' };

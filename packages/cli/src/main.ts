@@ -18,6 +18,7 @@ usage:
   slipway release watch <id>                     follow a release until it ends (exit 0 only on success)
   slipway release list [--app <app>] [--environment <env>] [--limit <n>] [--cursor <c>]
   slipway release show <id>
+  slipway rollback <app> <env> [--to <release>] [--wait]   switch an environment back to a retained release
   slipway token create --name <who> --role <viewer|deployer|approver|admin>
 
 The client commands read SLIPWAY_URL (default http://127.0.0.1:8787) and SLIPWAY_TOKEN.
@@ -241,6 +242,25 @@ async function run(argv: string[], env: NodeJS.ProcessEnv, io: Io): Promise<numb
         return 0;
       }
       throw new UsageError('usage: slipway release open|list|show|watch');
+    }
+    case 'rollback': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        options: { to: { type: 'string' }, wait: { type: 'boolean' }, interval: { type: 'string' }, json: { type: 'boolean' } },
+        allowPositionals: true,
+      });
+      const [app, environment] = positionals;
+      if (!app || !environment) throw new UsageError('usage: slipway rollback <app> <env> [--to <release>] [--wait]');
+      const client = clientFrom(env);
+      const started = await client.request<{ id: string; status: string }>(
+        'POST',
+        `/v1/apps/${encodeURIComponent(app)}/environments/${encodeURIComponent(environment)}/rollback`,
+        values.to ? { toRelease: values.to } : {},
+      );
+      print(!!values.json, started, () => io.out(`rollback ${started.id} of ${app} ${environment} started (${started.status})`));
+      if (!values.wait) return 0;
+      const ended = await watchRelease(client, started.id, io, { intervalMs: intervalOf(values.interval) });
+      return ended.status === 'succeeded' ? 0 : 1;
     }
     case 'token': {
       if (sub !== 'create') throw new UsageError('usage: slipway token create --name <who> --role <role>');

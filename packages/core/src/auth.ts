@@ -23,6 +23,7 @@ export const PERMISSIONS = {
   'artifacts:write': ['deployer', 'admin'],
   'releases:open': ['deployer', 'admin'],
   'releases:approve': ['approver', 'admin'],
+  'releases:rollback': ['deployer', 'admin'],
   'tokens:write': ['admin'],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;

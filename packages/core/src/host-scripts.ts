@@ -28,9 +28,15 @@ export type HostScript =
     sharedPaths: readonly string[];
     postDeploy: string;
   } & ReleaseOnHost) |
-  ({ kind: 'switch'; healthCheckAttempts: number; healthCheckIntervalSeconds: number } & HookSet & ReleaseOnHost) |
-  ({ kind: 'revert'; postRelease: string } & ReleaseOnHost) |
+  ({ kind: 'switch'; switchId: string; healthCheckAttempts: number; healthCheckIntervalSeconds: number } & HookSet & ReleaseOnHost) |
+  ({ kind: 'revert'; switchId: string; postRelease: string } & ReleaseOnHost) |
   ({ kind: 'prune'; keepReleases: number; protect: readonly string[] } & Omit<ReleaseOnHost, 'version'>);
+
+/**
+ * A switch remembers what was live before it under its own id (`switchId`): the release's id for a
+ * release, the rollback's id for a rollback, which switches to an older release that already has
+ * such a record from its own first switch.
+ */
 
 /** Single-quotes a value for bash. Newlines, quotes, `$(...)`, `;` all stay inert text. */
 export function shellQuote(value: string): string {
@@ -137,6 +143,7 @@ function switchLive(script: Extract<HostScript, { kind: 'switch' }>): string {
     DEPLOY_ROOT: script.deployRoot,
     RELEASE_ID: script.releaseId,
     VERSION: script.version,
+    SWITCH_ID: script.switchId,
     HOOK_PRE_RELEASE: script.preRelease,
     HOOK_POST_RELEASE: script.postRelease,
     HOOK_HEALTH_CHECK: script.healthCheck,
@@ -148,7 +155,7 @@ if [ ! -f "$RELEASE_DIR/.slipway-ready" ]; then
   exit ${HOST_EXIT_CODES.notDistributed}
 fi
 # Remember what was live before, once: a retried switch must not record the new release as "before".
-PREVIOUS_FILE="$STATE_DIR/previous-$RELEASE_ID"
+PREVIOUS_FILE="$STATE_DIR/previous-$SWITCH_ID"
 if [ ! -e "$PREVIOUS_FILE" ]; then
   previous=$(current_target)
   if [ "$previous" = "releases/$RELEASE_ID" ]; then previous=""; fi
@@ -179,9 +186,10 @@ function revert(script: Extract<HostScript, { kind: 'revert' }>): string {
     DEPLOY_ROOT: script.deployRoot,
     RELEASE_ID: script.releaseId,
     VERSION: script.version,
+    SWITCH_ID: script.switchId,
     HOOK_POST_RELEASE: script.postRelease,
   })}
-PREVIOUS_FILE="$STATE_DIR/previous-$RELEASE_ID"
+PREVIOUS_FILE="$STATE_DIR/previous-$SWITCH_ID"
 if [ "$(current_target)" != "releases/$RELEASE_ID" ]; then
   log "current is not releases/$RELEASE_ID; nothing to revert"
   exit 0

@@ -77,6 +77,7 @@ function pageRoutes({ approvals }: ApiServices): PageRoute[] {
 }
 
 interface RouteContext {
+  request: HttpRequest;
   params: Record<string, string>;
   query: Record<string, string>;
   principal: Principal;
@@ -103,6 +104,15 @@ function routes(services: ApiServices): Route[] {
           },
         ]
       : []),
+    {
+      method: 'POST',
+      pattern: '/v1/apps/:app/environments/:env/rollback',
+      permission: 'releases:rollback',
+      handle: async ({ params, request, principal }) => ({
+        status: 202,
+        body: await releases.rollback(params.app!, params.env!, (request.body ?? '').trim() ? parseJsonBody(request) : {}, principal),
+      }),
+    },
     {
       method: 'POST',
       pattern: '/v1/releases/:id/approvals',
@@ -286,6 +296,7 @@ export function createHttpApi(services: ApiServices) {
     const principal = await auth.authenticate(request.headers.authorization);
     auth.authorize(principal, found.route.permission);
     const result = await found.route.handle({
+      request,
       params: found.params!,
       query: request.query,
       principal,

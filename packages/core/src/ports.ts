@@ -183,6 +183,8 @@ export interface ArtifactStore {
 export interface ReleaseExecutionInput {
   releaseId: string;
   app: string;
+  /** Which state machine runs it: release.asl.json (default) or rollback.asl.json. */
+  kind?: 'release' | 'rollback';
 }
 
 /** Runs the release state machine: Step Functions on AWS, the local executor on one machine. */

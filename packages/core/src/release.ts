@@ -21,7 +21,8 @@ export type HostStatus = (typeof HOST_STATUSES)[number];
  * environment switches it may go back to distributing (or to an approval gate) for the next one.
  */
 const RELEASE_TRANSITIONS: Record<ReleaseStatus, readonly ReleaseStatus[]> = {
-  pending: ['distributing', 'failed', 'cancelled'],
+  // A rollback has nothing to distribute: it goes from pending to its gate or straight to switching.
+  pending: ['distributing', 'awaiting_approval', 'switching', 'failed', 'cancelled'],
   distributing: ['awaiting_approval', 'switching', 'failed', 'cancelled'],
   awaiting_approval: ['switching', 'rejected', 'failed', 'cancelled'],
   switching: ['distributing', 'awaiting_approval', 'succeeded', 'failed', 'cancelled'],
@@ -77,6 +78,8 @@ export interface Release {
   config: AppConfig;
   /** Why it ended, when it did not succeed. */
   reason?: string;
+  /** Set on a rollback: it switches one environment back to an earlier release already on its hosts. */
+  rollback?: { environment: string; target: string; from: { id: string; version: string } };
 }
 
 export interface EnvironmentState {

@@ -2,13 +2,13 @@ import type { ApprovalService } from './approvals.ts';
 import type { AppService } from './apps.ts';
 import type { ArtifactService } from './artifacts.ts';
 import type { Principal } from './auth.ts';
-import { EnvironmentLockedError, NotFoundError } from './errors.ts';
+import { EnvironmentLockedError, NotFoundError, UnprocessableError } from './errors.ts';
 import type { Clock, IdGenerator } from './ids.ts';
 import type { Logger } from './logger.ts';
 import type { Page, ReleaseStore, Workflow } from './ports.ts';
 import { OPEN_LOCK_LEASE_SECONDS } from './stages.ts';
 import type { EnvironmentState, HostState, Release, ReleaseEvent } from './release.ts';
-import { ListReleasesQuery, OpenReleaseRequest, parse, ReleaseId } from './schemas.ts';
+import { EnvironmentName, ListReleasesQuery, OpenReleaseRequest, parse, ReleaseId, RollbackRequest } from './schemas.ts';
 
 export interface ReleaseDeps {
   approvals: ApprovalService;
@@ -105,6 +105,72 @@ export function createReleaseService(deps: ReleaseDeps) {
       await record(release.id, 'workflow.started', 'slipway', { executionId });
       logger.info('release opened', { releaseId: release.id, app: release.app, version: release.version });
       return { id: release.id, status: release.status };
+    },
+
+    /**
+     * Switches an environment back to a release still retained on its hosts: its own record, event
+     * log and execution (rollback.asl.json), holding the environment's lock. Nothing is downloaded.
+     */
+    async rollback(appName: string, environmentName: string, body: unknown, actor: Principal): Promise<Pick<Release, 'id' | 'status'>> {
+      const request = parse(RollbackRequest, body ?? {}, 'rollback request');
+      const environment = parse(EnvironmentName, environmentName, 'environment');
+      const app = await apps.requireApp(appName);
+      const env = app.config.environments.find((e) => e.name === environment);
+      if (!env) throw new NotFoundError(`app ${app.config.name} has no environment ${environment}`);
+      const live = await store.getEnvironmentLive(app.config.name, environment);
+      if (!live?.liveRelease) {
+        throw new UnprocessableError(`nothing is live on ${environment} yet, so there is nothing to roll back`);
+      }
+      const current = live.liveRelease;
+      const candidates = live.retained.filter((r) => r.id !== current.id);
+      const target = request.toRelease ? candidates.find((r) => r.id === request.toRelease) : candidates[0];
+      if (!target) {
+        const kept = candidates.map((r) => `${r.id} (${r.version})`).join(', ') || 'none';
+        throw new UnprocessableError(
+          request.toRelease === current.id
+            ? `release ${current.id} is already live on ${environment}`
+            : request.toRelease
+              ? `release ${request.toRelease} is not retained on ${environment} (pruned, or never live there); retained: ${kept}`
+              : `no earlier release is retained on ${environment}`,
+          { details: { live: current, retained: candidates } },
+        );
+      }
+      const targetRelease = await store.getRelease(target.id);
+      if (!targetRelease) throw new UnprocessableError(`release ${target.id} has no record any more`);
+
+      const now = clock.now();
+      const id = ids.next();
+      await store.acquireLock(
+        {
+          app: app.config.name,
+          environment,
+          holder: id,
+          acquiredAt: now.toISOString(),
+          leaseUntil: new Date(now.getTime() + OPEN_LOCK_LEASE_SECONDS * 1000).toISOString(),
+        },
+        now.toISOString(),
+      );
+      const { approval, ...withoutApproval } = env;
+      const rollback: Release = {
+        id,
+        app: app.config.name,
+        version: target.version,
+        artifact: targetRelease.artifact,
+        description: `rollback of ${environment} from ${current.version} to ${target.version} by ${actor.name}`,
+        status: 'pending',
+        openedBy: actor.name,
+        createdAt: now.toISOString(),
+        updatedAt: now.toISOString(),
+        // The rollback runs with today's config for this one environment; its gate only if it asks for one.
+        config: { ...app.config, environments: [approval?.forRollback ? env : withoutApproval] },
+        rollback: { environment, target: target.id, from: { id: current.id, version: current.version } },
+      };
+      await store.createRelease(rollback, [{ releaseId: id, app: app.config.name, environment, order: 0, status: 'pending' }]);
+      await record(id, 'rollback.opened', actor.name, { environment, from: current, to: target });
+      const { executionId } = await workflow.startRelease({ releaseId: id, app: app.config.name, kind: 'rollback' });
+      await record(id, 'workflow.started', 'slipway', { executionId });
+      logger.info('rollback opened', { releaseId: id, app: app.config.name, environment, to: target.id });
+      return { id, status: rollback.status };
     },
 
     async view(id: string): Promise<ReleaseView> {

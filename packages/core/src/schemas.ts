@@ -246,6 +246,11 @@ export const ListReleasesQuery = z
   });
 export type ListReleasesQuery = z.infer<typeof ListReleasesQuery>;
 
+export const RollbackRequest = z.strictObject({
+  /** A release retained on the environment; by default the one live before the current one. */
+  toRelease: ReleaseId.optional(),
+});
+
 export const ROLES = ['viewer', 'deployer', 'approver', 'admin'] as const;
 export const Role = z.enum(ROLES, { error: `must be one of ${ROLES.join(', ')}` });
 export type Role = z.infer<typeof Role>;

@@ -239,7 +239,7 @@ export function createReleaseStages(deps: StageDeps) {
         }
         throw error;
       }
-      await advance(release.id, 'distributing');
+      if (!release.rollback) await advance(release.id, 'distributing');
       await setEnvironmentStatus(release, env.name, 'distributing');
       await store.ensureHostStates(release.id, env.name, input.environment.batches.flat(), at.toISOString());
       await record(release.id, 'environment.entered', { environment: env.name });
@@ -310,7 +310,8 @@ export function createReleaseStages(deps: StageDeps) {
         {
           kind: 'switch',
           deployRoot: release.config.deployRoot,
-          releaseId: release.id,
+          releaseId: targetOf(release),
+          switchId: release.id,
           version: release.version,
           preRelease: release.config.hooks.preRelease,
           postRelease: release.config.hooks.postRelease,
@@ -344,18 +345,22 @@ export function createReleaseStages(deps: StageDeps) {
       const release = await requireRelease(input.releaseId);
       await setEnvironmentStatus(release, input.environment, 'succeeded');
       const live = await store.getEnvironmentLive(release.app, input.environment);
-      if (live?.liveRelease?.id !== release.id) {
-        const retained = [
-          { id: release.id, version: release.version },
-          ...(live?.retained ?? []).filter((r) => r.id !== release.id),
-        ].slice(0, release.config.keepReleases);
+      const target = targetOf(release);
+      if (live?.liveRelease?.id !== target) {
+        // A rollback goes back to a release already retained; a release joins the retained ones.
+        const retained = release.rollback
+          ? (live?.retained ?? [])
+          : [{ id: release.id, version: release.version }, ...(live?.retained ?? []).filter((r) => r.id !== release.id)].slice(
+              0,
+              release.config.keepReleases,
+            );
         await store.putEnvironmentLive({
           app: release.app,
           environment: input.environment,
-          liveRelease: { id: release.id, version: release.version, since: now() },
+          liveRelease: { id: target, version: release.version, since: now() },
           retained,
         });
-        await record(release.id, 'environment.live', { environment: input.environment, version: release.version });
+        await record(release.id, 'environment.live', { environment: input.environment, version: release.version, release: target });
       }
       await store.releaseLock(release.app, input.environment, release.id);
       return {};
@@ -383,7 +388,8 @@ export function createReleaseStages(deps: StageDeps) {
         {
           kind: 'revert',
           deployRoot: release.config.deployRoot,
-          releaseId: release.id,
+          releaseId: targetOf(release),
+          switchId: release.id,
           version: release.version,
           postRelease: release.config.hooks.postRelease,
         },
@@ -496,6 +502,11 @@ export function createReleaseStages(deps: StageDeps) {
   };
 }
 export type ReleaseStages = ReturnType<typeof createReleaseStages>;
+
+/** The release a record switches hosts to: itself, or for a rollback, the release it goes back to. */
+export function targetOf(release: Release): string {
+  return release.rollback?.target ?? release.id;
+}
 
 function reasonOf(failure: StageFailure | undefined): string {
   if (!failure) return 'the release workflow failed';

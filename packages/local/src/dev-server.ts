@@ -44,7 +44,7 @@ import {
 } from './stand-ins.ts';
 
 export const LOCAL_TABLE = 'slipway';
-const RELEASE_STATE_MACHINE = fileURLToPath(new URL('../../../statemachines/release.asl.json', import.meta.url));
+const STATE_MACHINES = fileURLToPath(new URL('../../../statemachines/', import.meta.url));
 export const LOCAL_BUCKET = 'slipway-artifacts';
 
 export interface DevServerOptions {
@@ -259,11 +259,13 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
 
     const ids = createUlidGenerator();
     const artifactStore = createS3ArtifactStore(objects, LOCAL_BUCKET, systemClock);
-    const releaseDefinition = await readFile(RELEASE_STATE_MACHINE, 'utf8');
     const executor = createLocalExecutor({
       client: documents,
       tableName: LOCAL_TABLE,
-      machines: { release: renderDefinition(releaseDefinition) },
+      machines: {
+        release: renderDefinition(await readFile(join(STATE_MACHINES, 'release.asl.json'), 'utf8')),
+        rollback: renderDefinition(await readFile(join(STATE_MACHINES, 'rollback.asl.json'), 'utf8')),
+      },
       ids,
       logger,
       onFailed: async (execution, error) => {

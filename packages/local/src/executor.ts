@@ -311,7 +311,8 @@ export function createLocalExecutor(options: LocalExecutorOptions) {
   }
 
   const workflow: Workflow = {
-    startRelease: (input: ReleaseExecutionInput) => start('release', input.releaseId, { ...input }),
+    startRelease: (input: ReleaseExecutionInput) =>
+      start(input.kind ?? 'release', input.releaseId, { releaseId: input.releaseId, app: input.app }),
 
     async sendTaskSuccess(taskToken, output) {
       const task = waiting.get(taskToken);
@@ -328,8 +329,12 @@ export function createLocalExecutor(options: LocalExecutorOptions) {
     },
 
     async releaseHistory(releaseId) {
-      const executionId = `release:${releaseId}`;
-      const record = await describe(executionId);
+      let executionId = `release:${releaseId}`;
+      let record = await describe(executionId);
+      if (!record) {
+        executionId = `rollback:${releaseId}`;
+        record = await describe(executionId);
+      }
       if (!record) return undefined;
       const events = (await history(executionId)).map(({ id: _id, input: _input, output: _output, ...event }) => event);
       return {
