@@ -2,6 +2,7 @@
 // `npm run lint` checks, `npm run format` fixes what can be fixed.
 import js from '@eslint/js';
 import stylistic from '@stylistic/eslint-plugin';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -17,6 +18,10 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
       'no-control-regex': 'off',
     },
+  },
+  {
+    files: ['packages/dashboard/src/**/*.js'],
+    languageOptions: { globals: globals.browser },
   },
   {
     files: ['test/**', 'bench/**'],

@@ -1,4 +1,5 @@
 import { SESv2Client } from '@aws-sdk/client-sesv2';
+import { dashboardAssets } from '@slipway/dashboard';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import {
   ConfigurationError,
@@ -72,6 +73,7 @@ export async function loadAwsRuntime(env: NodeJS.ProcessEnv): Promise<Slipway> {
     mailer: createSesMailer(new SESv2Client({ region: config.AWS_REGION }), config.SLIPWAY_SENDER),
     notifier: createWebhookNotifier(),
     baseUrl: () => config.SLIPWAY_BASE_URL,
+    assets: dashboardAssets(),
     signingKey: config.SLIPWAY_SIGNING_KEY,
     workflow: createStepFunctionsWorkflow(
       new SFNClient({ region: config.AWS_REGION }),

@@ -7,6 +7,7 @@ import {
   ConflictError,
   ForbiddenError,
   NotFoundError,
+  ReleaseEndedError,
   StaleTaskTokenError,
   UnprocessableError,
   ValidationError,
@@ -110,7 +111,12 @@ export function createApprovalService(deps: ApprovalDeps) {
     !request.allowSelfApproval && release.openedBy.toLowerCase() === approver.toLowerCase();
 
   /** Tells the waiting task, once, how the gate ended. */
-  async function settleGate(release: Release, request: ApprovalRequest, outcome: 'approved' | 'rejected' | 'timed_out', why: string) {
+  async function settleGate(
+    release: Release,
+    request: ApprovalRequest,
+    outcome: 'approved' | 'rejected' | 'timed_out' | 'cancelled',
+    why: string,
+  ) {
     if (!(await approvals.settleRequest(release.id, request.environment, outcome, now()))) return;
     const step = await store.completeStep(
       release.id,
@@ -119,7 +125,12 @@ export function createApprovalService(deps: ApprovalDeps) {
         ? { status: 'succeeded', output: { approved: true } }
         : {
             status: 'failed',
-            error: outcome === 'rejected' ? ApprovalRejectedError.name : ApprovalTimedOutError.name,
+            error:
+              outcome === 'rejected'
+                ? ApprovalRejectedError.name
+                : outcome === 'timed_out'
+                  ? ApprovalTimedOutError.name
+                  : ReleaseEndedError.name,
             cause: why,
           },
       now(),
@@ -329,6 +340,13 @@ export function createApprovalService(deps: ApprovalDeps) {
         expired += 1;
       }
       return expired;
+    },
+
+    /** A cancelled release stops waiting at its gates: they close and the workflow moves on to revert. */
+    async cancelGates(release: Release, by: string) {
+      for (const request of await approvals.listRequests(release.id)) {
+        if (request.status === 'pending') await settleGate(release, request, 'cancelled', `cancelled by ${by}`);
+      }
     },
 
     /** Closes a gate the workflow gave up on (its timeout fired): links stop working. */

@@ -24,6 +24,7 @@ export const PERMISSIONS = {
   'releases:open': ['deployer', 'admin'],
   'releases:approve': ['approver', 'admin'],
   'releases:rollback': ['deployer', 'admin'],
+  'releases:cancel': ['deployer', 'admin'],
   'tokens:write': ['admin'],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;

@@ -45,7 +45,18 @@ export interface ApiServices {
   logger: Logger;
   /** The local outbox; absent on AWS, where mail goes out through SES. */
   outbox?: { list(): Promise<unknown[]> };
+  /** Static files of the dashboard, by path ("/" is the page). */
+  assets?: Record<string, { contentType: string; body: string }>;
 }
+
+const ASSET_HEADERS = {
+  'cache-control': 'no-cache',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'content-security-policy':
+    'default-src \'self\'; script-src \'self\'; style-src \'self\'; img-src \'self\' data:; connect-src \'self\'; frame-ancestors \'none\'; form-action \'self\'; base-uri \'none\'',
+};
 
 /** Pages behind an approval link: no API token (the link is the credential), HTML in and out. */
 interface PageRoute {
@@ -112,6 +123,18 @@ function routes(services: ApiServices): Route[] {
         status: 202,
         body: await releases.rollback(params.app!, params.env!, (request.body ?? '').trim() ? parseJsonBody(request) : {}, principal),
       }),
+    },
+    {
+      method: 'POST',
+      pattern: '/v1/releases/:id/cancel',
+      permission: 'releases:cancel',
+      handle: async ({ params, principal }) => ({ status: 202, body: await releases.cancel(params.id!, principal) }),
+    },
+    {
+      method: 'GET',
+      pattern: '/v1/me',
+      permission: 'read',
+      handle: async ({ principal }) => ({ status: 200, body: principal }),
     },
     {
       method: 'POST',
@@ -243,12 +266,6 @@ function jsonResponse(status: number, body: unknown, requestId: string): HttpRes
   };
 }
 
-const LANDING_PAGE = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Slipway</title></head>
-<body><main><h1>Slipway</h1>
-<p>The API is up. The dashboard is not built yet; use the API (<code>/v1/apps</code>, <code>/v1/releases</code>)
-with a bearer token, or the <code>slipway</code> CLI.</p></main></body></html>`;
-
 export function createHttpApi(services: ApiServices) {
   const table = routes(services);
   const pages = pageRoutes(services);
@@ -259,12 +276,13 @@ export function createHttpApi(services: ApiServices) {
     if (path === '/healthz' && method === 'GET') {
       return { response: jsonResponse(200, { ok: true }, requestId) };
     }
-    if (path === '/' && method === 'GET') {
+    const asset = services.assets?.[path];
+    if (asset && (method === 'GET' || method === 'HEAD')) {
       return {
         response: {
           status: 200,
-          headers: { 'content-type': 'text/html; charset=utf-8', 'x-request-id': requestId },
-          body: LANDING_PAGE,
+          headers: { ...ASSET_HEADERS, 'content-type': asset.contentType, 'x-request-id': requestId },
+          body: method === 'HEAD' ? '' : asset.body,
         },
       };
     }

@@ -39,6 +39,7 @@ export interface SlipwayDeps {
   baseUrl: () => string;
   signingKey: string;
   outbox?: { list(): Promise<unknown[]> };
+  assets?: Record<string, { contentType: string; body: string }>;
 }
 
 /** Wires the use-cases once per runtime (Lambda cold start, dev server, test). */
@@ -61,7 +62,16 @@ export function createSlipway(deps: SlipwayDeps) {
   });
   const releases = createReleaseService({ store, apps, artifacts, approvals, workflow, clock, ids, logger });
   const stages = fleet ? createReleaseStages({ store, fleet, workflow, objects, approvals, clock, ids, logger }) : undefined;
-  const api = createHttpApi({ auth, apps, artifacts, releases, approvals, logger, ...(deps.outbox ? { outbox: deps.outbox } : {}) });
+  const api = createHttpApi({
+    auth,
+    apps,
+    artifacts,
+    releases,
+    approvals,
+    logger,
+    ...(deps.outbox ? { outbox: deps.outbox } : {}),
+    ...(deps.assets ? { assets: deps.assets } : {}),
+  });
   return { auth, apps, artifacts, releases, approvals, stages, api };
 }
 export type Slipway = ReturnType<typeof createSlipway>;

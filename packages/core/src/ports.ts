@@ -250,7 +250,7 @@ export interface Fleet {
   results(commandId: string): Promise<{ finished: boolean; invocations: HostInvocation[] }>;
 }
 
-export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'timed_out';
+export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'timed_out' | 'cancelled';
 
 /** The gate of one environment of one release. */
 export interface ApprovalRequest {

@@ -2,12 +2,12 @@ import type { ApprovalService } from './approvals.ts';
 import type { AppService } from './apps.ts';
 import type { ArtifactService } from './artifacts.ts';
 import type { Principal } from './auth.ts';
-import { EnvironmentLockedError, NotFoundError, UnprocessableError } from './errors.ts';
+import { EnvironmentLockedError, IllegalTransitionError, NotFoundError, UnprocessableError } from './errors.ts';
 import type { Clock, IdGenerator } from './ids.ts';
 import type { Logger } from './logger.ts';
 import type { Page, ReleaseStore, Workflow } from './ports.ts';
 import { OPEN_LOCK_LEASE_SECONDS } from './stages.ts';
-import type { EnvironmentState, HostState, Release, ReleaseEvent } from './release.ts';
+import { assertTransition, type EnvironmentState, type HostState, isTerminal, type Release, type ReleaseEvent } from './release.ts';
 import { EnvironmentName, ListReleasesQuery, OpenReleaseRequest, parse, ReleaseId, RollbackRequest } from './schemas.ts';
 
 export interface ReleaseDeps {
@@ -171,6 +171,30 @@ export function createReleaseService(deps: ReleaseDeps) {
       await record(id, 'workflow.started', 'slipway', { executionId });
       logger.info('rollback opened', { releaseId: id, app: app.config.name, environment, to: target.id });
       return { id, status: rollback.status };
+    },
+
+    /**
+     * Cancels a running release. The workflow notices at its next step (an open approval gate closes
+     * at once), puts the hosts it switched in the current environment back, and frees its locks.
+     */
+    async cancel(id: string, actor: Principal): Promise<Pick<Release, 'id' | 'status'>> {
+      const releaseId = parse(ReleaseId, id, 'release id');
+      for (let attempt = 0; ; attempt++) {
+        const release = await store.getRelease(releaseId);
+        if (!release) throw new NotFoundError(`release ${releaseId} does not exist`);
+        if (isTerminal(release.status)) throw new IllegalTransitionError(release.status, 'cancelled');
+        assertTransition(release.status, 'cancelled');
+        try {
+          const cancelled = await store.updateReleaseStatus(releaseId, release.status, 'cancelled', clock.now().toISOString(), `cancelled by ${actor.name}`);
+          await record(releaseId, 'release.cancelled', actor.name, { from: release.status });
+          await approvals.cancelGates(cancelled, actor.name);
+          logger.info('release cancelled', { releaseId, by: actor.name });
+          return { id: releaseId, status: cancelled.status };
+        } catch (error) {
+          // The workflow moved the release meanwhile: look again.
+          if (attempt >= 3 || error instanceof IllegalTransitionError) throw error;
+        }
+      }
     },
 
     async view(id: string): Promise<ReleaseView> {

@@ -90,6 +90,13 @@ export function createReleaseStages(deps: StageDeps) {
     return release;
   }
 
+  /** A stage that moves things forward stops for a release that ended (cancelled, say). */
+  async function requireRunning(releaseId: string): Promise<Release> {
+    const release = await requireRelease(releaseId);
+    if (isTerminal(release.status)) throw new ReleaseEndedError(`release ${releaseId} already ended as ${release.status}`);
+    return release;
+  }
+
   async function record(releaseId: string, type: string, data?: Record<string, unknown>) {
     await store.appendEvent({ releaseId, id: ids.next(), at: now(), type, actor: 'slipway', data });
   }
@@ -218,7 +225,7 @@ export function createReleaseStages(deps: StageDeps) {
     },
 
     async enterEnvironment(input: { releaseId: string; environment: EnvironmentPlan }) {
-      const release = await requireRelease(input.releaseId);
+      const release = await requireRunning(input.releaseId);
       const env = environmentConfig(release, input.environment.name);
       const at = clock.now();
       const leaseSeconds = env.approval ? env.approval.timeoutHours * 3600 + LOCK_LEASE_SECONDS : LOCK_LEASE_SECONDS;
@@ -247,7 +254,7 @@ export function createReleaseStages(deps: StageDeps) {
     },
 
     async distribute(input: { taskToken: string; releaseId: string; environment: EnvironmentPlan }) {
-      const release = await requireRelease(input.releaseId);
+      const release = await requireRunning(input.releaseId);
       const hosts = input.environment.batches.flat();
       await runCommandStep(input.taskToken, release, 'distribute', input.environment.name, hosts, {
         kind: 'distribute',
@@ -342,7 +349,7 @@ export function createReleaseStages(deps: StageDeps) {
     },
 
     async completeEnvironment(input: { releaseId: string; environment: string }) {
-      const release = await requireRelease(input.releaseId);
+      const release = await requireRunning(input.releaseId);
       await setEnvironmentStatus(release, input.environment, 'succeeded');
       const live = await store.getEnvironmentLive(release.app, input.environment);
       const target = targetOf(release);
@@ -401,7 +408,7 @@ export function createReleaseStages(deps: StageDeps) {
     async failEnvironment(input: { releaseId: string; environment: string; failure?: StageFailure }) {
       const release = await requireRelease(input.releaseId);
       const rejected = input.failure?.Error === ApprovalRejectedError.name;
-      const status: 'rejected' | 'failed' = rejected ? 'rejected' : 'failed';
+      const status: 'rejected' | 'failed' | 'cancelled' = release.status === 'cancelled' ? 'cancelled' : rejected ? 'rejected' : 'failed';
       const gaveUpWaiting = release.status === 'awaiting_approval' && input.failure?.Error === 'States.Timeout';
       const reason = gaveUpWaiting || input.failure?.Error === ApprovalTimedOutError.name ? 'approval timed out' : reasonOf(input.failure);
       if (gaveUpWaiting) await approvals.expire(release.id, input.environment);
@@ -411,7 +418,7 @@ export function createReleaseStages(deps: StageDeps) {
       if (!isTerminal(release.status) && (await advance(release.id, status, reason)).moved) {
         await record(release.id, `release.${status}`, { environment: input.environment, reason });
       }
-      await approvals.notifyOutcome(await requireRelease(release.id), status, reason);
+      if (status !== 'cancelled') await approvals.notifyOutcome(await requireRelease(release.id), status, reason);
       return {};
     },
 

@@ -25,6 +25,7 @@ import {
   type Slipway,
   systemClock,
 } from '@slipway/core';
+import { dashboardAssets } from '@slipway/dashboard';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { createApiHandler } from '../../../functions/api.ts';
 import { create as createCommandStatus } from '../../../functions/command-status.ts';
@@ -305,6 +306,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       ids,
       logger,
       baseUrl: () => url,
+      assets: dashboardAssets(),
       signingKey: await loadOrCreateSecret(paths.signingKey),
     });
     const stages = slipway.stages!;
