@@ -147,6 +147,7 @@ describe('the dashboard', () => {
     const approver = await server.tokenFor('approver', 'approver@example.com');
     const page = await signIn(approver);
     await page.goto(`${server.url}/#/releases/${id}`);
+    await page.getByRole('heading', { name: /gated 2\.0\.0 awaiting approval/ }).waitFor({ timeout: 20_000 });
     const gate = page.locator('[data-gate="production"]');
     await gate.getByRole('button', { name: 'Approve' }).waitFor({ timeout: 20_000 });
     await shot(page, 'approval');

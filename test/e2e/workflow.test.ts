@@ -243,3 +243,33 @@ describe('hostile values', () => {
     expect(await readdir(server.dataDir)).not.toContain('pwned');
   });
 });
+
+describe('cancel', () => {
+  it('stops a release mid-switch and puts the switched hosts back on the previous release', async () => {
+    await app('halt', {
+      hooks: { postRelease: 'sleep 1', healthCheck: 'test -f "$RELEASE_DIR/index.html"' },
+      environments: [{ name: 'live', targets: { hosts: ['halt-p1', 'halt-p2', 'halt-p3'] }, strategy: { type: 'rolling', batchSize: 1 } }],
+    });
+    const good = await open('halt', '1');
+    expect((await waitForEnd(good)).status).toBe('succeeded');
+    const doomed = await open('halt', '2');
+    const deadline = Date.now() + 20_000;
+    while (!(await server.call('GET', `/v1/releases/${doomed}`)).body.events.some((e: any) => e.type === 'switch.succeeded')) {
+      if (Date.now() > deadline) throw new Error('the first batch never switched');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const viewer = await server.tokenFor('viewer', 'vic@example.com');
+    expect((await server.call('POST', `/v1/releases/${doomed}/cancel`, { token: viewer })).status).toBe(403);
+    const cancelled = await server.call('POST', `/v1/releases/${doomed}/cancel`);
+    expect(cancelled.status).toBe(202);
+    expect(cancelled.body).toEqual({ id: doomed, status: 'cancelled' });
+    const ended = await waitForEnd(doomed);
+    expect(ended).toMatchObject({ status: 'cancelled', reason: 'cancelled by admin' });
+    await statesEntered(doomed);
+    for (const host of ['halt-p1', 'halt-p2', 'halt-p3']) expect(await current(host)).toBe(`releases/${good}`);
+    expect((await server.call('GET', '/v1/apps/halt')).body.environments[0]).toMatchObject({ live: { id: good }, lock: null });
+    const again = await server.call('POST', `/v1/releases/${doomed}/cancel`);
+    expect(again.status).toBe(409);
+    expect(again.body.error.message).toBe('a release in status cancelled cannot move to cancelled');
+  });
+});
