@@ -147,3 +147,54 @@ describe('rollback', () => {
     expect((await server.call('GET', '/v1/apps/back')).body.environments[0]).toMatchObject({ live: { id: ids['2'] }, lock: null });
   });
 });
+
+describe('rollback approvals', () => {
+  it('waits at the gate only when the environment asks for approval on rollbacks', async () => {
+    for (const host of ['ga-1', 'ga-2']) await mkdir(join(server.dataDir, 'fleet', host), { recursive: true });
+    const approver = await server.tokenFor('approver', 'ops@example.com');
+    const configure = (forRollback: boolean) =>
+      server.call('PUT', '/v1/apps/careful', {
+        body: {
+          name: 'careful',
+          deployRoot: '/srv/careful',
+          environments: [{ name: 'live', targets: { hosts: ['ga-1', 'ga-2'] }, approval: { approvers: ['ops@example.com'], forRollback } }],
+        },
+      });
+    const approveWhenAsked = async (id: string) => {
+      const deadline = Date.now() + 20_000;
+      while ((await server.call('GET', `/v1/releases/${id}`)).body.status !== 'awaiting_approval') {
+        if (Date.now() > deadline) throw new Error(`${id} never waited for approval`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const decided = await server.call('POST', `/v1/releases/${id}/approvals`, { token: approver, body: { decision: 'approve' } });
+      expect(decided.status).toBe(200);
+    };
+    await configure(false);
+    const versions: string[] = [];
+    for (const version of ['1', '2']) {
+      const source = join(server.dataDir, `careful-${version}`);
+      await mkdir(source, { recursive: true });
+      await writeFile(join(source, 'index.html'), version);
+      await create({ gzip: true, file: `${source}.tar.gz`, cwd: source, portable: true }, ['index.html']);
+      const artifact = await server.upload('careful', await readFile(`${source}.tar.gz`));
+      const opened = await server.call('POST', '/v1/releases', { body: { app: 'careful', version, artifact } });
+      await approveWhenAsked(opened.body.id);
+      expect((await waitForEnd(opened.body.id)).status).toBe('succeeded');
+      versions.push(opened.body.id);
+    }
+
+    // Without forRollback, a rollback needs no approval even though releases do.
+    const quick = await server.call('POST', '/v1/apps/careful/environments/live/rollback', { body: {} });
+    const quickEnd = await waitForEnd(quick.body.id);
+    expect(quickEnd.status).toBe('succeeded');
+    expect(quickEnd.approvals).toEqual([]);
+
+    await configure(true);
+    const gated = await server.call('POST', '/v1/apps/careful/environments/live/rollback', { body: { toRelease: versions[1] } });
+    await approveWhenAsked(gated.body.id);
+    const gatedEnd = await waitForEnd(gated.body.id);
+    expect(gatedEnd.status).toBe('succeeded');
+    expect(gatedEnd.approvals[0]).toMatchObject({ status: 'approved', decisions: [{ approver: 'ops@example.com' }] });
+    for (const host of ['ga-1', 'ga-2']) expect(await current(host)).toBe(`releases/${versions[1]}`);
+  });
+});
