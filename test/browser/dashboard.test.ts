@@ -11,21 +11,11 @@ import { startTestServer, type TestServer } from '../support/dev-server.ts';
  */
 const SCREENSHOTS = process.env.SLIPWAY_SCREENSHOTS;
 const HOSTS = ['web-1', 'web-2', 'web-3', 'web-4'];
-const TERMINAL = new Set(['succeeded', 'failed', 'rejected', 'cancelled']);
-
 let server: TestServer;
 let browser: Browser;
 const ids: Record<string, string> = {};
 
-async function waitForEnd(id: string) {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const body = (await server.call('GET', `/v1/releases/${id}`)).body;
-    if (TERMINAL.has(body.status)) return body;
-    if (Date.now() > deadline) throw new Error(`${id} still ${body.status}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const waitForEnd = (id: string) => server.waitForEnd(id);
 
 async function open(app: string, version: string, token?: string) {
   const source = join(server.dataDir, `src-${app}-${version}`);

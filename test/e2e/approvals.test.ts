@@ -15,8 +15,6 @@ beforeAll(async () => {
 });
 afterAll(async () => server.stop());
 
-const TERMINAL = new Set(['succeeded', 'failed', 'rejected', 'cancelled']);
-
 async function release(id: string) {
   return (await server.call('GET', `/v1/releases/${id}`)).body;
 }
@@ -30,7 +28,7 @@ async function waitFor(id: string, done: (r: any) => boolean, what: string, time
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
-const waitForEnd = (id: string) => waitFor(id, (r) => TERMINAL.has(r.status), 'ended');
+const waitForEnd = (id: string) => server.waitForEnd(id);
 /** At the gate with every approver mailed. */
 const waitForGate = (id: string) =>
   waitFor(

@@ -28,16 +28,7 @@ beforeAll(async () => {
 });
 afterAll(async () => server.stop());
 
-const TERMINAL = new Set(['succeeded', 'failed', 'rejected', 'cancelled']);
-async function waitForEnd(id: string) {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const body = (await server.call('GET', `/v1/releases/${id}`)).body;
-    if (TERMINAL.has(body.status)) return body;
-    if (Date.now() > deadline) throw new Error(`${id} still ${body.status}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const waitForEnd = (id: string) => server.waitForEnd(id);
 
 async function release(version: string): Promise<string> {
   const source = join(server.dataDir, `src-${version}`);

@@ -14,17 +14,7 @@ beforeAll(async () => {
 });
 afterAll(async () => server.stop());
 
-const TERMINAL = new Set(['succeeded', 'failed', 'rejected', 'cancelled']);
-
-async function waitForEnd(id: string, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const response = await server.call('GET', `/v1/releases/${id}`);
-    if (TERMINAL.has(response.body.status)) return response.body;
-    if (Date.now() > deadline) throw new Error(`release ${id} still ${response.body.status} after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+const waitForEnd = (id: string) => server.waitForEnd(id);
 
 /** An app on hosts of its own, so tests never share a folder host. */
 async function app(name: string, overrides: Record<string, unknown> = {}) {

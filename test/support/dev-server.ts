@@ -14,9 +14,13 @@ export interface TestServer extends DevServer {
   tokenFor(role: 'viewer' | 'deployer' | 'approver' | 'admin', name?: string): Promise<string>;
   /** Requests an upload for `content` and PUTs it; returns the artifact reference. */
   upload(app: string, content: string | Buffer): Promise<{ key: string; sha256: string }>;
+  /** Polls a release until it ends (succeeded, failed, rejected, cancelled) and returns it. */
+  waitForEnd(id: string, timeoutMs?: number): Promise<any>;
   /** Stops the server and, unless kept for a restart, deletes its data folder. */
   stop(options?: { keepData?: boolean }): Promise<void>;
 }
+
+const TERMINAL = new Set(['succeeded', 'failed', 'rejected', 'cancelled']);
 
 export interface CallOptions {
   token?: string | null;
@@ -80,6 +84,15 @@ export async function startTestServer(dataDir?: string): Promise<TestServer> {
         if (!put.ok) throw new Error(`upload failed: ${put.status}`);
       }
       return { key: ticket.body.key, sha256: digest };
+    },
+    async waitForEnd(id, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const { body } = await call('GET', `/v1/releases/${id}`);
+        if (TERMINAL.has(body.status)) return body;
+        if (Date.now() > deadline) throw new Error(`release ${id} is still ${body.status} after ${timeoutMs} ms`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
     },
     async stop(options = {}) {
       if (!options.keepData) await server.settle();

@@ -8,11 +8,11 @@ import {
   ForbiddenError,
   NotFoundError,
   ReleaseEndedError,
-  StaleTaskTokenError,
   UnprocessableError,
   ValidationError,
 } from './errors.ts';
 import type { Clock, IdGenerator } from './ids.ts';
+import { deliverOutcome } from './steps.ts';
 import type { Logger } from './logger.ts';
 import type {
   ApprovalDecision,
@@ -21,7 +21,6 @@ import type {
   Mailer,
   Notifier,
   ReleaseStore,
-  StepRecord,
   Workflow,
 } from './ports.ts';
 import type { Release } from './release.ts';
@@ -136,17 +135,7 @@ export function createApprovalService(deps: ApprovalDeps) {
       now(),
     );
     await record(release.id, `approval.${outcome}`, 'slipway', { environment: request.environment, why });
-    await deliver(step);
-  }
-
-  async function deliver(step: StepRecord) {
-    if (!step.taskToken || step.state === 'running') return;
-    try {
-      if (step.state === 'succeeded') await workflow.sendTaskSuccess(step.taskToken, step.output ?? {});
-      else await workflow.sendTaskFailure(step.taskToken, step.error ?? ApprovalRejectedError.name, step.cause ?? '');
-    } catch (error) {
-      if (!(error instanceof StaleTaskTokenError)) throw error;
-    }
+    await deliverOutcome(workflow, step);
   }
 
   /** Records one decision and settles the gate when it is decided: one reject, or enough approvals. */
@@ -243,7 +232,7 @@ export function createApprovalService(deps: ApprovalDeps) {
       }
       if (request.status !== 'pending') {
         const step = await store.getStep(release.id, approvalStepKey(environment));
-        if (step) await deliver(step);
+        if (step) await deliverOutcome(workflow, step);
       }
     },
 

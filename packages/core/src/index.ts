@@ -79,3 +79,4 @@ export * from './host-scripts.ts';
 export * from './plan.ts';
 export * from './stages.ts';
 export * from './stage-inputs.ts';
+export * from './steps.ts';

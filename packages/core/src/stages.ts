@@ -7,10 +7,10 @@ import {
   HostCommandFailedError,
   NotFoundError,
   ReleaseEndedError,
-  StaleTaskTokenError,
 } from './errors.ts';
 import type { HostScript } from './host-scripts.ts';
 import type { Clock, IdGenerator } from './ids.ts';
+import { deliverOutcome } from './steps.ts';
 import type { Logger } from './logger.ts';
 import { type EnvironmentPlan, planBatches, type ReleasePlan } from './plan.ts';
 import type {
@@ -20,7 +20,6 @@ import type {
   ReleaseStore,
   StepKind,
   StepOutcome,
-  StepRecord,
   Workflow,
 } from './ports.ts';
 import {
@@ -134,21 +133,25 @@ export function createReleaseStages(deps: StageDeps) {
     });
   }
 
+  /** Takes or renews the environment's lock for this release, for `leaseSeconds` from now. */
+  async function holdLock(release: Release, environment: string, leaseSeconds: number) {
+    const at = clock.now();
+    await store.acquireLock(
+      {
+        app: release.app,
+        environment,
+        holder: release.id,
+        acquiredAt: at.toISOString(),
+        leaseUntil: new Date(at.getTime() + leaseSeconds * 1000).toISOString(),
+      },
+      at.toISOString(),
+    );
+  }
+
   function environmentConfig(release: Release, environment: string) {
     const config = release.config.environments.find((env) => env.name === environment);
     if (!config) throw new NotFoundError(`release ${release.id} has no environment ${environment}`);
     return config;
-  }
-
-  async function deliver(step: StepRecord, taskToken: string | undefined) {
-    if (!taskToken || step.state === 'running') return;
-    try {
-      if (step.state === 'succeeded') await workflow.sendTaskSuccess(taskToken, step.output ?? {});
-      else await workflow.sendTaskFailure(taskToken, step.error ?? 'HostCommandFailedError', step.cause ?? '');
-    } catch (error) {
-      // The task no longer waits (it timed out, or a resumed execution waits on a newer token).
-      if (!(error instanceof StaleTaskTokenError)) throw error;
-    }
   }
 
   /**
@@ -182,7 +185,7 @@ export function createReleaseStages(deps: StageDeps) {
     if (!created) {
       const running = await store.replaceStepToken(release.id, step.key, taskToken, at);
       if (!running) {
-        await deliver((await store.getStep(release.id, step.key))!, taskToken);
+        await deliverOutcome(workflow, (await store.getStep(release.id, step.key))!, taskToken);
         return;
       }
     }
@@ -227,19 +230,9 @@ export function createReleaseStages(deps: StageDeps) {
     async enterEnvironment(input: { releaseId: string; environment: EnvironmentPlan }) {
       const release = await requireRunning(input.releaseId);
       const env = environmentConfig(release, input.environment.name);
-      const at = clock.now();
       const leaseSeconds = env.approval ? env.approval.timeoutHours * 3600 + LOCK_LEASE_SECONDS : LOCK_LEASE_SECONDS;
       try {
-        await store.acquireLock(
-          {
-            app: release.app,
-            environment: env.name,
-            holder: release.id,
-            acquiredAt: at.toISOString(),
-            leaseUntil: new Date(at.getTime() + leaseSeconds * 1000).toISOString(),
-          },
-          at.toISOString(),
-        );
+        await holdLock(release, env.name, leaseSeconds);
       } catch (error) {
         if (error instanceof EnvironmentLockedError && release.config.queue) {
           throw new EnvironmentBusyError(`waiting in line: ${error.message}`);
@@ -248,7 +241,7 @@ export function createReleaseStages(deps: StageDeps) {
       }
       if (!release.rollback) await advance(release.id, 'distributing');
       await setEnvironmentStatus(release, env.name, 'distributing');
-      await store.ensureHostStates(release.id, env.name, input.environment.batches.flat(), at.toISOString());
+      await store.ensureHostStates(release.id, env.name, input.environment.batches.flat(), now());
       await record(release.id, 'environment.entered', { environment: env.name });
       return {};
     },
@@ -286,7 +279,7 @@ export function createReleaseStages(deps: StageDeps) {
         updatedAt: at,
       });
       if (!created && !(await store.replaceStepToken(release.id, step.key, input.taskToken, at))) {
-        await deliver((await store.getStep(release.id, step.key))!, input.taskToken);
+        await deliverOutcome(workflow, (await store.getStep(release.id, step.key))!, input.taskToken);
         return;
       }
       await approvals.request(release, input.environment);
@@ -297,17 +290,7 @@ export function createReleaseStages(deps: StageDeps) {
       const env = environmentConfig(release, input.environment);
       await advance(release.id, 'switching');
       await setEnvironmentStatus(release, env.name, 'switching');
-      const at = clock.now();
-      await store.acquireLock(
-        {
-          app: release.app,
-          environment: env.name,
-          holder: release.id,
-          acquiredAt: at.toISOString(),
-          leaseUntil: new Date(at.getTime() + LOCK_LEASE_SECONDS * 1000).toISOString(),
-        },
-        at.toISOString(),
-      );
+      await holdLock(release, env.name, LOCK_LEASE_SECONDS);
       await runCommandStep(
         input.taskToken,
         release,
@@ -504,7 +487,7 @@ export function createReleaseStages(deps: StageDeps) {
           failedHosts: failed.map((f) => f.host),
         });
       }
-      await deliver(settled, settled.taskToken);
+      await deliverOutcome(workflow, settled);
     },
   };
 }
