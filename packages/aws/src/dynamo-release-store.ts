@@ -405,7 +405,14 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
         await client.send(
           new PutCommand({
             TableName: tableName,
-            Item: { ...keys.step(step.releaseId, step.key), ...step },
+            Item: {
+              ...keys.step(step.releaseId, step.key),
+              // Running host commands sit in an index, so the reconciling sweep can find them.
+              ...(step.state === 'running' && step.commandId
+                ? { gsi2pk: 'STEPS#RUNNING', gsi2sk: `${step.createdAt}#${step.releaseId}#${step.key}` }
+                : {}),
+              ...step,
+            },
             ConditionExpression: 'attribute_not_exists(pk)',
           }),
         );
@@ -447,7 +454,7 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
               ...(outcome.output ? ['#output = :output'] : []),
               ...(outcome.error ? ['#error = :error'] : []),
               ...(outcome.cause ? ['#cause = :cause'] : []),
-            ].join(', '),
+            ].join(', ') + ' REMOVE gsi2pk, gsi2sk',
             ConditionExpression: '#state = :running',
             ExpressionAttributeNames: {
               '#state': 'state',
@@ -483,6 +490,21 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
       if (!lookup) return undefined;
       const item = await get(keys.step(String(lookup.releaseId), String(lookup.key)));
       return item ? withoutKeys<StepRecord>(item) : undefined;
+    },
+
+    async listRunningCommandSteps(limit) {
+      const page = await call('running steps', () =>
+        client.send(
+          new QueryCommand({
+            TableName: tableName,
+            IndexName: 'gsi2',
+            KeyConditionExpression: 'gsi2pk = :running',
+            ExpressionAttributeValues: { ':running': 'STEPS#RUNNING' },
+            Limit: limit,
+          }),
+        ),
+      );
+      return ((page.Items ?? []) as Item[]).map((item) => withoutKeys<StepRecord>(item));
     },
 
     async listSteps(releaseId) {

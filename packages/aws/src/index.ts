@@ -10,3 +10,4 @@ export * from './table.ts';
 export * from './dynamo-approval-store.ts';
 export * from './ses-mailer.ts';
 export * from './webhook-notifier.ts';
+export * from './ssm-fleet.ts';

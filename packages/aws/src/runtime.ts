@@ -1,6 +1,7 @@
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { dashboardAssets } from '@slipway/dashboard';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import {
   ConfigurationError,
   createLogger,
@@ -21,6 +22,7 @@ import { createWebhookNotifier } from './webhook-notifier.ts';
 import { createDynamoTokenStore } from './dynamo-token-store.ts';
 import { createS3ArtifactStore } from './s3-artifact-store.ts';
 import { createStepFunctionsWorkflow } from './sfn-workflow.ts';
+import { createSsmFleet } from './ssm-fleet.ts';
 
 const AwsEnvironment = z.object({
   AWS_REGION: z.string().min(1),
@@ -49,15 +51,9 @@ export function readAwsEnvironment(env: NodeJS.ProcessEnv): AwsEnvironment {
   }
 }
 
-/**
- * The stage functions need the SSM fleet adapter, which is not built yet: a deployed stage stops
- * here with a clear message rather than half-working.
- */
+/** The stage functions: the same wiring, whose `stages` drive SSM Run Command on the fleet. */
 export async function loadAwsStages(env: NodeJS.ProcessEnv): Promise<ReleaseStages> {
-  readAwsEnvironment(env);
-  throw new ConfigurationError(
-    'the release stages need the SSM Run Command fleet for AWS, which Slipway does not have yet; use the embedded default (npm start)',
-  );
+  return (await loadAwsRuntime(env)).stages!;
 }
 
 export async function loadAwsRuntime(env: NodeJS.ProcessEnv): Promise<Slipway> {
@@ -75,6 +71,12 @@ export async function loadAwsRuntime(env: NodeJS.ProcessEnv): Promise<Slipway> {
     baseUrl: () => config.SLIPWAY_BASE_URL,
     assets: dashboardAssets(),
     signingKey: config.SLIPWAY_SIGNING_KEY,
+    fleet: createSsmFleet({
+      ssm: new SSMClient({ region: config.AWS_REGION }),
+      documents,
+      tableName: config.SLIPWAY_TABLE,
+      outputBucket: config.SLIPWAY_BUCKET,
+    }),
     workflow: createStepFunctionsWorkflow(
       new SFNClient({ region: config.AWS_REGION }),
       config.SLIPWAY_RELEASE_STATE_MACHINE_ARN,

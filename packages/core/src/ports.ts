@@ -108,6 +108,8 @@ export interface ReleaseStore {
   getStep(releaseId: string, key: string): Promise<StepRecord | undefined>;
   getStepByCommand(commandId: string): Promise<StepRecord | undefined>;
   listSteps(releaseId: string): Promise<StepRecord[]>;
+  /** Host-command steps still running, oldest first: what the reconciling sweep checks. */
+  listRunningCommandSteps(limit: number): Promise<StepRecord[]>;
 }
 
 export type StepKind = 'distribute' | 'switch' | 'revert' | 'prune' | 'bake' | 'approval';

@@ -444,6 +444,21 @@ export function createReleaseStages(deps: StageDeps) {
     },
 
     /**
+     * The reconciling check: a status event may never come (EventBridge delivers at best effort), so
+     * host commands running longer than `minAgeSeconds` are asked for their results directly.
+     */
+    async reconcileCommands(minAgeSeconds = 60, limit = 100): Promise<number> {
+      const cutoff = new Date(clock.now().getTime() - minAgeSeconds * 1000).toISOString();
+      let checked = 0;
+      for (const step of await store.listRunningCommandSteps(limit)) {
+        if (step.createdAt > cutoff || !step.commandId) continue;
+        await this.commandFinished(step.commandId);
+        checked += 1;
+      }
+      return checked;
+    },
+
+    /**
      * The command-status callback: a host command finished on every host. Records each host's
      * outcome, settles the step once, and tells the task waiting on it (whichever token it holds now).
      */
@@ -453,7 +468,8 @@ export function createReleaseStages(deps: StageDeps) {
         logger.warn('a command finished that no step knows', { commandId });
         return;
       }
-      const { finished, invocations } = await fleet.results(commandId);
+      // The event may name one part of the command (SSM sends 50 hosts a part): read the whole step.
+      const { finished, invocations } = await fleet.results(step.commandId ?? commandId);
       if (!finished) return;
       const at = now();
       const kind = step.kind as Exclude<StepKind, 'bake' | 'approval'>;

@@ -30,6 +30,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { createApiHandler } from '../../../functions/api.ts';
 import { create as createCommandStatus } from '../../../functions/command-status.ts';
 import { STAGE_FUNCTIONS } from '../../../functions/registry.ts';
+import { create as createSweep } from '../../../functions/sweep.ts';
 import { DEMO_APP, demoHosts } from './demo.ts';
 import { createLocalExecutor, type LocalExecutor, type LocalFunction, renderDefinition } from './executor.ts';
 import { createLocalFleet } from './fleet.ts';
@@ -364,11 +365,11 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     await fleet.reconcile();
     await slipway.releases.startOrphans();
     // Approval gates expire by the clock, not by a timer in a process that may restart.
+    const sweepHandler = createSweep(async () => slipway);
     let sweeping: Promise<unknown> | undefined;
     const sweep = setInterval(() => {
-      sweeping ??= slipway.approvals
-        .expireDue()
-        .catch((error: unknown) => logger.error('expiring approvals failed', { error }))
+      sweeping ??= sweepHandler({}, lambdaContext(ids.next()))
+        .catch((error: unknown) => logger.error('the sweep failed', { error }))
         .finally(() => {
           sweeping = undefined;
         });
