@@ -1,0 +1,97 @@
+/**
+ * Least privilege, as data: what each function may do, given the ARNs of what the stack creates.
+ * A plain module (no SST globals) so a test can read every statement and refuse wildcards.
+ */
+export interface Statement {
+  actions: string[];
+  resources: string[];
+  conditions?: { test: string; variable: string; values: string[] }[];
+}
+
+export interface StackRefs {
+  region: string;
+  account: string;
+  tableArn: string;
+  bucketArn: string;
+  releaseStateMachineArn: string;
+  rollbackStateMachineArn: string;
+  senderIdentityArn: string;
+}
+
+/** Actions AWS only grants on "*" (no resource-level permissions); each is named here, none else may use "*". */
+export const RESOURCE_WILDCARD_ONLY = new Set([
+  'ssm:ListCommands',
+  'ssm:GetCommandInvocation',
+  'ssm:DescribeInstanceInformation',
+  'states:SendTaskSuccess',
+  'states:SendTaskFailure',
+  'states:SendTaskHeartbeat',
+]);
+
+/** Hosts must carry this tag to receive commands: SendCommand is limited to them. */
+export const MANAGED_HOST_TAG = { key: 'SlipwayManaged', value: 'true' };
+
+const table = (r: StackRefs): Statement => ({
+  actions: [
+    'dynamodb:GetItem',
+    'dynamodb:PutItem',
+    'dynamodb:UpdateItem',
+    'dynamodb:DeleteItem',
+    'dynamodb:Query',
+    'dynamodb:BatchGetItem',
+    'dynamodb:BatchWriteItem',
+  ],
+  resources: [r.tableArn, `${r.tableArn}/index/*`],
+});
+const taskCallbacks: Statement = { actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'], resources: ['*'] };
+const readArtifacts = (r: StackRefs): Statement => ({ actions: ['s3:GetObject'], resources: [`${r.bucketArn}/artifacts/*`] });
+const sendMail = (r: StackRefs): Statement => ({ actions: ['ses:SendEmail'], resources: [r.senderIdentityArn] });
+const commandResults: Statement = {
+  actions: ['ssm:GetCommandInvocation', 'ssm:ListCommands', 'ssm:DescribeInstanceInformation'],
+  resources: ['*'],
+};
+const sendCommands = (r: StackRefs): Statement[] => [
+  {
+    actions: ['ssm:SendCommand'],
+    resources: [`arn:aws:ssm:${r.region}::document/AWS-RunShellScript`],
+  },
+  {
+    actions: ['ssm:SendCommand'],
+    resources: [`arn:aws:ec2:${r.region}:${r.account}:instance/*`],
+    conditions: [{ test: 'StringEquals', variable: `ssm:resourceTag/${MANAGED_HOST_TAG.key}`, values: [MANAGED_HOST_TAG.value] }],
+  },
+  { actions: ['s3:PutObject'], resources: [`${r.bucketArn}/command-output/*`] },
+];
+const executions = (r: StackRefs): string[] =>
+  [r.releaseStateMachineArn, r.rollbackStateMachineArn].map((arn) => `${arn.replace(':stateMachine:', ':execution:')}:*`);
+
+/** Every function of the stack and the statements it gets. */
+export function permissions(r: StackRefs): Record<string, Statement[]> {
+  const stage = [table(r), taskCallbacks, sendMail(r)];
+  const hostStage = [...stage, readArtifacts(r), ...sendCommands(r), commandResults];
+  return {
+    Api: [
+      table(r),
+      taskCallbacks,
+      { actions: ['s3:PutObject', 's3:GetObject'], resources: [`${r.bucketArn}/artifacts/*`] },
+      { actions: ['states:StartExecution'], resources: [r.releaseStateMachineArn, r.rollbackStateMachineArn] },
+      { actions: ['states:DescribeExecution', 'states:GetExecutionHistory'], resources: executions(r) },
+    ],
+    Prepare: [table(r), { actions: ['ssm:DescribeInstanceInformation'], resources: ['*'] }],
+    EnterEnvironment: stage,
+    Distribute: hostStage,
+    AwaitApproval: stage,
+    SwitchBatch: hostStage,
+    BakeUntil: [table(r)],
+    CompleteEnvironment: stage,
+    PlanRevert: [table(r)],
+    RevertBatch: hostStage,
+    FailEnvironment: stage,
+    RecordFailure: stage,
+    Prune: hostStage,
+    Finalize: stage,
+    CommandStatus: [table(r), taskCallbacks, commandResults, sendMail(r)],
+    Sweep: [table(r), taskCallbacks, commandResults, sendMail(r)],
+    ExecutionFailed: stage,
+  };
+}

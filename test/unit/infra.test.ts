@@ -1,0 +1,92 @@
+import { existsSync, readdirSync } from 'node:fs';
+import aslValidator from 'asl-validator';
+import { describe, expect, it } from 'vitest';
+import { renderStateMachine, STAGE_HANDLERS } from '../../infra/definitions.ts';
+import { MANAGED_HOST_TAG, permissions, RESOURCE_WILDCARD_ONLY, type StackRefs } from '../../infra/permissions.ts';
+
+const refs: StackRefs = {
+  region: 'eu-west-1',
+  account: '123456789012',
+  tableArn: 'arn:aws:dynamodb:eu-west-1:123456789012:table/slipway-prod-Releases',
+  bucketArn: 'arn:aws:s3:::slipway-prod-artifacts',
+  releaseStateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:slipway-prod-ReleaseStateMachine',
+  rollbackStateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:slipway-prod-RollbackStateMachine',
+  senderIdentityArn: 'arn:aws:ses:eu-west-1:123456789012:identity/deploys@example.com',
+};
+const functionArns = Object.fromEntries(
+  Object.keys(STAGE_HANDLERS).map((name) => [name, `arn:aws:lambda:eu-west-1:123456789012:function:slipway-prod-${name}`]),
+);
+
+describe('the deployed state machines', () => {
+  it.each(['statemachines/release.asl.json', 'statemachines/rollback.asl.json'])('%s renders with the stack functions and validates', (file) => {
+    const definition = renderStateMachine(file, functionArns);
+    expect(definition).not.toMatch(/\$\{/);
+    const resources = [...definition.matchAll(/"(?:Resource|FunctionName)": "(arn:aws:lambda:[^"]+)"/g)].map((m) => m[1]!);
+    expect(resources.length).toBeGreaterThan(5);
+    for (const arn of resources) expect(Object.values(functionArns)).toContain(arn);
+    expect(aslValidator(JSON.parse(definition)).errors).toEqual([]);
+  });
+
+  it('refuses a placeholder the stack does not define', () => {
+    const { Prepare: _missing, ...others } = functionArns;
+    expect(() => renderStateMachine('statemachines/release.asl.json', others)).toThrow(/defines no function Prepare/);
+  });
+
+  it('points every stage at a handler file in functions/, and every Lambda file is deployed', () => {
+    for (const handler of Object.values(STAGE_HANDLERS)) expect(existsSync(`${handler.replace(/\.handler$/, '')}.ts`), handler).toBe(true);
+    const deployed = new Set([
+      ...Object.values(STAGE_HANDLERS).map((h) => h.replace(/^functions\/|\.handler$/g, '')),
+      'api',
+      'command-status',
+      'execution-failed',
+      'sweep',
+    ]);
+    const files = readdirSync('functions').filter((f) => f.endsWith('.ts') && f !== 'registry.ts').map((f) => f.replace(/\.ts$/, ''));
+    expect(files.sort()).toEqual([...deployed].sort());
+  });
+});
+
+describe('least privilege', () => {
+  const all = permissions(refs);
+
+  it('gives every deployed function its own statements', () => {
+    expect(Object.keys(all).sort()).toEqual([...Object.keys(STAGE_HANDLERS), 'Api', 'CommandStatus', 'ExecutionFailed', 'Sweep'].sort());
+  });
+
+  it('never grants a wildcard action, and "*" resources only where AWS allows nothing narrower', () => {
+    for (const [fn, statements] of Object.entries(all)) {
+      for (const statement of statements) {
+        for (const action of statement.actions) expect(action, fn).toMatch(/^[a-z0-9]+:[A-Za-z]+$/);
+        if (statement.resources.includes('*')) {
+          for (const action of statement.actions) expect(RESOURCE_WILDCARD_ONLY.has(action), `${fn}: ${action} on *`).toBe(true);
+        }
+        for (const resource of statement.resources) expect(resource === '*' || resource.startsWith('arn:aws:'), `${fn}: ${resource}`).toBe(true);
+      }
+    }
+  });
+
+  it('lets only host stages run commands, on the shell document and tagged hosts only', () => {
+    for (const [fn, statements] of Object.entries(all)) {
+      const sends = statements.filter((s) => s.actions.includes('ssm:SendCommand'));
+      if (!['Distribute', 'SwitchBatch', 'RevertBatch', 'Prune'].includes(fn)) {
+        expect(sends, fn).toEqual([]);
+        continue;
+      }
+      expect(sends.flatMap((s) => s.resources)).toEqual([
+        'arn:aws:ssm:eu-west-1::document/AWS-RunShellScript',
+        'arn:aws:ec2:eu-west-1:123456789012:instance/*',
+      ]);
+      expect(sends[1]!.conditions).toEqual([
+        { test: 'StringEquals', variable: `ssm:resourceTag/${MANAGED_HOST_TAG.key}`, values: [MANAGED_HOST_TAG.value] },
+      ]);
+    }
+  });
+
+  it('lets only the API start executions, and only its own two state machines', () => {
+    for (const [fn, statements] of Object.entries(all)) {
+      const starts = statements.filter((s) => s.actions.includes('states:StartExecution'));
+      if (fn === 'Api') expect(starts[0]!.resources).toEqual([refs.releaseStateMachineArn, refs.rollbackStateMachineArn]);
+      else expect(starts, fn).toEqual([]);
+    }
+  });
+});
