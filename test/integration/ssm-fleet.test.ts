@@ -4,6 +4,7 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { createDynamoReleaseStore, createSsmFleet } from '@slipway/aws';
 import {
   createReleaseStages,
+  DependencyUnavailableError,
   createUlidGenerator,
   type Fleet,
   type HostCommand,
@@ -24,6 +25,7 @@ const sent: { CommandId: string; Comment: string; InstanceIds: string[] }[] = []
 type Invocation = { Status: string; ResponseCode?: number; StandardOutputContent?: string; StandardErrorContent?: string };
 let invocations: Record<string, Invocation> = {};
 let preexisting: { CommandId: string; Comment: string }[] = [];
+let throttle = 0;
 const server = createServer(async (request, response) => {
   let text = '';
   for await (const chunk of request) text += chunk;
@@ -34,6 +36,10 @@ const server = createServer(async (request, response) => {
     response.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', ...(type ? { 'x-amzn-errortype': type } : {}) });
     response.end(JSON.stringify(payload));
   };
+  if (target === 'SendCommand' && throttle > 0) {
+    throttle -= 1;
+    return reply(400, { __type: 'ThrottlingException', message: 'Rate exceeded' }, 'ThrottlingException');
+  }
   if (target === 'SendCommand') {
     const command = { CommandId: `ssm-${sent.length + 1}`, Comment: body.Comment, InstanceIds: body.InstanceIds };
     sent.push(command);
@@ -161,6 +167,29 @@ describe('SSM fleet', () => {
       { Key: 'tag:Stage', Values: ['prod'] },
     ]);
     expect(await fleet.resolveTargets({ hosts: ['i-0a1b2c3d4e5f60718'] })).toEqual(['i-0a1b2c3d4e5f60718']);
+  });
+});
+
+describe('SSM throttling', () => {
+  it('is retried by the SDK, and reported as retryable when it persists, with nothing recorded as sent', async () => {
+    const patient = createSsmFleet({
+      ssm: new SSMClient({
+        region: 'eu-west-1',
+        endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+        maxAttempts: 3,
+      }),
+      documents: dynamo.client,
+      tableName: dynamo.tableName,
+    });
+    throttle = 2;
+    await patient.send(command('c-throttled', hosts(1)));
+    expect(calls.filter((c) => c.target === 'SendCommand')).toHaveLength(3);
+
+    throttle = 10;
+    await expect(patient.send(command('c-refused', hosts(1)))).rejects.toThrow(DependencyUnavailableError);
+    throttle = 0;
+    expect((await patient.results('c-refused')).finished).toBe(false);
   });
 });
 
