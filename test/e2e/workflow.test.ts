@@ -235,6 +235,33 @@ describe('hostile values', () => {
 });
 
 describe('cancel', () => {
+  it('stops a release still waiting in line outright, and the one ahead carries on', async () => {
+    await app('queue2', {
+      queue: true,
+      hooks: { postRelease: 'sleep 3' },
+      environments: [{ name: 'live', targets: { hosts: ['queue2-p1', 'queue2-p2'] } }],
+    });
+    const first = await open('queue2', '1');
+    const second = await open('queue2', '2');
+    // Whichever got the lock runs; the other retries EnterEnvironment, still pending.
+    const deadline = Date.now() + 20_000;
+    let waiting: string | undefined;
+    while (!waiting) {
+      for (const id of [first, second]) {
+        const history = await server.executor.history(`release:${id}`);
+        if (history.some((e) => e.type === 'StateFailed' && e.state === 'EnterEnvironment')) waiting = id;
+      }
+      if (Date.now() > deadline) throw new Error('neither release waited in line');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const ahead = waiting === first ? second : first;
+    expect((await server.call('GET', `/v1/releases/${waiting}`)).body.status).toBe('pending');
+    expect((await server.call('POST', `/v1/releases/${waiting}/cancel`)).status).toBe(202);
+    expect(await server.executor.describe(`release:${waiting}`)).toMatchObject({ status: 'ABORTED', cause: 'cancelled by admin' });
+    expect((await server.waitForEnd(waiting)).status).toBe('cancelled');
+    expect((await server.waitForEnd(ahead)).status).toBe('succeeded');
+  });
+
   it('stops a release mid-switch and puts the switched hosts back on the previous release', async () => {
     await app('halt', {
       hooks: { postRelease: 'sleep 1', healthCheck: 'test -f "$RELEASE_DIR/index.html"' },

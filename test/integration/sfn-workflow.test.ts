@@ -83,6 +83,22 @@ describe('Step Functions callbacks and history', () => {
     expect(requests.at(-1)!.body.cause).toHaveLength(32_768);
   });
 
+  it('heartbeats a task and stops an execution by release id', async () => {
+    answer = { status: 200, body: {} };
+    const workflow = createStepFunctionsWorkflow(client, arn);
+    await workflow.sendTaskHeartbeat('token-3');
+    expect(requests.at(-1)).toEqual({ target: 'AWSStepFunctions.SendTaskHeartbeat', body: { taskToken: 'token-3' } });
+    await workflow.stopRelease('01abc', 'cancelled by alice');
+    expect(requests.at(-1)).toEqual({
+      target: 'AWSStepFunctions.StopExecution',
+      body: {
+        executionArn: 'arn:aws:states:eu-west-1:123456789012:execution:slipway-release:01abc',
+        error: 'ReleaseCancelled',
+        cause: 'cancelled by alice',
+      },
+    });
+  });
+
   it.each(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken'])('reports %s as a stale token', async (name) => {
     answer = { status: 400, body: { __type: `com.amazonaws.swf.service.v2.model#${name}`, message: 'gone' } };
     const workflow = createStepFunctionsWorkflow(client, arn);

@@ -196,14 +196,19 @@ describe('SSM throttling', () => {
 describe('the reconciling sweep', () => {
   it('settles a command whose status event never came, and tells the waiting task', async () => {
     const delivered: { token: string; output: unknown }[] = [];
-    const workflow = {
+    const heartbeats: string[] = [];
+    const workflow: Workflow = {
       startRelease: async () => ({ executionId: 'x' }),
-      sendTaskSuccess: async (token: string, output: unknown) => {
+      sendTaskSuccess: async (token, output) => {
         delivered.push({ token, output });
       },
       sendTaskFailure: async () => {},
+      sendTaskHeartbeat: async (token) => {
+        heartbeats.push(token);
+      },
+      stopRelease: async () => {},
       releaseHistory: async () => undefined,
-    } as Workflow;
+    };
     const clock = { now: () => new Date('2026-06-01T00:10:00Z') };
     const stages = createReleaseStages({
       store,
@@ -224,6 +229,9 @@ describe('the reconciling sweep', () => {
 
     expect(await stages.reconcileCommands()).toBeGreaterThanOrEqual(1);
     expect(delivered).toContainEqual({ token: 'waiting-token', output: { hosts: 2 } });
+    // The 120-host command from the first test is still running: its task hears so, the settled one does not.
+    expect(heartbeats).toContain('t');
+    expect(heartbeats).not.toContain('waiting-token');
     expect((await store.getStep('r9', 'switch#prod#0'))?.state).toBe('succeeded');
     expect((await store.listRunningCommandSteps(100)).map((s) => s.releaseId)).not.toContain('r9');
   });

@@ -3,7 +3,9 @@ import {
   GetExecutionHistoryCommand,
   type HistoryEvent,
   SendTaskFailureCommand,
+  SendTaskHeartbeatCommand,
   SendTaskSuccessCommand,
+  StopExecutionCommand,
   type SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
@@ -52,6 +54,25 @@ export function createStepFunctionsWorkflow(
       await callback('send task success', () =>
         client.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output) })),
       );
+    },
+
+    async sendTaskHeartbeat(taskToken) {
+      await callback('send task heartbeat', () => client.send(new SendTaskHeartbeatCommand({ taskToken })));
+    },
+
+    async stopRelease(releaseId, cause) {
+      // Either machine may run it; the one that does not answers ExecutionDoesNotExist.
+      for (const arn of new Set([releaseStateMachineArn, rollbackStateMachineArn])) {
+        const executionArn = `${arn.replace(':stateMachine:', ':execution:')}:${releaseId}`;
+        try {
+          await client.send(new StopExecutionCommand({ executionArn, error: 'ReleaseCancelled', cause: cause.slice(0, 32_768) }));
+          return;
+        } catch (error) {
+          if (!(error instanceof Error && error.name === 'ExecutionDoesNotExist')) {
+            throw translateSdkError(error, 'Step Functions (stop execution)');
+          }
+        }
+      }
     },
 
     async releaseHistory(releaseId) {

@@ -196,6 +196,10 @@ export interface Workflow {
   /** Completes a waiting task. Throws StaleTaskTokenError when no task waits on the token. */
   sendTaskSuccess(taskToken: string, output: Record<string, unknown>): Promise<void>;
   sendTaskFailure(taskToken: string, error: string, cause: string): Promise<void>;
+  /** Tells a waiting task its work is still going (host tasks fail after 10 minutes without one). */
+  sendTaskHeartbeat(taskToken: string): Promise<void>;
+  /** Stops a release's execution outright: only for one that has not touched a host yet. */
+  stopRelease(releaseId: string, cause: string): Promise<void>;
   /** The execution behind a release and its history, oldest event first; undefined if none started. */
   releaseHistory(releaseId: string): Promise<ExecutionHistory | undefined>;
 }

@@ -188,6 +188,9 @@ export function createReleaseService(deps: ReleaseDeps) {
           const cancelled = await store.updateReleaseStatus(releaseId, release.status, 'cancelled', clock.now().toISOString(), `cancelled by ${actor.name}`);
           await record(releaseId, 'release.cancelled', actor.name, { from: release.status });
           await approvals.cancelGates(cancelled, actor.name);
+          // Nothing has reached a host while pending (a queued release waits here): stop it outright.
+          // Later, the workflow itself must put back what it switched, so it is left to notice.
+          if (release.status === 'pending') await workflow.stopRelease(releaseId, `cancelled by ${actor.name}`);
           logger.info('release cancelled', { releaseId, by: actor.name });
           return { id: releaseId, status: cancelled.status };
         } catch (error) {

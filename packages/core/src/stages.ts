@@ -1,5 +1,6 @@
 import { type ApprovalService, approvalStepKey } from './approvals.ts';
 import {
+  StaleTaskTokenError,
   ApprovalRejectedError,
   ApprovalTimedOutError,
   EnvironmentBusyError,
@@ -451,9 +452,18 @@ export function createReleaseStages(deps: StageDeps) {
       const cutoff = new Date(clock.now().getTime() - minAgeSeconds * 1000).toISOString();
       let checked = 0;
       for (const step of await store.listRunningCommandSteps(limit)) {
-        if (step.createdAt > cutoff || !step.commandId) continue;
-        await this.commandFinished(step.commandId);
-        checked += 1;
+        if (!step.commandId) continue;
+        if (step.createdAt <= cutoff) {
+          await this.commandFinished(step.commandId);
+          checked += 1;
+        }
+        // Still running: the waiting task hears that it is, so its HeartbeatSeconds does not fire.
+        const current = await store.getStep(step.releaseId, step.key);
+        if (current?.state === 'running' && current.taskToken) {
+          await workflow.sendTaskHeartbeat(current.taskToken).catch((error: unknown) => {
+            if (!(error instanceof StaleTaskTokenError)) throw error;
+          });
+        }
       }
       return checked;
     },

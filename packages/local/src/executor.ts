@@ -75,7 +75,7 @@ export interface ExecutionRecord {
   executionId: string;
   machine: string;
   input: Record<string, unknown>;
-  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED';
   startedAt: string;
   stoppedAt?: string;
   /** The last top-level state entered and its input: where a resumed execution starts. */
@@ -124,6 +124,8 @@ export function createLocalExecutor(options: LocalExecutorOptions) {
   const waiting = new Map<string, { resolve: (output: Json) => void; reject: (error: Error) => void }>();
   const running = new Map<string, { abort: () => void; done: Promise<void> }>();
   let closing = false;
+  /** Executions stopped on purpose: their abort is not a crash to resume from. */
+  const stopped = new Set<string>();
 
   for (const [machine, definition] of Object.entries(machines)) {
     for (const [name, state] of tasksOf(definition)) {
@@ -235,7 +237,7 @@ export function createLocalExecutor(options: LocalExecutorOptions) {
         logger.info('execution succeeded', { executionId: record.executionId });
       } catch (error) {
         await recording.catch(() => {});
-        if (error instanceof ExecutionAbortedError || closing) return;
+        if (error instanceof ExecutionAbortedError || closing || stopped.has(record.executionId)) return;
         const failure = error as { name?: string; message?: string; cause?: { Error?: string; Cause?: unknown } };
         await update(record.executionId, 'SET #status = :status, stoppedAt = :now, #error = :error, #cause = :cause REMOVE gsi1pk, gsi1sk', {
           ':status': 'FAILED',
@@ -326,6 +328,28 @@ export function createLocalExecutor(options: LocalExecutorOptions) {
       const failure = new Error(cause);
       failure.name = error;
       task.reject(failure);
+    },
+
+    async sendTaskHeartbeat(taskToken) {
+      // The interpreter has no heartbeat timeout; a heartbeat still tells whether the task waits.
+      if (!waiting.has(taskToken)) throw new StaleTaskTokenError('no task waits on this token');
+    },
+
+    async stopRelease(releaseId, cause) {
+      for (const machine of ['release', 'rollback']) {
+        const executionId = `${machine}:${releaseId}`;
+        const record = await describe(executionId);
+        if (!record || record.status !== 'RUNNING') continue;
+        stopped.add(executionId);
+        running.get(executionId)?.abort();
+        await update(executionId, 'SET #status = :status, stoppedAt = :now, #cause = :cause REMOVE gsi1pk, gsi1sk', {
+          ':status': 'ABORTED',
+          ':now': new Date().toISOString(),
+          ':cause': cause,
+        }, { '#status': 'status', '#cause': 'cause' });
+        await appendHistory(executionId, { at: new Date().toISOString(), type: 'ExecutionAborted', cause });
+        await options.onFailed?.(record, { Error: 'ReleaseCancelled', Cause: cause });
+      }
     },
 
     async releaseHistory(releaseId) {
