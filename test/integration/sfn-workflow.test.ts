@@ -1,39 +1,33 @@
-import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { createStepFunctionsWorkflow } from '@slipway/aws';
 import { DependencyUnavailableError, StaleTaskTokenError } from '@slipway/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startWireFake } from '../support/wire-fake.ts';
 
 /**
  * No local Step Functions server exists, so this checks the wire requests the adapter sends against
  * the documented JSON protocol, answering as the service does.
  */
-const requests: { target: string; body: any }[] = [];
 let answer: { status: number; body: unknown } = { status: 200, body: {} };
-const server = createServer(async (request: IncomingMessage, response) => {
-  let text = '';
-  for await (const chunk of request) text += chunk;
-  requests.push({ target: String(request.headers['x-amz-target']), body: JSON.parse(text) });
-  response.writeHead(answer.status, { 'content-type': 'application/x-amz-json-1.0' });
-  response.end(JSON.stringify(answer.body));
-});
+/** When set, answered in turn instead of `answer`. */
+let replies: unknown[] = [];
+let fake: Awaited<ReturnType<typeof startWireFake>>;
 let client: SFNClient;
 const arn = 'arn:aws:states:eu-west-1:123456789012:stateMachine:slipway-release';
 
 beforeAll(async () => {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  client = new SFNClient({
-    region: 'eu-west-1',
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    maxAttempts: 2,
-  });
+  fake = await startWireFake(() => {
+    if (replies.length > 0) return { body: replies.shift() };
+    const type = (answer.body as { __type?: string }).__type;
+    return { status: answer.status, body: answer.body, ...(type ? { errorType: type.split('#').pop()! } : {}) };
+  }, 'application/x-amz-json-1.0');
+  client = new SFNClient(fake.clientOptions(2));
 });
-afterAll(() => {
+afterAll(async () => {
   client.destroy();
-  server.close();
+  await fake.close();
 });
+const requests = () => fake.requests.map(({ target, body }) => ({ target, body }));
 
 describe('Step Functions workflow', () => {
   it('starts an execution named by the release id with the release as input', async () => {
@@ -44,7 +38,7 @@ describe('Step Functions workflow', () => {
     const workflow = createStepFunctionsWorkflow(client, arn);
     const started = await workflow.startRelease({ releaseId: '01abc', app: 'shop' });
     expect(started.executionId).toBe(`${arn.replace('stateMachine', 'execution')}:r1`);
-    expect(requests.at(-1)).toEqual({
+    expect(requests().at(-1)).toEqual({
       target: 'AWSStepFunctions.StartExecution',
       body: {
         stateMachineArn: arn,
@@ -59,12 +53,12 @@ describe('Step Functions workflow', () => {
       status: 400,
       body: { __type: 'com.amazonaws.swf.service.v2.model#ThrottlingException', message: 'slow down' },
     };
-    const before = requests.length;
+    const before = requests().length;
     const workflow = createStepFunctionsWorkflow(client, arn);
     await expect(workflow.startRelease({ releaseId: '01def', app: 'shop' })).rejects.toThrow(
       DependencyUnavailableError,
     );
-    expect(requests.length - before).toBe(2);
+    expect(requests().length - before).toBe(2);
   });
 });
 
@@ -73,23 +67,23 @@ describe('Step Functions callbacks and history', () => {
     answer = { status: 200, body: {} };
     const workflow = createStepFunctionsWorkflow(client, arn);
     await workflow.sendTaskSuccess('token-1', { hosts: 2 });
-    expect(requests.at(-1)).toEqual({
+    expect(requests().at(-1)).toEqual({
       target: 'AWSStepFunctions.SendTaskSuccess',
       body: { taskToken: 'token-1', output: '{"hosts":2}' },
     });
     await workflow.sendTaskFailure('token-2', 'HostCommandFailedError', 'x'.repeat(40_000));
-    expect(requests.at(-1)!.target).toBe('AWSStepFunctions.SendTaskFailure');
-    expect(requests.at(-1)!.body.error).toBe('HostCommandFailedError');
-    expect(requests.at(-1)!.body.cause).toHaveLength(32_768);
+    expect(requests().at(-1)!.target).toBe('AWSStepFunctions.SendTaskFailure');
+    expect(requests().at(-1)!.body.error).toBe('HostCommandFailedError');
+    expect(requests().at(-1)!.body.cause).toHaveLength(32_768);
   });
 
   it('heartbeats a task and stops an execution by release id', async () => {
     answer = { status: 200, body: {} };
     const workflow = createStepFunctionsWorkflow(client, arn);
     await workflow.sendTaskHeartbeat('token-3');
-    expect(requests.at(-1)).toEqual({ target: 'AWSStepFunctions.SendTaskHeartbeat', body: { taskToken: 'token-3' } });
+    expect(requests().at(-1)).toEqual({ target: 'AWSStepFunctions.SendTaskHeartbeat', body: { taskToken: 'token-3' } });
     await workflow.stopRelease('01abc', 'cancelled by alice');
-    expect(requests.at(-1)).toEqual({
+    expect(requests().at(-1)).toEqual({
       target: 'AWSStepFunctions.StopExecution',
       body: {
         executionArn: 'arn:aws:states:eu-west-1:123456789012:execution:slipway-release:01abc',
@@ -108,9 +102,7 @@ describe('Step Functions callbacks and history', () => {
   it('reads the execution named by the release id and its history', async () => {
     const workflow = createStepFunctionsWorkflow(client, arn);
     const executionArn = 'arn:aws:states:eu-west-1:123456789012:execution:slipway-release:01abc';
-    let call = 0;
-    answer = { status: 200, body: {} };
-    const replies = [
+    replies = [
       { executionArn, status: 'SUCCEEDED', startDate: 1767225600, stopDate: 1767225660 },
       {
         events: [
@@ -121,23 +113,15 @@ describe('Step Functions callbacks and history', () => {
       },
       { events: [{ id: 3, timestamp: 1767225660, type: 'ExecutionSucceeded' }] },
     ];
-    const before = requests.length;
-    server.removeAllListeners('request');
-    server.on('request', async (request, response) => {
-      let text = '';
-      for await (const chunk of request) text += chunk;
-      requests.push({ target: String(request.headers['x-amz-target']), body: JSON.parse(text) });
-      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
-      response.end(JSON.stringify(replies[call++]));
-    });
+    const before = requests().length;
     const history = await workflow.releaseHistory('01abc');
-    expect(requests.slice(before).map((r) => r.target)).toEqual([
+    expect(requests().slice(before).map((r) => r.target)).toEqual([
       'AWSStepFunctions.DescribeExecution',
       'AWSStepFunctions.GetExecutionHistory',
       'AWSStepFunctions.GetExecutionHistory',
     ]);
-    expect(requests[before]!.body).toEqual({ executionArn });
-    expect(requests[before + 2]!.body.nextToken).toBe('page-2');
+    expect(requests()[before]!.body).toEqual({ executionArn });
+    expect(requests()[before + 2]!.body.nextToken).toBe('page-2');
     expect(history).toMatchObject({
       executionId: executionArn,
       status: 'SUCCEEDED',

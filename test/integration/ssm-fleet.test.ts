@@ -1,5 +1,3 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { createDynamoReleaseStore, createSsmFleet } from '@slipway/aws';
 import {
@@ -14,6 +12,7 @@ import {
 } from '@slipway/core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { localDynamo } from '../support/stand-ins.ts';
+import { startWireFake, type WireReply, type WireRequest } from '../support/wire-fake.ts';
 
 /**
  * No local SSM exists: a fake speaking SSM's JSON protocol checks the wire requests; the recorded
@@ -26,59 +25,50 @@ type Invocation = { Status: string; ResponseCode?: number; StandardOutputContent
 let invocations: Record<string, Invocation> = {};
 let preexisting: { CommandId: string; Comment: string }[] = [];
 let throttle = 0;
-const server = createServer(async (request, response) => {
-  let text = '';
-  for await (const chunk of request) text += chunk;
-  const target = String(request.headers['x-amz-target']).replace('AmazonSSM.', '');
-  const body = JSON.parse(text);
+function respond({ target: fullTarget, body }: WireRequest): WireReply {
+  const target = fullTarget.replace('AmazonSSM.', '');
   calls.push({ target, body });
-  const reply = (status: number, payload: unknown, type?: string) => {
-    response.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', ...(type ? { 'x-amzn-errortype': type } : {}) });
-    response.end(JSON.stringify(payload));
-  };
   if (target === 'SendCommand' && throttle > 0) {
     throttle -= 1;
-    return reply(400, { __type: 'ThrottlingException', message: 'Rate exceeded' }, 'ThrottlingException');
+    return { status: 400, body: { __type: 'ThrottlingException', message: 'Rate exceeded' }, errorType: 'ThrottlingException' };
   }
   if (target === 'SendCommand') {
     const command = { CommandId: `ssm-${sent.length + 1}`, Comment: body.Comment, InstanceIds: body.InstanceIds };
     sent.push(command);
-    return reply(200, { Command: command });
+    return { body: { Command: command } };
   }
-  if (target === 'ListCommands') return reply(200, { Commands: [...preexisting, ...sent] });
+  if (target === 'ListCommands') return { body: { Commands: [...preexisting, ...sent] } };
   if (target === 'GetCommandInvocation') {
     const found = invocations[`${body.CommandId}/${body.InstanceId}`];
-    if (!found) return reply(400, { __type: 'InvocationDoesNotExist', message: 'not yet' }, 'InvocationDoesNotExist');
-    return reply(200, { CommandId: body.CommandId, InstanceId: body.InstanceId, ...found, ExecutionStartDateTime: '2026-01-01T00:00:00Z', ExecutionEndDateTime: '2026-01-01T00:00:05Z' });
+    if (!found) return { status: 400, body: { __type: 'InvocationDoesNotExist', message: 'not yet' }, errorType: 'InvocationDoesNotExist' };
+    return {
+      body: { CommandId: body.CommandId, InstanceId: body.InstanceId, ...found, ExecutionStartDateTime: '2026-01-01T00:00:00Z', ExecutionEndDateTime: '2026-01-01T00:00:05Z' },
+    };
   }
   if (target === 'DescribeInstanceInformation') {
     return body.NextToken
-      ? reply(200, { InstanceInformationList: [{ InstanceId: 'i-0000000000000000c' }] })
-      : reply(200, { InstanceInformationList: [{ InstanceId: 'i-0000000000000000b' }, { InstanceId: 'i-0000000000000000a' }], NextToken: 'more' });
+      ? { body: { InstanceInformationList: [{ InstanceId: 'i-0000000000000000c' }] } }
+      : { body: { InstanceInformationList: [{ InstanceId: 'i-0000000000000000b' }, { InstanceId: 'i-0000000000000000a' }], NextToken: 'more' } };
   }
-  return reply(400, { __type: 'UnknownOperation' }, 'UnknownOperation');
-});
+  return { status: 400, body: { __type: 'UnknownOperation' }, errorType: 'UnknownOperation' };
+}
 
+let fake: Awaited<ReturnType<typeof startWireFake>>;
 let dynamo: Awaited<ReturnType<typeof localDynamo>>;
 let ssm: SSMClient;
 let fleet: Fleet;
 let store: ReleaseStore;
 
 beforeAll(async () => {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  ssm = new SSMClient({
-    region: 'eu-west-1',
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    maxAttempts: 1,
-  });
+  fake = await startWireFake(respond);
+  ssm = new SSMClient(fake.clientOptions(1));
   dynamo = await localDynamo();
   store = createDynamoReleaseStore(dynamo.client, dynamo.tableName);
   fleet = createSsmFleet({ ssm, documents: dynamo.client, tableName: dynamo.tableName, outputBucket: 'slipway-output' });
 });
 afterAll(async () => {
   ssm.destroy();
-  server.close();
+  await fake.close();
   await dynamo.close();
 });
 beforeEach(() => {
@@ -173,12 +163,7 @@ describe('SSM fleet', () => {
 describe('SSM throttling', () => {
   it('is retried by the SDK, and reported as retryable when it persists, with nothing recorded as sent', async () => {
     const patient = createSsmFleet({
-      ssm: new SSMClient({
-        region: 'eu-west-1',
-        endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-        maxAttempts: 3,
-      }),
+      ssm: new SSMClient(fake.clientOptions(3)),
       documents: dynamo.client,
       tableName: dynamo.tableName,
     });
