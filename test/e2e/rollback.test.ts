@@ -153,7 +153,12 @@ describe('rollback approvals', () => {
       });
     const approveWhenAsked = async (id: string) => {
       const deadline = Date.now() + 20_000;
-      while ((await server.call('GET', `/v1/releases/${id}`)).body.status !== 'awaiting_approval') {
+      // The gate exists a moment after the status says so: wait for the gate itself.
+      const waiting = async () => {
+        const { body } = await server.call('GET', `/v1/releases/${id}`);
+        return body.status === 'awaiting_approval' && body.approvals.some((a: any) => a.status === 'pending');
+      };
+      while (!(await waiting())) {
         if (Date.now() > deadline) throw new Error(`${id} never waited for approval`);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
