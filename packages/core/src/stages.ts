@@ -262,11 +262,12 @@ export function createReleaseStages(deps: StageDeps) {
       });
     },
 
-    /** The gate: holds the task's token in a step and asks the approvers (once). */
+    /**
+     * The gate: holds the task's token in a step and asks the approvers (once). The request exists
+     * before the release says awaiting_approval, so whoever reacts to that status can decide at once.
+     */
     async awaitApproval(input: { taskToken: string; releaseId: string; environment: string }) {
-      const release = await requireRelease(input.releaseId);
-      await advance(release.id, 'awaiting_approval');
-      await setEnvironmentStatus(release, input.environment, 'awaiting_approval');
+      const release = await requireRunning(input.releaseId);
       const at = now();
       const { created, step } = await store.startStep({
         releaseId: release.id,
@@ -284,6 +285,8 @@ export function createReleaseStages(deps: StageDeps) {
         return;
       }
       await approvals.request(release, input.environment);
+      await advance(release.id, 'awaiting_approval');
+      await setEnvironmentStatus(release, input.environment, 'awaiting_approval');
     },
 
     async switchBatch(input: { taskToken: string; releaseId: string; environment: string; batchIndex: number; hosts: string[] }) {
