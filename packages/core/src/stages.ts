@@ -240,8 +240,8 @@ export function createReleaseStages(deps: StageDeps) {
         }
         throw error;
       }
-      if (!release.rollback) await advance(release.id, 'distributing');
       await setEnvironmentStatus(release, env.name, 'distributing');
+      if (!release.rollback) await advance(release.id, 'distributing');
       await store.ensureHostStates(release.id, env.name, input.environment.batches.flat(), now());
       await record(release.id, 'environment.entered', { environment: env.name });
       return {};
@@ -285,15 +285,16 @@ export function createReleaseStages(deps: StageDeps) {
         return;
       }
       await approvals.request(release, input.environment);
-      await advance(release.id, 'awaiting_approval');
+      // The environment first: when the release says awaiting_approval, everything under it does too.
       await setEnvironmentStatus(release, input.environment, 'awaiting_approval');
+      await advance(release.id, 'awaiting_approval');
     },
 
     async switchBatch(input: { taskToken: string; releaseId: string; environment: string; batchIndex: number; hosts: string[] }) {
       const release = await requireRelease(input.releaseId);
       const env = environmentConfig(release, input.environment);
-      await advance(release.id, 'switching');
       await setEnvironmentStatus(release, env.name, 'switching');
+      await advance(release.id, 'switching');
       await holdLock(release, env.name, LOCK_LEASE_SECONDS);
       await runCommandStep(
         input.taskToken,
