@@ -1,20 +1,21 @@
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ApprovalDecision, ApprovalLink, ApprovalRequest, ApprovalStore } from '@slipway/core';
-import { isConditionFailure, translateSdkError } from './errors.ts';
+import { conditionally, translateSdkError } from './errors.ts';
 import { keys, withoutKeys } from './table.ts';
 
 type Item = Record<string, unknown>;
 
 /** Approval requests, links (by hash), decisions and one-time notification claims, in the one table. */
 export function createDynamoApprovalStore(client: DynamoDBDocumentClient, tableName: string): ApprovalStore {
-  async function putOnce(item: Item, what: string): Promise<boolean> {
-    try {
-      await client.send(new PutCommand({ TableName: tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw translateSdkError(error, `the approval table (${what})`);
-    }
+  function putOnce(item: Item, what: string): Promise<boolean> {
+    return conditionally(
+      `the approval table (${what})`,
+      async () => {
+        await client.send(new PutCommand({ TableName: tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
+        return true;
+      },
+      () => false,
+    );
   }
 
   async function get(key: Item): Promise<Item | undefined> {
@@ -50,14 +51,15 @@ export function createDynamoApprovalStore(client: DynamoDBDocumentClient, tableN
     return items;
   }
 
-  async function conditionalUpdate(input: ConstructorParameters<typeof UpdateCommand>[0], what: string): Promise<boolean> {
-    try {
-      await client.send(new UpdateCommand(input));
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw translateSdkError(error, `the approval table (${what})`);
-    }
+  function conditionalUpdate(input: ConstructorParameters<typeof UpdateCommand>[0], what: string): Promise<boolean> {
+    return conditionally(
+      `the approval table (${what})`,
+      async () => {
+        await client.send(new UpdateCommand(input));
+        return true;
+      },
+      () => false,
+    );
   }
 
   return {

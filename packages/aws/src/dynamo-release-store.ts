@@ -30,7 +30,7 @@ import {
   type StoredApp,
   ValidationError,
 } from '@slipway/core';
-import { isConditionFailure, translateSdkError } from './errors.ts';
+import { conditionally, translateSdkError } from './errors.ts';
 import { keys, withoutKeys } from './table.ts';
 
 type Item = Record<string, unknown>;
@@ -100,6 +100,18 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
     await call('put', () => client.send(new PutCommand({ TableName: tableName, Item: item })));
   }
 
+  /** Writes the item unless one with its key exists; says whether it wrote. */
+  function putIfAbsent(item: Item, what: string): Promise<boolean> {
+    return conditionally(
+      `the release table (${what})`,
+      async () => {
+        await client.send(new PutCommand({ TableName: tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
+        return true;
+      },
+      () => false,
+    );
+  }
+
   async function batchGetReleases(ids: string[]): Promise<Release[]> {
     if (ids.length === 0) return [];
     const found = new Map<string, Release>();
@@ -151,37 +163,38 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
                 ConditionExpression: 'revision = :expected',
                 ExpressionAttributeValues: { ':expected': expectedRevision },
               };
-      try {
-        const result = await client.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: keys.app(config.name),
-            UpdateExpression:
-              'SET config = :config, updatedAt = :now, updatedBy = :actor, gsi2pk = :apps, gsi2sk = :name, ' +
-              'revision = if_not_exists(revision, :zero) + :one',
-            ...guard,
-            ExpressionAttributeValues: {
-              ':config': config,
-              ':now': now,
-              ':actor': actor,
-              ':apps': 'APPS',
-              ':name': config.name,
-              ':zero': 0,
-              ':one': 1,
-              ...(guard.ExpressionAttributeValues ?? {}),
-            },
-            ReturnValues: 'ALL_NEW',
-          }),
-        );
-        return withoutKeys<StoredApp>(result.Attributes as Item);
-      } catch (error) {
-        if (isConditionFailure(error)) {
+      return conditionally(
+        'the release table (put app)',
+        async () => {
+          const result = await client.send(
+            new UpdateCommand({
+              TableName: tableName,
+              Key: keys.app(config.name),
+              UpdateExpression:
+                'SET config = :config, updatedAt = :now, updatedBy = :actor, gsi2pk = :apps, gsi2sk = :name, ' +
+                'revision = if_not_exists(revision, :zero) + :one',
+              ...guard,
+              ExpressionAttributeValues: {
+                ':config': config,
+                ':now': now,
+                ':actor': actor,
+                ':apps': 'APPS',
+                ':name': config.name,
+                ':zero': 0,
+                ':one': 1,
+                ...(guard.ExpressionAttributeValues ?? {}),
+              },
+              ReturnValues: 'ALL_NEW',
+            }),
+          );
+          return withoutKeys<StoredApp>(result.Attributes as Item);
+        },
+        () => {
           throw new ConflictError(
             `app ${config.name} was changed by someone else (expected revision ${expectedRevision}); read it again`,
           );
-        }
-        throw translateSdkError(error, 'the release table (put app)');
-      }
+        },
+      );
     },
 
     async getApp(name) {
@@ -209,25 +222,18 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
           ...env,
         })),
       );
-      try {
-        await client.send(
-          new PutCommand({
-            TableName: tableName,
-            Item: {
-              ...keys.release(release.id),
-              gsi1pk: `APPREL#${release.app}`,
-              gsi1sk: release.id,
-              gsi2pk: 'RELEASES',
-              gsi2sk: release.id,
-              ...release,
-            },
-            ConditionExpression: 'attribute_not_exists(pk)',
-          }),
-        );
-      } catch (error) {
-        if (isConditionFailure(error)) throw new ConflictError(`release ${release.id} already exists`);
-        throw translateSdkError(error, 'the release table (create release)');
-      }
+      const created = await putIfAbsent(
+        {
+          ...keys.release(release.id),
+          gsi1pk: `APPREL#${release.app}`,
+          gsi1sk: release.id,
+          gsi2pk: 'RELEASES',
+          gsi2sk: release.id,
+          ...release,
+        },
+        'create release',
+      );
+      if (!created) throw new ConflictError(`release ${release.id} already exists`);
     },
 
     async getRelease(id) {
@@ -242,26 +248,28 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
       now: string,
       reason?: string,
     ) {
-      try {
-        const result = await client.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: keys.release(id),
-            UpdateExpression: `SET #status = :to, updatedAt = :now${reason === undefined ? '' : ', reason = :reason'}`,
-            ConditionExpression: 'attribute_exists(pk) AND #status = :from',
-            ExpressionAttributeNames: { '#status': 'status' },
-            ExpressionAttributeValues: {
-              ':to': to,
-              ':from': from,
-              ':now': now,
-              ...(reason === undefined ? {} : { ':reason': reason }),
-            },
-            ReturnValues: 'ALL_NEW',
-          }),
-        );
-        return withoutKeys<Release>(result.Attributes as Item);
-      } catch (error) {
-        if (isConditionFailure(error)) {
+      return conditionally(
+        'the release table (update release)',
+        async () => {
+          const result = await client.send(
+            new UpdateCommand({
+              TableName: tableName,
+              Key: keys.release(id),
+              UpdateExpression: `SET #status = :to, updatedAt = :now${reason === undefined ? '' : ', reason = :reason'}`,
+              ConditionExpression: 'attribute_exists(pk) AND #status = :from',
+              ExpressionAttributeNames: { '#status': 'status' },
+              ExpressionAttributeValues: {
+                ':to': to,
+                ':from': from,
+                ':now': now,
+                ...(reason === undefined ? {} : { ':reason': reason }),
+              },
+              ReturnValues: 'ALL_NEW',
+            }),
+          );
+          return withoutKeys<Release>(result.Attributes as Item);
+        },
+        async () => {
           const current = await get(keys.release(id));
           throw new ConflictError(
             current
@@ -269,9 +277,8 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
               : `release ${id} does not exist`,
             { details: { expected: from, actual: current?.status ?? null } },
           );
-        }
-        throw translateSdkError(error, 'the release table (update release)');
-      }
+        },
+      );
     },
 
     async listReleases(filter: ListReleasesFilter): Promise<Page<Release>> {
@@ -340,19 +347,14 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
     async ensureHostStates(releaseId, environment, hosts, now) {
       for (let i = 0; i < hosts.length; i += 25) {
         await Promise.all(
-          hosts.slice(i, i + 25).map(async (host) => {
-            try {
-              await client.send(
-                new PutCommand({
-                  TableName: tableName,
-                  Item: { ...keys.releaseHost(releaseId, environment, host), releaseId, environment, host, status: 'pending', updatedAt: now },
-                  ConditionExpression: 'attribute_not_exists(pk)',
-                }),
-              );
-            } catch (error) {
-              if (!isConditionFailure(error)) throw translateSdkError(error, 'the release table (host states)');
-            }
-          }),
+          hosts
+            .slice(i, i + 25)
+            .map((host) =>
+              putIfAbsent(
+                { ...keys.releaseHost(releaseId, environment, host), releaseId, environment, host, status: 'pending', updatedAt: now },
+                'host states',
+              ),
+            ),
         );
       }
     },
@@ -376,19 +378,8 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
     },
 
     async savePlan(plan: ReleasePlan) {
-      try {
-        await client.send(
-          new PutCommand({
-            TableName: tableName,
-            Item: { ...keys.plan(plan.releaseId), ...plan },
-            ConditionExpression: 'attribute_not_exists(pk)',
-          }),
-        );
-        return plan;
-      } catch (error) {
-        if (!isConditionFailure(error)) throw translateSdkError(error, 'the release table (save plan)');
-        return withoutKeys<ReleasePlan>((await get(keys.plan(plan.releaseId)))!);
-      }
+      if (await putIfAbsent({ ...keys.plan(plan.releaseId), ...plan }, 'save plan')) return plan;
+      return withoutKeys<ReleasePlan>((await get(keys.plan(plan.releaseId)))!);
     },
 
     async getPlan(releaseId) {
@@ -401,83 +392,78 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
         // The lookup goes first: an orphan lookup is harmless, a step the callback cannot find is not.
         await put({ ...keys.command(step.commandId), releaseId: step.releaseId, key: step.key });
       }
-      try {
-        await client.send(
-          new PutCommand({
-            TableName: tableName,
-            Item: {
-              ...keys.step(step.releaseId, step.key),
-              // Running host commands sit in an index, so the reconciling sweep can find them.
-              ...(step.state === 'running' && step.commandId
-                ? { gsi2pk: 'STEPS#RUNNING', gsi2sk: `${step.createdAt}#${step.releaseId}#${step.key}` }
-                : {}),
-              ...step,
-            },
-            ConditionExpression: 'attribute_not_exists(pk)',
-          }),
-        );
-        return { created: true, step };
-      } catch (error) {
-        if (!isConditionFailure(error)) throw translateSdkError(error, 'the release table (start step)');
-        return { created: false, step: withoutKeys<StepRecord>((await get(keys.step(step.releaseId, step.key)))!) };
-      }
+      const created = await putIfAbsent(
+        {
+          ...keys.step(step.releaseId, step.key),
+          // Running host commands sit in an index, so the reconciling sweep can find them.
+          ...(step.state === 'running' && step.commandId
+            ? { gsi2pk: 'STEPS#RUNNING', gsi2sk: `${step.createdAt}#${step.releaseId}#${step.key}` }
+            : {}),
+          ...step,
+        },
+        'start step',
+      );
+      if (created) return { created: true, step };
+      return { created: false, step: withoutKeys<StepRecord>((await get(keys.step(step.releaseId, step.key)))!) };
     },
 
     async replaceStepToken(releaseId, key, taskToken, now) {
-      try {
-        const result = await client.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: keys.step(releaseId, key),
-            UpdateExpression: 'SET taskToken = :token, updatedAt = :now',
-            ConditionExpression: '#state = :running',
-            ExpressionAttributeNames: { '#state': 'state' },
-            ExpressionAttributeValues: { ':token': taskToken, ':now': now, ':running': 'running' },
-            ReturnValues: 'ALL_NEW',
-          }),
-        );
-        return withoutKeys<StepRecord>(result.Attributes as Item);
-      } catch (error) {
-        if (isConditionFailure(error)) return undefined;
-        throw translateSdkError(error, 'the release table (replace step token)');
-      }
+      return conditionally(
+        'the release table (replace step token)',
+        async () => {
+          const result = await client.send(
+            new UpdateCommand({
+              TableName: tableName,
+              Key: keys.step(releaseId, key),
+              UpdateExpression: 'SET taskToken = :token, updatedAt = :now',
+              ConditionExpression: '#state = :running',
+              ExpressionAttributeNames: { '#state': 'state' },
+              ExpressionAttributeValues: { ':token': taskToken, ':now': now, ':running': 'running' },
+              ReturnValues: 'ALL_NEW',
+            }),
+          );
+          return withoutKeys<StepRecord>(result.Attributes as Item);
+        },
+        () => undefined,
+      );
     },
 
     async completeStep(releaseId, key, outcome, now) {
-      try {
-        const result = await client.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: keys.step(releaseId, key),
-            UpdateExpression: [
-              'SET #state = :state, updatedAt = :now',
-              ...(outcome.output ? ['#output = :output'] : []),
-              ...(outcome.error ? ['#error = :error'] : []),
-              ...(outcome.cause ? ['#cause = :cause'] : []),
-            ].join(', ') + ' REMOVE gsi2pk, gsi2sk',
-            ConditionExpression: '#state = :running',
-            ExpressionAttributeNames: {
-              '#state': 'state',
-              ...(outcome.output ? { '#output': 'output' } : {}),
-              ...(outcome.error ? { '#error': 'error' } : {}),
-              ...(outcome.cause ? { '#cause': 'cause' } : {}),
-            },
-            ExpressionAttributeValues: {
-              ':state': outcome.status,
-              ':now': now,
-              ':running': 'running',
-              ...(outcome.output ? { ':output': outcome.output } : {}),
-              ...(outcome.error ? { ':error': outcome.error } : {}),
-              ...(outcome.cause ? { ':cause': outcome.cause } : {}),
-            },
-            ReturnValues: 'ALL_NEW',
-          }),
-        );
-        return withoutKeys<StepRecord>(result.Attributes as Item);
-      } catch (error) {
-        if (!isConditionFailure(error)) throw translateSdkError(error, 'the release table (complete step)');
-        return withoutKeys<StepRecord>((await get(keys.step(releaseId, key)))!);
-      }
+      return conditionally(
+        'the release table (complete step)',
+        async () => {
+          const result = await client.send(
+            new UpdateCommand({
+              TableName: tableName,
+              Key: keys.step(releaseId, key),
+              UpdateExpression: [
+                'SET #state = :state, updatedAt = :now',
+                ...(outcome.output ? ['#output = :output'] : []),
+                ...(outcome.error ? ['#error = :error'] : []),
+                ...(outcome.cause ? ['#cause = :cause'] : []),
+              ].join(', ') + ' REMOVE gsi2pk, gsi2sk',
+              ConditionExpression: '#state = :running',
+              ExpressionAttributeNames: {
+                '#state': 'state',
+                ...(outcome.output ? { '#output': 'output' } : {}),
+                ...(outcome.error ? { '#error': 'error' } : {}),
+                ...(outcome.cause ? { '#cause': 'cause' } : {}),
+              },
+              ExpressionAttributeValues: {
+                ':state': outcome.status,
+                ':now': now,
+                ':running': 'running',
+                ...(outcome.output ? { ':output': outcome.output } : {}),
+                ...(outcome.error ? { ':error': outcome.error } : {}),
+                ...(outcome.cause ? { ':cause': outcome.cause } : {}),
+              },
+              ReturnValues: 'ALL_NEW',
+            }),
+          );
+          return withoutKeys<StepRecord>(result.Attributes as Item);
+        },
+        async () => withoutKeys<StepRecord>((await get(keys.step(releaseId, key)))!),
+      );
     },
 
     async getStep(releaseId, key) {
@@ -512,18 +498,8 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
     },
 
     async appendEvent(event) {
-      try {
-        await client.send(
-          new PutCommand({
-            TableName: tableName,
-            Item: { ...keys.releaseEvent(event.releaseId, event.id), ...event },
-            ConditionExpression: 'attribute_not_exists(pk)',
-          }),
-        );
-      } catch (error) {
-        // Event ids are unique per append; a condition failure means this very event was already written.
-        if (!isConditionFailure(error)) throw translateSdkError(error, 'the release table (append event)');
-      }
+      // Event ids are unique per append: an event already there is this very event, written before.
+      await putIfAbsent({ ...keys.releaseEvent(event.releaseId, event.id), ...event }, 'append event');
     },
 
     async listEvents(releaseId) {
@@ -531,40 +507,44 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
     },
 
     async acquireLock(lock: EnvironmentLock, now: string) {
-      try {
-        await client.send(
-          new PutCommand({
-            TableName: tableName,
-            Item: { ...keys.lock(lock.app, lock.environment), ...lock },
-            ConditionExpression: 'attribute_not_exists(pk) OR holder = :holder OR leaseUntil < :now',
-            ExpressionAttributeValues: { ':holder': lock.holder, ':now': now },
-          }),
-        );
-      } catch (error) {
-        if (!isConditionFailure(error)) throw translateSdkError(error, 'the release table (acquire lock)');
-        const current = await get(keys.lock(lock.app, lock.environment));
-        throw new EnvironmentLockedError(
-          lock.app,
-          lock.environment,
-          String(current?.holder ?? 'unknown'),
-          String(current?.leaseUntil ?? now),
-        );
-      }
+      await conditionally(
+        'the release table (acquire lock)',
+        () =>
+          client.send(
+            new PutCommand({
+              TableName: tableName,
+              Item: { ...keys.lock(lock.app, lock.environment), ...lock },
+              ConditionExpression: 'attribute_not_exists(pk) OR holder = :holder OR leaseUntil < :now',
+              ExpressionAttributeValues: { ':holder': lock.holder, ':now': now },
+            }),
+          ),
+        async () => {
+          const current = await get(keys.lock(lock.app, lock.environment));
+          throw new EnvironmentLockedError(
+            lock.app,
+            lock.environment,
+            String(current?.holder ?? 'unknown'),
+            String(current?.leaseUntil ?? now),
+          );
+        },
+      );
     },
 
     async releaseLock(app, environment, holder) {
-      try {
-        await client.send(
-          new DeleteCommand({
-            TableName: tableName,
-            Key: keys.lock(app, environment),
-            ConditionExpression: 'holder = :holder',
-            ExpressionAttributeValues: { ':holder': holder },
-          }),
-        );
-      } catch (error) {
-        if (!isConditionFailure(error)) throw translateSdkError(error, 'the release table (release lock)');
-      }
+      // Freeing a lock one does not hold changes nothing.
+      await conditionally(
+        'the release table (release lock)',
+        () =>
+          client.send(
+            new DeleteCommand({
+              TableName: tableName,
+              Key: keys.lock(app, environment),
+              ConditionExpression: 'holder = :holder',
+              ExpressionAttributeValues: { ':holder': holder },
+            }),
+          ),
+        () => undefined,
+      );
     },
 
     async getLock(app, environment) {

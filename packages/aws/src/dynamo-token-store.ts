@@ -1,23 +1,21 @@
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { StoredToken, TokenStore } from '@slipway/core';
-import { isConditionFailure, translateSdkError } from './errors.ts';
+import { conditionally, translateSdkError } from './errors.ts';
 import { keys, withoutKeys } from './table.ts';
 
 export function createDynamoTokenStore(client: DynamoDBDocumentClient, tableName: string): TokenStore {
   return {
     async putToken(hash, token, options = {}) {
-      try {
-        await client.send(
+      const write = () =>
+        client.send(
           new PutCommand({
             TableName: tableName,
             Item: { ...keys.token(hash), ...token },
             ...(options.onlyIfAbsent ? { ConditionExpression: 'attribute_not_exists(pk)' } : {}),
           }),
         );
-      } catch (error) {
-        if (options.onlyIfAbsent && isConditionFailure(error)) return;
-        throw translateSdkError(error, 'the token table');
-      }
+      // Only an only-if-absent write has a condition; a token already there is left as it is.
+      await conditionally('the token table', write, () => undefined);
     },
 
     async getToken(hash) {

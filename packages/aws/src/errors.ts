@@ -29,3 +29,16 @@ export function translateSdkError(error: unknown, what: string): unknown {
   }
   return error;
 }
+
+/**
+ * Runs a conditional write: its result, or, when DynamoDB says the condition did not hold, whatever
+ * `otherwise` makes of that. Any other failure becomes a domain error.
+ */
+export async function conditionally<T, U>(what: string, run: () => Promise<T>, otherwise: () => U | Promise<U>): Promise<T | U> {
+  try {
+    return await run();
+  } catch (error) {
+    if (isConditionFailure(error)) return otherwise();
+    throw translateSdkError(error, what);
+  }
+}
