@@ -1,22 +1,13 @@
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ApprovalDecision, ApprovalLink, ApprovalRequest, ApprovalStore } from '@slipway/core';
-import { conditionally, translateSdkError } from './errors.ts';
+import { conditionally, putIfAbsent, translateSdkError } from './errors.ts';
 import { keys, withoutKeys } from './table.ts';
 
 type Item = Record<string, unknown>;
 
 /** Approval requests, links (by hash), decisions and one-time notification claims, in the one table. */
 export function createDynamoApprovalStore(client: DynamoDBDocumentClient, tableName: string): ApprovalStore {
-  function putOnce(item: Item, what: string): Promise<boolean> {
-    return conditionally(
-      `the approval table (${what})`,
-      async () => {
-        await client.send(new PutCommand({ TableName: tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
-        return true;
-      },
-      () => false,
-    );
-  }
+  const putOnce = (item: Item, what: string) => putIfAbsent(client, tableName, item, `the approval table (${what})`);
 
   async function get(key: Item): Promise<Item | undefined> {
     try {

@@ -30,7 +30,7 @@ import {
   type StoredApp,
   ValidationError,
 } from '@slipway/core';
-import { conditionally, translateSdkError } from './errors.ts';
+import { conditionally, putIfAbsent, translateSdkError } from './errors.ts';
 import { keys, withoutKeys } from './table.ts';
 
 type Item = Record<string, unknown>;
@@ -100,17 +100,7 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
     await call('put', () => client.send(new PutCommand({ TableName: tableName, Item: item })));
   }
 
-  /** Writes the item unless one with its key exists; says whether it wrote. */
-  function putIfAbsent(item: Item, what: string): Promise<boolean> {
-    return conditionally(
-      `the release table (${what})`,
-      async () => {
-        await client.send(new PutCommand({ TableName: tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
-        return true;
-      },
-      () => false,
-    );
-  }
+  const putOnce = (item: Item, what: string) => putIfAbsent(client, tableName, item, `the release table (${what})`);
 
   async function batchGetReleases(ids: string[]): Promise<Release[]> {
     if (ids.length === 0) return [];
@@ -222,7 +212,7 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
           ...env,
         })),
       );
-      const created = await putIfAbsent(
+      const created = await putOnce(
         {
           ...keys.release(release.id),
           gsi1pk: `APPREL#${release.app}`,
@@ -350,7 +340,7 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
           hosts
             .slice(i, i + 25)
             .map((host) =>
-              putIfAbsent(
+              putOnce(
                 { ...keys.releaseHost(releaseId, environment, host), releaseId, environment, host, status: 'pending', updatedAt: now },
                 'host states',
               ),
@@ -378,7 +368,7 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
     },
 
     async savePlan(plan: ReleasePlan) {
-      if (await putIfAbsent({ ...keys.plan(plan.releaseId), ...plan }, 'save plan')) return plan;
+      if (await putOnce({ ...keys.plan(plan.releaseId), ...plan }, 'save plan')) return plan;
       return withoutKeys<ReleasePlan>((await get(keys.plan(plan.releaseId)))!);
     },
 
@@ -392,7 +382,7 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
         // The lookup goes first: an orphan lookup is harmless, a step the callback cannot find is not.
         await put({ ...keys.command(step.commandId), releaseId: step.releaseId, key: step.key });
       }
-      const created = await putIfAbsent(
+      const created = await putOnce(
         {
           ...keys.step(step.releaseId, step.key),
           // Running host commands sit in an index, so the reconciling sweep can find them.
@@ -499,7 +489,7 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
 
     async appendEvent(event) {
       // Event ids are unique per append: an event already there is this very event, written before.
-      await putIfAbsent({ ...keys.releaseEvent(event.releaseId, event.id), ...event }, 'append event');
+      await putOnce({ ...keys.releaseEvent(event.releaseId, event.id), ...event }, 'append event');
     },
 
     async listEvents(releaseId) {

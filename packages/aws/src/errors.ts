@@ -1,3 +1,4 @@
+import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { DependencyUnavailableError } from '@slipway/core';
 
 const TRANSIENT = new Set([
@@ -41,4 +42,21 @@ export async function conditionally<T, U>(what: string, run: () => Promise<T>, o
     if (isConditionFailure(error)) return otherwise();
     throw translateSdkError(error, what);
   }
+}
+
+/** Writes the item unless one with its key exists; says whether it wrote. */
+export function putIfAbsent(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  item: Record<string, unknown>,
+  what: string,
+): Promise<boolean> {
+  return conditionally(
+    what,
+    async () => {
+      await client.send(new PutCommand({ TableName: tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
+      return true;
+    },
+    () => false,
+  );
 }

@@ -192,10 +192,6 @@ export const ERROR_NAMES = {
 
 export type SlipwayErrorName = keyof typeof ERROR_NAMES;
 
-export const RETRYABLE_ERROR_NAMES = (Object.keys(ERROR_NAMES) as SlipwayErrorName[]).filter(
-  (name) => ERROR_NAMES[name].retryable,
-);
-
 export function isSlipwayError(error: unknown): error is SlipwayError {
   return error instanceof SlipwayError;
 }
