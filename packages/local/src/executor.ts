@@ -9,39 +9,22 @@ import {
   type Workflow,
 } from '@slipway/core';
 
-// aws-local-stepfunctions awaits Promise.withResolvers, which Node 20 lacks.
-if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function') {
-  Object.defineProperty(Promise, 'withResolvers', {
-    configurable: true,
-    writable: true,
-    value<T>() {
-      let resolve!: (value: T) => void;
-      let reject!: (reason?: unknown) => void;
-      const promise = new Promise<T>((yes, no) => {
-        resolve = yes;
-        reject = no;
-      });
-      return { promise, resolve, reject };
-    },
-  });
-}
-const { StateMachine, ExecutionAbortedError } = await import('aws-local-stepfunctions');
-
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-type Definition = { StartAt: string; States: Record<string, State>; [other: string]: unknown };
-type State = {
-  Type: string;
-  Resource?: string;
-  Parameters?: { FunctionName?: string; [other: string]: unknown };
-  ItemProcessor?: Definition;
-  Iterator?: Definition;
-  [other: string]: unknown;
-};
+import {
+  AbortedError,
+  asStatesError,
+  type CallbackWaiter,
+  type Definition,
+  type FrameResult,
+  interpret,
+  type Json,
+  type Position,
+  type TraceEvent,
+  validateDefinition,
+} from './asl/interpreter.ts';
 
 /** A function the state machine may call, as Lambda would: an event in, a result out. */
 export type LocalFunction = (payload: Record<string, unknown>) => Promise<unknown>;
 
-const CALLBACK_RESOURCE = 'arn:aws:states:::lambda:invoke.waitForTaskToken';
 export const LOCAL_FUNCTION_ARN_PREFIX = 'arn:aws:lambda:us-east-1:000000000000:function:slipway-';
 const HISTORY_VALUE_LIMIT = 4096;
 
@@ -50,12 +33,12 @@ export function renderDefinition(text: string): Definition {
   return JSON.parse(text.replace(/\$\{(\w+)FunctionArn\}/g, (_, name: string) => `${LOCAL_FUNCTION_ARN_PREFIX}${name}`));
 }
 
-function functionNameOf(arn: string): string {
+export function functionNameOf(arn: string): string {
   if (!arn.startsWith(LOCAL_FUNCTION_ARN_PREFIX)) throw new ConfigurationError(`${arn} is not a local Slipway function`);
   return arn.slice(LOCAL_FUNCTION_ARN_PREFIX.length);
 }
 
-function tasksOf(definition: Definition, found: [string, State][] = []): [string, State][] {
+function tasksOf(definition: Definition, found: [string, Definition['States'][string]][] = []) {
   for (const [name, state] of Object.entries(definition.States)) {
     if (state.Type === 'Task') found.push([name, state]);
     const inner = state.ItemProcessor ?? state.Iterator;
@@ -78,8 +61,6 @@ export interface ExecutionRecord {
   status: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED';
   startedAt: string;
   stoppedAt?: string;
-  /** The last top-level state entered and its input: where a resumed execution starts. */
-  resumeAt?: { state: string; input: Json };
   resumes: number;
   error?: string;
   cause?: string;
@@ -112,24 +93,31 @@ export interface LocalExecutorOptions {
   logger: Logger;
 }
 
+interface Waiting {
+  resolve: (output: Json) => void;
+  reject: (error: Error) => void;
+  heartbeat: () => void;
+}
+
 /**
- * Runs the very ASL that goes to AWS, with what the interpreter lacks: callback tokens
- * (SendTaskSuccess/Failure), a recorded history, and durability. Every execution and the last
- * top-level state it entered are kept in the local DynamoDB; after a crash, `resumeAll` runs each
- * unfinished execution again from that state, which is safe because every stage is idempotent.
+ * Runs the very ASL that goes to AWS on the local interpreter (asl/interpreter.ts), with what AWS
+ * adds around it: callback tokens (SendTaskSuccess/Failure/Heartbeat), a recorded history, and
+ * durability. Every frame's position (the top level and each Map iteration) is journaled in the
+ * local DynamoDB; after a crash, `resumeAll` runs each unfinished execution again and every frame
+ * re-enters the state it stood in, a waiting task on the same token. Stages are idempotent, so a
+ * task that was running at the crash may safely run again.
  */
 export function createLocalExecutor(options: LocalExecutorOptions) {
   const { client, tableName, machines, ids, logger } = options;
   let functions: Record<string, LocalFunction> = {};
-  const waiting = new Map<string, { resolve: (output: Json) => void; reject: (error: Error) => void }>();
+  const waiting = new Map<string, Waiting>();
   const running = new Map<string, { abort: () => void; done: Promise<void> }>();
   let closing = false;
   /** Executions stopped on purpose: their abort is not a crash to resume from. */
   const stopped = new Set<string>();
 
   for (const [machine, definition] of Object.entries(machines)) {
-    // Validated once here (about 60 ms of CPU each time); every run after that skips it.
-    new StateMachine(definition as never);
+    validateDefinition(definition, functionNameOf, machine);
     for (const [name, state] of tasksOf(definition)) {
       if (!state.TimeoutSeconds) throw new ConfigurationError(`${machine}: task ${name} has no TimeoutSeconds`);
     }
@@ -154,108 +142,140 @@ export function createLocalExecutor(options: LocalExecutorOptions) {
     await client.send(new PutCommand({ TableName: tableName, Item: { ...key(executionId, `EVENT#${id}`), id, ...event } }));
   }
 
-  function localHandlers(machine: string) {
-    const handlers: Record<string, (input: Json) => Promise<Json>> = {};
-    for (const [name, state] of tasksOf(machines[machine]!)) {
-      if (state.Resource === CALLBACK_RESOURCE) {
-        handlers[name] = async (input) => {
-          const { FunctionName, Payload } = input as { FunctionName: string; Payload: Record<string, unknown> };
-          const token = String(Payload.taskToken);
-          const outcome = new Promise<Json>((resolve, reject) => waiting.set(token, { resolve, reject }));
-          try {
-            await invoke(functionNameOf(FunctionName), Payload);
-            return await outcome;
-          } finally {
-            waiting.delete(token);
-          }
-        };
-      } else {
-        handlers[name] = async (input) => (await invoke(functionNameOf(String(state.Resource)), input as Record<string, unknown>)) as Json;
-      }
+  async function queryAll(executionId: string, prefix: string): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await client.send(
+        new QueryCommand({
+          TableName: tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          ExpressionAttributeValues: { ':pk': `EXEC#${executionId}`, ':prefix': prefix },
+          ExclusiveStartKey: start,
+          ConsistentRead: true,
+        }),
+      );
+      items.push(...(page.Items ?? []));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+
+  /** Where each frame of the execution stood, as journaled: empty for a new execution. */
+  async function loadJournal(executionId: string, resumed: boolean) {
+    const positions = new Map<string, Position>();
+    const results = new Map<string, FrameResult>();
+    if (resumed) {
+      for (const item of await queryAll(executionId, 'FRAME#')) positions.set(String(item.frame), item.position as Position);
+      for (const item of await queryAll(executionId, 'DONE#')) results.set(String(item.frame), item.result as FrameResult);
     }
-    return handlers;
+    return {
+      positions,
+      results,
+      async savePosition(frame: string, position: Position) {
+        positions.set(frame, position);
+        await client.send(new PutCommand({ TableName: tableName, Item: { ...key(executionId, `FRAME#${frame}`), frame, position } }));
+      },
+      async saveResult(frame: string, result: FrameResult) {
+        results.set(frame, result);
+        await client.send(new PutCommand({ TableName: tableName, Item: { ...key(executionId, `DONE#${frame}`), frame, result } }));
+      },
+    };
   }
 
   const inflight = new Set<Promise<unknown>>();
 
-  async function invoke(name: string, payload: Record<string, unknown>): Promise<unknown> {
+  async function invoke(name: string, payload: Json): Promise<Json> {
     const fn = functions[name];
     if (!fn) throw new ConfigurationError(`no local function ${name}`);
     if (closing) throw new ConfigurationError('the executor is closing');
-    const call = fn(payload);
+    const call = fn(payload as Record<string, unknown>);
     inflight.add(call);
     try {
-      return await call;
+      return ((await call) ?? null) as Json;
     } finally {
       inflight.delete(call);
     }
   }
 
-  function run(record: ExecutionRecord) {
-    const base = machines[record.machine]!;
-    const from = record.resumeAt;
-    const definition = from ? { ...base, StartAt: from.state } : base;
-    // Validated whole when the executor was made; a resumed copy starts mid-way, which the validator
-    // would refuse for its unreachable states anyway.
-    const machine = new StateMachine(definition as never, { validationOptions: { noValidate: true } });
-    const context = {
-      Execution: { Id: record.executionId, Name: record.executionId, Input: record.input as Json, StartTime: record.startedAt },
-      Task: {} as Record<string, string>,
-    };
-    Object.defineProperty(context.Task, 'Token', { enumerable: true, get: () => randomBytes(32).toString('base64url') });
-    const execution = machine.run((from ? from.input : record.input) as Json, {
-      context,
-      overrides: { taskResourceLocalHandlers: localHandlers(record.machine) },
+  function waitForToken(token: string, heartbeat: () => void): CallbackWaiter {
+    let entry!: Waiting;
+    const outcome = new Promise<Json>((resolve, reject) => {
+      entry = { resolve, reject, heartbeat };
     });
+    waiting.set(token, entry);
+    return {
+      outcome,
+      release() {
+        if (waiting.get(token) === entry) waiting.delete(token);
+      },
+    };
+  }
 
-    const recording = (async () => {
-      for await (const event of execution.eventLogs) {
-        const state = 'state' in event ? event.state : 'parentState' in event ? event.parentState : undefined;
-        const index = 'index' in event ? event.index : undefined;
-        await appendHistory(record.executionId, {
-          at: new Date(event.timestamp).toISOString(),
-          type: event.type,
-          ...(state ? { state: state.name } : {}),
-          ...(index === undefined ? {} : { index }),
-          ...(event.type === 'StateEntered' || event.type === 'ExecutionStarted' ? { input: forHistory('input' in event ? event.input : state?.input) } : {}),
-          ...(event.type === 'StateExited' ? { output: forHistory(state?.output) } : {}),
-          ...('Error' in event ? { error: String(event.Error), cause: forHistory(event.Cause) } : {}),
-        });
-        if (event.type === 'StateEntered' && index === undefined && state) {
-          await update(record.executionId, 'SET resumeAt = :at', { ':at': { state: state.name, input: state.input } });
-        }
-      }
-    })();
+  async function trace(executionId: string, event: TraceEvent) {
+    await appendHistory(executionId, {
+      at: new Date().toISOString(),
+      type: event.type,
+      state: event.state,
+      ...(event.index === undefined ? {} : { index: event.index }),
+      ...(event.input === undefined ? {} : { input: forHistory(event.input) }),
+      ...(event.output === undefined ? {} : { output: forHistory(event.output) }),
+      ...(event.error === undefined ? {} : { error: event.error, cause: forHistory(event.cause) }),
+    });
+  }
 
+  async function end(executionId: string, status: 'SUCCEEDED' | 'FAILED' | 'ABORTED', fields: Record<string, string>) {
+    const names: Record<string, string> = { '#status': 'status' };
+    const values: Record<string, unknown> = { ':status': status, ':now': new Date().toISOString() };
+    const sets = ['#status = :status', 'stoppedAt = :now'];
+    for (const [field, value] of Object.entries(fields)) {
+      names[`#${field}`] = field;
+      values[`:${field}`] = value;
+      sets.push(`#${field} = :${field}`);
+    }
+    await update(executionId, `SET ${sets.join(', ')} REMOVE gsi1pk, gsi1sk`, values, names);
+  }
+
+  function run(record: ExecutionRecord, resumed: boolean) {
+    const controller = new AbortController();
     const done = (async () => {
       try {
-        const output = await execution.result;
-        await recording;
-        await update(record.executionId, 'SET #status = :status, stoppedAt = :now, #output = :output REMOVE gsi1pk, gsi1sk', {
-          ':status': 'SUCCEEDED',
-          ':now': new Date().toISOString(),
-          ':output': forHistory(output) ?? '',
-        }, { '#status': 'status', '#output': 'output' });
+        const journal = await loadJournal(record.executionId, resumed);
+        const output = await interpret(
+          machines[record.machine]!,
+          record.input as Json,
+          {
+            Execution: { Id: record.executionId, Name: record.executionId, Input: record.input as Json, StartTime: record.startedAt },
+            StateMachine: { Id: record.machine, Name: record.machine },
+          },
+          {
+            journal,
+            invoke,
+            functionName: functionNameOf,
+            waitForToken,
+            newToken: () => randomBytes(32).toString('base64url'),
+            trace: (event) => trace(record.executionId, event),
+            now: () => Date.now(),
+          },
+          controller.signal,
+        );
+        await end(record.executionId, 'SUCCEEDED', { output: forHistory(output) ?? '' });
+        await appendHistory(record.executionId, { at: new Date().toISOString(), type: 'ExecutionSucceeded' });
         logger.info('execution succeeded', { executionId: record.executionId });
       } catch (error) {
-        await recording.catch(() => {});
-        if (error instanceof ExecutionAbortedError || closing || stopped.has(record.executionId)) return;
-        const failure = error as { name?: string; message?: string; cause?: { Error?: string; Cause?: unknown } };
-        await update(record.executionId, 'SET #status = :status, stoppedAt = :now, #error = :error, #cause = :cause REMOVE gsi1pk, gsi1sk', {
-          ':status': 'FAILED',
-          ':now': new Date().toISOString(),
-          ':error': String(failure.name ?? 'Error'),
-          ':cause': String(failure.message ?? ''),
-        }, { '#status': 'status', '#error': 'error', '#cause': 'cause' });
-        logger.info('execution failed', { executionId: record.executionId, error: failure.name });
-        await options.onFailed?.(record, { Error: String(failure.name ?? 'Error'), Cause: String(failure.message ?? '') }).catch((hookError: unknown) =>
+        if (error instanceof AbortedError || controller.signal.aborted || closing || stopped.has(record.executionId)) return;
+        const failure = asStatesError(error);
+        await end(record.executionId, 'FAILED', { error: failure.error, cause: failure.causeText });
+        await appendHistory(record.executionId, { at: new Date().toISOString(), type: 'ExecutionFailed', error: failure.error, cause: forHistory(failure.causeText) });
+        logger.info('execution failed', { executionId: record.executionId, error: failure.error });
+        await options.onFailed?.(record, { Error: failure.error, Cause: failure.causeText }).catch((hookError: unknown) =>
           logger.error('recording a failed execution failed', { executionId: record.executionId, error: hookError }),
         );
       } finally {
         running.delete(record.executionId);
       }
     })();
-    running.set(record.executionId, { abort: execution.abort, done });
+    running.set(record.executionId, { abort: () => controller.abort(), done });
   }
 
   async function describe(executionId: string): Promise<ExecutionRecord | undefined> {
@@ -266,24 +286,7 @@ export function createLocalExecutor(options: LocalExecutorOptions) {
   }
 
   async function history(executionId: string): Promise<HistoryEvent[]> {
-    const events: HistoryEvent[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await client.send(
-        new QueryCommand({
-          TableName: tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :events)',
-          ExpressionAttributeValues: { ':pk': `EXEC#${executionId}`, ':events': 'EVENT#' },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        const { pk: _pk, sk: _sk, ...event } = item;
-        events.push(event as HistoryEvent);
-      }
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return events;
+    return (await queryAll(executionId, 'EVENT#')).map(({ pk: _pk, sk: _sk, ...event }) => event as unknown as HistoryEvent);
   }
 
   async function start(machine: string, name: string, input: Record<string, unknown>) {
@@ -309,9 +312,15 @@ export function createLocalExecutor(options: LocalExecutorOptions) {
       if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return { executionId };
       throw error;
     }
-    await appendHistory(executionId, { at: record.startedAt, type: 'ExecutionRequested', input: forHistory(input) });
-    run(record);
+    await appendHistory(executionId, { at: record.startedAt, type: 'ExecutionStarted', input: forHistory(input) });
+    run(record, false);
     return { executionId };
+  }
+
+  function waiterOf(taskToken: string): Waiting {
+    const task = waiting.get(taskToken);
+    if (!task) throw new StaleTaskTokenError('no task waits on this token');
+    return task;
   }
 
   const workflow: Workflow = {
@@ -319,22 +328,17 @@ export function createLocalExecutor(options: LocalExecutorOptions) {
       start(input.kind ?? 'release', input.releaseId, { releaseId: input.releaseId, app: input.app }),
 
     async sendTaskSuccess(taskToken, output) {
-      const task = waiting.get(taskToken);
-      if (!task) throw new StaleTaskTokenError('no task waits on this token');
-      task.resolve(output as Json);
+      waiterOf(taskToken).resolve(output as Json);
     },
 
     async sendTaskFailure(taskToken, error, cause) {
-      const task = waiting.get(taskToken);
-      if (!task) throw new StaleTaskTokenError('no task waits on this token');
       const failure = new Error(cause);
       failure.name = error;
-      task.reject(failure);
+      waiterOf(taskToken).reject(failure);
     },
 
     async sendTaskHeartbeat(taskToken) {
-      // The interpreter has no heartbeat timeout; a heartbeat still tells whether the task waits.
-      if (!waiting.has(taskToken)) throw new StaleTaskTokenError('no task waits on this token');
+      waiterOf(taskToken).heartbeat();
     },
 
     async stopRelease(releaseId, cause) {
@@ -344,11 +348,7 @@ export function createLocalExecutor(options: LocalExecutorOptions) {
         if (!record || record.status !== 'RUNNING') continue;
         stopped.add(executionId);
         running.get(executionId)?.abort();
-        await update(executionId, 'SET #status = :status, stoppedAt = :now, #cause = :cause REMOVE gsi1pk, gsi1sk', {
-          ':status': 'ABORTED',
-          ':now': new Date().toISOString(),
-          ':cause': cause,
-        }, { '#status': 'status', '#cause': 'cause' });
+        await end(executionId, 'ABORTED', { cause });
         await appendHistory(executionId, { at: new Date().toISOString(), type: 'ExecutionAborted', cause });
         await options.onFailed?.(record, { Error: 'ReleaseCancelled', Cause: cause });
       }
@@ -380,7 +380,7 @@ export function createLocalExecutor(options: LocalExecutorOptions) {
       functions = registry;
     },
 
-    /** Picks up every execution a crash or a stop left unfinished, from its last top-level state. */
+    /** Picks up every execution a crash or a stop left unfinished, each frame where it stood. */
     async resumeAll(): Promise<string[]> {
       const result = await client.send(
         new QueryCommand({
@@ -395,18 +395,16 @@ export function createLocalExecutor(options: LocalExecutorOptions) {
         const record = item as unknown as ExecutionRecord;
         if (running.has(record.executionId) || !machines[record.machine]) continue;
         await update(record.executionId, 'SET resumes = resumes + :one', { ':one': 1 });
-        await appendHistory(record.executionId, {
-          at: new Date().toISOString(),
-          type: 'ExecutionResumed',
-          ...(record.resumeAt ? { state: record.resumeAt.state } : {}),
-        });
-        logger.info('resuming execution', { executionId: record.executionId, from: record.resumeAt?.state ?? 'start' });
-        run(record);
+        await appendHistory(record.executionId, { at: new Date().toISOString(), type: 'ExecutionResumed' });
+        logger.info('resuming execution', { executionId: record.executionId });
+        run(record, true);
         resumed.push(record.executionId);
       }
       return resumed;
     },
 
+    /** Starts an execution of any registered machine with any input (idempotent by name). */
+    startExecution: start,
     describe,
     history,
 
@@ -422,7 +420,6 @@ export function createLocalExecutor(options: LocalExecutorOptions) {
       await Promise.all([...running.values()].map((r) => r.done.catch(() => {})));
       // Functions already running finish their step (it is recorded, so the resumed run finds it).
       await Promise.allSettled([...inflight]);
-      // Aborted executions no longer wait on their tasks; the resumed ones will ask again.
       waiting.clear();
     },
   };
