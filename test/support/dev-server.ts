@@ -14,7 +14,7 @@ export interface TestServer extends DevServer {
   tokenFor(role: 'viewer' | 'deployer' | 'approver' | 'admin', name?: string): Promise<string>;
   /** Requests an upload for `content` and PUTs it; returns the artifact reference. */
   upload(app: string, content: string | Buffer): Promise<{ key: string; sha256: string }>;
-  /** Polls a release until it ends (succeeded, failed, rejected, cancelled) and returns it. */
+  /** Polls a release until it ends (succeeded, failed, rejected, cancelled) and its execution stopped; returns it. */
   waitForEnd(id: string, timeoutMs?: number): Promise<any>;
   /** Stops the server and, unless kept for a restart, deletes its data folder. */
   stop(options?: { keepData?: boolean }): Promise<void>;
@@ -89,7 +89,10 @@ export async function startTestServer(dataDir?: string): Promise<TestServer> {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const { body } = await call('GET', `/v1/releases/${id}`);
-        if (TERMINAL.has(body.status)) return body;
+        // Ended, and its execution too (a release is succeeded once live everywhere; pruning follows).
+        if (TERMINAL.has(body.status) && (await server.executor.releaseHistory(id))?.status !== 'RUNNING') {
+          return (await call('GET', `/v1/releases/${id}`)).body;
+        }
         if (Date.now() > deadline) throw new Error(`release ${id} is still ${body.status} after ${timeoutMs} ms`);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }

@@ -91,6 +91,8 @@ export interface EnvironmentState {
   status: ReleaseStatus;
   startedAt?: string;
   endedAt?: string;
+  /** Set when a failure here is being handled (its switched hosts are being put back): why. */
+  failure?: string;
 }
 
 export interface HostStepOutput {
@@ -133,5 +135,25 @@ export interface EnvironmentLive {
   app: string;
   environment: string;
   liveRelease?: { id: string; version: string; since: string };
+  /** What was live before `liveRelease`: where a rollback goes back to unless told otherwise. */
+  previousRelease?: { id: string; version: string };
   retained: { id: string; version: string }[];
+}
+
+/** The order an environment's status moves in; it never moves back, and an ended one never moves. */
+const ENVIRONMENT_PROGRESS: Record<ReleaseStatus, number> = {
+  pending: 0,
+  distributing: 1,
+  awaiting_approval: 2,
+  switching: 3,
+  succeeded: 4,
+  failed: 4,
+  rejected: 4,
+  cancelled: 4,
+};
+
+export function environmentMayMove(from: ReleaseStatus, to: ReleaseStatus): boolean {
+  if (from === to) return false;
+  if (isTerminal(from)) return false;
+  return ENVIRONMENT_PROGRESS[to] >= ENVIRONMENT_PROGRESS[from];
 }

@@ -2,7 +2,7 @@ import type { ApprovalService } from './approvals.ts';
 import type { AppService } from './apps.ts';
 import type { ArtifactService } from './artifacts.ts';
 import type { Principal } from './auth.ts';
-import { EnvironmentLockedError, IllegalTransitionError, NotFoundError, UnprocessableError } from './errors.ts';
+import { ConflictError, EnvironmentLockedError, IllegalTransitionError, NotFoundError, UnprocessableError } from './errors.ts';
 import type { Clock, IdGenerator } from './ids.ts';
 import type { Logger } from './logger.ts';
 import type { Page, ReleaseStore, Workflow } from './ports.ts';
@@ -123,7 +123,16 @@ export function createReleaseService(deps: ReleaseDeps) {
       }
       const current = live.liveRelease;
       const candidates = live.retained.filter((r) => r.id !== current.id);
-      const target = request.toRelease ? candidates.find((r) => r.id === request.toRelease) : candidates[0];
+      // By default, back to what was live before the current release (not merely the next one kept).
+      const wanted = request.toRelease ?? live.previousRelease?.id;
+      const target = wanted ? candidates.find((r) => r.id === wanted) : candidates[0];
+      if (!target && !request.toRelease && live.previousRelease) {
+        const kept = candidates.map((r) => `${r.id} (${r.version})`).join(', ') || 'none';
+        throw new UnprocessableError(
+          `release ${live.previousRelease.id} (${live.previousRelease.version}), live on ${environment} before the current one, is no longer retained on its hosts; name one with toRelease: ${kept}`,
+          { details: { live: current, previous: live.previousRelease, retained: candidates } },
+        );
+      }
       if (!target) {
         const kept = candidates.map((r) => `${r.id} (${r.version})`).join(', ') || 'none';
         throw new UnprocessableError(
@@ -182,7 +191,18 @@ export function createReleaseService(deps: ReleaseDeps) {
       for (let attempt = 0; ; attempt++) {
         const release = await store.getRelease(releaseId);
         if (!release) throw new NotFoundError(`release ${releaseId} does not exist`);
+        if (release.status === 'succeeded') {
+          throw new ConflictError(
+            `release ${releaseId} is already live in every environment, so there is nothing to cancel; roll an environment back instead (slipway rollback ${release.app} <environment>)`,
+          );
+        }
         if (isTerminal(release.status)) throw new IllegalTransitionError(release.status, 'cancelled');
+        const failing = (await store.getEnvironmentStates(releaseId)).find((env) => env.failure && !isTerminal(env.status));
+        if (failing) {
+          throw new ConflictError(
+            `release ${releaseId} already failed in ${failing.environment} and is putting its hosts back (${failing.failure}); it will end as failed`,
+          );
+        }
         assertTransition(release.status, 'cancelled');
         try {
           const cancelled = await store.updateReleaseStatus(releaseId, release.status, 'cancelled', clock.now().toISOString(), `cancelled by ${actor.name}`);

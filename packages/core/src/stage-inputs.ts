@@ -30,7 +30,7 @@ export const STAGE_INPUTS = {
   SwitchBatch: Batch,
   BakeUntil: z.object({ releaseId: ReleaseId, environment: EnvironmentName, batchIndex: BatchIndex, bakeSeconds: z.number().int().min(1) }),
   CompleteEnvironment: z.object({ releaseId: ReleaseId, environment: EnvironmentName }),
-  PlanRevert: z.object({ releaseId: ReleaseId, environment: EnvironmentName }),
+  PlanRevert: z.object({ releaseId: ReleaseId, environment: EnvironmentName, failure: Failure }),
   RevertBatch: Batch,
   FailEnvironment: z.object({ releaseId: ReleaseId, environment: EnvironmentName, failure: Failure }),
   RecordFailure: z.object({ releaseId: ReleaseId, failure: Failure }),

@@ -25,6 +25,8 @@ import type {
 } from './ports.ts';
 import {
   assertTransition,
+  environmentMayMove,
+  type EnvironmentState,
   type HostStatus,
   isTerminal,
   type Release,
@@ -124,7 +126,8 @@ export function createReleaseStages(deps: StageDeps) {
   async function setEnvironmentStatus(release: Release, environment: string, status: ReleaseStatus) {
     const states = await store.getEnvironmentStates(release.id);
     const state = states.find((s) => s.environment === environment);
-    if (!state || state.status === status) return;
+    // A resumed or retried stage may come late: an environment's status never moves back.
+    if (!state || !environmentMayMove(state.status, status)) return;
     const at = now();
     await store.putEnvironmentState({
       ...state,
@@ -147,6 +150,10 @@ export function createReleaseStages(deps: StageDeps) {
       },
       at.toISOString(),
     );
+  }
+
+  async function environmentState(releaseId: string, environment: string): Promise<EnvironmentState | undefined> {
+    return (await store.getEnvironmentStates(releaseId)).find((state) => state.environment === environment);
   }
 
   function environmentConfig(release: Release, environment: string) {
@@ -231,6 +238,12 @@ export function createReleaseStages(deps: StageDeps) {
     async enterEnvironment(input: { releaseId: string; environment: EnvironmentPlan }) {
       const release = await requireRunning(input.releaseId);
       const env = environmentConfig(release, input.environment.name);
+      const state = await environmentState(release.id, env.name);
+      if (state && state.status !== 'pending' && state.status !== 'distributing') {
+        // Entered before and moved on: entering again must not take its lock or move anything back.
+        logger.warn('an environment that moved on was entered again; nothing changes', { releaseId: release.id, environment: env.name, status: state.status });
+        return {};
+      }
       const leaseSeconds = env.approval ? env.approval.timeoutHours * 3600 + LOCK_LEASE_SECONDS : LOCK_LEASE_SECONDS;
       try {
         await holdLock(release, env.name, leaseSeconds);
@@ -291,11 +304,15 @@ export function createReleaseStages(deps: StageDeps) {
     },
 
     async switchBatch(input: { taskToken: string; releaseId: string; environment: string; batchIndex: number; hosts: string[] }) {
-      const release = await requireRelease(input.releaseId);
+      // Never switch a host for a release that ended (cancelled, failed): the workflow reverts instead.
+      const release = await requireRunning(input.releaseId);
       const env = environmentConfig(release, input.environment);
-      await setEnvironmentStatus(release, env.name, 'switching');
-      await advance(release.id, 'switching');
-      await holdLock(release, env.name, LOCK_LEASE_SECONDS);
+      const state = await environmentState(release.id, env.name);
+      if (state && !isTerminal(state.status)) {
+        await setEnvironmentStatus(release, env.name, 'switching');
+        await advance(release.id, 'switching');
+        await holdLock(release, env.name, LOCK_LEASE_SECONDS);
+      }
       await runCommandStep(
         input.taskToken,
         release,
@@ -336,33 +353,52 @@ export function createReleaseStages(deps: StageDeps) {
       return { until: step.until! };
     },
 
+    /**
+     * Records the environment live, once: the live record first, then the environment's status
+     * (which marks it done), then, for the last environment, the release (live everywhere is
+     * `succeeded`: a cancel from here on is refused; pruning is after-care), then the lock.
+     */
     async completeEnvironment(input: { releaseId: string; environment: string }) {
       const release = await requireRunning(input.releaseId);
-      await setEnvironmentStatus(release, input.environment, 'succeeded');
-      const live = await store.getEnvironmentLive(release.app, input.environment);
+      const state = await environmentState(release.id, input.environment);
       const target = targetOf(release);
-      if (live?.liveRelease?.id !== target) {
-        // A rollback goes back to a release already retained; a release joins the retained ones.
-        const retained = release.rollback
-          ? (live?.retained ?? [])
-          : [{ id: release.id, version: release.version }, ...(live?.retained ?? []).filter((r) => r.id !== release.id)].slice(
-              0,
-              release.config.keepReleases,
-            );
-        await store.putEnvironmentLive({
-          app: release.app,
-          environment: input.environment,
-          liveRelease: { id: target, version: release.version, since: now() },
-          retained,
-        });
-        await record(release.id, 'environment.live', { environment: input.environment, version: release.version, release: target });
+      if (state?.status !== 'succeeded') {
+        const live = await store.getEnvironmentLive(release.app, input.environment);
+        if (live?.liveRelease?.id !== target) {
+          // A rollback goes back to a release already retained; a release joins the retained ones.
+          const retained = release.rollback
+            ? (live?.retained ?? [])
+            : [{ id: release.id, version: release.version }, ...(live?.retained ?? []).filter((r) => r.id !== release.id)].slice(
+                0,
+                release.config.keepReleases,
+              );
+          await store.putEnvironmentLive({
+            app: release.app,
+            environment: input.environment,
+            liveRelease: { id: target, version: release.version, since: now() },
+            ...(live?.liveRelease ? { previousRelease: { id: live.liveRelease.id, version: live.liveRelease.version } } : {}),
+            retained,
+          });
+          await record(release.id, 'environment.live', { environment: input.environment, version: release.version, release: target });
+        }
+        await setEnvironmentStatus(release, input.environment, 'succeeded');
+      }
+      if (release.config.environments.at(-1)?.name === input.environment) {
+        const { moved } = await advance(release.id, 'succeeded');
+        if (moved) await record(release.id, 'release.succeeded', { version: release.version });
       }
       await store.releaseLock(release.app, input.environment, release.id);
       return {};
     },
 
     /** The batches of this environment whose switch was sent, newest first: what to put back. */
-    async planRevert(input: { releaseId: string; environment: string }) {
+    async planRevert(input: { releaseId: string; environment: string; failure?: StageFailure }) {
+      const release = await requireRelease(input.releaseId);
+      const state = await environmentState(release.id, input.environment);
+      // A failure of its own (not the release ending under it): a cancel from now on changes nothing.
+      if (state && !isTerminal(release.status) && input.failure && !state.failure) {
+        await store.putEnvironmentState({ ...state, failure: reasonOf(input.failure) });
+      }
       const steps = await store.listSteps(input.releaseId);
       const batches = steps
         .filter((s) => s.kind === 'switch' && s.environment === input.environment)
@@ -399,12 +435,18 @@ export function createReleaseStages(deps: StageDeps) {
       const status: 'rejected' | 'failed' | 'cancelled' = release.status === 'cancelled' ? 'cancelled' : rejected ? 'rejected' : 'failed';
       const gaveUpWaiting = release.status === 'awaiting_approval' && input.failure?.Error === 'States.Timeout';
       const reason = gaveUpWaiting || input.failure?.Error === ApprovalTimedOutError.name ? 'approval timed out' : reasonOf(input.failure);
+      // A cancel that raced the failure still leaves the failure on record and tells people about it.
+      const failedUnderCancel = status === 'cancelled' && input.failure !== undefined && input.failure.Error !== ReleaseEndedError.name;
       if (gaveUpWaiting) await approvals.expire(release.id, input.environment);
       await setEnvironmentStatus(release, input.environment, status);
       // The lock goes first: whoever sees the release ended finds the environment free.
       await store.releaseLock(release.app, input.environment, release.id);
       if (!isTerminal(release.status) && (await advance(release.id, status, reason)).moved) {
         await record(release.id, `release.${status}`, { environment: input.environment, reason });
+      }
+      if (failedUnderCancel) {
+        await record(release.id, 'release.failed_while_cancelled', { environment: input.environment, reason });
+        await approvals.notifyOutcome(await requireRelease(release.id), 'failed', `${reason} (${release.reason ?? 'cancelled'})`);
       }
       if (status !== 'cancelled') await approvals.notifyOutcome(await requireRelease(release.id), status, reason);
       return {};
