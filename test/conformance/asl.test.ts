@@ -95,7 +95,7 @@ describe(`Map state, inline (${DOCS}/state-map-inline.html)`, () => {
       {
         Work: async (item) => {
           seen.push(Number(item));
-          if (item === 1) throw failing('HostCommandFailedError', 'batch 2 failed');
+          if (Number(item) === 1) throw failing('HostCommandFailedError', 'batch 2 failed');
           return item;
         },
       },
@@ -124,7 +124,7 @@ describe(`Map state, inline (${DOCS}/state-map-inline.html)`, () => {
       {
         Work: async (item) => {
           seen.push(Number(item));
-          if (item === 2) throw failing('Boom', 'item 2');
+          if (Number(item) === 2) throw failing('Boom', 'item 2');
           return item;
         },
       },
@@ -188,7 +188,7 @@ describe(`Map state, inline (${DOCS}/state-map-inline.html)`, () => {
       {
         Work: async (item) => {
           seen.push(Number(item));
-          if (item === 1 && failures++ === 0) throw failing('Flaky', 'once');
+          if (Number(item) === 1 && failures++ === 0) throw failing('Flaky', 'once');
           return item;
         },
       },
