@@ -3,11 +3,16 @@ import { join } from 'node:path';
 import { create } from 'tar';
 import type { TestServer } from './dev-server.ts';
 
+/** What the helpers need of a server: one in this process, or one in a child process. */
+export interface Driver extends Pick<TestServer, 'dataDir' | 'url' | 'upload' | 'waitForEnd'> {
+  call(method: string, path: string, options?: { body?: unknown; token?: string }): Promise<{ status: number; body: any }>;
+}
+
 /**
  * What end-to-end tests do to a running Slipway, through its API and its folder hosts. Takes a
  * getter, so a test that restarts the server keeps using the same helpers.
  */
-export function scenario(server: () => TestServer) {
+export function scenario(server: () => Driver) {
   const fleet = (host: string, ...path: string[]) => join(server().dataDir, 'fleet', host, ...path);
 
   async function release(id: string) {

@@ -79,6 +79,7 @@ export function dataPaths(dataDir: string) {
   return {
     dynamodb: join(dataDir, 'dynamodb'),
     s3: join(dataDir, 's3'),
+    s3Port: join(dataDir, 's3-port'),
     fleet: join(dataDir, 'fleet'),
     outbox: join(dataDir, 'outbox'),
     commands: join(dataDir, 'commands'),
@@ -246,7 +247,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       throw error;
     });
     started.push(dynamo);
-    const s3 = await startLocalS3(paths.s3);
+    const s3 = await startLocalS3(paths.s3, paths.s3Port);
     started.push(s3);
 
     const connection = {

@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -43,10 +43,22 @@ export async function startLocalDynamo(directory?: string): Promise<RunningServe
   };
 }
 
-export async function startLocalS3(directory: string): Promise<RunningServer> {
+/**
+ * On disk under `directory`; with a `portFile`, on the port it had last time when that port is free: hosts may be
+ * downloading from a presigned URL when the server restarts, and their retries must find it again.
+ */
+export async function startLocalS3(directory: string, portFile?: string): Promise<RunningServer> {
   await mkdir(directory, { recursive: true });
-  const server = new S3rver({ address: '127.0.0.1', port: 0, directory, silent: true });
-  const { port } = await server.run();
+  const previous = portFile ? Number((await readFile(portFile, 'utf8').catch(() => '')).trim()) || 0 : 0;
+  const listen = async (port: number) => {
+    const server = new S3rver({ address: '127.0.0.1', port, directory, silent: true });
+    return { server, port: (await server.run()).port };
+  };
+  const { server, port } = await listen(previous).catch((error: NodeJS.ErrnoException) => {
+    if (previous && error.code === 'EADDRINUSE') return listen(0);
+    throw error;
+  });
+  if (portFile && port !== previous) await writeFile(portFile, `${port}\n`);
   return { endpoint: `http://127.0.0.1:${port}`, close: () => server.close() };
 }
 
