@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
-import { mkdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { link, mkdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { main } from '@slipway/cli';
+import { main, packDirectory } from '@slipway/cli';
+import { list } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/dev-server.ts';
 import { shopConfigInput } from '../support/fixtures.ts';
@@ -92,6 +93,16 @@ describe('slipway CLI', () => {
     const first = await slipway(['artifact', 'push', a, '--app', 'demo']);
     const second = await slipway(['artifact', 'push', b, '--app', 'demo']);
     expect(first.out).toBe(second.out);
+  });
+
+  it('packs a file with two names (a hard link) as two files, which hosts accept', async () => {
+    const build = await makeBuild('linked', { 'a.js': 'shared bytes' });
+    await link(join(build, 'a.js'), join(build, 'b.js'));
+    const file = join(workspace, 'linked.tar.gz');
+    await packDirectory(build, file);
+    const types: Record<string, string> = {};
+    await list({ file, onReadEntry: (entry) => void (types[entry.path] = entry.type) });
+    expect(types).toEqual({ 'a.js': 'File', 'b.js': 'File' });
   });
 
   it('reports API validation errors field by field with exit code 1', async () => {

@@ -1,6 +1,6 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { HOST_EXIT_CODES, type HostScript, renderHostScript, shellQuote } from '@slipway/core';
@@ -105,6 +105,8 @@ describe('host scripts', () => {
     expect(await readFile(join(deployRoot, 'shared/storage/seed.txt'), 'utf8')).toBe('seeded by the first release');
     expect((await stat(join(deployRoot, 'shared/conf/app env'))).isDirectory()).toBe(true);
     expect(await readlink(join(release, '.env \'quoted\''))).toBe(join(deployRoot, 'shared', '.env \'quoted\''));
+    // Nobody ships it and its name has a dot: it starts as an empty file, not a folder.
+    expect(await readFile(join(deployRoot, 'shared', '.env \'quoted\''), 'utf8')).toBe('');
     expect(await pwnedFiles()).toEqual([]);
   });
 
@@ -119,6 +121,29 @@ describe('host scripts', () => {
     expect(result.code).toBe(HOST_EXIT_CODES.checksumMismatch);
     expect(result.stderr).toContain('sha256 mismatch');
     await expect(stat(join(deployRoot, 'releases/bad'))).rejects.toThrow();
+  });
+
+  it('tries the download again when the artifact store is away for a moment, then gives up', async () => {
+    const late = join(sandbox, 'late.tar.gz');
+    const script = { ...distributeScript('late'), artifactUrl: `file://${late}`, sha256: artifacts.one!.sha256 };
+    const child = spawn('bash', ['-c', renderHostScript(script)], { cwd: sandbox });
+    let stderr = '';
+    const firstFailure = new Promise<void>((resolve) =>
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        if (stderr.includes('download attempt 1 failed')) resolve();
+      }),
+    );
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    await firstFailure;
+    await copyFile(new URL(artifacts.one!.url).pathname, late);
+    expect(await exited, stderr).toBe(0);
+    expect(await readFile(join(deployRoot, 'releases/late/index.html'), 'utf8')).toBe('one');
+
+    const never = await run({ ...distributeScript('never'), artifactUrl: `file://${join(sandbox, 'never.tar.gz')}`, downloadAttempts: 2 });
+    expect(never.code).toBe(HOST_EXIT_CODES.artifactDownloadFailed);
+    expect(never.stderr).toContain('download attempt 1 failed');
+    expect(never.stderr).toContain('could not download the artifact');
   });
 
   it('switches current atomically and records what was live before, once', async () => {

@@ -26,6 +26,8 @@ Add --json to any client command to print the API's answer as JSON.`;
 
 class UsageError extends Error {}
 
+export { packDirectory } from './pack.ts';
+
 export interface Io {
   out(line: string): void;
   err(line: string): void;

@@ -30,6 +30,16 @@ export async function sha256File(file: string): Promise<string> {
 }
 
 /**
+ * tar stores a second name of a file (a hard link, as pnpm's store makes) as a link to the first;
+ * hosts refuse every hard link in an artifact, so each name is stored as a file of its own.
+ */
+class NoHardLinks<K, V> extends Map<K, V> {
+  override get(): V | undefined {
+    return undefined;
+  }
+}
+
+/**
  * Packs a folder into a tar.gz whose bytes depend only on the folder's contents: entries sorted,
  * owners and times dropped. The same build therefore gets the same content address.
  */
@@ -40,7 +50,7 @@ export async function packDirectory(directory: string, file: string): Promise<Pa
   const entries = await listEntries(directory);
   if (entries.length === 0) throw new Error(`${directory} is empty; there is nothing to push`);
   await create(
-    { gzip: true, file, cwd: directory, portable: true, noDirRecurse: true, mtime: new Date(0) },
+    { gzip: true, file, cwd: directory, portable: true, noDirRecurse: true, mtime: new Date(0), linkCache: new NoHardLinks() },
     entries,
   );
   const { size } = await stat(file);

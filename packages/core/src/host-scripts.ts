@@ -27,6 +27,8 @@ export type HostScript =
     sha256: string;
     sharedPaths: readonly string[];
     postDeploy: string;
+    /** Tries of the download before the step fails (default 5, about 20 s in all). */
+    downloadAttempts?: number;
   } & ReleaseOnHost) |
   ({ kind: 'switch'; switchId: string; healthCheckAttempts: number; healthCheckIntervalSeconds: number } & HookSet & ReleaseOnHost) |
   ({ kind: 'revert'; switchId: string; postRelease: string } & ReleaseOnHost) |
@@ -50,6 +52,8 @@ export const HOST_EXIT_CODES = {
   checksumMismatch: 11,
   unpackFailed: 12,
   postDeployFailed: 13,
+  /** The artifact or a shared path could make the distribute step write outside the release. */
+  unsafeArtifact: 14,
   notDistributed: 20,
   preReleaseFailed: 21,
   postReleaseFailed: 22,
@@ -86,8 +90,38 @@ current_target() { if [ -L "$DEPLOY_ROOT/current" ]; then readlink -- "$DEPLOY_R
 `;
 }
 
+/*
+ * Containment. Distributing writes only inside the release folder (staged as
+ * `releases/.<id>.partial`) and under shared/; when an artifact or a shared path would make it write
+ * anywhere else, the step refuses with HOST_EXIT_CODES.unsafeArtifact and a line on stderr naming
+ * the member or shared path and why, and removes the staging folder. (postDeploy is an admin's
+ * command and is not confined.)
+ *
+ * Before anything is unpacked, the archive's listing is read, and the artifact refused if a member:
+ * - is an absolute path or has a ".." segment;
+ * - is a hard link: every hard link, even one to a file inside the archive, the one rule that needs
+ *   no reasoning about what it points to; or a device node, a FIFO, a socket, or any other type but
+ *   file, folder and symbolic link;
+ * - is a symbolic link whose target, resolved as text from the link's folder, is absolute, leaves the
+ *   release, or climbs with ".." after going through another symbolic link or a shared path (where
+ *   the text no longer says where ".." leads); going down through one is fine (`public/storage ->
+ *   ../storage/app/public` with `storage` shared), as every link is itself held to these rules;
+ * - lies below a symbolic link member (`conf -> /etc` and `conf/passwd`), in whichever order.
+ * It is then unpacked with --no-same-owner --no-same-permissions --no-overwrite-dir, and what was
+ * unpacked is checked once more for anything but files, folders and symbolic links, and for files
+ * with more than one name.
+ *
+ * A shared path must be relative, with no empty, "." or ".." segment, not inside another shared
+ * path, and no segment of it may be a symbolic link, neither in the release nor under shared/. All of
+ * them are checked before any is linked; shared/ is checked, not locked, against concurrent writers.
+ *
+ * A shared path that no release has shipped yet starts under shared/ as an empty file if its last
+ * segment has a dot in it (`.env`, `app.ini`, `config/database.yml`), and as an empty folder otherwise
+ * (`storage`, `logs`, `public/uploads`): the configuration cannot say which it is, and that is how
+ * files and folders are usually named. A release that ships the path decides instead: the first one
+ * that ships it seeds shared/ with what it ships, file or folder.
+ */
 function distribute(script: Extract<HostScript, { kind: 'distribute' }>): string {
-  const shared = script.sharedPaths.map((path) => `link_shared ${shellQuote(path)}`).join('\n');
   return `${preamble({
     DEPLOY_ROOT: script.deployRoot,
     RELEASE_ID: script.releaseId,
@@ -95,7 +129,9 @@ function distribute(script: Extract<HostScript, { kind: 'distribute' }>): string
     ARTIFACT_URL: script.artifactUrl,
     ARTIFACT_SHA256: script.sha256,
     HOOK_POST_DEPLOY: script.postDeploy,
+    DOWNLOAD_ATTEMPTS: String(script.downloadAttempts ?? 5),
   })}
+SHARED_PATHS=(${script.sharedPaths.map(shellQuote).join(' ')})
 if [ -f "$RELEASE_DIR/.slipway-ready" ]; then
   log "release $RELEASE_ID is already distributed here"
   exit 0
@@ -105,32 +141,193 @@ if [ "$(current_target)" = "releases/$RELEASE_ID" ]; then
   exit ${HOST_EXIT_CODES.unpackFailed}
 fi
 PARTIAL="$DEPLOY_ROOT/releases/.$RELEASE_ID.partial"
-rm -rf -- "$PARTIAL" "$RELEASE_DIR"
-mkdir -p -- "$PARTIAL"
-log "downloading the artifact"
-curl -fsS --retry 3 --max-time 600 -o "$PARTIAL.tar.gz" -- "$ARTIFACT_URL" || {
-  log "could not download the artifact" >&2; rm -rf -- "$PARTIAL" "$PARTIAL.tar.gz"; exit ${HOST_EXIT_CODES.artifactDownloadFailed}; }
-actual=$(sha256sum -- "$PARTIAL.tar.gz" | cut -d' ' -f1)
-if [ "$actual" != "$ARTIFACT_SHA256" ]; then
-  log "sha256 mismatch: expected $ARTIFACT_SHA256, got $actual" >&2
-  rm -rf -- "$PARTIAL" "$PARTIAL.tar.gz"
-  exit ${HOST_EXIT_CODES.checksumMismatch}
-fi
-tar -xzf "$PARTIAL.tar.gz" -C "$PARTIAL" --no-same-owner || {
-  log "could not unpack the artifact" >&2; rm -rf -- "$PARTIAL" "$PARTIAL.tar.gz"; exit ${HOST_EXIT_CODES.unpackFailed}; }
-rm -f -- "$PARTIAL.tar.gz"
+clean_partial() { rm -rf -- "$PARTIAL" "$PARTIAL.tar.gz" "$PARTIAL.names" "$PARTIAL.listing"; }
+refuse() {
+  # An artifact or a shared path that could make this script write outside the release.
+  log "refusing to distribute: $1" >&2
+  clean_partial
+  exit ${HOST_EXIT_CODES.unsafeArtifact}
+}
+# Sets KEY to the path $1 without empty and "." segments (it has no ".." segment).
+path_key() {
+  local rest="$1/" part
+  KEY=""
+  while [ -n "$rest" ]; do
+    part=\${rest%%/*}; rest=\${rest#*/}
+    case $part in ''|.) ;; *) KEY=\${KEY:+$KEY/}$part ;; esac
+  done
+}
+check_shared_path() {
+  local LC_ALL=C
+  case $1 in
+    ''|/*) refuse "the shared path '$1' must be a path relative to the release" ;;
+    *//*|*/|./*|*/./*|*/.|.|../*|*/../*|*/..|..) refuse "the shared path '$1' must not have empty, '.' or '..' segments" ;;
+  esac
+  # Characters that tar's listing would escape could not be compared with the archive's members.
+  if [[ $1 == *[![:print:]]* || $1 == *\\\\* ]]; then refuse "the shared path '$1' has a control character or a backslash"; fi
+  local other
+  for other in "\${SHARED_PATHS[@]}"; do
+    if [[ $other == "$1"/* ]]; then refuse "the shared path '$other' is inside the shared path '$1'"; fi
+  done
+}
+# Whether the symbolic link $1 (a path in the release) pointing to $2 stays inside the release. Sets
+# REASON when it does not. Uses LINKS and SHARED from inspect_artifact. Below a symbolic link (or a
+# shared path, a link by then) the text no longer says where a ".." leads, so none may follow one;
+# going down through one is fine: every link in the release is itself held to this rule.
+target_inside() {
+  local dir="" rest="$2/" part walked=no through=""
+  case $1 in */*) dir=\${1%/*} ;; esac
+  case $2 in /*) REASON="its target is an absolute path"; return 1 ;; esac
+  while [ -n "$rest" ]; do
+    part=\${rest%%/*}; rest=\${rest#*/}
+    case $part in ''|.) continue ;; esac
+    if [ -z "$through" ] && [ "$walked" = yes ] && [ -n "$dir" ] &&
+      { [ -n "\${LINKS[$dir]+set}" ] || [ -n "\${SHARED[$dir]+set}" ]; }; then
+      through=$dir
+    fi
+    if [ "$part" = .. ]; then
+      if [ -n "$through" ]; then
+        REASON="its target climbs with '..' after going through '$through', a symbolic link in the release"; return 1
+      fi
+      if [ -z "$dir" ]; then REASON="its target is outside the release"; return 1; fi
+      case $dir in */*) dir=\${dir%/*} ;; *) dir="" ;; esac
+    else
+      dir=\${dir:+$dir/}$part; walked=yes
+    fi
+  done
+}
+inspect_artifact() {
+  local LC_ALL=C
+  # -P lists names exactly as stored. The escape quoting style puts each name on one line (a newline
+  # is listed as \\n, a backslash as \\\\, other unusual bytes in octal) and never escapes "/" or ".", so
+  # listed names compare, segment by segment, exactly as the real ones do. --numeric-owner keeps
+  # archive-supplied user names out of the verbose listing, whose text before the name then holds no
+  # ">", so the first " <name> -> " in a symbolic link's line is where its name ends.
+  if ! tar -tzf "$PARTIAL.tar.gz" -P --quoting-style=escape > "$PARTIAL.names" ||
+    ! tar -tvzf "$PARTIAL.tar.gz" -P --quoting-style=escape --numeric-owner > "$PARTIAL.listing"; then
+    log "could not read the artifact" >&2; clean_partial; exit ${HOST_EXIT_CODES.unpackFailed}
+  fi
+  local -a names listing
+  # LINKS: each symbolic link's target by its path in the release; LINK_MEMBER: its member name;
+  # PARENTS: every folder some member lies in, with the index of the first such member.
+  local -A LINKS=() LINK_MEMBER=() PARENTS=() SHARED=()
+  local i name line type key parent path
+  mapfile -t names < "$PARTIAL.names"
+  mapfile -t listing < "$PARTIAL.listing"
+  if [ "\${#names[@]}" -ne "\${#listing[@]}" ]; then refuse "the artifact's listing could not be read safely"; fi
+  for path in "\${SHARED_PATHS[@]}"; do SHARED[$path]=1; done
+  for i in "\${!names[@]}"; do
+    name=\${names[i]}; line=\${listing[i]}; type=\${line:0:1}
+    case $name in /*) refuse "member '$name' is an absolute path" ;; esac
+    # The path in the release: "./" in front and "/" behind dropped cheaply, the rare rest by path_key.
+    key=$name
+    while [[ $key == ./* ]]; do key=\${key#./}; done
+    key=\${key%/}
+    case /$key/ in
+      */../*) refuse "member '$name' has a '..' segment" ;;
+      *//*|*/./*) path_key "$key"; key=$KEY ;;
+    esac
+    case $type in
+      -|d) [[ $line == *" $name" ]] || refuse "the artifact's listing could not be read safely at member '$name'" ;;
+      l)
+        if [[ $line != *" $name -> "* || \${line%%" $name -> "*} == *'>'* ]]; then
+          refuse "the artifact's listing could not be read safely at member '$name'"
+        fi
+        ;;
+      h) refuse "member '$name' is a hard link (hard links are refused)" ;;
+      b|c) refuse "member '$name' is a device node" ;;
+      p) refuse "member '$name' is a FIFO" ;;
+      s) refuse "member '$name' is a socket" ;;
+      *) refuse "member '$name' has a type that is not a file, folder or symbolic link ($type)" ;;
+    esac
+    if [ -z "$key" ]; then
+      if [ "$type" = d ]; then continue; fi
+      refuse "member '$name' would replace the release folder itself"
+    fi
+    if [ "$type" = l ]; then LINKS[$key]=\${line#*" $name -> "}; LINK_MEMBER[$key]=$name; fi
+    parent=$key
+    while [[ $parent == */* ]]; do
+      parent=\${parent%/*}
+      if [ -n "\${PARENTS[$parent]+set}" ]; then break; fi
+      PARENTS[$parent]=$i
+    done
+  done
+  for key in "\${!LINKS[@]}"; do
+    if [ -n "\${PARENTS[$key]+set}" ]; then
+      i=\${PARENTS[$key]}
+      refuse "member '\${names[i]}' is inside the symbolic link '\${LINK_MEMBER[$key]}', so it would be written wherever that points"
+    fi
+    target_inside "$key" "\${LINKS[$key]}" ||
+      refuse "member '\${LINK_MEMBER[$key]}' is a symbolic link to '\${LINKS[$key]}' and $REASON"
+  done
+}
+# Refuses the shared path $1 if a segment of it, in the release or under shared/, is a symbolic link.
+check_shared_place() {
+  local walked="" rest="$1/" part place
+  while [ -n "$rest" ]; do
+    part=\${rest%%/*}; rest=\${rest#*/}; walked=\${walked:+$walked/}$part
+    if [ -L "$PARTIAL/$walked" ]; then
+      refuse "the shared path '$1' would go through '$walked' in the release, which is a symbolic link"
+    fi
+    if [ -L "$DEPLOY_ROOT/shared/$walked" ]; then
+      refuse "the shared path '$1' would go through 'shared/$walked', which is a symbolic link"
+    fi
+    if [ -n "$rest" ]; then
+      for place in "$PARTIAL/$walked" "$DEPLOY_ROOT/shared/$walked"; do
+        if [ -e "$place" ] && [ ! -d "$place" ]; then
+          refuse "the shared path '$1' would go through '$walked', which is not a folder"
+        fi
+      done
+    fi
+  done
+}
 link_shared() {
   # Files that outlive releases live in shared/; the release gets a link. The first release that
-  # ships the path seeds it; a path nobody ships starts as an empty folder.
+  # ships the path seeds it; a path nobody ships starts as an empty file or folder (see above).
   local path="$1" target="$DEPLOY_ROOT/shared/$1" inside="$PARTIAL/$1"
+  check_shared_place "$path"
   mkdir -p -- "$(dirname -- "$target")" "$(dirname -- "$inside")"
   if [ ! -e "$target" ] && [ ! -L "$target" ]; then
-    if [ -e "$inside" ]; then mv -- "$inside" "$target"; else mkdir -p -- "$target"; fi
+    if [ -e "$inside" ]; then
+      mv -- "$inside" "$target"
+    else
+      case \${path##*/} in *.*) : > "$target" ;; *) mkdir -p -- "$target" ;; esac
+    fi
   fi
   rm -rf -- "$inside"
   ln -s -- "$target" "$inside"
 }
-${shared}
+for shared_path in "\${SHARED_PATHS[@]}"; do check_shared_path "$shared_path"; done
+clean_partial
+rm -rf -- "$RELEASE_DIR"
+mkdir -p -- "$PARTIAL"
+log "downloading the artifact"
+download() {
+  # curl's own --retry gives up on a dropped or refused connection: the store may be restarting.
+  local attempt=1
+  until curl -fsS --retry 3 --connect-timeout 10 --max-time 600 -o "$PARTIAL.tar.gz" -- "$ARTIFACT_URL"; do
+    if [ "$attempt" -ge "$DOWNLOAD_ATTEMPTS" ]; then return 1; fi
+    log "download attempt $attempt failed; trying again in $((attempt * 2)) s" >&2
+    sleep $((attempt * 2))
+    attempt=$((attempt + 1))
+  done
+}
+download || { log "could not download the artifact" >&2; clean_partial; exit ${HOST_EXIT_CODES.artifactDownloadFailed}; }
+actual=$(sha256sum -- "$PARTIAL.tar.gz" | cut -d' ' -f1)
+if [ "$actual" != "$ARTIFACT_SHA256" ]; then
+  log "sha256 mismatch: expected $ARTIFACT_SHA256, got $actual" >&2
+  clean_partial
+  exit ${HOST_EXIT_CODES.checksumMismatch}
+fi
+inspect_artifact
+tar -xzf "$PARTIAL.tar.gz" -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir || {
+  log "could not unpack the artifact" >&2; clean_partial; exit ${HOST_EXIT_CODES.unpackFailed}; }
+rm -f -- "$PARTIAL.tar.gz" "$PARTIAL.names" "$PARTIAL.listing"
+odd=$(find "$PARTIAL" -mindepth 1 \\( \\( ! -type f ! -type d ! -type l \\) -o \\( -type f -links +1 \\) \\) -printf '%P' -quit)
+if [ -n "$odd" ]; then refuse "'$odd' was unpacked as something other than a plain file, folder or symbolic link"; fi
+# Every shared path is checked before any is linked, so a refusal leaves shared/ as it was.
+for shared_path in "\${SHARED_PATHS[@]}"; do check_shared_place "$shared_path"; done
+for shared_path in "\${SHARED_PATHS[@]}"; do link_shared "$shared_path"; done
 mv -T -- "$PARTIAL" "$RELEASE_DIR"
 run_hook postDeploy "$HOOK_POST_DEPLOY" || { log "postDeploy failed" >&2; exit ${HOST_EXIT_CODES.postDeployFailed}; }
 touch -- "$RELEASE_DIR/.slipway-ready"

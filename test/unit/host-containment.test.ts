@@ -1,0 +1,390 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { lstat, mkdir, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
+import { HOST_EXIT_CODES, type HostScript, renderHostScript } from '@slipway/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { temporaryDirectory } from '../support/stand-ins.ts';
+
+/**
+ * Hostile artifacts: archives crafted byte by byte (ustar headers, with a pax header for long or
+ * unusual names), so a test can put in exactly what an attacker would, which no well-behaved tar
+ * writer produces: absolute names, "..", FIFOs, devices, hard links out of the archive.
+ */
+
+const exec = promisify(execFile);
+
+type Member =
+  | { name: string; type: 'file'; content?: string } |
+  { name: string; type: 'dir' | 'fifo' | 'char' } |
+  { name: string; type: 'symlink' | 'hardlink'; target: string };
+
+const TYPE_FLAG = { file: '0', hardlink: '1', symlink: '2', char: '3', dir: '5', fifo: '6' } as const;
+
+function octal(block: Buffer, offset: number, length: number, value: number) {
+  block.write(`${value.toString(8).padStart(length - 1, '0')}\0`, offset, length, 'ascii');
+}
+
+function header(name: Buffer, typeflag: string, size: number, mode: number, linkname = Buffer.alloc(0)): Buffer {
+  const block = Buffer.alloc(512);
+  name.copy(block, 0, 0, Math.min(name.length, 100));
+  octal(block, 100, 8, mode);
+  octal(block, 108, 8, 0);
+  octal(block, 116, 8, 0);
+  octal(block, 124, 12, size);
+  octal(block, 136, 12, 1_700_000_000);
+  block.write(typeflag, 156, 1, 'ascii');
+  linkname.copy(block, 157, 0, Math.min(linkname.length, 100));
+  block.write('ustar\u000000', 257, 8, 'ascii');
+  block.write('root', 265, 'ascii');
+  block.write('root', 297, 'ascii');
+  if (typeflag === TYPE_FLAG.char) {
+    octal(block, 329, 8, 1);
+    octal(block, 337, 8, 3);
+  }
+  block.fill(' ', 148, 156);
+  let sum = 0;
+  for (const byte of block) sum += byte;
+  block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'ascii');
+  return block;
+}
+
+function padded(data: Buffer): Buffer {
+  return Buffer.concat([data, Buffer.alloc((512 - (data.length % 512)) % 512)]);
+}
+
+function paxRecord(key: string, value: Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from(` ${key}=`), value, Buffer.from('\n')]);
+  let length = body.length + 1;
+  while (String(length).length + body.length !== length) length = String(length).length + body.length;
+  return Buffer.concat([Buffer.from(String(length)), body]);
+}
+
+function tarball(members: Member[]): Buffer {
+  const blocks: Buffer[] = [];
+  for (const member of members) {
+    const name = Buffer.from(member.name);
+    const target = Buffer.from('target' in member ? member.target : '');
+    const records: Buffer[] = [];
+    if (name.length > 100 || /[^ -~]/.test(member.name)) records.push(paxRecord('path', name));
+    if (target.length > 100 || /[^ -~]/.test(target.toString())) records.push(paxRecord('linkpath', target));
+    if (records.length > 0) {
+      const pax = Buffer.concat(records);
+      blocks.push(header(Buffer.from('PaxHeader'), 'x', pax.length, 0o644), padded(pax));
+    }
+    const content = Buffer.from(member.type === 'file' ? member.content ?? '' : '');
+    const mode = member.type === 'dir' ? 0o755 : 0o644;
+    blocks.push(header(name, TYPE_FLAG[member.type], content.length, mode, target));
+    if (content.length > 0) blocks.push(padded(content));
+  }
+  blocks.push(Buffer.alloc(1024));
+  return gzipSync(Buffer.concat(blocks));
+}
+
+let sandbox: string;
+let outside: string;
+let hosts = 0;
+
+/** A host with one good release live, and an "outside" folder that attacks aim at. */
+async function liveHost() {
+  hosts += 1;
+  const deployRoot = join(sandbox, `host ${hosts} 'q' $(touch pwned)`, 'srv', 'app');
+  const good = await artifact(`good-${hosts}`, [{ name: 'index.html', type: 'file', content: 'good' }]);
+  const host = {
+    deployRoot,
+    distribute: (releaseId: string, art: { url: string; sha256: string }, sharedPaths: string[] = []) =>
+      run({
+        kind: 'distribute', deployRoot, releaseId, version: '1', artifactUrl: art.url, sha256: art.sha256, sharedPaths, postDeploy: '',
+      }),
+  };
+  const distributed = await host.distribute('good', good);
+  expect(distributed.code, distributed.stderr).toBe(0);
+  const switched = await run({
+    kind: 'switch', deployRoot, releaseId: 'good', switchId: 'good', version: '1',
+    preRelease: '', postRelease: '', healthCheck: '', healthCheckAttempts: 1, healthCheckIntervalSeconds: 0,
+  });
+  expect(switched.code, switched.stderr).toBe(0);
+  return host;
+}
+
+async function artifact(name: string, members: Member[]) {
+  const file = join(sandbox, `${name}.tar.gz`);
+  const data = tarball(members);
+  await writeFile(file, data);
+  return { url: `file://${file}`, sha256: createHash('sha256').update(data).digest('hex') };
+}
+
+async function run(script: HostScript) {
+  try {
+    const { stdout, stderr } = await exec('bash', ['-c', renderHostScript(script)], { cwd: sandbox });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failure = error as { code: number; stdout: string; stderr: string };
+    return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
+  }
+}
+
+/** Every entry below a folder with its type and its content or link target, in order. */
+async function snapshot(folder: string, skip: string[] = []): Promise<string[]> {
+  const lines: string[] = [];
+  const walk = async (current: string) => {
+    for (const entry of (await readdir(current)).sort()) {
+      const path = join(current, entry);
+      const name = relative(folder, path);
+      if (skip.includes(name)) continue;
+      const info = await lstat(path);
+      if (info.isSymbolicLink()) lines.push(`link ${name} -> ${await readlink(path)}`);
+      else if (info.isDirectory()) {
+        lines.push(`dir ${name} ${(info.mode & 0o7777).toString(8)}`);
+        await walk(path);
+      } else if (info.isFile()) lines.push(`file ${name} ${(info.mode & 0o7777).toString(8)} ${await readFile(path, 'utf8')}`);
+      else lines.push(`other ${name}`);
+    }
+  };
+  await walk(folder);
+  return lines;
+}
+
+async function pwnedFiles(): Promise<string[]> {
+  const found: string[] = [];
+  const walk = async (folder: string) => {
+    for (const entry of await readdir(folder, { withFileTypes: true })) {
+      if (entry.name === 'pwned') found.push(join(folder, entry.name));
+      if (entry.isDirectory() && !entry.isSymbolicLink()) await walk(join(folder, entry.name));
+    }
+  };
+  await walk(sandbox);
+  return found;
+}
+
+/** The distribute step is refused, names the member, and leaves everything but shared/ as it was. */
+async function expectRefused(
+  members: Member[],
+  mentions: string,
+  sharedPaths: string[] = [],
+  prepare?: (deployRoot: string) => Promise<void>,
+) {
+  const host = await liveHost();
+  if (prepare) await prepare(host.deployRoot);
+  const hostile = await artifact(`hostile-${hosts}`, members);
+  const outsideBefore = await snapshot(outside);
+  const rootBefore = await snapshot(host.deployRoot, ['shared']);
+
+  const result = await host.distribute('evil', hostile, sharedPaths);
+
+  expect(result.code, result.stderr).toBe(HOST_EXIT_CODES.unsafeArtifact);
+  expect(result.stderr).toContain('refusing to distribute');
+  expect(result.stderr).toContain(mentions);
+  expect(await snapshot(outside)).toEqual(outsideBefore);
+  await expect(lstat(join(host.deployRoot, 'releases/evil'))).rejects.toThrow();
+  expect((await readdir(join(host.deployRoot, 'releases'))).sort()).toEqual(['good']);
+  expect(await readlink(join(host.deployRoot, 'current'))).toBe('releases/good');
+  expect(await snapshot(host.deployRoot, ['shared'])).toEqual(rootBefore);
+  return { host, result };
+}
+
+/** From a release folder (and its staging folder, at the same depth) to `outside`, climbing with "..". */
+function upToOutside(...rest: string[]) {
+  return join(relative(join(sandbox, 'host n', 'srv/app/releases/evil'), outside), ...rest);
+}
+
+beforeAll(async () => {
+  sandbox = await temporaryDirectory('slipway-contain-');
+  outside = join(sandbox, 'outside');
+  await mkdir(join(outside, 'nested'), { recursive: true });
+  await writeFile(join(outside, 'app.ini'), 'the real app.ini');
+  await writeFile(join(outside, 'passwd'), 'root:x:0:0');
+  await writeFile(join(outside, 'nested/keep.txt'), 'keep');
+});
+afterAll(async () => rm(sandbox, { recursive: true, force: true }));
+
+describe('the distribute step refuses an artifact that could write outside its release', () => {
+  it('a folder that is a symbolic link out of the release, with a shared path inside it', async () => {
+    await expectRefused(
+      [{ name: 'conf', type: 'symlink', target: outside }],
+      `member 'conf' is a symbolic link to '${outside}' and its target is an absolute path`,
+      ['conf/app.ini'],
+    );
+  });
+
+  it('the same link written relative, climbing out with ".."', async () => {
+    const target = upToOutside();
+    await expectRefused(
+      [{ name: 'conf', type: 'symlink', target }],
+      `member 'conf' is a symbolic link to '${target}' and its target is outside the release`,
+      ['conf/app.ini'],
+    );
+  });
+
+  it('a symbolic link out followed by a member below it (conf -> outside, then conf/passwd), in either order', async () => {
+    await expectRefused(
+      [
+        { name: 'conf', type: 'symlink', target: outside },
+        { name: 'conf/passwd', type: 'file', content: 'pwned:x:0:0' },
+      ],
+      `member 'conf/passwd' is inside the symbolic link 'conf'`,
+    );
+    // Also when the link points inside, is listed after the member, or is spelled differently.
+    await expectRefused(
+      [
+        { name: 'index.html', type: 'file', content: 'x' },
+        { name: 'public/', type: 'dir' },
+        { name: 'conf//passwd', type: 'file', content: 'pwned:x:0:0' },
+        { name: './conf/', type: 'symlink', target: 'public' },
+      ],
+      `member 'conf//passwd' is inside the symbolic link './conf/'`,
+    );
+  });
+
+  it('a member named with ".."', async () => {
+    await expectRefused([{ name: '../x', type: 'file', content: 'x' }], `member '../x' has a '..' segment`);
+    const name = 'a/../../../../../../outside/passwd';
+    await expectRefused([{ name, type: 'file', content: 'x' }], `member '${name}' has a '..' segment`);
+  });
+
+  it('a member with an absolute name', async () => {
+    const name = join(outside, 'passwd');
+    await expectRefused([{ name, type: 'file', content: 'pwned:x:0:0' }], `member '${name}' is an absolute path`);
+  });
+
+  it('a FIFO and a device node', async () => {
+    await expectRefused([{ name: 'index.html', type: 'file', content: 'x' }, { name: 'pipe', type: 'fifo' }], `member 'pipe' is a FIFO`);
+    await expectRefused([{ name: 'null', type: 'char' }], `member 'null' is a device node`);
+  });
+
+  it('any hard link: one to a file outside, and one to a file inside the archive', async () => {
+    const target = upToOutside('passwd');
+    await expectRefused([{ name: 'h', type: 'hardlink', target }], `member 'h' is a hard link (hard links are refused)`);
+    await expectRefused(
+      [{ name: 'a.txt', type: 'file', content: 'a' }, { name: 'b.txt', type: 'hardlink', target: 'a.txt' }],
+      `member 'b.txt' is a hard link`,
+    );
+  });
+
+  it('a symbolic link whose target passes through another symbolic link before climbing out', async () => {
+    // x/b -> .. stays inside as text and on disk, but a -> x/b/.. is the release's parent on disk.
+    await expectRefused(
+      [
+        { name: 'x/', type: 'dir' },
+        { name: 'x/b', type: 'symlink', target: '..' },
+        { name: 'a', type: 'symlink', target: 'x/b/..' },
+      ],
+      `member 'a' is a symbolic link to 'x/b/..' and its target climbs with '..' after going through 'x/b'`,
+    );
+  });
+
+  it('a symbolic link whose target contains " -> ", which a listing parser could split at the wrong place', async () => {
+    const target = `${upToOutside()} -> x`;
+    await expectRefused([{ name: 's', type: 'symlink', target }], `member 's' is a symbolic link to '${target}'`);
+  });
+
+  it('a shared path that the artifact ships as a symbolic link inside the release, before any shared path is linked', async () => {
+    const { host } = await expectRefused(
+      [
+        { name: 'storage/seed.txt', type: 'file', content: 'seed' },
+        { name: 'etc/', type: 'dir' },
+        { name: 'conf', type: 'symlink', target: 'etc' },
+      ],
+      `the shared path 'conf/app.ini' would go through 'conf' in the release, which is a symbolic link`,
+      ['storage', 'conf/app.ini'],
+    );
+    expect(await readdir(join(host.deployRoot, 'shared'))).toEqual([]);
+  });
+
+  it('a shared path inside another shared path', async () => {
+    await expectRefused(
+      [{ name: 'conf/app.ini', type: 'file', content: 'x' }],
+      `the shared path 'conf/app.ini' is inside the shared path 'conf'`,
+      ['conf', 'conf/app.ini'],
+    );
+  });
+
+  it('a shared path that goes through a symbolic link planted under shared/', async () => {
+    await expectRefused(
+      [{ name: 'index.html', type: 'file', content: 'x' }],
+      `the shared path 'conf/new.ini' would go through 'shared/conf', which is a symbolic link`,
+      ['conf/new.ini'],
+      async (deployRoot) => {
+        await mkdir(join(deployRoot, 'shared'), { recursive: true });
+        await symlink(outside, join(deployRoot, 'shared/conf'));
+      },
+    );
+  });
+
+  it('a shared path that is absolute or climbs out with ".."', async () => {
+    const files: Member[] = [{ name: 'index.html', type: 'file', content: 'x' }];
+    const climbing = '../../../../outside/evil';
+    await expectRefused(files, `the shared path '${climbing}' must not have empty, '.' or '..' segments`, [climbing]);
+    await expectRefused(files, `the shared path '${outside}/evil' must be a path relative to the release`, [`${outside}/evil`]);
+  });
+});
+
+describe('the distribute step accepts an artifact that stays inside its release', () => {
+  it('symbolic links that point inside the release, and long, odd names', async () => {
+    const host = await liveHost();
+    const longFolder = `${'a'.repeat(100)} with 'quotes' and $(touch pwned)`;
+    const longName = `${'b'.repeat(150)}\nlrwxrwxrwx 0/0 0 2024-01-01 00:00 conf -> ${outside}\\x é.txt`;
+    const members: Member[] = [
+      { name: './', type: 'dir' },
+      { name: './build/', type: 'dir' },
+      { name: './build/app.js', type: 'file', content: 'app' },
+      { name: './latest', type: 'symlink', target: './build' },
+      { name: 'node_modules/tool/bin/tool', type: 'file', content: 'tool' },
+      { name: 'node_modules/.bin/tool', type: 'symlink', target: '../tool/bin/tool' },
+      { name: `${longFolder}/${longName}`, type: 'file', content: 'long' },
+      { name: 'long-link', type: 'symlink', target: `./${longFolder}/${longName}` },
+      { name: 'arrow -> trick', type: 'symlink', target: 'build/app.js' },
+      { name: `$(touch pwned)]\`touch pwned\` [x]`, type: 'symlink', target: `${longFolder}/../build` },
+      // Down through another link, and down through a shared path (Laravel's public/storage).
+      { name: 'app-via-latest', type: 'symlink', target: 'latest/app.js' },
+      { name: 'storage/app/public/logo.txt', type: 'file', content: 'logo' },
+      { name: 'public/storage', type: 'symlink', target: '../storage/app/public' },
+    ];
+    expect(`${longFolder}/${longName}`.length).toBeGreaterThanOrEqual(300);
+    const result = await host.distribute('fine', await artifact('fine', members), ['storage']);
+    expect(result.code, result.stderr).toBe(0);
+    const release = join(host.deployRoot, 'releases/fine');
+    expect(await readlink(join(release, 'latest'))).toBe('./build');
+    expect(await readFile(join(release, 'latest/app.js'), 'utf8')).toBe('app');
+    expect(await readFile(join(release, 'node_modules/.bin/tool'), 'utf8')).toBe('tool');
+    expect(await readFile(join(release, longFolder, longName), 'utf8')).toBe('long');
+    expect(await readFile(join(release, 'long-link'), 'utf8')).toBe('long');
+    expect(await readFile(join(release, 'arrow -> trick'), 'utf8')).toBe('app');
+    expect(await readFile(join(release, `$(touch pwned)]\`touch pwned\` [x]`, 'app.js'), 'utf8')).toBe('app');
+    expect(await readFile(join(release, 'app-via-latest'), 'utf8')).toBe('app');
+    expect(await readFile(join(release, 'public/storage/logo.txt'), 'utf8')).toBe('logo');
+    expect(await readlink(join(release, 'storage'))).toBe(join(host.deployRoot, 'shared/storage'));
+    expect(await pwnedFiles()).toEqual([]);
+  });
+
+  it('starts a shared path nobody ships as an empty file when its last segment has a dot, else as a folder', async () => {
+    const host = await liveHost();
+    const sharedPaths = ['.env', 'config/database.yml', 'storage', 'public/uploads', 'seeded.d'];
+    const shipped = await artifact('shared-rule', [
+      { name: 'index.html', type: 'file', content: 'x' },
+      { name: 'seeded.d/one.conf', type: 'file', content: 'seed' },
+    ]);
+    const result = await host.distribute('shared', shipped, sharedPaths);
+    expect(result.code, result.stderr).toBe(0);
+    const shared = join(host.deployRoot, 'shared');
+    for (const file of ['.env', 'config/database.yml']) {
+      expect((await stat(join(shared, file))).isFile(), file).toBe(true);
+      expect(await readFile(join(shared, file), 'utf8')).toBe('');
+    }
+    for (const folder of ['storage', 'public/uploads']) {
+      expect((await stat(join(shared, folder))).isDirectory(), folder).toBe(true);
+      expect(await readdir(join(shared, folder))).toEqual([]);
+    }
+    // A path that a release ships is seeded by it, whatever its name looks like.
+    expect(await readFile(join(shared, 'seeded.d/one.conf'), 'utf8')).toBe('seed');
+    for (const path of sharedPaths) {
+      expect(await readlink(join(host.deployRoot, 'releases/shared', path))).toBe(join(shared, path));
+    }
+  });
+
+  it('left no trace of any hostile name being executed', async () => {
+    expect(await pwnedFiles()).toEqual([]);
+  });
+});
