@@ -1,5 +1,5 @@
 import { rm } from 'node:fs/promises';
-import { type DevServer, startDevServer } from '@slipway/local';
+import { type DevServer, type DevServerOptions, startDevServer } from '@slipway/local';
 import { sha256 } from './fixtures.ts';
 import { temporaryDirectory } from './stand-ins.ts';
 
@@ -29,10 +29,10 @@ export interface CallOptions {
   headers?: Record<string, string>;
 }
 
-export async function startTestServer(dataDir?: string): Promise<TestServer> {
+export async function startTestServer(dataDir?: string, options: Partial<DevServerOptions> = {}): Promise<TestServer> {
   const folder = dataDir ?? (await temporaryDirectory('slipway-dev-'));
   const logs: string[] = [];
-  const server = await startDevServer({ dataDir: folder, port: 0, writeLog: (line) => logs.push(line) });
+  const server = await startDevServer({ dataDir: folder, port: 0, writeLog: (line) => logs.push(line), ...options });
 
   const call: TestServer['call'] = async (method, path, options = {}) => {
     const token = options.token === undefined ? server.adminToken : options.token;

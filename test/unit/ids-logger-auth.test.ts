@@ -54,6 +54,23 @@ describe('logger', () => {
     expect(lines[0]).not.toContain('AAAA');
   });
 
+  it('scrubs secrets out of any text: approval link ids, API tokens, presigned signatures, in messages, fields and errors', () => {
+    const lines: string[] = [];
+    const logger = createLogger({ service: 'test', write: (line) => lines.push(line) });
+    const linkId = 'Zx81_qW-3kLmNoPqRsTuVwXyZ0123456789abcdefgh';
+    const apiToken = 'slw_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-abcd';
+    const presigned = 'http://127.0.0.1:9000/bucket/a.tar.gz?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20261125&X-Amz-Signature=deadbeefcafe';
+    logger.info(`viewed /approvals/${linkId}`, { path: `/approvals/${linkId}`, note: `used ${apiToken}`, fetched: presigned });
+    logger.error('failed', { error: new Error(`GET ${presigned} with ${apiToken} failed at /approvals/${linkId}?x=1`) });
+    const text = lines.join('\n');
+    for (const secret of [linkId, apiToken, 'deadbeefcafe', 'AKIA%2F20261125']) expect(text).not.toContain(secret);
+    const first = JSON.parse(lines[0]!);
+    expect(first.message).toBe('viewed /approvals/…');
+    expect(first.path).toBe('/approvals/…');
+    expect(first.fetched).toContain('X-Amz-Algorithm=AWS4-HMAC-SHA256');
+    expect(first.fetched).toContain('X-Amz-Signature=…');
+  });
+
   it('drops lines below its level', () => {
     const lines: string[] = [];
     const logger = createLogger({ service: 'test', level: 'warn', write: (line) => lines.push(line) });

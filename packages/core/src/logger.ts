@@ -10,6 +10,23 @@ const SECRET_FIELD =
   /token|authorization|secret|password|signature|cookie|credential|(upload|download|signed|presigned|approval)(url|link)/i;
 export const REDACTED = '[redacted]';
 
+/**
+ * Secrets that can hide inside ordinary text (a request path, an error message, a URL): an approval
+ * link's id, an API token, a presigned URL's signature or credential. Every string logged is
+ * scrubbed of them, whatever its field is called.
+ */
+const SECRET_TEXT: [RegExp, string][] = [
+  [/\/approvals\/[^/?#\s"']+/g, '/approvals/…'],
+  [/\bslw_[A-Za-z0-9_-]{8,}/g, 'slw_…'],
+  [/([?&](?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature|AWSAccessKeyId|sig|token)=)[^&\s"'#]*/gi, '$1…'],
+];
+
+export function scrub(text: string): string {
+  let out = text;
+  for (const [pattern, replacement] of SECRET_TEXT) out = out.replace(pattern, replacement);
+  return out;
+}
+
 export interface Logger {
   debug(message: string, fields?: Record<string, unknown>): void;
   info(message: string, fields?: Record<string, unknown>): void;
@@ -26,11 +43,12 @@ export interface LoggerOptions {
 
 function redact(value: unknown, depth = 0): unknown {
   if (depth > 6) return '[deep]';
+  if (typeof value === 'string') return scrub(value);
   if (value instanceof Error) {
     return {
       name: value.name,
-      message: value.message,
-      stack: value.stack,
+      message: scrub(value.message),
+      stack: value.stack === undefined ? undefined : scrub(value.stack),
       cause: redact(value.cause, depth + 1),
     };
   }
@@ -52,7 +70,7 @@ export function createLogger(options: LoggerOptions, bound: Record<string, unkno
     if (LEVELS[level] < threshold) return;
     const entry = redact({ ...bound, ...fields }) as Record<string, unknown>;
     write(
-      JSON.stringify({ time: new Date().toISOString(), level, service: options.service, message, ...entry }),
+      JSON.stringify({ time: new Date().toISOString(), level, service: options.service, message: scrub(message), ...entry }),
     );
   };
   return {
