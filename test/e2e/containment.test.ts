@@ -242,4 +242,23 @@ describe('cancel and rollback as users expect', () => {
     expect((await s.waitForEnd(undo)).status).toBe('succeeded');
     expect([v1, v3]).not.toContain((await s.live('hist')).production!.live);
   });
+
+  it('keeps the release live before the current one on the hosts, however old, so the default rollback always works', async () => {
+    await s.app({ name: 'keep', deployRoot: '/srv/keep', keepReleases: 2, environments: [{ name: 'production', targets: { hosts: ['keep-1'] } }] });
+    const v1 = await s.open('keep', '1');
+    expect((await s.waitForEnd(v1)).status).toBe('succeeded');
+    const v2 = await s.open('keep', '2');
+    expect((await s.waitForEnd(v2)).status).toBe('succeeded');
+    expect((await s.waitForEnd(await s.rollback('keep', 'production'))).status).toBe('succeeded');
+    const v3 = await s.open('keep', '3');
+    expect((await s.waitForEnd(v3)).status).toBe('succeeded');
+    // v1 was live before v3: it stays on the host although two newer releases exist.
+    expect(await s.releasesOn('keep-1')).toContain(v1);
+    const app = (await server.call('GET', '/v1/apps/keep')).body;
+    expect(app.environments[0].retained.map((r: any) => r.id)).toEqual([v3, v1]);
+    const back = await s.rollback('keep', 'production');
+    expect((await s.release(back)).rollback.target).toBe(v1);
+    expect((await s.waitForEnd(back)).status).toBe('succeeded');
+    expect(await s.current('keep-1')).toBe(`releases/${v1}`);
+  });
 });

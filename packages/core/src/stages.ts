@@ -365,13 +365,14 @@ export function createReleaseStages(deps: StageDeps) {
       if (state?.status !== 'succeeded') {
         const live = await store.getEnvironmentLive(release.app, input.environment);
         if (live?.liveRelease?.id !== target) {
-          // A rollback goes back to a release already retained; a release joins the retained ones.
+          // A rollback goes back to a release already retained; a release joins the retained ones,
+          // and so does the one live before it, however old: it is where a rollback goes by default.
+          const previous = live?.liveRelease ? [{ id: live.liveRelease.id, version: live.liveRelease.version }] : [];
           const retained = release.rollback
             ? (live?.retained ?? [])
-            : [{ id: release.id, version: release.version }, ...(live?.retained ?? []).filter((r) => r.id !== release.id)].slice(
-                0,
-                release.config.keepReleases,
-              );
+            : [{ id: release.id, version: release.version }, ...previous, ...(live?.retained ?? [])]
+                .filter((kept, index, all) => all.findIndex((other) => other.id === kept.id) === index)
+                .slice(0, release.config.keepReleases);
           await store.putEnvironmentLive({
             app: release.app,
             environment: input.environment,
