@@ -15,7 +15,7 @@ export default $config({
   },
   async run() {
     const { table, bucket } = await import('./infra/storage');
-    const { signingKey, adminToken } = await import('./infra/secrets');
+    const { signingKey, adminToken, webhookSecret } = await import('./infra/secrets');
     const { email, sender } = await import('./infra/email');
     const { createFunctions } = await import('./infra/functions');
     const { createStateMachines } = await import('./infra/workflow');
@@ -51,6 +51,7 @@ export default $config({
       SLIPWAY_BASE_URL: api.url,
       SLIPWAY_SIGNING_KEY: signingKey.value,
       SLIPWAY_ADMIN_TOKEN: adminToken.value,
+      SLIPWAY_WEBHOOK_SECRET: webhookSecret.value,
     };
     const functions = createFunctions(refs, environment);
     api.route('$default', functions.api.arn);

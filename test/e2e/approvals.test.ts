@@ -259,6 +259,8 @@ describe('decisions', () => {
     const csrf = /name="csrf" value="([^"]+)"/.exec(shown.html)![1]!;
     const refused = await decide(link, 'approve', { csrf });
     expect(refused.status).toBe(403);
+    // A name is one token: sam's deployer token goes before sam gets an approver's.
+    expect((await server.call('DELETE', '/v1/tokens/sam@example.com')).status).toBe(204);
     const samApprover = await server.tokenFor('approver', 'sam@example.com');
     const viaApi = await server.call('POST', `/v1/releases/${id}/approvals`, { token: samApprover, body: { decision: 'approve' } });
     expect(viaApi.status).toBe(403);
@@ -368,6 +370,7 @@ describe('bad links and bad forms', () => {
     expect((await server.call('POST', `/v1/releases/${id}/approvals`, { token: stranger, body: { decision: 'approve' } })).status).toBe(403);
     const deployer = await server.tokenFor('deployer', 'gus@example.com');
     expect((await server.call('POST', `/v1/releases/${id}/approvals`, { token: deployer, body: { decision: 'approve' } })).status).toBe(403);
+    expect((await server.call('DELETE', '/v1/tokens/gus@example.com')).status).toBe(204);
     const gus = await server.tokenFor('approver', 'gus@example.com');
     const bad = await server.call('POST', `/v1/releases/${id}/approvals`, { token: gus, body: { decision: 'yes' } });
     expect(bad.status).toBe(400);

@@ -1,4 +1,6 @@
 import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '@slipway/aws';
@@ -41,9 +43,17 @@ async function storedTaskTokens(): Promise<string[]> {
 describe('secrets and the log', () => {
   it('no API token, approval link, task token, presigned URL or key reaches a log line', async () => {
     const secrets: Record<string, string> = { 'admin token': server.adminToken };
+    // A webhook receiver: each delivery's signature is a secret too.
+    const signatures: string[] = [];
+    const receiver = createServer((request, response) => {
+      signatures.push(String(request.headers['x-slipway-signature'] ?? ''));
+      request.resume().on('end', () => response.writeHead(204).end());
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
     await s.app({
       name: 'quiet',
       deployRoot: '/srv/quiet',
+      webhookUrl: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`,
       environments: [{ name: 'production', targets: { hosts: ['quiet-1'] }, approval: { approvers: ['lead@example.com'] } }],
     });
 
@@ -72,14 +82,30 @@ describe('secrets and the log', () => {
     expect((await s.decide(link, 'approve')).status).toBe(200);
     await fetch(link, { method: 'POST', body: 'decision=approve' });
     expect((await s.waitForEnd(id)).status).toBe('succeeded');
+    await s.waitFor(id, (r) => r.events.some((e: any) => e.type === 'notification.webhook'), 'delivered its webhook');
+    receiver.close();
+    expect(signatures).toHaveLength(1);
+    secrets['webhook signature'] = signatures[0]!;
 
     // A bad token and a well-formed unknown one, both refused.
     await server.call('GET', '/v1/apps', { token: `${deployer}x` });
     await server.call('GET', '/v1/apps', { token: 'slw_unknownunknownunknownunknown' });
 
+    // A token's life: made with an expiry, listed, used, revoked, refused.
+    const created = await server.call('POST', '/v1/tokens', { body: { name: 'ci@example.com', role: 'viewer', expiresInSeconds: 3600 } });
+    expect(created.status).toBe(201);
+    secrets['short-lived token'] = created.body.token;
+    expect((await server.call('GET', '/v1/apps', { token: created.body.token })).status).toBe(200);
+    expect(JSON.stringify((await server.call('GET', '/v1/tokens')).body)).not.toContain(created.body.token);
+    expect((await server.call('DELETE', '/v1/tokens/ci@example.com')).status).toBe(204);
+    const refused = await server.call('GET', '/v1/apps', { token: created.body.token });
+    expect(refused.status).toBe(401);
+    expect(refused.body.error.message).toContain('unknown or expired token');
+
     for (const [index, token] of (await storedTaskTokens()).entries()) secrets[`stored token ${index}`] = token;
     expect(Object.keys(secrets).filter((name) => name.startsWith('stored token')).length).toBeGreaterThanOrEqual(3);
     secrets['signing key'] = (await readFile(join(server.dataDir, 'signing-key'), 'utf8')).trim();
+    secrets['webhook secret'] = (await readFile(join(server.dataDir, 'webhook-secret'), 'utf8')).trim();
 
     const log = server.logs.join('\n');
     expect(log).toContain('"path":"/approvals/…"');

@@ -1,6 +1,7 @@
 export * from './apigateway.ts';
 export * from './clients.ts';
 export * from './dynamo-release-store.ts';
+export * from './dynamo-audit-store.ts';
 export * from './dynamo-token-store.ts';
 export * from './errors.ts';
 export * from './runtime.ts';

@@ -16,9 +16,10 @@ import {
 import { z } from 'zod';
 import { createDocumentClient, createS3Client } from './clients.ts';
 import { createDynamoApprovalStore } from './dynamo-approval-store.ts';
+import { createDynamoAuditStore } from './dynamo-audit-store.ts';
 import { createDynamoReleaseStore } from './dynamo-release-store.ts';
 import { createSesMailer } from './ses-mailer.ts';
-import { createWebhookNotifier } from './webhook-notifier.ts';
+import { createUnsignedWebhookRefusal, createWebhookNotifier } from './webhook-notifier.ts';
 import { createDynamoTokenStore } from './dynamo-token-store.ts';
 import { createS3ArtifactStore } from './s3-artifact-store.ts';
 import { createStepFunctionsWorkflow } from './sfn-workflow.ts';
@@ -34,6 +35,8 @@ const AwsEnvironment = z.object({
   SLIPWAY_SENDER: z.email(),
   SLIPWAY_BASE_URL: z.url().refine((url) => url.startsWith('https://'), 'must be an https URL').transform((url) => url.replace(/\/+$/, '')),
   SLIPWAY_SIGNING_KEY: z.string().min(32, 'must be at least 32 characters of secret'),
+  /** Signs webhook deliveries. From the environment like the other secrets until they move to SSM. */
+  SLIPWAY_WEBHOOK_SECRET: z.string().min(32, 'must be at least 32 characters of secret').optional(),
   SLIPWAY_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 export type AwsEnvironment = z.infer<typeof AwsEnvironment>;
@@ -65,9 +68,12 @@ export async function loadAwsRuntime(env: NodeJS.ProcessEnv): Promise<Slipway> {
     store: createDynamoReleaseStore(documents, config.SLIPWAY_TABLE),
     tokens: createDynamoTokenStore(documents, config.SLIPWAY_TABLE),
     approvalStore: createDynamoApprovalStore(documents, config.SLIPWAY_TABLE),
+    auditStore: createDynamoAuditStore(documents, config.SLIPWAY_TABLE),
     objects: createS3ArtifactStore(createS3Client(connection), config.SLIPWAY_BUCKET, systemClock),
     mailer: createSesMailer(new SESv2Client({ region: config.AWS_REGION }), config.SLIPWAY_SENDER),
-    notifier: createWebhookNotifier(),
+    notifier: config.SLIPWAY_WEBHOOK_SECRET
+      ? createWebhookNotifier({ secret: config.SLIPWAY_WEBHOOK_SECRET })
+      : createUnsignedWebhookRefusal('SLIPWAY_WEBHOOK_SECRET'),
     baseUrl: () => config.SLIPWAY_BASE_URL,
     assets: dashboardAssets(),
     signingKey: config.SLIPWAY_SIGNING_KEY,

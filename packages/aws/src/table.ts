@@ -1,6 +1,6 @@
 /**
  * The single DynamoDB table. Every write that must not race is a conditional write on one item
- * (no transactions, no TTL: local DynamoDB has neither, and the design does not need them).
+ * (no transactions: local DynamoDB has none, and the design does not need them).
  *
  * | item             | pk                  | sk               | gsi1 (pk / sk)          | gsi2 (pk / sk)     |
  * | app config       | APP#<app>           | CONFIG           |                         | APPS / <app>       |
@@ -20,6 +20,9 @@
  * | notification     | NOTIFY#<key>        | NOTIFY           |                         |                    |
  * | artifact         | ART#<app>#<sha256>  | ARTIFACT         |                         |                    |
  * | API token        | TOKEN#<sha256>      | TOKEN            |                         |                    |
+ * | token name claim | TOKENS              | NAME#<name>      |                         |                    |
+ * | audit entry      | AUDIT               | <ulid>           |                         |                    |
+ * | execution (local)| EXEC#<executionId>  | META, EVENT#<id>, FRAME#<frame>, DONE#<frame> | EXECUTIONS#RUNNING / <id> |  |
  *
  * Release ids sort by creation time, so the GSIs list newest first with ScanIndexForward=false.
  */

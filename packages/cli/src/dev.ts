@@ -10,6 +10,7 @@ export async function runDev(env: NodeJS.ProcessEnv, io: Io): Promise<number> {
     port: config.PORT,
     logLevel: config.SLIPWAY_LOG_LEVEL,
     ...(config.SLIPWAY_ADMIN_TOKEN ? { adminToken: config.SLIPWAY_ADMIN_TOKEN } : {}),
+    ...(config.SLIPWAY_WEBHOOK_SECRET ? { webhookSecret: config.SLIPWAY_WEBHOOK_SECRET } : {}),
   });
   // The banner is for the person at the terminal; stdout carries the JSON logs.
   io.err('');

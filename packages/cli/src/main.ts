@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { ReleaseSummary, ReleaseView, UploadTicket } from '@slipway/core';
+import type { CreatedToken, ReleaseSummary, ReleaseView, TokenView, UploadTicket } from '@slipway/core';
 import { type ApiClient, ApiError, createApiClient } from './client.ts';
 import { packDirectory } from './pack.ts';
 import { watchRelease } from './watch.ts';
@@ -19,7 +19,9 @@ usage:
   slipway release list [--app <app>] [--environment <env>] [--limit <n>] [--cursor <c>]
   slipway release show <id>
   slipway rollback <app> <env> [--to <release>] [--wait]   switch an environment back to a retained release
-  slipway token create --name <who> --role <viewer|deployer|approver|admin>
+  slipway token create --name <who> --role <viewer|deployer|approver|admin> [--expires-in <seconds>]
+  slipway token list                             the tokens (never their secrets), last use, expiry
+  slipway token revoke <name>                    refuse a token from its next request on
 
 The client commands read SLIPWAY_URL (default http://127.0.0.1:8787) and SLIPWAY_TOKEN.
 Add --json to any client command to print the API's answer as JSON.`;
@@ -265,21 +267,45 @@ async function run(argv: string[], env: NodeJS.ProcessEnv, io: Io): Promise<numb
       return ended.status === 'succeeded' ? 0 : 1;
     }
     case 'token': {
-      if (sub !== 'create') throw new UsageError('usage: slipway token create --name <who> --role <role>');
-      const { values } = parseArgs({
-        args: rest.slice(1),
-        options: { name: { type: 'string' }, role: { type: 'string' }, json: { type: 'boolean' } },
-      });
-      const created = await clientFrom(env).request<{ token: string; name: string; role: string }>(
-        'POST',
-        '/v1/tokens',
-        required(values, 'name', 'role'),
-      );
-      print(!!values.json, created, () => {
-        io.err(`token for ${created.name} (${created.role}); it is shown only now:`);
-        io.out(created.token);
-      });
-      return 0;
+      if (sub === 'create') {
+        const { values } = parseArgs({
+          args: rest.slice(1),
+          options: { name: { type: 'string' }, role: { type: 'string' }, 'expires-in': { type: 'string' }, json: { type: 'boolean' } },
+        });
+        const request: Record<string, unknown> = required(values, 'name', 'role');
+        if (values['expires-in'] !== undefined) {
+          if (!/^[0-9]+$/.test(values['expires-in'])) throw new UsageError('--expires-in is whole seconds, 60 to 31536000 (a year)');
+          request.expiresInSeconds = Number(values['expires-in']);
+        }
+        const created = await clientFrom(env).request<CreatedToken>('POST', '/v1/tokens', request);
+        print(!!values.json, created, () => {
+          const until = created.expiresAt ? `, expires ${created.expiresAt}` : '';
+          io.err(`token for ${created.name} (${created.role}${until}); it is shown only now:`);
+          io.out(created.token);
+        });
+        return 0;
+      }
+      if (sub === 'list') {
+        const { values } = parseArgs({ args: rest.slice(1), options: { json: { type: 'boolean' } } });
+        const listed = await clientFrom(env).request<{ items: TokenView[] }>('GET', '/v1/tokens');
+        print(!!values.json, listed, () => {
+          for (const t of listed.items) {
+            const expiry = t.expiresAt ? `expires ${t.expiresAt}` : 'no expiry';
+            io.out(`${t.name}  ${t.role}  created ${t.createdAt} by ${t.createdBy}  last used ${t.lastUsedAt ?? 'never'}  ${expiry}`);
+          }
+          if (listed.items.length === 0) io.out('no tokens');
+        });
+        return 0;
+      }
+      if (sub === 'revoke') {
+        const { values, positionals } = parseArgs({ args: rest.slice(1), options: { json: { type: 'boolean' } }, allowPositionals: true });
+        const name = positionals[0];
+        if (!name || positionals.length > 1) throw new UsageError('usage: slipway token revoke <name>');
+        await clientFrom(env).request('DELETE', `/v1/tokens/${encodeURIComponent(name)}`);
+        print(!!values.json, { name, revoked: true }, () => io.out(`token ${name} revoked`));
+        return 0;
+      }
+      throw new UsageError('usage: slipway token create|list|revoke');
     }
     case undefined:
     case 'help':

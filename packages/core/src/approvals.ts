@@ -1,5 +1,6 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { type ApprovalContext, approvalMail, decisionPage, escapeHtml, messagePage } from './approval-pages.ts';
+import type { AuditLog } from './audit.ts';
 import type { Principal } from './auth.ts';
 import {
   ApprovalRejectedError,
@@ -44,6 +45,7 @@ export interface ApprovalDeps {
   baseUrl: () => string;
   /** Secret for CSRF tokens on approval pages. */
   signingKey: string;
+  audit: AuditLog;
 }
 
 export interface HtmlPage {
@@ -149,6 +151,7 @@ export function createApprovalService(deps: ApprovalDeps) {
       reason: decision.reason,
       via: decision.via,
     });
+    await deps.audit.record('approval.decided', decision.approver, `releases/${release.id}`, { app: release.app, version: release.version, environment: request.environment, decision: decision.decision, reason: decision.reason, via: decision.via });
     if (decision.decision === 'reject') {
       await settleGate(release, request, 'rejected', `rejected by ${decision.approver}${decision.reason ? `: ${decision.reason}` : ''}`);
       return;
@@ -353,11 +356,15 @@ export function createApprovalService(deps: ApprovalDeps) {
       );
     },
 
-    /** Tells the opener (and the app's webhook) how a release ended; each at most once. */
-    async notifyOutcome(release: Release, status: 'succeeded' | 'failed' | 'rejected', reason?: string) {
+    /**
+     * Tells the opener (and the app's webhook) how a release ended; each at most once. A cancel is
+     * told to the webhook only (whoever cancelled knows). The webhook's outcome is recorded on the
+     * release and never fails the caller.
+     */
+    async notifyOutcome(release: Release, status: 'succeeded' | 'failed' | 'rejected' | 'cancelled', reason?: string) {
       const at = now();
       const link = `${baseUrl()}/v1/releases/${release.id}`;
-      if (release.openedBy.includes('@') && (await approvals.claimNotification(`outcome-mail#${release.id}`, at))) {
+      if (status !== 'cancelled' && release.openedBy.includes('@') && (await approvals.claimNotification(`outcome-mail#${release.id}`, at))) {
         const text = [
           `${release.app} ${release.version} ${status}.`,
           ...(reason ? ['', `Reason: ${reason}`] : []),
@@ -374,19 +381,39 @@ export function createApprovalService(deps: ApprovalDeps) {
       }
       if (release.config.webhookUrl && (await approvals.claimNotification(`outcome-webhook#${release.id}`, at))) {
         try {
-          await notifier.post(release.config.webhookUrl, {
-            event: `release.${status}`,
-            release: {
-              id: release.id,
-              app: release.app,
-              version: release.version,
-              status,
-              reason: reason ?? null,
-              openedBy: release.openedBy,
+          // Who cancelled: the actor of the cancel request, which recorded the release's end first.
+          const cancelledBy =
+            status === 'cancelled' ? ((await store.listEvents(release.id)).find((e) => e.type === 'release.cancelled')?.actor ?? null) : undefined;
+          const delivery = await notifier.post(
+            release.config.webhookUrl,
+            {
+              event: `release.${status}`,
+              release: {
+                id: release.id,
+                app: release.app,
+                version: release.version,
+                status,
+                reason: reason ?? null,
+                openedBy: release.openedBy,
+                ...(cancelledBy === undefined ? {} : { cancelledBy }),
+              },
+              link,
             },
-            link,
-          });
-          await record(release.id, 'notification.webhook', 'slipway', { status });
+            ids.next(),
+          );
+          const { deliveryId, attempts, httpStatus } = delivery;
+          if (delivery.ok) {
+            await record(release.id, 'notification.webhook', 'slipway', { status, deliveryId, attempts, httpStatus });
+          } else {
+            logger.warn('the webhook did not take the notification', { releaseId: release.id, deliveryId, attempts, error: delivery.error });
+            await record(release.id, 'notification.webhook_failed', 'slipway', {
+              status,
+              deliveryId,
+              attempts,
+              httpStatus: httpStatus ?? null,
+              error: delivery.error,
+            });
+          }
         } catch (error) {
           logger.warn('the webhook did not take the notification', { releaseId: release.id, error });
         }

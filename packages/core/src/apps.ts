@@ -1,3 +1,4 @@
+import { type AuditLog, diffConfig } from './audit.ts';
 import type { Principal } from './auth.ts';
 import { NotFoundError, ValidationError } from './errors.ts';
 import type { Clock } from './ids.ts';
@@ -19,9 +20,10 @@ export interface AppView extends StoredApp {
 export interface AppDeps {
   store: ReleaseStore;
   clock: Clock;
+  audit: AuditLog;
 }
 
-export function createAppService({ store, clock }: AppDeps) {
+export function createAppService({ store, clock, audit }: AppDeps) {
   async function requireApp(name: string): Promise<StoredApp> {
     const app = await store.getApp(parse(AppName, name, 'app name'));
     if (!app) throw new NotFoundError(`app ${name} does not exist; create it with PUT /v1/apps/${name}`);
@@ -39,7 +41,15 @@ export function createAppService({ store, clock }: AppDeps) {
           { field: 'name', message: `must equal the app in the URL (${appName})` },
         ]);
       }
-      return store.putApp(config, actor.name, clock.now().toISOString());
+      const before = await store.getApp(appName);
+      const stored = await store.putApp(config, actor.name, clock.now().toISOString());
+      // Against what this write read; a write in between shows as a revision gap.
+      await audit.record('app.config_changed', actor.name, `apps/${appName}`, {
+        revision: stored.revision,
+        ...(before ? { previousRevision: before.revision } : { created: true }),
+        changed: diffConfig(before?.config, stored.config),
+      });
+      return stored;
     },
 
     async view(name: string): Promise<AppView> {

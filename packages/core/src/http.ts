@@ -1,6 +1,7 @@
 import { PAGE_HEADERS } from './approval-pages.ts';
 import type { ApprovalService } from './approvals.ts';
 import type { AppService } from './apps.ts';
+import type { AuditLog } from './audit.ts';
 import type { ArtifactService } from './artifacts.ts';
 import type { AuthService, Permission, Principal } from './auth.ts';
 import {
@@ -42,6 +43,7 @@ export interface ApiServices {
   artifacts: ArtifactService;
   releases: ReleaseService;
   approvals: ApprovalService;
+  audit: AuditLog;
   logger: Logger;
   /** The local outbox; absent on AWS, where mail goes out through SES. */
   outbox?: { list(): Promise<unknown[]> };
@@ -99,18 +101,19 @@ interface Route {
   method: string;
   pattern: string;
   permission: Permission;
-  handle: (context: RouteContext) => Promise<{ status: number; body: unknown }>;
+  /** A `body` of undefined sends none (204). */
+  handle: (context: RouteContext) => Promise<{ status: number; body?: unknown; headers?: Record<string, string> }>;
 }
 
 function routes(services: ApiServices): Route[] {
-  const { auth, apps, artifacts, releases, approvals, outbox } = services;
+  const { auth, apps, artifacts, releases, approvals, audit, outbox } = services;
   return [
     ...(outbox
       ? [
           {
             method: 'GET',
             pattern: '/v1/outbox',
-            permission: 'read' as const,
+            permission: 'outbox:read' as const,
             handle: async () => ({ status: 200, body: { items: await outbox.list() } }),
           },
         ]
@@ -203,10 +206,31 @@ function routes(services: ApiServices): Route[] {
       method: 'POST',
       pattern: '/v1/tokens',
       permission: 'tokens:write',
-      handle: async ({ json, principal }) => ({
-        status: 201,
-        body: await auth.createToken(json(), principal),
-      }),
+      handle: async ({ json, principal }) => {
+        const created = await auth.createToken(json(), principal);
+        return { status: 201, body: created, headers: { location: `/v1/tokens/${encodeURIComponent(created.name)}` } };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: '/v1/tokens',
+      permission: 'tokens:read',
+      handle: async () => ({ status: 200, body: await auth.listTokens() }),
+    },
+    {
+      method: 'DELETE',
+      pattern: '/v1/tokens/:name',
+      permission: 'tokens:write',
+      handle: async ({ params, principal }) => {
+        await auth.revokeToken(params.name!, principal);
+        return { status: 204 };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: '/v1/audit',
+      permission: 'audit:read',
+      handle: async ({ query }) => ({ status: 200, body: await audit.list(query) }),
     },
   ];
 }
@@ -258,10 +282,13 @@ const JSON_HEADERS = {
   'x-content-type-options': 'nosniff',
 };
 
-function jsonResponse(status: number, body: unknown, requestId: string): HttpResponse {
+function jsonResponse(status: number, body: unknown, requestId: string, headers: Record<string, string> = {}): HttpResponse {
+  if (body === undefined) {
+    return { status, headers: { 'cache-control': 'no-store', ...headers, 'x-request-id': requestId }, body: '' };
+  }
   return {
     status,
-    headers: { ...JSON_HEADERS, 'x-request-id': requestId },
+    headers: { ...JSON_HEADERS, ...headers, 'x-request-id': requestId },
     body: JSON.stringify(body),
   };
 }
@@ -320,7 +347,7 @@ export function createHttpApi(services: ApiServices) {
       principal,
       json: () => parseJsonBody(request),
     });
-    return { response: jsonResponse(result.status, result.body, requestId), principal };
+    return { response: jsonResponse(result.status, result.body, requestId, result.headers), principal };
   }
 
   return {

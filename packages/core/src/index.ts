@@ -1,11 +1,12 @@
 import { createAppService } from './apps.ts';
+import { createAuditLog } from './audit.ts';
 import { createArtifactService } from './artifacts.ts';
 import { createAuthService } from './auth.ts';
 import { createHttpApi } from './http.ts';
 import type { Clock, IdGenerator } from './ids.ts';
 import type { Logger } from './logger.ts';
 import { createApprovalService } from './approvals.ts';
-import type { ApprovalStore, ArtifactStore, Fleet, Mailer, Notifier, ReleaseStore, TokenStore, Workflow } from './ports.ts';
+import type { ApprovalStore, ArtifactStore, AuditStore, Fleet, Mailer, Notifier, ReleaseStore, TokenStore, Workflow } from './ports.ts';
 import { createReleaseStages } from './stages.ts';
 import { createReleaseService } from './releases.ts';
 
@@ -13,6 +14,7 @@ export * from './approval-pages.ts';
 export * from './approvals.ts';
 export * from './apps.ts';
 export * from './artifacts.ts';
+export * from './audit.ts';
 export * from './auth.ts';
 export * from './errors.ts';
 export * from './http.ts';
@@ -28,6 +30,8 @@ export interface SlipwayDeps {
   tokens: TokenStore;
   objects: ArtifactStore;
   approvalStore: ApprovalStore;
+  /** The audit log of who changed what (GET /v1/audit). */
+  auditStore: AuditStore;
   workflow: Workflow;
   /** Absent where no stage runs (the API Lambda): then `stages` is undefined. */
   fleet?: Fleet;
@@ -45,8 +49,9 @@ export interface SlipwayDeps {
 /** Wires the use-cases once per runtime (Lambda cold start, dev server, test). */
 export function createSlipway(deps: SlipwayDeps) {
   const { store, tokens, objects, workflow, fleet, clock, ids, logger } = deps;
-  const auth = createAuthService({ tokens, clock });
-  const apps = createAppService({ store, clock });
+  const audit = createAuditLog({ store: deps.auditStore, clock, ids, logger });
+  const auth = createAuthService({ tokens, clock, audit, logger });
+  const apps = createAppService({ store, clock, audit });
   const artifacts = createArtifactService({ store, objects, apps, clock });
   const approvals = createApprovalService({
     store,
@@ -59,8 +64,9 @@ export function createSlipway(deps: SlipwayDeps) {
     logger,
     baseUrl: deps.baseUrl,
     signingKey: deps.signingKey,
+    audit,
   });
-  const releases = createReleaseService({ store, apps, artifacts, approvals, workflow, clock, ids, logger });
+  const releases = createReleaseService({ store, apps, artifacts, approvals, workflow, clock, ids, logger, audit });
   const stages = fleet ? createReleaseStages({ store, fleet, workflow, objects, approvals, clock, ids, logger }) : undefined;
   const api = createHttpApi({
     auth,
@@ -68,11 +74,12 @@ export function createSlipway(deps: SlipwayDeps) {
     artifacts,
     releases,
     approvals,
+    audit,
     logger,
     ...(deps.outbox ? { outbox: deps.outbox } : {}),
     ...(deps.assets ? { assets: deps.assets } : {}),
   });
-  return { auth, apps, artifacts, releases, approvals, stages, api };
+  return { auth, apps, artifacts, releases, approvals, audit, stages, api };
 }
 export type Slipway = ReturnType<typeof createSlipway>;
 export * from './host-scripts.ts';

@@ -144,16 +144,67 @@ export interface StepRecord extends Partial<StepOutcome> {
 }
 
 export interface StoredToken {
+  /** Unique among live tokens: the principal's name, and the handle to list and revoke it by. */
   name: string;
   role: Role;
   createdAt: string;
   createdBy: string;
+  /** Absent: the token does not expire. */
+  expiresAt?: string;
+  /** When the token last authenticated, to within a minute (see TOKEN_TOUCH_INTERVAL_MS). */
+  lastUsedAt?: string;
+  /** Set on revocation. The record stays so the same secret can never be stored again. */
+  revokedAt?: string;
 }
 
-/** Tokens are stored only as their hash; the store never sees a token itself. */
+/**
+ * Tokens are stored only as their hash; the store never sees a token itself. A token's name is
+ * claimed before its hash is stored, so two live tokens never share a name.
+ */
 export interface TokenStore {
-  putToken(hash: string, token: StoredToken, options?: { onlyIfAbsent?: boolean }): Promise<void>;
+  /**
+   * Claims `token.name` and stores the token under `hash`. Throws ConflictError when a live
+   * token (or one being created right now) has the name. Storing the same hash and name again is a
+   * no-op, so a retry is safe. With `replace`, a token holding the name is revoked and the name
+   * passes to this one (the bootstrap admin token, when its secret changes).
+   */
+  createToken(hash: string, token: StoredToken, options?: { replace?: boolean }): Promise<void>;
+  /** The record under `hash`, revoked or not; undefined if there is none. */
   getToken(hash: string): Promise<StoredToken | undefined>;
+  /** Live (not revoked) tokens by name, expired ones included. */
+  listTokens(): Promise<StoredToken[]>;
+  /** Revokes the live token named `name` at once and frees the name; undefined if there is none. */
+  revokeToken(name: string, at: string): Promise<StoredToken | undefined>;
+  /** Sets `lastUsedAt` to `at` unless it is already at or after `notBefore`; revoked tokens stay as they are. */
+  touchToken(hash: string, at: string, notBefore: string): Promise<void>;
+}
+
+export type AuditAction =
+  'app.config_changed' |
+  'token.created' |
+  'token.revoked' |
+  'approval.decided' |
+  'release.cancelled' |
+  'release.rollback_opened';
+
+/** One line of the audit log: who changed what. Never holds a secret. */
+export interface AuditEntry {
+  /** Time-sortable (a ULID): newest first is descending id order. */
+  id: string;
+  at: string;
+  /** The principal's name (an approver's email for a decision by link). */
+  actor: string;
+  action: AuditAction;
+  /** What changed, as an API path without /v1: `apps/shop`, `tokens/ops`, `releases/<id>`. */
+  subject: string;
+  details: Record<string, unknown>;
+}
+
+export interface AuditStore {
+  /** Stores the entry; an id stored before is left as it is. */
+  append(entry: AuditEntry): Promise<void>;
+  /** Newest first; `cursor` is the `nextCursor` of the page before. */
+  list(query: { limit: number; cursor?: string }): Promise<Page<AuditEntry>>;
 }
 
 export interface StoredObject {
@@ -325,7 +376,22 @@ export interface Mailer {
   send(mail: Mail): Promise<void>;
 }
 
-/** Optional JSON POSTs to an app's webhook, for chat tools. */
+/** How one webhook delivery went, after its retries. Never carries the secret or a signature. */
+export interface WebhookDelivery {
+  ok: boolean;
+  /** The `X-Slipway-Delivery` id, the same on every attempt. */
+  deliveryId: string;
+  attempts: number;
+  /** The last answer's HTTP status; absent when none came (network error, timeout). */
+  httpStatus?: number;
+  /** Why the last attempt failed, when not ok. */
+  error?: string;
+}
+
+/**
+ * Signed JSON POSTs to an app's webhook, for chat tools and CI. Transient failures are retried; the
+ * answer says how it went and is never thrown, so a failing webhook cannot fail a release.
+ */
 export interface Notifier {
-  post(url: string, payload: Record<string, unknown>): Promise<void>;
+  post(url: string, payload: Record<string, unknown>, deliveryId: string): Promise<WebhookDelivery>;
 }

@@ -1,5 +1,6 @@
 import type { ApprovalService } from './approvals.ts';
 import type { AppService } from './apps.ts';
+import type { AuditLog } from './audit.ts';
 import type { ArtifactService } from './artifacts.ts';
 import type { Principal } from './auth.ts';
 import { ConflictError, EnvironmentLockedError, IllegalTransitionError, NotFoundError, UnprocessableError } from './errors.ts';
@@ -19,6 +20,7 @@ export interface ReleaseDeps {
   clock: Clock;
   ids: IdGenerator;
   logger: Logger;
+  audit: AuditLog;
 }
 
 export type ReleaseSummary = Omit<Release, 'config'>;
@@ -176,6 +178,7 @@ export function createReleaseService(deps: ReleaseDeps) {
       };
       await store.createRelease(rollback, [{ releaseId: id, app: app.config.name, environment, order: 0, status: 'pending' }]);
       await record(id, 'rollback.opened', actor.name, { environment, from: current, to: target });
+      await deps.audit.record('release.rollback_opened', actor.name, `apps/${app.config.name}/environments/${environment}`, { release: id, app: app.config.name, environment, from: { id: current.id, version: current.version }, to: { id: target.id, version: target.version } });
       const { executionId } = await workflow.startRelease({ releaseId: id, app: app.config.name, kind: 'rollback' });
       await record(id, 'workflow.started', 'slipway', { executionId });
       logger.info('rollback opened', { releaseId: id, app: app.config.name, environment, to: target.id });
@@ -207,6 +210,7 @@ export function createReleaseService(deps: ReleaseDeps) {
         try {
           const cancelled = await store.updateReleaseStatus(releaseId, release.status, 'cancelled', clock.now().toISOString(), `cancelled by ${actor.name}`);
           await record(releaseId, 'release.cancelled', actor.name, { from: release.status });
+          await deps.audit.record('release.cancelled', actor.name, `releases/${releaseId}`, { app: release.app, version: release.version, from: release.status });
           await approvals.cancelGates(cancelled, actor.name);
           // Nothing has reached a host while pending (a queued release waits here): stop it outright.
           // Later, the workflow itself must put back what it switched, so it is left to notice.

@@ -282,11 +282,27 @@ export const ApprovalRequestBody = z.strictObject({
   reason: Reason,
 });
 
+/** Token lifetimes: a minute to a year; no expiry when absent. */
+export const TOKEN_MIN_SECONDS = 60;
+export const TOKEN_MAX_SECONDS = 31_536_000;
+
 export const CreateTokenRequest = z.strictObject({
   name: PrincipalName,
   role: Role,
+  expiresInSeconds: z
+    .number({ error: 'must be a whole number of seconds' })
+    .int('must be a whole number of seconds')
+    .min(TOKEN_MIN_SECONDS, `must be at least ${TOKEN_MIN_SECONDS} (one minute)`)
+    .max(TOKEN_MAX_SECONDS, `must be at most ${TOKEN_MAX_SECONDS} (one year)`)
+    .optional(),
 });
 export type CreateTokenRequest = z.infer<typeof CreateTokenRequest>;
+
+export const AuditQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+  cursor: z.string().regex(/^[0-9a-z]{26}$/, 'is not a cursor this listing gave out; start again without it').optional(),
+});
+export type AuditQuery = z.infer<typeof AuditQuery>;
 
 function fieldOf(path: readonly PropertyKey[]): string {
   let field = '';

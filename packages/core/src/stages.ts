@@ -449,7 +449,9 @@ export function createReleaseStages(deps: StageDeps) {
         await record(release.id, 'release.failed_while_cancelled', { environment: input.environment, reason });
         await approvals.notifyOutcome(await requireRelease(release.id), 'failed', `${reason} (${release.reason ?? 'cancelled'})`);
       }
-      if (status !== 'cancelled') await approvals.notifyOutcome(await requireRelease(release.id), status, reason);
+      const ended = await requireRelease(release.id);
+      // A cancel's reason is the cancel's own ("cancelled by ..."), not how the workflow noticed it.
+      await approvals.notifyOutcome(ended, status, status === 'cancelled' ? (ended.reason ?? reason) : reason);
       return {};
     },
 
@@ -462,7 +464,9 @@ export function createReleaseStages(deps: StageDeps) {
         await record(release.id, 'release.failed', { reason });
       }
       const ended = await requireRelease(release.id);
-      if (ended.status === 'failed' || ended.status === 'rejected') await approvals.notifyOutcome(ended, ended.status, ended.reason);
+      if (ended.status === 'failed' || ended.status === 'rejected' || ended.status === 'cancelled') {
+        await approvals.notifyOutcome(ended, ended.status, ended.reason);
+      }
       return {};
     },
 

@@ -9,6 +9,8 @@ const LocalEnvironment = z.object({
     .refine(isWellFormedToken, 'must be 16 to 256 characters of A-Z, a-z, 0-9, "_" and "-"')
     .optional(),
   SLIPWAY_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /** Signs webhook deliveries; when unset the dev server makes one and keeps it in the data folder. */
+  SLIPWAY_WEBHOOK_SECRET: z.string().min(32, 'must be at least 32 characters of secret').optional(),
 });
 export type LocalEnvironment = z.infer<typeof LocalEnvironment>;
 

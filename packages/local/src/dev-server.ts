@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import {
   createDocumentClient,
   createDynamoApprovalStore,
+  createDynamoAuditStore,
   createDynamoReleaseStore,
   createDynamoTokenStore,
   createS3ArtifactStore,
@@ -59,6 +60,8 @@ export interface DevServerOptions {
   writeLog?: (line: string) => void;
   /** Create the demo app and its fleet folders on first start. */
   demo?: boolean;
+  /** Signs webhook deliveries (`SLIPWAY_WEBHOOK_SECRET`); when absent, one is made once and kept in the data folder. */
+  webhookSecret?: string;
 }
 
 export interface DevServer {
@@ -85,6 +88,7 @@ export function dataPaths(dataDir: string) {
     commands: join(dataDir, 'commands'),
     adminToken: join(dataDir, 'admin-token'),
     signingKey: join(dataDir, 'signing-key'),
+    webhookSecret: join(dataDir, 'webhook-secret'),
   };
 }
 
@@ -107,7 +111,7 @@ async function loadOrCreateAdminToken(file: string, fromEnvironment?: string) {
  * oversized body is read and dropped (destroying the stream would also kill the socket the answer
  * goes out on), and the connection is closed after the answer.
  */
-/** The key that signs CSRF tokens of approval pages: made once, kept with the data. */
+/** A secret (the CSRF key of approval pages, the webhook secret): made once, kept with the data. */
 async function loadOrCreateSecret(file: string): Promise<string> {
   try {
     const secret = (await readFile(file, 'utf8')).trim();
@@ -298,11 +302,12 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       store: createDynamoReleaseStore(documents, LOCAL_TABLE),
       tokens: createDynamoTokenStore(documents, LOCAL_TABLE),
       approvalStore: createDynamoApprovalStore(documents, LOCAL_TABLE),
+      auditStore: createDynamoAuditStore(documents, LOCAL_TABLE),
       objects: artifactStore,
       workflow: executor,
       fleet,
       mailer: outbox,
-      notifier: createWebhookNotifier(),
+      notifier: createWebhookNotifier({ secret: options.webhookSecret ?? (await loadOrCreateSecret(paths.webhookSecret)) }),
       outbox,
       clock: systemClock,
       ids,
