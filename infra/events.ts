@@ -39,4 +39,6 @@ export function createEventRules(
     executionFailed,
   );
   new sst.aws.Cron('SweepSchedule', { schedule: 'rate(1 minute)', function: sweep.arn });
+  // Retention (old release records, unused artifacts) needs no minute-by-minute care.
+  new sst.aws.Cron('RetentionSchedule', { schedule: 'rate(6 hours)', function: sweep.arn, event: { retention: true } });
 }

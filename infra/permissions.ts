@@ -91,7 +91,8 @@ export function permissions(r: StackRefs): Record<string, Statement[]> {
     Prune: hostStage,
     Finalize: stage,
     CommandStatus: [table(r), taskCallbacks, commandResults, sendMail(r)],
-    Sweep: [table(r), taskCallbacks, commandResults, sendMail(r)],
+    // Retention deletes artifacts nothing uses any more (the bucket keeps the old version for 30 days).
+    Sweep: [table(r), taskCallbacks, commandResults, sendMail(r), { actions: ['s3:DeleteObject'], resources: [`${r.bucketArn}/artifacts/*`] }],
     ExecutionFailed: stage,
   };
 }

@@ -137,6 +137,17 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
     }
   }
 
+  async function batchDelete(keyList: Item[]): Promise<void> {
+    for (let i = 0; i < keyList.length; i += 25) {
+      let requests = keyList.slice(i, i + 25).map((Key) => ({ DeleteRequest: { Key } }));
+      for (let attempt = 0; requests.length > 0; attempt++) {
+        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 1000)));
+        const result = await call('batch delete', () => client.send(new BatchWriteCommand({ RequestItems: { [tableName]: requests } })));
+        requests = (result.UnprocessedItems?.[tableName] ?? []) as typeof requests;
+      }
+    }
+  }
+
   return {
     async putApp(
       config: AppConfig,
@@ -285,7 +296,7 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
             IndexName: index,
             KeyConditionExpression: `${partitionAttribute} = :partition`,
             ExpressionAttributeValues: { ':partition': partition },
-            ScanIndexForward: false,
+            ScanIndexForward: filter.oldestFirst === true,
             Limit: filter.limit,
             ExclusiveStartKey: start,
           }),
@@ -552,7 +563,30 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
     },
 
     async putArtifactRecord(record: ArtifactRecord) {
-      await put({ ...keys.artifact(record.app, record.sha256), ...record });
+      await put({ ...keys.artifact(record.app, record.sha256), gsi1pk: `ARTS#${record.app}`, gsi1sk: record.sha256, ...record });
+    },
+
+    async listArtifactRecords(app) {
+      const items = await queryAll({
+        IndexName: 'gsi1',
+        KeyConditionExpression: 'gsi1pk = :arts',
+        ExpressionAttributeValues: { ':arts': `ARTS#${app}` },
+      });
+      return items.map((item) => withoutKeys<ArtifactRecord>(item));
+    },
+
+    async deleteArtifactRecord(app, sha256) {
+      await call('delete artifact', () => client.send(new DeleteCommand({ TableName: tableName, Key: keys.artifact(app, sha256) })));
+    },
+
+    async deleteRelease(id) {
+      // The release item goes last: until then the release still lists, and a crash leaves it to the next pass.
+      const items = await queryAll({ KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `REL#${id}` } });
+      const commands = items.filter((item) => typeof item.commandId === 'string').map((item) => keys.command(String(item.commandId)));
+      const release = keys.release(id);
+      const rest = items.map((item) => ({ pk: item.pk, sk: item.sk })).filter((key) => key.sk !== release.sk);
+      await batchDelete([...commands, ...rest]);
+      await batchDelete([release]);
     },
 
     async getArtifactRecord(app, sha256) {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { ArtifactStore, Clock } from '@slipway/core';
 import { translateSdkError } from './errors.ts';
@@ -63,6 +63,16 @@ export function createS3ArtifactStore(client: S3Client, bucket: string, clock: C
         for await (const chunk of object.Body as Readable) hash.update(chunk as Buffer);
         return hash.digest('hex');
       } catch (error) {
+        throw translateSdkError(error, 'artifact storage');
+      }
+    },
+
+    async delete(key) {
+      try {
+        // The bucket is versioned: this leaves a delete marker, and the lifecycle rule expires the old version.
+        await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+      } catch (error) {
+        if (isNotFound(error)) return;
         throw translateSdkError(error, 'artifact storage');
       }
     },

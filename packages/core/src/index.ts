@@ -9,6 +9,7 @@ import { createApprovalService } from './approvals.ts';
 import type { ApprovalStore, ArtifactStore, AuditStore, Fleet, Mailer, Notifier, ReleaseStore, TokenStore, Workflow } from './ports.ts';
 import { createReleaseStages } from './stages.ts';
 import { createReleaseService } from './releases.ts';
+import { createRetention, type RetentionPolicy } from './retention.ts';
 
 export * from './approval-pages.ts';
 export * from './approvals.ts';
@@ -23,6 +24,7 @@ export * from './logger.ts';
 export * from './ports.ts';
 export * from './release.ts';
 export * from './releases.ts';
+export * from './retention.ts';
 export * from './schemas.ts';
 
 export interface SlipwayDeps {
@@ -44,6 +46,8 @@ export interface SlipwayDeps {
   signingKey: string;
   outbox?: { list(): Promise<unknown[]> };
   assets?: Record<string, { contentType: string; body: string }>;
+  /** How long records, artifacts and output are kept (defaults in retention.ts). */
+  retention?: Partial<RetentionPolicy>;
 }
 
 /** Wires the use-cases once per runtime (Lambda cold start, dev server, test). */
@@ -67,6 +71,7 @@ export function createSlipway(deps: SlipwayDeps) {
     audit,
   });
   const releases = createReleaseService({ store, apps, artifacts, approvals, workflow, clock, ids, logger, audit });
+  const retention = createRetention({ store, objects, workflow, clock, logger, ...(deps.retention ? { policy: deps.retention } : {}) });
   const stages = fleet ? createReleaseStages({ store, fleet, workflow, objects, approvals, clock, ids, logger }) : undefined;
   const api = createHttpApi({
     auth,
@@ -79,7 +84,7 @@ export function createSlipway(deps: SlipwayDeps) {
     ...(deps.outbox ? { outbox: deps.outbox } : {}),
     ...(deps.assets ? { assets: deps.assets } : {}),
   });
-  return { auth, apps, artifacts, releases, approvals, audit, stages, api };
+  return { auth, apps, artifacts, releases, approvals, audit, retention, stages, api };
 }
 export type Slipway = ReturnType<typeof createSlipway>;
 export * from './host-scripts.ts';

@@ -36,6 +36,8 @@ export interface ListReleasesFilter {
   environment?: string;
   limit: number;
   cursor?: string;
+  /** Oldest first instead of newest first (retention walks from the oldest). */
+  oldestFirst?: boolean;
 }
 
 export interface ArtifactRecord {
@@ -89,6 +91,11 @@ export interface ReleaseStore {
 
   putArtifactRecord(record: ArtifactRecord): Promise<void>;
   getArtifactRecord(app: string, sha256: string): Promise<ArtifactRecord | undefined>;
+  listArtifactRecords(app: string): Promise<ArtifactRecord[]>;
+  deleteArtifactRecord(app: string, sha256: string): Promise<void>;
+
+  /** Deletes a release and everything recorded under it (environments, hosts, events, steps). */
+  deleteRelease(id: string): Promise<void>;
 
   /** Stores the plan once; a second call returns the plan stored first. */
   savePlan(plan: ReleasePlan): Promise<ReleasePlan>;
@@ -231,6 +238,8 @@ export interface ArtifactStore {
   head(key: string): Promise<StoredObject | undefined>;
   /** The sha256 (hex) of the stored bytes, computed or read from a checksum the store verified. */
   sha256Of(key: string): Promise<string>;
+  /** Removes the object; removing one that is not there is not an error. */
+  delete(key: string): Promise<void>;
 }
 
 export interface ReleaseExecutionInput {
@@ -253,6 +262,8 @@ export interface Workflow {
   stopRelease(releaseId: string, cause: string): Promise<void>;
   /** The execution behind a release and its history, oldest event first; undefined if none started. */
   releaseHistory(releaseId: string): Promise<ExecutionHistory | undefined>;
+  /** Drops what the workflow keeps of an ended release's execution, where it keeps anything (locally). */
+  forget?(releaseId: string): Promise<void>;
 }
 
 export interface ExecutionHistory {

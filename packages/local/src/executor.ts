@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   ConfigurationError,
   type IdGenerator,
@@ -351,6 +351,21 @@ export function createLocalExecutor(options: LocalExecutorOptions) {
         await end(executionId, 'ABORTED', { cause });
         await appendHistory(executionId, { at: new Date().toISOString(), type: 'ExecutionAborted', cause });
         await options.onFailed?.(record, { Error: 'ReleaseCancelled', Cause: cause });
+      }
+    },
+
+    async forget(releaseId) {
+      for (const machine of ['release', 'rollback']) {
+        const executionId = `${machine}:${releaseId}`;
+        const items = (await Promise.all(['EVENT#', 'FRAME#', 'DONE#', 'META'].map((prefix) => queryAll(executionId, prefix)))).flat();
+        for (let i = 0; i < items.length; i += 25) {
+          const requests = items.slice(i, i + 25).map((item) => ({ DeleteRequest: { Key: { pk: item.pk, sk: item.sk } } }));
+          let pending: typeof requests = requests;
+          while (pending.length > 0) {
+            const result = await client.send(new BatchWriteCommand({ RequestItems: { [tableName]: pending } }));
+            pending = (result.UnprocessedItems?.[tableName] ?? []) as typeof requests;
+          }
+        }
       }
     },
 
