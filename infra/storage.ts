@@ -15,10 +15,30 @@ export const table = new sst.aws.Dynamo('Releases', {
   transform: { table: { pointInTimeRecovery: { enabled: true }, serverSideEncryption: { enabled: true } } },
 });
 
+/**
+ * The bucket is versioned, so an overwritten or deleted object stays as a noncurrent version: those
+ * go 30 days later, as do the delete markers left once none remains, and an upload that never
+ * completed stops costing after 7 days. SST's `lifecycle` rules know only current-object expiry,
+ * so this rule is added to the lifecycle configuration SST makes from them.
+ */
+const OLD_VERSIONS_AND_UPLOADS = {
+  id: 'noncurrent-versions-and-incomplete-uploads',
+  status: 'Enabled',
+  filter: {},
+  noncurrentVersionExpiration: { noncurrentDays: 30 },
+  expiration: { expiredObjectDeleteMarker: true },
+  abortIncompleteMultipartUpload: { daysAfterInitiation: 7 },
+};
+
 export const bucket = new sst.aws.Bucket('Artifacts', {
   versioning: true,
   enforceHttps: true,
   lifecycle: [{ id: 'command-output', prefix: 'command-output/', expiresIn: '30 days' }],
+  transform: {
+    lifecycle: (args) => {
+      args.rules = $output(args.rules).apply((rules) => [...(rules ?? []), OLD_VERSIONS_AND_UPLOADS]);
+    },
+  },
 });
 
 // Encrypted at rest, said explicitly (S3 default since 2023, but a policy should not rely on it).

@@ -2,10 +2,16 @@ import { type DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } 
 import type { ApprovalDecision, ApprovalLink, ApprovalRequest, ApprovalStore } from '@slipway/core';
 import { conditionally, putIfAbsent, translateSdkError } from './errors.ts';
 import { keys, withoutKeys } from './table.ts';
+import { epochSeconds, fromItem, TTL_DAYS } from './ttl.ts';
 
 type Item = Record<string, unknown>;
 
-/** Approval requests, links (by hash), decisions and one-time notification claims, in the one table. */
+/**
+ * Approval requests, links (by hash), decisions and one-time notification claims, in the one table.
+ * Links and notification claims expire by themselves (`ttl`, see ttl.ts): a link 30 days after its
+ * own expiry, a claim 400 days after it was made. Requests and decisions are part of the release's
+ * record (pk REL#<id>) and have no ttl.
+ */
 export function createDynamoApprovalStore(client: DynamoDBDocumentClient, tableName: string): ApprovalStore {
   const putOnce = (item: Item, what: string) => putIfAbsent(client, tableName, item, `the approval table (${what})`);
 
@@ -103,12 +109,13 @@ export function createDynamoApprovalStore(client: DynamoDBDocumentClient, tableN
     },
 
     async putLink(idHash, link) {
-      await putOnce({ ...keys.approvalLink(idHash), ...link }, 'put link');
+      const ttl = epochSeconds(link.expiresAt, TTL_DAYS.approvalLinkAfterExpiry);
+      await putOnce({ ...keys.approvalLink(idHash), ...link, ttl }, 'put link');
     },
 
     async getLink(idHash) {
       const item = await get(keys.approvalLink(idHash));
-      return item ? withoutKeys<ApprovalLink>(item) : undefined;
+      return item ? fromItem<ApprovalLink>(item) : undefined;
     },
 
     useLink(idHash, at) {
@@ -136,7 +143,8 @@ export function createDynamoApprovalStore(client: DynamoDBDocumentClient, tableN
     },
 
     claimNotification(key, at) {
-      return putOnce({ ...keys.notification(key), claimedAt: at }, 'claim notification');
+      const ttl = epochSeconds(at, TTL_DAYS.notificationClaim);
+      return putOnce({ ...keys.notification(key), claimedAt: at, ttl }, 'claim notification');
     },
   };
 }

@@ -9,7 +9,8 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, type StoredToken, type TokenStore } from '@slipway/core';
 import { conditionally, putIfAbsent, translateSdkError } from './errors.ts';
-import { keys, withoutKeys } from './table.ts';
+import { keys } from './table.ts';
+import { epochSeconds, fromItem, TTL_DAYS } from './ttl.ts';
 
 type Item = Record<string, unknown>;
 
@@ -17,8 +18,8 @@ type Item = Record<string, unknown>;
  * Two items per token, written one after the other (local DynamoDB has no transactions):
  *
  * | item        | pk              | sk            | attributes                                   |
- * | token       | TOKEN#<sha256>  | TOKEN         | name, role, createdAt, createdBy, expiresAt?, lastUsedAt?, revokedAt? |
- * | name claim  | TOKENS          | NAME#<name>   | name, hash, claimedAt                        |
+ * | token       | TOKEN#<sha256>  | TOKEN         | name, role, createdAt, createdBy, expiresAt?, lastUsedAt?, revokedAt?, ttl? |
+ * | name claim  | TOKENS          | NAME#<name>   | name, hash, claimedAt, ttl?                  |
  *
  * The token item alone decides authentication: one consistent read per request. The name claim
  * makes names unique (a conditional put) and lists tokens (one partition, read consistently).
@@ -30,8 +31,24 @@ type Item = Record<string, unknown>;
  * then deletes the claim; a claim left pointing at a revoked token is free to take at once. The
  * token item is kept as a tombstone so a revoked secret (say a bootstrap token still configured)
  * is never stored again.
+ *
+ * Expiry: a token with `expiresAt`, and its name claim, carry `ttl` = expiresAt + 7 days, so DynamoDB
+ * may delete both once the token is long dead; either one going first is one of the crash states
+ * above (a claim without its token frees the name after the grace; a token without a claim is not
+ * listed, and is refused anyway). A token without `expiresAt` never gets a `ttl`, and revoking does
+ * not give it one: its tombstone is kept for good. That tombstone is all that stops a revoked secret
+ * from being stored again by `ensureAdminToken`, which stores whatever secret is configured
+ * (SLIPWAY_ADMIN_TOKEN, the AdminToken secret); were it to expire, a revoked bootstrap token still
+ * configured would come back as a working admin token at the next start. The store cannot tell for
+ * sure which secrets may be configured, and a tombstone costs a few hundred bytes, so none expires.
+ * (An expiring token's tombstone does go with its `ttl`: that secret was refused from `expiresAt` on,
+ * and bootstrap tokens never expire.)
  */
 export const CLAIM_GRACE_MS = 60_000;
+
+/** The `ttl` of a token's items: only a token that expires has one. */
+const expiryOf = (token: Pick<StoredToken, 'expiresAt'>) =>
+  token.expiresAt ? { ttl: epochSeconds(token.expiresAt, TTL_DAYS.tokenAfterExpiry) } : {};
 
 const nameKey = (name: string) => ({ pk: 'TOKENS', sk: `NAME#${name}` });
 
@@ -39,6 +56,8 @@ interface NameClaim {
   name: string;
   hash: string;
   claimedAt: string;
+  /** The claimed token's ttl, if it expires. */
+  ttl?: number;
 }
 
 export function createDynamoTokenStore(client: DynamoDBDocumentClient, tableName: string) {
@@ -61,7 +80,7 @@ export function createDynamoTokenStore(client: DynamoDBDocumentClient, tableName
 
   async function getToken(hash: string): Promise<StoredToken | undefined> {
     const item = await get(keys.token(hash));
-    return item ? withoutKeys<StoredToken>(item) : undefined;
+    return item ? fromItem<StoredToken>(item) : undefined;
   }
 
   /** Marks a token revoked; false if it was revoked already or is not there. */
@@ -145,8 +164,8 @@ export function createDynamoTokenStore(client: DynamoDBDocumentClient, tableName
 
   const store = {
     async createToken(hash: string, token: StoredToken, options: { replace?: boolean } = {}) {
-      await claimName({ name: token.name, hash, claimedAt: token.createdAt }, options.replace ?? false);
-      if (!(await putIfAbsent(client, tableName, { ...keys.token(hash), ...token }, what))) {
+      await claimName({ name: token.name, hash, claimedAt: token.createdAt, ...expiryOf(token) }, options.replace ?? false);
+      if (!(await putIfAbsent(client, tableName, { ...keys.token(hash), ...token, ...expiryOf(token) }, what))) {
         const existing = await getToken(hash);
         if (existing?.name !== token.name || existing.revokedAt) {
           await deleteClaim(token.name, hash);
@@ -191,7 +210,7 @@ export function createDynamoTokenStore(client: DynamoDBDocumentClient, tableName
             client.send(new BatchGetCommand({ RequestItems: { [tableName]: { Keys: keysNow, ConsistentRead: true } } })),
           );
           for (const item of result.Responses?.[tableName] ?? []) {
-            tokens.set(String(item.pk).slice('TOKEN#'.length), withoutKeys<StoredToken>(item));
+            tokens.set(String(item.pk).slice('TOKEN#'.length), fromItem<StoredToken>(item));
           }
           wanted = result.UnprocessedKeys?.[tableName]?.Keys as Item[] | undefined;
         }
@@ -238,7 +257,7 @@ export function createDynamoTokenStore(client: DynamoDBDocumentClient, tableName
         client.send(
           new PutCommand({
             TableName: tableName,
-            Item: { ...keys.token(hash), ...token },
+            Item: { ...keys.token(hash), ...token, ...expiryOf(token) },
             ...(options.onlyIfAbsent ? { ConditionExpression: 'attribute_not_exists(pk)' } : {}),
           }),
         );

@@ -11,6 +11,7 @@ export async function runDev(env: NodeJS.ProcessEnv, io: Io): Promise<number> {
     logLevel: config.SLIPWAY_LOG_LEVEL,
     ...(config.SLIPWAY_ADMIN_TOKEN ? { adminToken: config.SLIPWAY_ADMIN_TOKEN } : {}),
     ...(config.SLIPWAY_WEBHOOK_SECRET ? { webhookSecret: config.SLIPWAY_WEBHOOK_SECRET } : {}),
+    ...(config.SLIPWAY_RETENTION_OUTPUT_DAYS ? { outputRetentionDays: config.SLIPWAY_RETENTION_OUTPUT_DAYS } : {}),
   });
   // The banner is for the person at the terminal; stdout carries the JSON logs.
   io.err('');

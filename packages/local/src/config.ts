@@ -1,6 +1,8 @@
 import { ConfigurationError, isWellFormedToken, parse, ValidationError } from '@slipway/core';
 import { z } from 'zod';
 
+const RETENTION_DAYS = 'must be a whole number of days, 1 to 3650';
+
 const LocalEnvironment = z.object({
   PORT: z.coerce.number().int().min(0).max(65_535).default(8787),
   SLIPWAY_DATA_DIR: z.string().min(1).default('.slipway'),
@@ -11,8 +13,18 @@ const LocalEnvironment = z.object({
   SLIPWAY_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   /** Signs webhook deliveries; when unset the dev server makes one and keeps it in the data folder. */
   SLIPWAY_WEBHOOK_SECRET: z.string().min(32, 'must be at least 32 characters of secret').optional(),
+  /** Days the local fleet's command folders and the outbox's mails are kept; DEFAULT_OUTPUT_RETENTION_DAYS when unset. */
+  SLIPWAY_RETENTION_OUTPUT_DAYS: z
+    .string()
+    .regex(/^[0-9]{1,4}$/, RETENTION_DAYS)
+    .transform(Number)
+    .pipe(z.number().min(1, RETENTION_DAYS).max(3650, RETENTION_DAYS))
+    .optional(),
 });
 export type LocalEnvironment = z.infer<typeof LocalEnvironment>;
+
+/** How long local command output and outbox mails are kept unless SLIPWAY_RETENTION_OUTPUT_DAYS says otherwise. */
+export const DEFAULT_OUTPUT_RETENTION_DAYS = 30;
 
 /** Read once at start; a bad variable stops the dev server and says which one. */
 export function readLocalEnvironment(env: NodeJS.ProcessEnv): LocalEnvironment {

@@ -32,6 +32,7 @@ import { createApiHandler } from '../../../functions/api.ts';
 import { create as createCommandStatus } from '../../../functions/command-status.ts';
 import { STAGE_FUNCTIONS } from '../../../functions/registry.ts';
 import { create as createSweep } from '../../../functions/sweep.ts';
+import { DEFAULT_OUTPUT_RETENTION_DAYS } from './config.ts';
 import { DEMO_APP, demoHosts } from './demo.ts';
 import { createLocalExecutor, type LocalExecutor, type LocalFunction, renderDefinition } from './executor.ts';
 import { createLocalFleet } from './fleet.ts';
@@ -49,6 +50,9 @@ import {
 export const LOCAL_TABLE = 'slipway';
 const STATE_MACHINES = fileURLToPath(new URL('../../../statemachines/', import.meta.url));
 export const LOCAL_BUCKET = 'slipway-artifacts';
+/** Old command output and mails are looked for at start-up, then this often. */
+const RETENTION_PASS_MS = 60 * 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 export interface DevServerOptions {
   dataDir: string;
@@ -62,6 +66,11 @@ export interface DevServerOptions {
   demo?: boolean;
   /** Signs webhook deliveries (`SLIPWAY_WEBHOOK_SECRET`); when absent, one is made once and kept in the data folder. */
   webhookSecret?: string;
+  /**
+   * Days host command folders and outbox mails are kept (`SLIPWAY_RETENTION_OUTPUT_DAYS`); 30 by
+   * default. The release record has its own copy of each host's output.
+   */
+  outputRetentionDays?: number;
 }
 
 export interface DevServer {
@@ -373,12 +382,36 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     // Approval gates expire by the clock, not by a timer in a process that may restart.
     const sweepHandler = createSweep(async () => slipway);
     let sweeping: Promise<unknown> | undefined;
+    // The local retention pass: at start-up, then hourly from the sweep timer (one readdir and a
+    // few stats per command folder, so never more often).
+    const retentionMs = (options.outputRetentionDays ?? DEFAULT_OUTPUT_RETENTION_DAYS) * DAY_MS;
+    let lastPrune = 0;
+    let pruning: Promise<unknown> | undefined;
+    const pruneOldOutput = () => {
+      lastPrune = Date.now();
+      const olderThan = new Date(lastPrune - retentionMs);
+      // The same retention pass as on AWS (old release records, unused artifacts), then local output.
+      pruning ??= sweepHandler({ retention: true }, lambdaContext(ids.next()))
+        .then(() => Promise.all([fleet.prune(olderThan), outbox.prune(olderThan)]))
+        .then(([commands, mails]) => {
+          if (commands.length + mails.length > 0) {
+            logger.info('old local output deleted', { commands: commands.length, mails: mails.length, olderThan: olderThan.toISOString() });
+          }
+        })
+        .catch((error: unknown) => logger.error('deleting old local output failed', { error }))
+        .finally(() => {
+          pruning = undefined;
+        });
+      return pruning;
+    };
+    await pruneOldOutput();
     const sweep = setInterval(() => {
       sweeping ??= sweepHandler({}, lambdaContext(ids.next()))
         .catch((error: unknown) => logger.error('the sweep failed', { error }))
         .finally(() => {
           sweeping = undefined;
         });
+      if (Date.now() - lastPrune >= RETENTION_PASS_MS) void pruneOldOutput();
     }, 1000);
 
     return {
@@ -397,6 +430,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
         });
         clearInterval(sweep);
         await sweeping;
+        await pruning;
         fleet.close();
         await executor.close();
         await stopAll();

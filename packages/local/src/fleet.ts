@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type Fleet,
@@ -15,6 +15,11 @@ import {
 export const OUTPUT_LIMIT_BYTES = 64 * 1024;
 const TIMED_OUT = 124;
 const POLL_MS = 250;
+/**
+ * A command folder being deleted is first renamed to this prefix (ids never start with a dot), so a
+ * crash mid-delete leaves a folder that no command id names; the next prune finishes it.
+ */
+const DELETING = '.deleting-';
 
 export interface LocalFleetOptions {
   /** `<fleetDir>/<host>/` stands for the host's deployRoot. */
@@ -39,6 +44,14 @@ async function readCapped(file: string): Promise<string> {
   } catch {
     return '';
   }
+}
+
+/** The file's mtime in ms, or undefined when it is not there. */
+async function modifiedAt(path: string): Promise<number | undefined> {
+  return stat(path).then(
+    (stats) => stats.mtimeMs,
+    () => undefined,
+  );
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -71,6 +84,12 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
   settle(timeoutMs: number): Promise<void>;
   /** Stops reporting; commands still running are reported by `reconcile` on the next start. */
   close(): void;
+  /**
+   * Deletes the folders of commands that are over and reported, and whose last file was written
+   * before `olderThan`; also leftovers of a creation or a deletion cut short, once as old. A command
+   * still running on any host, or still to be reported, is kept. Returns the ids deleted.
+   */
+  prune(olderThan: Date): Promise<string[]>;
 } {
   const { fleetDir, commandsDir, onCommandFinished, logger } = options;
   const watching = new Set<string>();
@@ -114,6 +133,32 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
       startedAt: run?.startedAt ?? endedAt ?? new Date().toISOString(),
       endedAt: endedAt ?? new Date().toISOString(),
     };
+  }
+
+  /** True while the command runs on some host: no exit code yet, and the process is alive. */
+  async function running(commandId: string, hosts: string[]): Promise<boolean> {
+    for (const host of hosts) {
+      const dir = runDir(commandId, host);
+      if (await exists(join(dir, 'exit'))) continue;
+      try {
+        const run = JSON.parse(await readFile(join(dir, 'run.json'), 'utf8')) as HostRun;
+        if (alive(run.pid)) return true;
+      } catch {
+        // Never started, or its run.json is gone: not running.
+      }
+    }
+    return false;
+  }
+
+  /** When anything of the command was last written (its own folder if nothing else is left). */
+  async function lastWritten(commandId: string, hosts: string[]): Promise<number> {
+    const dir = join(commandsDir, commandId);
+    const files = [dir, join(dir, 'command.json'), join(dir, 'reported')];
+    for (const host of hosts) {
+      for (const name of ['', 'run.json', 'stdout', 'stderr', 'exit']) files.push(join(runDir(commandId, host), name));
+    }
+    const times = await Promise.all(files.map(modifiedAt));
+    return Math.max(0, ...times.filter((t): t is number => t !== undefined));
   }
 
   async function results(commandId: string) {
@@ -233,8 +278,44 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
       closed = true;
     },
 
+    async prune(olderThan: Date) {
+      const cutoff = olderThan.getTime();
+      const deleted: string[] = [];
+      // A folder that cannot be removed now (permissions, say) is left for the next pass.
+      const remove = (path: string) =>
+        rm(path, { recursive: true, force: true }).catch((error: unknown) =>
+          logger.warn('could not delete an old command folder; the next pass tries again', { path, error }),
+        );
+      for (const name of await readdir(commandsDir).catch(() => [] as string[])) {
+        if (name.startsWith(DELETING)) {
+          await remove(join(commandsDir, name));
+          continue;
+        }
+        if (name.startsWith('.') || watching.has(name)) continue;
+        // A command must be reported (its outcome is in the release record by then) and over on
+        // every host. A folder without command.json is a creation cut short, or left by hand: only
+        // its age and its runs tell, and once old and stopped it is garbage.
+        const described = await commandHosts(name);
+        if (described.length > 0 && !(await exists(join(commandsDir, name, 'reported')))) continue;
+        const hosts = described.length > 0 ? described : await readdir(join(commandsDir, name, 'hosts')).catch(() => [] as string[]);
+        if (await running(name, hosts)) continue;
+        if ((await lastWritten(name, hosts)) >= cutoff) continue;
+        // One rename takes the whole command away at once; the rest is mere cleaning.
+        const doomed = join(commandsDir, `${DELETING}${name}`);
+        try {
+          await rename(join(commandsDir, name), doomed);
+        } catch (error) {
+          logger.warn('could not delete an old command folder', { commandId: name, error });
+          continue;
+        }
+        await remove(doomed);
+        deleted.push(name);
+      }
+      return deleted;
+    },
+
     async reconcile() {
-      const commands = await readdir(commandsDir).catch(() => [] as string[]);
+      const commands = (await readdir(commandsDir).catch(() => [] as string[])).filter((name) => !name.startsWith('.'));
       for (const commandId of commands) {
         if (await exists(join(commandsDir, commandId, 'reported'))) continue;
         if ((await commandHosts(commandId)).length === 0) continue;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { IdGenerator, Mail, Mailer } from '@slipway/core';
 
@@ -30,6 +30,11 @@ function decodeHeader(value: string): string {
  */
 export function createOutbox(directory: string, ids: IdGenerator, from = 'slipway@localhost'): Mailer & {
   list(): Promise<OutboxEntry[]>;
+  /**
+   * Deletes the mails written before `olderThan` (by file time), and any half-written one as old.
+   * Each deletion is one unlink: a crash leaves every mail whole or gone. Returns the ids deleted.
+   */
+  prune(olderThan: Date): Promise<string[]>;
 } {
   return {
     async send(mail: Mail) {
@@ -62,11 +67,37 @@ export function createOutbox(directory: string, ids: IdGenerator, from = 'slipwa
       await rename(join(directory, `${id}.eml.tmp`), join(directory, `${id}.eml`));
     },
 
+    async prune(olderThan: Date) {
+      const cutoff = olderThan.getTime();
+      const deleted: string[] = [];
+      for (const name of await readdir(directory).catch(() => [] as string[])) {
+        if (!name.endsWith('.eml') && !name.endsWith('.eml.tmp')) continue;
+        const file = join(directory, name);
+        const written = await stat(file).then((stats) => stats.mtimeMs, () => undefined);
+        if (written === undefined || written >= cutoff) continue;
+        try {
+          await unlink(file);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+          continue;
+        }
+        if (name.endsWith('.eml')) deleted.push(name.slice(0, -'.eml'.length));
+      }
+      return deleted;
+    },
+
     async list() {
       const names = (await readdir(directory).catch(() => [] as string[])).filter((n) => n.endsWith('.eml')).sort().reverse();
-      return Promise.all(
-        names.map(async (name) => {
-          const eml = await readFile(join(directory, name), 'utf8');
+      const entries = await Promise.all(
+        names.map(async (name): Promise<OutboxEntry | undefined> => {
+          let eml: string;
+          try {
+            eml = await readFile(join(directory, name), 'utf8');
+          } catch (error) {
+            // Deleted by the retention pass between the listing and the read.
+            if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+            throw error;
+          }
           const [head = '', ...parts] = eml.split('\r\n\r\n');
           const header = (field: string) => new RegExp(`^${field}: (.*)$`, 'm').exec(head)?.[1] ?? '';
           const textPart = parts.findIndex((part, i) => i > 0 && parts[i - 1]!.includes('text/plain'));
@@ -80,6 +111,7 @@ export function createOutbox(directory: string, ids: IdGenerator, from = 'slipwa
           };
         }),
       );
+      return entries.filter((entry): entry is OutboxEntry => entry !== undefined);
     },
   };
 }
