@@ -1,7 +1,6 @@
 import { type StackRefs, permissions, type Statement } from './permissions';
 import { STAGE_HANDLERS } from './definitions';
-
-const runtime = { runtime: 'nodejs22.x', architecture: 'arm64', timeout: '60 seconds', memory: '512 MB' } as const;
+import { API_FUNCTION, EVENT_HANDLERS, LAMBDA_RUNTIME } from './handlers';
 
 /** One Lambda per stage and per callback, each with exactly the statements permissions.ts gives it. */
 export function createFunctions(refs: $util.Output<StackRefs>, environment: Record<string, $util.Input<string>>) {
@@ -13,20 +12,20 @@ export function createFunctions(refs: $util.Output<StackRefs>, environment: Reco
         ...(statement.conditions ? { conditions: statement.conditions } : {}),
       })),
     );
-  const make = (name: string, handler: string) =>
-    new sst.aws.Function(name, { ...runtime, handler, environment, permissions: policyFor(name) });
+  const make = (name: string, handler: string, copyFiles?: { from: string; to: string }[]) =>
+    new sst.aws.Function(name, {
+      ...LAMBDA_RUNTIME,
+      handler,
+      environment,
+      permissions: policyFor(name),
+      ...(copyFiles ? { copyFiles } : {}),
+    });
 
   const stages = Object.fromEntries(Object.entries(STAGE_HANDLERS).map(([name, handler]) => [name, make(name, handler)]));
-  const commandStatus = make('CommandStatus', 'functions/command-status.handler');
-  const executionFailed = make('ExecutionFailed', 'functions/execution-failed.handler');
-  const sweep = make('Sweep', 'functions/sweep.handler');
-  const api = new sst.aws.Function('Api', {
-    ...runtime,
-    handler: 'functions/api.handler',
-    environment,
-    permissions: policyFor('Api'),
-    // The dashboard's files are read next to the bundle at run time.
-    copyFiles: ['index.html', 'dashboard.js', 'dashboard.css'].map((file) => ({ from: `packages/dashboard/src/${file}`, to: file })),
-  });
+  const commandStatus = make('CommandStatus', EVENT_HANDLERS.CommandStatus);
+  const executionFailed = make('ExecutionFailed', EVENT_HANDLERS.ExecutionFailed);
+  const sweep = make('Sweep', EVENT_HANDLERS.Sweep);
+  // Only the API carries the dashboard's files (test/bundle proves every function starts with what it has).
+  const api = make('Api', API_FUNCTION.handler, [...API_FUNCTION.copyFiles]);
   return { stages, commandStatus, executionFailed, sweep, api };
 }

@@ -1,5 +1,4 @@
 import { SESv2Client } from '@aws-sdk/client-sesv2';
-import { dashboardAssets } from '@slipway/dashboard';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import {
@@ -10,6 +9,7 @@ import {
   parse,
   type ReleaseStages,
   type Slipway,
+  type SlipwayDeps,
   systemClock,
   ValidationError,
 } from '@slipway/core';
@@ -59,7 +59,12 @@ export async function loadAwsStages(env: NodeJS.ProcessEnv): Promise<ReleaseStag
   return (await loadAwsRuntime(env)).stages!;
 }
 
-export async function loadAwsRuntime(env: NodeJS.ProcessEnv): Promise<Slipway> {
+/** What only some functions bring: the API its dashboard files (no other function carries them). */
+export interface AwsRuntimeOptions {
+  assets?: SlipwayDeps['assets'];
+}
+
+export async function loadAwsRuntime(env: NodeJS.ProcessEnv, options: AwsRuntimeOptions = {}): Promise<Slipway> {
   const config = readAwsEnvironment(env);
   const connection = { region: config.AWS_REGION };
   const documents = createDocumentClient(connection);
@@ -75,7 +80,7 @@ export async function loadAwsRuntime(env: NodeJS.ProcessEnv): Promise<Slipway> {
       ? createWebhookNotifier({ secret: config.SLIPWAY_WEBHOOK_SECRET })
       : createUnsignedWebhookRefusal('SLIPWAY_WEBHOOK_SECRET'),
     baseUrl: () => config.SLIPWAY_BASE_URL,
-    assets: dashboardAssets(),
+    ...(options.assets ? { assets: options.assets } : {}),
     signingKey: config.SLIPWAY_SIGNING_KEY,
     fleet: createSsmFleet({
       ssm: new SSMClient({ region: config.AWS_REGION }),

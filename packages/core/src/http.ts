@@ -47,8 +47,11 @@ export interface ApiServices {
   logger: Logger;
   /** The local outbox; absent on AWS, where mail goes out through SES. */
   outbox?: { list(): Promise<unknown[]> };
-  /** Static files of the dashboard, by path ("/" is the page). */
-  assets?: Record<string, { contentType: string; body: string }>;
+  /**
+   * Static files of the dashboard, by path ("/" is the page): called only for a GET or HEAD, so a
+   * file is read on the first request for it, never at start.
+   */
+  assets?: (path: string) => { contentType: string; body: string } | undefined;
 }
 
 const ASSET_HEADERS = {
@@ -303,8 +306,8 @@ export function createHttpApi(services: ApiServices) {
     if (path === '/healthz' && method === 'GET') {
       return { response: jsonResponse(200, { ok: true }, requestId) };
     }
-    const asset = services.assets?.[path];
-    if (asset && (method === 'GET' || method === 'HEAD')) {
+    const asset = method === 'GET' || method === 'HEAD' ? services.assets?.(path) : undefined;
+    if (asset) {
       return {
         response: {
           status: 200,

@@ -45,7 +45,8 @@ export interface SlipwayDeps {
   baseUrl: () => string;
   signingKey: string;
   outbox?: { list(): Promise<unknown[]> };
-  assets?: Record<string, { contentType: string; body: string }>;
+  /** The dashboard's static files by path, each read when first asked for (only the API serves them). */
+  assets?: (path: string) => { contentType: string; body: string } | undefined;
   /** How long records, artifacts and output are kept (defaults in retention.ts). */
   retention?: Partial<RetentionPolicy>;
 }
