@@ -30,8 +30,17 @@ export default $config({
     const releaseArn = machineArn('ReleaseStateMachine');
     const rollbackArn = machineArn('RollbackStateMachine');
     const refs = $util
-      .all([region.name, identity.accountId, table.arn, bucket.arn, releaseArn, rollbackArn, email.nodes.identity.arn])
-      .apply(([regionName, account, tableArn, bucketArn, release, rollback, senderIdentityArn]) => ({
+      .all([
+        region.name,
+        identity.accountId,
+        table.arn,
+        bucket.arn,
+        releaseArn,
+        rollbackArn,
+        email.nodes.identity.arn,
+        email.nodes.configurationSet.arn,
+      ])
+      .apply(([regionName, account, tableArn, bucketArn, release, rollback, senderIdentityArn, senderConfigurationSetArn]) => ({
         region: regionName,
         account,
         tableArn,
@@ -39,6 +48,7 @@ export default $config({
         releaseStateMachineArn: release,
         rollbackStateMachineArn: rollback,
         senderIdentityArn,
+        senderConfigurationSetArn,
       }));
 
     const api = new sst.aws.ApiGatewayV2('Api');

@@ -4,12 +4,15 @@ import type { Slipway } from '@slipway/core';
 
 /**
  * Runs on a schedule (every minute on AWS, every second in the dev server): times out approval gates
- * past their expiry, and asks SSM directly about host commands whose status event never came. With
+ * past their expiry, asks SSM directly about host commands whose status event never came, and starts
+ * releases a crash left pending without an execution. With
  * `{retention: true}` (every six hours on AWS, hourly in the dev server) it applies the retention
  * policy instead: old release records and unused artifacts go.
  */
+type SweepResult = { expired: number; reconciled: number; started: number } | { releases: number; artifacts: number };
+
 export function create(load: () => Promise<Slipway>) {
-  return middy<unknown, { expired: number; reconciled: number } | { releases: number; artifacts: number }>().handler(async (event) => {
+  return middy<unknown, SweepResult>().handler(async (event) => {
     const slipway = await load();
     if ((event as { retention?: unknown } | undefined)?.retention === true) {
       const releases = await slipway.retention.sweepReleases();
@@ -18,7 +21,9 @@ export function create(load: () => Promise<Slipway>) {
     }
     const expired = await slipway.approvals.expireDue();
     const reconciled = slipway.stages ? await slipway.stages.reconcileCommands() : 0;
-    return { expired, reconciled };
+    // A crash between recording a release and starting its execution leaves it pending: start it.
+    const started = (await slipway.releases.startOrphans()).length;
+    return { expired, reconciled, started };
   });
 }
 

@@ -23,7 +23,8 @@ export function createEventRules(
     JSON.stringify({
       source: ['aws.ssm'],
       'detail-type': ['EC2 Command Status-change Notification'],
-      detail: { status: ['Success', 'Failed', 'Cancelled', 'TimedOut'] },
+      // Only Slipway's kind of command: not every command anyone runs in the account.
+      detail: { status: ['Success', 'Failed', 'Cancelled', 'TimedOut'], 'document-name': ['AWS-RunShellScript'] },
     }),
     commandStatus,
   );

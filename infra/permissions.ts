@@ -16,6 +16,8 @@ export interface StackRefs {
   releaseStateMachineArn: string;
   rollbackStateMachineArn: string;
   senderIdentityArn: string;
+  /** SST's Email attaches a configuration set to the identity: SendEmail must be granted on it too. */
+  senderConfigurationSetArn: string;
 }
 
 /** Actions AWS only grants on "*" (no resource-level permissions); each is named here, none else may use "*". */
@@ -44,8 +46,10 @@ const table = (r: StackRefs): Statement => ({
   resources: [r.tableArn, `${r.tableArn}/index/*`],
 });
 const taskCallbacks: Statement = { actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'], resources: ['*'] };
+/** The sweep tells waiting host tasks their command still runs, so HeartbeatSeconds does not fire. */
+const taskHeartbeats: Statement = { actions: ['states:SendTaskHeartbeat'], resources: ['*'] };
 const readArtifacts = (r: StackRefs): Statement => ({ actions: ['s3:GetObject'], resources: [`${r.bucketArn}/artifacts/*`] });
-const sendMail = (r: StackRefs): Statement => ({ actions: ['ses:SendEmail'], resources: [r.senderIdentityArn] });
+const sendMail = (r: StackRefs): Statement => ({ actions: ['ses:SendEmail'], resources: [r.senderIdentityArn, r.senderConfigurationSetArn] });
 const commandResults: Statement = {
   actions: ['ssm:GetCommandInvocation', 'ssm:ListCommands', 'ssm:DescribeInstanceInformation'],
   resources: ['*'],
@@ -56,8 +60,9 @@ const sendCommands = (r: StackRefs): Statement[] => [
     resources: [`arn:aws:ssm:${r.region}::document/AWS-RunShellScript`],
   },
   {
+    // EC2 instances and SSM hybrid managed instances (mi-*, on-premises), each only with the tag.
     actions: ['ssm:SendCommand'],
-    resources: [`arn:aws:ec2:${r.region}:${r.account}:instance/*`],
+    resources: [`arn:aws:ec2:${r.region}:${r.account}:instance/*`, `arn:aws:ssm:${r.region}:${r.account}:managed-instance/*`],
     conditions: [{ test: 'StringEquals', variable: `ssm:resourceTag/${MANAGED_HOST_TAG.key}`, values: [MANAGED_HOST_TAG.value] }],
   },
   { actions: ['s3:PutObject'], resources: [`${r.bucketArn}/command-output/*`] },
@@ -75,7 +80,8 @@ export function permissions(r: StackRefs): Record<string, Statement[]> {
       taskCallbacks,
       { actions: ['s3:PutObject', 's3:GetObject'], resources: [`${r.bucketArn}/artifacts/*`] },
       { actions: ['states:StartExecution'], resources: [r.releaseStateMachineArn, r.rollbackStateMachineArn] },
-      { actions: ['states:DescribeExecution', 'states:GetExecutionHistory'], resources: executions(r) },
+      // StopExecution: cancelling a release still pending stops its execution outright.
+      { actions: ['states:DescribeExecution', 'states:GetExecutionHistory', 'states:StopExecution'], resources: executions(r) },
     ],
     Prepare: [table(r), { actions: ['ssm:DescribeInstanceInformation'], resources: ['*'] }],
     EnterEnvironment: stage,
@@ -92,7 +98,17 @@ export function permissions(r: StackRefs): Record<string, Statement[]> {
     Finalize: stage,
     CommandStatus: [table(r), taskCallbacks, commandResults, sendMail(r)],
     // Retention deletes artifacts nothing uses any more (the bucket keeps the old version for 30 days).
-    Sweep: [table(r), taskCallbacks, commandResults, sendMail(r), { actions: ['s3:DeleteObject'], resources: [`${r.bucketArn}/artifacts/*`] }],
+    // It also starts releases a crash left pending without an execution (StartExecution, DescribeExecution).
+    Sweep: [
+      table(r),
+      taskCallbacks,
+      taskHeartbeats,
+      commandResults,
+      sendMail(r),
+      { actions: ['s3:DeleteObject'], resources: [`${r.bucketArn}/artifacts/*`] },
+      { actions: ['states:StartExecution'], resources: [r.releaseStateMachineArn, r.rollbackStateMachineArn] },
+      { actions: ['states:DescribeExecution', 'states:GetExecutionHistory'], resources: executions(r) },
+    ],
     ExecutionFailed: stage,
   };
 }

@@ -1,6 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { HOST_EXIT_CODES, type HostScript, renderHostScript, shellQuote } from '@slipway/core';
@@ -211,5 +212,137 @@ describe('host scripts', () => {
 
   it('left no trace of any hostile value being executed', async () => {
     expect(await pwnedFiles()).toEqual([]);
+  });
+});
+
+/**
+ * SSM's AWS-RunShellScript starts a script as root with no HOME, a minimal PATH and cwd /usr/bin;
+ * a local run hands over its caller's environment. Hooks must see one defined environment either
+ * way, and nothing else of the caller's.
+ */
+describe('the environment hooks run in', () => {
+  const SECRET = 'secret-should-not-leak';
+  const RELEASE_VARIABLES = ['DEPLOY_ROOT', 'RELEASE_ID', 'VERSION', 'RELEASE_DIR'];
+  /** Writes where the hook ran and its whole environment (NUL-separated: VERSION has a newline). */
+  const DUMP = 'pwd > hook-pwd && env -0 > hook-env';
+  let root: string;
+
+  /**
+   * Runs a script the way SSM does: a bare environment, cwd /usr/bin, no stdin (a socket there, as
+   * execFile gives, would make bash read ~/.bashrc first); `caller` adds variables.
+   */
+  async function runBare(script: HostScript, caller: Record<string, string> = {}) {
+    const variables = Object.entries({ PATH: '/usr/bin:/bin', SLIPWAY_ADMIN_TOKEN: SECRET, ...caller }).map(
+      ([name, value]) => `${name}=${value}`,
+    );
+    const child = spawn('env', ['-i', ...variables, 'bash', '-c', renderHostScript(script)], {
+      cwd: '/usr/bin',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    return { code, stdout, stderr };
+  }
+
+  async function hookSaw(releaseDir: string) {
+    const environment = new Map<string, string>();
+    for (const entry of (await readFile(join(releaseDir, 'hook-env'), 'utf8')).split('\0')) {
+      if (!entry) continue;
+      const at = entry.indexOf('=');
+      environment.set(entry.slice(0, at), entry.slice(at + 1));
+    }
+    return { environment, pwd: (await readFile(join(releaseDir, 'hook-pwd'), 'utf8')).trim() };
+  }
+
+  /** Only the variables the script hands over, and the ones bash itself sets. */
+  function expectOnly(environment: Map<string, string>, extra: string[] = []) {
+    const allowed = new Set(['HOME', 'PATH', 'LANG', ...RELEASE_VARIABLES, ...extra, 'PWD', 'OLDPWD', 'SHLVL', '_']);
+    expect([...environment.keys()].filter((name) => !allowed.has(name))).toEqual([]);
+    expect([...environment.values()].join('\n')).not.toContain(SECRET);
+  }
+
+  beforeAll(() => {
+    root = join(sandbox, 'bare host');
+  });
+
+  it('gives postDeploy a home, a full PATH, a locale and the release variables under SSM\'s bare environment, and no caller secrets', async () => {
+    const result = await runBare({ ...distributeScript('e1', artifacts.one, DUMP), deployRoot: root });
+    expect(result.code, result.stderr).toBe(0);
+    const releaseDir = join(root, 'releases/e1');
+    const { environment, pwd } = await hookSaw(releaseDir);
+    expect(pwd).toBe(releaseDir);
+    const home = environment.get('HOME') ?? '';
+    expect(home).toMatch(/^\//);
+    expect((await stat(home)).isDirectory()).toBe(true);
+    const path = (environment.get('PATH') ?? '').split(':');
+    // What was there stays first; the standard folders are added.
+    expect(path.slice(0, 2)).toEqual(['/usr/bin', '/bin']);
+    expect(path).toEqual(expect.arrayContaining(['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/sbin']));
+    expect(environment.get('LANG')).toBe('C.UTF-8');
+    expect(environment.get('DEPLOY_ROOT')).toBe(root);
+    expect(environment.get('RELEASE_ID')).toBe('e1');
+    expect(environment.get('VERSION')).toBe(HOSTILE);
+    expect(environment.get('RELEASE_DIR')).toBe(releaseDir);
+    expect(environment.has('SLIPWAY_ADMIN_TOKEN')).toBe(false);
+    expectOnly(environment);
+  });
+
+  it('runs every switch hook with the same environment, keeping the caller\'s locale and proxy but not its secrets', async () => {
+    const caller = {
+      LANG: 'C',
+      https_proxy: 'http://proxy.internal:3128',
+      // Empty and relative PATH entries would look up commands in the release folder: dropped.
+      PATH: '.::/usr/bin:bin:/bin:',
+      AWS_SECRET_ACCESS_KEY: SECRET,
+    };
+    const dumpAs = (name: string) => `pwd > hook-pwd-${name} && env -0 > hook-env-${name}`;
+    const result = await runBare(
+      {
+        ...switchScript('e1'),
+        deployRoot: root,
+        preRelease: dumpAs('pre'),
+        postRelease: `${DUMP} && ${dumpAs('post')}`,
+        healthCheck: dumpAs('health'),
+      },
+      caller,
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const releaseDir = join(root, 'releases/e1');
+    const { environment, pwd } = await hookSaw(releaseDir);
+    expect(pwd).toBe(releaseDir);
+    expect(environment.get('PATH')).toBe('/usr/bin:/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/sbin');
+    expect(environment.get('LANG')).toBe('C');
+    expect(environment.get('https_proxy')).toBe(caller.https_proxy);
+    expect(environment.get('HOME')).toMatch(/^\//);
+    expectOnly(environment, ['https_proxy']);
+    for (const name of ['pre', 'post', 'health']) {
+      const other = await readFile(join(releaseDir, `hook-env-${name}`), 'utf8');
+      // Each hook saw the same variables (the file names in `_` aside).
+      const withoutUnderscore = (text: string) => text.split('\0').filter((entry) => !entry.startsWith('_=')).sort();
+      expect(withoutUnderscore(other)).toEqual(withoutUnderscore(await readFile(join(releaseDir, 'hook-env'), 'utf8')));
+      expect((await readFile(join(releaseDir, `hook-pwd-${name}`), 'utf8')).trim()).toBe(releaseDir);
+    }
+  });
+
+  it('keeps a HOME the transport set when it is a folder, and otherwise takes the user\'s own', async () => {
+    const given = join(sandbox, 'a home');
+    await mkdir(given, { recursive: true });
+    const withHome = await runBare({ ...switchScript('e1'), deployRoot: root, postRelease: DUMP }, { HOME: given });
+    expect(withHome.code, withHome.stderr).toBe(0);
+    expect((await hookSaw(join(root, 'releases/e1'))).environment.get('HOME')).toBe(given);
+
+    // The user's own home from the user database; root's is /root, anyone else without one gets the deploy root.
+    const passwdHome = userInfo().homedir;
+    const ownHome = passwdHome.startsWith('/') && (await stat(passwdHome).catch(() => undefined))?.isDirectory()
+      ? passwdHome
+      : userInfo().uid === 0 ? '/root' : root;
+    for (const HOME of ['relative/home', join(sandbox, 'no such folder'), '']) {
+      const result = await runBare({ ...switchScript('e1'), deployRoot: root, postRelease: DUMP }, { HOME });
+      expect(result.code, result.stderr).toBe(0);
+      expect((await hookSaw(join(root, 'releases/e1'))).environment.get('HOME')).toBe(ownHome);
+    }
   });
 });

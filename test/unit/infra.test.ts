@@ -12,6 +12,7 @@ const refs: StackRefs = {
   releaseStateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:slipway-prod-ReleaseStateMachine',
   rollbackStateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:slipway-prod-RollbackStateMachine',
   senderIdentityArn: 'arn:aws:ses:eu-west-1:123456789012:identity/deploys@example.com',
+  senderConfigurationSetArn: 'arn:aws:ses:eu-west-1:123456789012:configuration-set/sender',
 };
 const functionArns = Object.fromEntries(
   Object.keys(STAGE_HANDLERS).map((name) => [name, `arn:aws:lambda:eu-west-1:123456789012:function:slipway-prod-${name}`]),
@@ -75,6 +76,7 @@ describe('least privilege', () => {
       expect(sends.flatMap((s) => s.resources)).toEqual([
         'arn:aws:ssm:eu-west-1::document/AWS-RunShellScript',
         'arn:aws:ec2:eu-west-1:123456789012:instance/*',
+        'arn:aws:ssm:eu-west-1:123456789012:managed-instance/*',
       ]);
       expect(sends[1]!.conditions).toEqual([
         { test: 'StringEquals', variable: `ssm:resourceTag/${MANAGED_HOST_TAG.key}`, values: [MANAGED_HOST_TAG.value] },
@@ -82,11 +84,22 @@ describe('least privilege', () => {
     }
   });
 
-  it('lets only the API start executions, and only its own two state machines', () => {
+  it('lets only the API (and the sweep, for releases a crash left pending) start executions, and only its own two state machines', () => {
     for (const [fn, statements] of Object.entries(all)) {
       const starts = statements.filter((s) => s.actions.includes('states:StartExecution'));
-      if (fn === 'Api') expect(starts[0]!.resources).toEqual([refs.releaseStateMachineArn, refs.rollbackStateMachineArn]);
+      if (fn === 'Api' || fn === 'Sweep') expect(starts[0]!.resources).toEqual([refs.releaseStateMachineArn, refs.rollbackStateMachineArn]);
       else expect(starts, fn).toEqual([]);
+    }
+  });
+
+  it('grants what the code sends beyond the basics: heartbeats to the sweep, StopExecution to the API, SES on the configuration set too', () => {
+    const actions = (fn: string) => all[fn]!.flatMap((s) => s.actions);
+    expect(actions('Sweep')).toContain('states:SendTaskHeartbeat');
+    expect(actions('Api')).toContain('states:StopExecution');
+    for (const [fn, statements] of Object.entries(all)) {
+      for (const statement of statements.filter((s) => s.actions.includes('ses:SendEmail'))) {
+        expect(statement.resources, fn).toEqual([refs.senderIdentityArn, refs.senderConfigurationSetArn]);
+      }
     }
   });
 });

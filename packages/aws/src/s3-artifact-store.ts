@@ -18,11 +18,16 @@ export function createS3ArtifactStore(client: S3Client, bucket: string, clock: C
   return {
     async presignUpload(key, sha256, _size, expiresInSeconds) {
       // Signing the checksum makes S3 itself refuse an upload whose bytes do not hash to sha256.
+      // The uploader sends it as a header, so it must stay one: the presigner moves every x-amz-*
+      // header into the query (leaving X-Amz-SignedHeaders=host) unless told not to, and S3 refuses
+      // a request with an x-amz-* header that was not signed (403). signableHeaders keeps it signed
+      // should the signer ever class it unsignable.
       const checksum = Buffer.from(sha256, 'hex').toString('base64');
       const command = new PutObjectCommand({ Bucket: bucket, Key: key, ChecksumSHA256: checksum });
       const url = await getSignedUrl(client, command, {
         expiresIn: expiresInSeconds,
         signingDate: clock.now(),
+        unhoistableHeaders: new Set(['x-amz-checksum-sha256']),
         signableHeaders: new Set(['x-amz-checksum-sha256']),
       });
       return {

@@ -72,14 +72,51 @@ ${assignments}
 export DEPLOY_ROOT RELEASE_ID VERSION
 RELEASE_DIR="$DEPLOY_ROOT/releases/$RELEASE_ID"
 export RELEASE_DIR
+# One defined environment on every transport: SSM's AWS-RunShellScript starts this as root with no
+# HOME, a minimal PATH and cwd /usr/bin, while a local or SSH run hands over its caller's.
+# PATH keeps what is there, less empty and relative entries (they would look up commands in the
+# working folder, a release's files), and gains the standard folders it lacks.
+sane_path="" rest="\${PATH:-}:" dir=""
+while [ -n "$rest" ]; do
+  dir=\${rest%%:*}; rest=\${rest#*:}
+  case $dir in /*) case ":$sane_path:" in *":$dir:"*) ;; *) sane_path=\${sane_path:+$sane_path:}$dir ;; esac ;; esac
+done
+for dir in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do
+  case ":$sane_path:" in *":$dir:"*) ;; *) sane_path=\${sane_path:+$sane_path:}$dir ;; esac
+done
+PATH=$sane_path
+unset sane_path rest dir
+# HOME: the transport's if it is an existing folder (the local fleet gives each host its own), else
+# the running user's from the user database, else /root for root and the deploy root for others.
+if [[ \${HOME:-} != /* ]] || [ ! -d "$HOME" ]; then
+  HOME=$(getent passwd "$(id -u)" 2>/dev/null | cut -d: -f6) || HOME=""
+  if [[ $HOME != /* ]]; then HOME=$(unset HOME; printf '%s' ~); fi
+  if [[ $HOME != /* ]] || [ ! -d "$HOME" ]; then
+    if [ "$(id -u)" = 0 ]; then HOME=/root; else HOME=$DEPLOY_ROOT; fi
+  fi
+fi
+LANG=\${LANG:-C.UTF-8}
+export PATH HOME LANG
 STATE_DIR="$DEPLOY_ROOT/.slipway"
 mkdir -p -- "$DEPLOY_ROOT/releases" "$DEPLOY_ROOT/shared" "$STATE_DIR"
 log() { printf '%s slipway: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"; }
+# What a hook may see of this script's own environment besides the variables set above: the host's
+# proxy settings and time zone. Nothing else of the caller's (a dev server's tokens, an agent's
+# variables, the artifact URL) reaches a hook.
+HOOK_PASSES=(TZ http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY)
 run_hook() {
-  # $1 names the hook, $2 is its command; runs in the release folder with the release variables set.
+  # $1 names the hook, $2 is its command; runs in the release folder from a clean environment: the
+  # release variables, HOME, PATH and LANG as set above, and HOOK_PASSES when set. No stdin and no
+  # ~/.bashrc (which bash reads when stdin is a socket, as under ssh), on every transport alike.
   if [ -z "$2" ]; then return 0; fi
   log "running $1"
-  (cd -- "$RELEASE_DIR" && bash -c "$2")
+  local -a hook_env=("HOME=$HOME" "PATH=$PATH" "LANG=$LANG" "DEPLOY_ROOT=$DEPLOY_ROOT" "RELEASE_ID=$RELEASE_ID"
+    "VERSION=$VERSION" "RELEASE_DIR=$RELEASE_DIR")
+  local name
+  for name in "\${HOOK_PASSES[@]}"; do
+    if [ -n "\${!name+set}" ]; then hook_env+=("$name=\${!name}"); fi
+  done
+  (cd -- "$RELEASE_DIR" && exec env -i "\${hook_env[@]}" bash --norc -c "$2" < /dev/null)
 }
 switch_current_to() {
   # Atomic: a new link under a temporary name, then one rename over "current".
