@@ -1,7 +1,17 @@
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { createStepFunctionsWorkflow } from '@slipway/aws';
-import { DependencyUnavailableError, StaleTaskTokenError } from '@slipway/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createReleaseService,
+  DependencyUnavailableError,
+  type Release,
+  type ReleaseDeps,
+  type ReleaseEvent,
+  type ReleaseStore,
+  silentLogger,
+  StaleTaskTokenError,
+} from '@slipway/core';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { manualClock, shopConfig } from '../support/fixtures.ts';
 import { startWireFake } from '../support/wire-fake.ts';
 
 /**
@@ -9,17 +19,23 @@ import { startWireFake } from '../support/wire-fake.ts';
  * the documented JSON protocol, answering as the service does.
  */
 let answer: { status: number; body: unknown } = { status: 200, body: {} };
-/** When set, answered in turn instead of `answer`. */
+/** When set, answered in turn instead of `answer`; a body with `__type` is answered as that error. */
 let replies: unknown[] = [];
 let fake: Awaited<ReturnType<typeof startWireFake>>;
 let client: SFNClient;
 const arn = 'arn:aws:states:eu-west-1:123456789012:stateMachine:slipway-release';
+const rollbackArn = 'arn:aws:states:eu-west-1:123456789012:stateMachine:slipway-rollback';
+const executionOf = (machine: string, name: string) => `${machine.replace(':stateMachine:', ':execution:')}:${name}`;
+const notFound = (name: string) => ({
+  __type: 'com.amazonaws.swf.service.v2.model#ExecutionDoesNotExist',
+  message: `Execution Does Not Exist: '${name}'`,
+});
 
 beforeAll(async () => {
   fake = await startWireFake(() => {
-    if (replies.length > 0) return { body: replies.shift() };
-    const type = (answer.body as { __type?: string }).__type;
-    return { status: answer.status, body: answer.body, ...(type ? { errorType: type.split('#').pop()! } : {}) };
+    const { status, body } = replies.length > 0 ? { status: 200, body: replies.shift() } : answer;
+    const type = (body as { __type?: string }).__type;
+    return { status: type && status < 400 ? 400 : status, body, ...(type ? { errorType: type.split('#').pop()! } : {}) };
   }, 'application/x-amz-json-1.0');
   client = new SFNClient(fake.clientOptions(2));
 });
@@ -132,6 +148,144 @@ describe('Step Functions callbacks and history', () => {
       ['ExecutionStarted', undefined],
       ['TaskStateEntered', 'Prepare'],
       ['ExecutionSucceeded', undefined],
+    ]);
+  });
+});
+
+/**
+ * A rollback is a release record with `rollback` set, run by its own state machine under the same
+ * execution name (its release id). Whatever reads or stops it must address that machine.
+ */
+describe('Step Functions rollback executions', () => {
+  const rollbackExecution = executionOf(rollbackArn, '01rollback');
+  beforeEach(() => {
+    replies = [];
+  });
+
+  it('reads the history of a rollback from the execution on the rollback machine, in one describe', async () => {
+    const workflow = createStepFunctionsWorkflow(client, arn, rollbackArn);
+    replies = [
+      { executionArn: rollbackExecution, status: 'RUNNING', startDate: 1767225600 },
+      { events: [{ id: 1, timestamp: 1767225600, type: 'ExecutionStarted' }] },
+    ];
+    const before = requests().length;
+    const history = await workflow.releaseHistory('01rollback', 'rollback');
+    expect(requests().slice(before)).toEqual([
+      { target: 'AWSStepFunctions.DescribeExecution', body: { executionArn: rollbackExecution } },
+      {
+        target: 'AWSStepFunctions.GetExecutionHistory',
+        body: { executionArn: rollbackExecution, maxResults: 1000, includeExecutionData: false },
+      },
+    ]);
+    expect(history).toMatchObject({ executionId: rollbackExecution, status: 'RUNNING', startedAt: '2026-01-01T00:00:00.000Z' });
+  });
+
+  it('looks on the rollback machine when the kind is not known and the release machine has no such execution', async () => {
+    const workflow = createStepFunctionsWorkflow(client, arn, rollbackArn);
+    replies = [
+      notFound(executionOf(arn, '01rollback')),
+      { executionArn: rollbackExecution, status: 'SUCCEEDED', startDate: 1767225600, stopDate: 1767225660 },
+      { events: [] },
+    ];
+    const before = requests().length;
+    const history = await workflow.releaseHistory('01rollback');
+    expect(requests().slice(before).map((r) => [r.target, r.body.executionArn])).toEqual([
+      ['AWSStepFunctions.DescribeExecution', executionOf(arn, '01rollback')],
+      ['AWSStepFunctions.DescribeExecution', rollbackExecution],
+      ['AWSStepFunctions.GetExecutionHistory', rollbackExecution],
+    ]);
+    expect(history).toMatchObject({ executionId: rollbackExecution, status: 'SUCCEEDED' });
+  });
+
+  it('answers no history when neither machine has the execution', async () => {
+    const workflow = createStepFunctionsWorkflow(client, arn, rollbackArn);
+    replies = [notFound('01nothing'), notFound('01nothing')];
+    const before = requests().length;
+    expect(await workflow.releaseHistory('01nothing')).toBeUndefined();
+    expect(requests().slice(before).map((r) => r.body.executionArn)).toEqual([executionOf(arn, '01nothing'), executionOf(rollbackArn, '01nothing')]);
+  });
+
+  it('stops the execution of a rollback on the rollback machine, in one call', async () => {
+    answer = { status: 200, body: {} };
+    const workflow = createStepFunctionsWorkflow(client, arn, rollbackArn);
+    const before = requests().length;
+    await workflow.stopRelease('01rollback', 'cancelled by alice', 'rollback');
+    expect(requests().slice(before)).toEqual([
+      {
+        target: 'AWSStepFunctions.StopExecution',
+        body: { executionArn: rollbackExecution, error: 'ReleaseCancelled', cause: 'cancelled by alice' },
+      },
+    ]);
+  });
+
+  it('starts a pending rollback left without an execution on the rollback machine, and a release on the release machine', async () => {
+    const clock = manualClock();
+    const record = (id: string, extra: Partial<Release>): Release => ({
+      id,
+      app: 'shop',
+      version: '1.0.0',
+      artifact: { key: 'artifacts/shop/x.tar.gz', sha256: 'a'.repeat(64), size: 1 },
+      description: '',
+      status: 'pending',
+      openedBy: 'alice',
+      createdAt: clock.now().toISOString(),
+      updatedAt: clock.now().toISOString(),
+      config: shopConfig,
+      ...extra,
+    });
+    const releases = [
+      record('01rollback', { rollback: { environment: 'production', target: '01older', from: { id: '01newer', version: '1.1.0' } } }),
+      record('01release', {}),
+      record('01done', { status: 'succeeded' }),
+    ];
+    const events: ReleaseEvent[] = [];
+    // Only what startOrphans touches: the listing and the event log.
+    const store: Pick<ReleaseStore, 'listReleases' | 'appendEvent'> = {
+      listReleases: async () => ({ items: releases }),
+      appendEvent: async (event) => void events.push(event),
+    };
+    let n = 0;
+    // startOrphans needs none of the other services: any call to them would throw.
+    const unused = {} as never;
+    const deps: ReleaseDeps = {
+      store: store as ReleaseStore,
+      workflow: createStepFunctionsWorkflow(client, arn, rollbackArn),
+      clock,
+      ids: { next: () => `01event${n++}` },
+      logger: silentLogger,
+      approvals: unused,
+      apps: unused,
+      artifacts: unused,
+      audit: unused,
+    };
+    const service = createReleaseService(deps);
+    replies = [
+      notFound(rollbackExecution),
+      { executionArn: rollbackExecution, startDate: 1767225600 },
+      notFound(executionOf(arn, '01release')),
+      { executionArn: executionOf(arn, '01release'), startDate: 1767225600 },
+    ];
+    // Too young: the opener may be between the record and the start; nothing is asked.
+    const before = requests().length;
+    expect(await service.startOrphans()).toEqual([]);
+    expect(requests().length).toBe(before);
+    clock.advance(60_000);
+    expect(await service.startOrphans()).toEqual(['01rollback', '01release']);
+    expect(requests().slice(before)).toEqual([
+      { target: 'AWSStepFunctions.DescribeExecution', body: { executionArn: rollbackExecution } },
+      {
+        target: 'AWSStepFunctions.StartExecution',
+        body: { stateMachineArn: rollbackArn, name: '01rollback', input: JSON.stringify({ releaseId: '01rollback', app: 'shop' }) },
+      },
+      { target: 'AWSStepFunctions.DescribeExecution', body: { executionArn: executionOf(arn, '01release') } },
+      {
+        target: 'AWSStepFunctions.StartExecution',
+        body: { stateMachineArn: arn, name: '01release', input: JSON.stringify({ releaseId: '01release', app: 'shop' }) },
+      },
+    ]);
+    expect(events.map((e) => [e.releaseId, e.type, e.data])).toEqual([
+      ['01rollback', 'workflow.started', { executionId: rollbackExecution, recovered: true }],
+      ['01release', 'workflow.started', { executionId: executionOf(arn, '01release'), recovered: true }],
     ]);
   });
 });

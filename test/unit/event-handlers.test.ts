@@ -48,4 +48,31 @@ describe('event-driven functions', () => {
       { stage: 'recordFailure', input: { releaseId: '01release', failure: { Error: 'ExecutionTIMED_OUT', Cause: 'the workflow execution ended TIMED_OUT' } } },
     ]);
   });
+
+  it('ends a rollback whose execution on the rollback machine failed: it is named by the rollback record id too', async () => {
+    const { calls, load } = recordingStages();
+    const handler = createExecutionFailed(load);
+    const machine = 'arn:aws:states:eu-west-1:123456789012:stateMachine:slipway-RollbackStateMachine';
+    await handler(
+      {
+        source: 'aws.states',
+        'detail-type': 'Step Functions Execution Status Change',
+        detail: {
+          executionArn: `${machine.replace(':stateMachine:', ':execution:')}:01rollback`,
+          stateMachineArn: machine,
+          name: '01rollback',
+          status: 'FAILED',
+          error: 'States.Runtime',
+          cause: 'An error occurred while executing the state SwitchBatch',
+        },
+      },
+      context,
+    );
+    expect(calls).toEqual([
+      {
+        stage: 'recordFailure',
+        input: { releaseId: '01rollback', failure: { Error: 'States.Runtime', Cause: 'An error occurred while executing the state SwitchBatch' } },
+      },
+    ]);
+  });
 });

@@ -9,12 +9,14 @@ import {
   type SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
-import { StaleTaskTokenError, type Workflow, type WorkflowEvent } from '@slipway/core';
+import { type ExecutionKind, StaleTaskTokenError, type Workflow, type WorkflowEvent } from '@slipway/core';
 import { translateSdkError } from './errors.ts';
 
 /**
- * Step Functions Standard executions, named by the release id: StartExecution with the same name
- * and input is idempotent on AWS's side, so a retried open cannot start two executions.
+ * Step Functions Standard executions, named by the release id on the machine of its kind (release
+ * or rollback): StartExecution with the same name and input is idempotent on AWS's side, so a
+ * retried open cannot start two executions. The name is unique per machine, and a release id is
+ * never reused, so a release and a rollback never share one.
  */
 const STALE_TOKEN_ERRORS = new Set(['TaskDoesNotExist', 'TaskTimedOut', 'InvalidToken']);
 
@@ -34,12 +36,23 @@ export function createStepFunctionsWorkflow(
   releaseStateMachineArn: string,
   rollbackStateMachineArn: string = releaseStateMachineArn,
 ): Workflow {
+  const machineOf = (kind: ExecutionKind = 'release') => (kind === 'rollback' ? rollbackStateMachineArn : releaseStateMachineArn);
+  /**
+   * The ARNs a release's execution may have, to try in turn: exactly one when its kind is known (one
+   * call), else the release machine's then the rollback machine's. Executions are named by release
+   * id, so the ARN follows from the state machine's.
+   */
+  const executionArnsOf = (releaseId: string, kind?: ExecutionKind) =>
+    (kind ? [machineOf(kind)] : [...new Set([releaseStateMachineArn, rollbackStateMachineArn])]).map(
+      (machine) => `${machine.replace(':stateMachine:', ':execution:')}:${releaseId}`,
+    );
+
   return {
     async startRelease(input) {
       try {
         const result = await client.send(
           new StartExecutionCommand({
-            stateMachineArn: input.kind === 'rollback' ? rollbackStateMachineArn : releaseStateMachineArn,
+            stateMachineArn: machineOf(input.kind),
             name: input.releaseId,
             input: JSON.stringify({ releaseId: input.releaseId, app: input.app }),
           }),
@@ -60,10 +73,9 @@ export function createStepFunctionsWorkflow(
       await callback('send task heartbeat', () => client.send(new SendTaskHeartbeatCommand({ taskToken })));
     },
 
-    async stopRelease(releaseId, cause) {
-      // Either machine may run it; the one that does not answers ExecutionDoesNotExist.
-      for (const arn of new Set([releaseStateMachineArn, rollbackStateMachineArn])) {
-        const executionArn = `${arn.replace(':stateMachine:', ':execution:')}:${releaseId}`;
+    async stopRelease(releaseId, cause, kind) {
+      // A machine without the execution answers ExecutionDoesNotExist: try the next, or there is none.
+      for (const executionArn of executionArnsOf(releaseId, kind)) {
         try {
           await client.send(new StopExecutionCommand({ executionArn, error: 'ReleaseCancelled', cause: cause.slice(0, 32_768) }));
           return;
@@ -75,16 +87,20 @@ export function createStepFunctionsWorkflow(
       }
     },
 
-    async releaseHistory(releaseId) {
-      // Executions are named by release id, so the ARN follows from the state machine's.
-      const executionArn = `${releaseStateMachineArn.replace(':stateMachine:', ':execution:')}:${releaseId}`;
-      let described;
-      try {
-        described = await client.send(new DescribeExecutionCommand({ executionArn }));
-      } catch (error) {
-        if (error instanceof Error && error.name === 'ExecutionDoesNotExist') return undefined;
-        throw translateSdkError(error, 'Step Functions (describe execution)');
+    async releaseHistory(releaseId, kind) {
+      let found;
+      for (const executionArn of executionArnsOf(releaseId, kind)) {
+        try {
+          found = { executionArn, described: await client.send(new DescribeExecutionCommand({ executionArn })) };
+          break;
+        } catch (error) {
+          if (!(error instanceof Error && error.name === 'ExecutionDoesNotExist')) {
+            throw translateSdkError(error, 'Step Functions (describe execution)');
+          }
+        }
       }
+      if (!found) return undefined;
+      const { executionArn, described } = found;
       const events: WorkflowEvent[] = [];
       let nextToken: string | undefined;
       do {

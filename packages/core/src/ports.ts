@@ -242,11 +242,17 @@ export interface ArtifactStore {
   delete(key: string): Promise<void>;
 }
 
+/**
+ * Which state machine runs a release: release.asl.json, or rollback.asl.json for a record with
+ * `rollback` set. Both name their executions by release id (ids are unique across both).
+ */
+export type ExecutionKind = 'release' | 'rollback';
+
 export interface ReleaseExecutionInput {
   releaseId: string;
   app: string;
-  /** Which state machine runs it: release.asl.json (default) or rollback.asl.json. */
-  kind?: 'release' | 'rollback';
+  /** Which state machine runs it; `release` when absent. */
+  kind?: ExecutionKind;
 }
 
 /** Runs the release state machine: Step Functions on AWS, the local executor on one machine. */
@@ -258,10 +264,16 @@ export interface Workflow {
   sendTaskFailure(taskToken: string, error: string, cause: string): Promise<void>;
   /** Tells a waiting task its work is still going (host tasks fail after 10 minutes without one). */
   sendTaskHeartbeat(taskToken: string): Promise<void>;
-  /** Stops a release's execution outright: only for one that has not touched a host yet. */
-  stopRelease(releaseId: string, cause: string): Promise<void>;
-  /** The execution behind a release and its history, oldest event first; undefined if none started. */
-  releaseHistory(releaseId: string): Promise<ExecutionHistory | undefined>;
+  /**
+   * Stops a release's execution outright: only for one that has not touched a host yet; no execution
+   * is not an error. Pass `kind` from the record: without it each state machine is looked at in turn.
+   */
+  stopRelease(releaseId: string, cause: string, kind?: ExecutionKind): Promise<void>;
+  /**
+   * The execution behind a release and its history, oldest event first; undefined if none started.
+   * Pass `kind` from the record: without it each state machine is looked at in turn.
+   */
+  releaseHistory(releaseId: string, kind?: ExecutionKind): Promise<ExecutionHistory | undefined>;
   /** Drops what the workflow keeps of an ended release's execution, where it keeps anything (locally). */
   forget?(releaseId: string): Promise<void>;
 }

@@ -6,7 +6,7 @@ import type { Principal } from './auth.ts';
 import { ConflictError, EnvironmentLockedError, IllegalTransitionError, NotFoundError, UnprocessableError } from './errors.ts';
 import type { Clock, IdGenerator } from './ids.ts';
 import type { Logger } from './logger.ts';
-import type { Page, ReleaseStore, Workflow } from './ports.ts';
+import type { ExecutionKind, Page, ReleaseStore, Workflow } from './ports.ts';
 import { OPEN_LOCK_LEASE_SECONDS } from './stages.ts';
 import { assertTransition, type EnvironmentState, type HostState, isTerminal, type Release, type ReleaseEvent } from './release.ts';
 import { EnvironmentName, ListReleasesQuery, OpenReleaseRequest, parse, ReleaseId, RollbackRequest } from './schemas.ts';
@@ -38,6 +38,11 @@ export interface ReleaseView extends Release {
 
 export function summarize({ config: _config, ...summary }: Release): ReleaseSummary {
   return summary;
+}
+
+/** The state machine a record runs on: a rollback has its own. */
+export function executionKind(release: Pick<Release, 'rollback'>): ExecutionKind {
+  return release.rollback ? 'rollback' : 'release';
 }
 
 export function createReleaseService(deps: ReleaseDeps) {
@@ -214,7 +219,7 @@ export function createReleaseService(deps: ReleaseDeps) {
           await approvals.cancelGates(cancelled, actor.name);
           // Nothing has reached a host while pending (a queued release waits here): stop it outright.
           // Later, the workflow itself must put back what it switched, so it is left to notice.
-          if (release.status === 'pending') await workflow.stopRelease(releaseId, `cancelled by ${actor.name}`);
+          if (release.status === 'pending') await workflow.stopRelease(releaseId, `cancelled by ${actor.name}`, executionKind(release));
           logger.info('release cancelled', { releaseId, by: actor.name });
           return { id: releaseId, status: cancelled.status };
         } catch (error) {
@@ -253,14 +258,19 @@ export function createReleaseService(deps: ReleaseDeps) {
      * Starts the workflow of recent releases still `pending` without one: what a crash between
      * recording a release and starting its execution leaves behind. Starting is idempotent by id.
      */
-    async startOrphans(limit = 50): Promise<string[]> {
+    async startOrphans(limit = 50, minAgeSeconds = 30): Promise<string[]> {
       const { items } = await store.listReleases({ limit });
+      // A release younger than that may be between its record and its start: the opener starts it.
+      const settled = new Date(clock.now().getTime() - minAgeSeconds * 1000).toISOString();
       const started: string[] = [];
       for (const release of items) {
-        if (release.status !== 'pending' || (await workflow.releaseHistory(release.id))) continue;
-        const { executionId } = await workflow.startRelease({ releaseId: release.id, app: release.app });
+        if (release.createdAt > settled) continue;
+        // A rollback runs on its own state machine: look for its execution there and start it there.
+        const kind = executionKind(release);
+        if (release.status !== 'pending' || (await workflow.releaseHistory(release.id, kind))) continue;
+        const { executionId } = await workflow.startRelease({ releaseId: release.id, app: release.app, kind });
         await record(release.id, 'workflow.started', 'slipway', { executionId, recovered: true });
-        logger.warn('started the workflow of a release left pending', { releaseId: release.id });
+        logger.warn('started the workflow of a release left pending', { releaseId: release.id, kind });
         started.push(release.id);
       }
       return started;
@@ -268,7 +278,7 @@ export function createReleaseService(deps: ReleaseDeps) {
 
     async history(id: string) {
       const release = await this.view(id);
-      const history = await workflow.releaseHistory(release.id);
+      const history = await workflow.releaseHistory(release.id, executionKind(release));
       if (!history) throw new NotFoundError(`release ${release.id} has no workflow execution yet`);
       return history;
     },

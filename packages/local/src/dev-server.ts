@@ -378,7 +378,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     // commands that finished meanwhile reported now.
     await executor.resumeAll();
     await fleet.reconcile();
-    await slipway.releases.startOrphans();
+    // Nothing was serving before this start: every pending release without an execution is an orphan.
+    await slipway.releases.startOrphans(50, 0);
     // Approval gates expire by the clock, not by a timer in a process that may restart.
     const sweepHandler = createSweep(async () => slipway);
     let sweeping: Promise<unknown> | undefined;
