@@ -86,6 +86,17 @@ function failing(name: string, message: string) {
   error.name = name;
   return error;
 }
+/**
+ * A function's error as a Catch gets it from Lambda: `Error` is the errorType, `Cause` the Node.js
+ * runtime's error document as JSON (errorType, errorMessage, and the stack as trace lines).
+ */
+function lambdaError(errorType: string, errorMessage: string) {
+  const document = { errorType, errorMessage, trace: expect.arrayContaining([`${errorType}: ${errorMessage}`, expect.stringMatching(/^\s+at /)]) };
+  return {
+    Error: errorType,
+    Cause: expect.toSatisfy((cause: unknown) => typeof cause === 'string' && expect.objectContaining(document).asymmetricMatch(JSON.parse(cause))),
+  };
+}
 
 describe(`Map state, inline (${DOCS}/state-map-inline.html)`, () => {
   it('"the failure of any iteration causes the Map state to fail": with MaxConcurrency 1 no later iteration starts', async () => {
@@ -132,7 +143,7 @@ describe(`Map state, inline (${DOCS}/state-map-inline.html)`, () => {
     );
     expect(record.status).toBe('SUCCEEDED');
     expect(seen).toEqual([0, 1, 2]);
-    expect(output).toEqual({ items: [0, 1, 2, 3, 4], failure: { Error: 'Boom', Cause: 'item 2' } });
+    expect(output).toEqual({ items: [0, 1, 2, 3, 4], failure: lambdaError('Boom', 'item 2') });
   });
 
   it('"All iterations stop when the Map state fails": a sibling waiting on a token is released', async () => {
@@ -304,7 +315,7 @@ describe(`Error names, Retry and Catch (${DOCS}/concepts-error-handling.html)`, 
       { Throw: async () => Promise.reject(failing('Mine', 'what happened')) },
       { keep: 'me' },
     );
-    expect(output).toEqual({ Error: 'Mine', Cause: 'what happened' });
+    expect(output).toEqual(lambdaError('Mine', 'what happened'));
   });
 });
 
@@ -327,7 +338,7 @@ describe('Fail, Choice and Lambda tasks', () => {
     expect(record.error).toBe('States.NoChoiceMatched');
   });
 
-  it(`a function ARN as Resource: "the task result contains only the function output"; a thrown error keeps its name (${DOCS}/connect-lambda.html)`, async () => {
+  it(`a function ARN as Resource: "the task result contains only the function output"; a thrown error keeps its name, its Cause is the error document (${DOCS}/connect-lambda.html)`, async () => {
     const { output } = await run(
       {
         StartAt: 'Call',
@@ -340,7 +351,7 @@ describe('Fail, Choice and Lambda tasks', () => {
       { Answer: async () => ({ value: 42 }), Throw: async () => Promise.reject(failing('EnvironmentLockedError', 'held by 01x')) },
       {},
     );
-    expect(output).toEqual({ answer: { value: 42 }, caught: { Error: 'EnvironmentLockedError', Cause: 'held by 01x' } });
+    expect(output).toEqual({ answer: { value: 42 }, caught: lambdaError('EnvironmentLockedError', 'held by 01x') });
   });
 });
 

@@ -1,4 +1,4 @@
-import { type DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ApprovalDecision, ApprovalLink, ApprovalRequest, ApprovalStore } from '@slipway/core';
 import { conditionally, putIfAbsent, translateSdkError } from './errors.ts';
 import { keys, withoutKeys } from './table.ts';
@@ -9,8 +9,8 @@ type Item = Record<string, unknown>;
 /**
  * Approval requests, links (by hash), decisions and one-time notification claims, in the one table.
  * Links and notification claims expire by themselves (`ttl`, see ttl.ts): a link 30 days after its
- * own expiry, a claim 400 days after it was made. Requests and decisions are part of the release's
- * record (pk REL#<id>) and have no ttl.
+ * own expiry, a claim 400 days after it was made (or taken again, once given back). Requests and
+ * decisions are part of the release's record (pk REL#<id>) and have no ttl.
  */
 export function createDynamoApprovalStore(client: DynamoDBDocumentClient, tableName: string): ApprovalStore {
   const putOnce = (item: Item, what: string) => putIfAbsent(client, tableName, item, `the approval table (${what})`);
@@ -144,7 +144,35 @@ export function createDynamoApprovalStore(client: DynamoDBDocumentClient, tableN
 
     claimNotification(key, at) {
       const ttl = epochSeconds(at, TTL_DAYS.notificationClaim);
-      return putOnce({ ...keys.notification(key), claimedAt: at, ttl }, 'claim notification');
+      // A new claim, or one given back whose retry time came: the put replaces it whole (no retryAt).
+      return conditionally(
+        'the approval table (claim notification)',
+        async () => {
+          await client.send(
+            new PutCommand({
+              TableName: tableName,
+              Item: { ...keys.notification(key), claimedAt: at, ttl },
+              ConditionExpression: 'attribute_not_exists(pk) OR retryAt <= :at',
+              ExpressionAttributeValues: { ':at': at },
+            }),
+          );
+          return true;
+        },
+        () => false,
+      );
+    },
+
+    async deferNotification(key, claimedAt, retryAt) {
+      await conditionalUpdate(
+        {
+          TableName: tableName,
+          Key: keys.notification(key),
+          UpdateExpression: 'SET retryAt = :retryAt',
+          ConditionExpression: 'claimedAt = :claimedAt',
+          ExpressionAttributeValues: { ':retryAt': retryAt, ':claimedAt': claimedAt },
+        },
+        'defer notification',
+      );
     },
   };
 }

@@ -14,17 +14,18 @@ import {
 } from './errors.ts';
 import type { Clock, IdGenerator } from './ids.ts';
 import { deliverOutcome } from './steps.ts';
-import type { Logger } from './logger.ts';
+import { type Logger, scrub } from './logger.ts';
 import type {
   ApprovalDecision,
   ApprovalRequest,
   ApprovalStore,
+  Mail,
   Mailer,
   Notifier,
   ReleaseStore,
   Workflow,
 } from './ports.ts';
-import type { Release } from './release.ts';
+import { isTerminal, type Release } from './release.ts';
 import { ApprovalForm, ApprovalRequestBody, parse } from './schemas.ts';
 
 /**
@@ -54,6 +55,10 @@ export interface HtmlPage {
 }
 
 const APPROVAL_ID = /^[A-Za-z0-9_-]{43}$/;
+/** After the n-th failed send of a mail, how long until it is tried again (the last, from then on). */
+const MAIL_RETRY_SECONDS = [5, 30, 120, 600, 3600];
+/** Later than any gate expires: the due requests up to it are every pending one. */
+const END_OF_TIME = '9999-12-31T23:59:59.999Z';
 
 export function approvalStepKey(environment: string): string {
   return `approval#${environment}`;
@@ -61,6 +66,13 @@ export function approvalStepKey(environment: string): string {
 
 function hashId(approvalId: string): string {
   return createHash('sha256').update(approvalId).digest('hex');
+}
+
+/** Why a mail did not go, for the release's events and the log: the error's message, without any link. */
+function mailError(error: unknown, links: string[]): string {
+  let message = error instanceof Error ? error.message.trim() || error.name : String(error);
+  for (const link of links) message = message.split(link).join('[link]');
+  return scrub(message);
 }
 
 export function createApprovalService(deps: ApprovalDeps) {
@@ -77,6 +89,76 @@ export function createApprovalService(deps: ApprovalDeps) {
 
   async function record(releaseId: string, type: string, actor: string, data?: Record<string, unknown>) {
     await store.appendEvent({ releaseId, id: ids.next(), at: now(), type, actor, data });
+  }
+
+  /** One attempt at a mail whose notification claim this call holds; `data` goes into its events. */
+  interface ClaimedMail {
+    releaseId: string;
+    /** The notification claim this attempt holds. */
+    key: string;
+    claimedAt: string;
+    /** `approval` or `notification`: the events are `<kind>.mailed` and `<kind>.mail_failed`. */
+    kind: 'approval' | 'notification';
+    data: { to: string } & Record<string, unknown>;
+  }
+
+  /**
+   * Sends a mail whose notification was just claimed. A mail that cannot go (SES refuses it: the
+   * sandbox, an unverified sender) fails nothing: the claim is given back, so a later attempt (the
+   * sweep, a retried or resumed stage) sends it, and the failure is recorded on the release and
+   * logged with the error's message only, never the mail or a link. Anything else failing on the way
+   * gives the claim back at once and is thrown. `compose` answers undefined when no mail is due any
+   * more (the release ended): the claim stands and nothing is sent.
+   */
+  async function sendClaimed(
+    claimed: ClaimedMail,
+    compose: () => Promise<{ mail: Mail; links: string[] } | undefined>,
+  ): Promise<void> {
+    const { releaseId, key, claimedAt, kind, data } = claimed;
+    let composed: { mail: Mail; links: string[] } | undefined;
+    try {
+      composed = await compose();
+      if (!composed) return;
+    } catch (error) {
+      await approvals.deferNotification(key, claimedAt, claimedAt).catch(() => undefined);
+      throw error;
+    }
+    try {
+      await mailer.send(composed.mail);
+    } catch (error) {
+      const message = mailError(error, composed.links);
+      const type = `${kind}.mail_failed`;
+      const earlier = (await store.listEvents(releaseId)).filter(
+        (e) => e.type === type && e.data?.to === data.to && e.data?.environment === data.environment,
+      );
+      const attempt = earlier.length + 1;
+      const delay = MAIL_RETRY_SECONDS[Math.min(attempt, MAIL_RETRY_SECONDS.length) - 1]!;
+      const retryAt = new Date(clock.now().getTime() + delay * 1000).toISOString();
+      await approvals.deferNotification(key, claimedAt, retryAt);
+      logger.warn('a mail could not be sent; it will be tried again', { releaseId, type, to: data.to, attempt, retryAt, error: message });
+      await record(releaseId, type, 'slipway', { ...data, error: message, attempt, retryAt });
+      return;
+    }
+    await record(releaseId, `${kind}.mailed`, 'slipway', data);
+  }
+
+  /**
+   * Mails one approver of a gate their own link, once (again only if an earlier send failed);
+   * `releaseOf` gives the release, or undefined when it ended and no mail is due.
+   */
+  async function mailApprover(request: ApprovalRequest, approver: string, releaseOf: () => Promise<Release | undefined>) {
+    const { releaseId, environment } = request;
+    const key = `approval-mail#${releaseId}#${environment}#${approver}`;
+    const claimedAt = now();
+    if (!(await approvals.claimNotification(key, claimedAt))) return;
+    await sendClaimed({ releaseId, key, claimedAt, kind: 'approval', data: { environment, to: approver } }, async () => {
+      const release = await releaseOf();
+      if (!release) return undefined;
+      const approvalId = randomBytes(32).toString('base64url');
+      await approvals.putLink(hashId(approvalId), { releaseId, environment, approver, expiresAt: request.expiresAt });
+      const link = `${baseUrl()}/approvals/${approvalId}`;
+      return { mail: approvalMail(await context(release, environment, approver, request), link), links: [link, approvalId] };
+    });
   }
 
   async function context(release: Release, environment: string, approver: string, request: ApprovalRequest): Promise<ApprovalContext> {
@@ -225,14 +307,8 @@ export function createApprovalService(deps: ApprovalDeps) {
         await settleGate(release, request, 'timed_out', `approval timed out at ${request.expiresAt}`);
         return;
       }
-      for (const approver of request.approvers) {
-        if (!(await approvals.claimNotification(`approval-mail#${release.id}#${environment}#${approver}`, at.toISOString()))) continue;
-        const approvalId = randomBytes(32).toString('base64url');
-        await approvals.putLink(hashId(approvalId), { releaseId: release.id, environment, approver, expiresAt: request.expiresAt });
-        const link = `${baseUrl()}/approvals/${approvalId}`;
-        await mailer.send(approvalMail(await context(release, environment, approver, request), link));
-        await record(release.id, 'approval.mailed', 'slipway', { environment, to: approver });
-      }
+      // A mail that cannot go leaves the gate waiting all the same: the sweep sends it later.
+      for (const approver of request.approvers) await mailApprover(request, approver, async () => release);
       if (request.status !== 'pending') {
         const step = await store.getStep(release.id, approvalStepKey(environment));
         if (step) await deliverOutcome(workflow, step);
@@ -322,7 +398,11 @@ export function createApprovalService(deps: ApprovalDeps) {
       return { environment: request.environment, decision: parsed.decision, gate: after?.status ?? request.status };
     },
 
-    /** Times out every gate past its expiry; run it often (the dev server every second, AWS on a schedule). */
+    /**
+     * Times out every gate past its expiry, then tries again the approval mails of waiting gates that
+     * could not be sent before (once each one's retry time came). Run it often (the dev server every
+     * second, AWS on a schedule). Returns how many gates expired.
+     */
     async expireDue(): Promise<number> {
       let expired = 0;
       for (const request of await approvals.listDueRequests(now())) {
@@ -330,6 +410,24 @@ export function createApprovalService(deps: ApprovalDeps) {
         if (!release) continue;
         await settleGate(release, request, 'timed_out', `approval timed out at ${request.expiresAt}`);
         expired += 1;
+      }
+      for (const request of await approvals.listDueRequests(END_OF_TIME)) {
+        if (request.expiresAt <= now()) continue;
+        // The claims decide who needs a mail (each is one conditional write); the release is read
+        // only for a mail that goes.
+        let release: Promise<Release | undefined> | undefined;
+        const releaseOf = async () => {
+          release ??= store.getRelease(request.releaseId);
+          const found = await release;
+          return found && !isTerminal(found.status) ? found : undefined;
+        };
+        for (const approver of request.approvers) {
+          try {
+            await mailApprover(request, approver, releaseOf);
+          } catch (error) {
+            logger.warn('an approval mail could not be retried', { releaseId: request.releaseId, environment: request.environment, error });
+          }
+        }
       }
       return expired;
     },
@@ -364,20 +462,24 @@ export function createApprovalService(deps: ApprovalDeps) {
     async notifyOutcome(release: Release, status: 'succeeded' | 'failed' | 'rejected' | 'cancelled', reason?: string) {
       const at = now();
       const link = `${baseUrl()}/v1/releases/${release.id}`;
-      if (status !== 'cancelled' && release.openedBy.includes('@') && (await approvals.claimNotification(`outcome-mail#${release.id}`, at))) {
-        const text = [
-          `${release.app} ${release.version} ${status}.`,
-          ...(reason ? ['', `Reason: ${reason}`] : []),
-          '',
-          `Release ${release.id}: ${link}`,
-        ].join('\n');
-        await mailer.send({
-          to: [release.openedBy],
-          subject: `[Slipway] ${release.app} ${release.version} ${status}`,
-          text,
-          html: `<!doctype html><html><body><pre style="white-space:pre-wrap;font-family:system-ui,sans-serif">${escapeHtml(text)}</pre></body></html>`,
+      const mailKey = `outcome-mail#${release.id}`;
+      if (status !== 'cancelled' && release.openedBy.includes('@') && (await approvals.claimNotification(mailKey, at))) {
+        // A mail that cannot go is recorded and tried again by a later call; the release stays as it ended.
+        await sendClaimed({ releaseId: release.id, key: mailKey, claimedAt: at, kind: 'notification', data: { to: release.openedBy, status } }, async () => {
+          const text = [
+            `${release.app} ${release.version} ${status}.`,
+            ...(reason ? ['', `Reason: ${reason}`] : []),
+            '',
+            `Release ${release.id}: ${link}`,
+          ].join('\n');
+          const mail = {
+            to: [release.openedBy],
+            subject: `[Slipway] ${release.app} ${release.version} ${status}`,
+            text,
+            html: `<!doctype html><html><body><pre style="white-space:pre-wrap;font-family:system-ui,sans-serif">${escapeHtml(text)}</pre></body></html>`,
+          };
+          return { mail, links: [link] };
         });
-        await record(release.id, 'notification.mailed', 'slipway', { to: release.openedBy, status });
       }
       if (release.config.webhookUrl && (await approvals.claimNotification(`outcome-webhook#${release.id}`, at))) {
         try {

@@ -383,8 +383,16 @@ export interface ApprovalStore {
   recordDecision(decision: ApprovalDecision): Promise<boolean>;
   listDecisions(releaseId: string, environment: string): Promise<ApprovalDecision[]>;
 
-  /** Claims a one-time notification (a mail, a webhook call); false if it was claimed before. */
+  /**
+   * Claims a one-time notification (a mail, a webhook call); false if it was claimed before, unless
+   * that claim was given back with a retry time at or before `at` (then this claim takes its place).
+   */
   claimNotification(key: string, at: string): Promise<boolean>;
+  /**
+   * Gives back the claim made at `claimedAt` because its notification could not go (SES refused the
+   * mail, say): from `retryAt` on, the next claim wins and tries again. A newer claim is left alone.
+   */
+  deferNotification(key: string, claimedAt: string, retryAt: string): Promise<void>;
 }
 
 export interface Mail {

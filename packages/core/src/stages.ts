@@ -575,9 +575,42 @@ export function targetOf(release: Release): string {
   return release.rollback?.target ?? release.id;
 }
 
-function reasonOf(failure: StageFailure | undefined): string {
+/** The text people read (a release's reason, an environment's failure) for a failure the ASL caught. */
+export function reasonOf(failure: StageFailure | undefined): string {
   if (!failure) return 'the release workflow failed';
-  const cause = failure.Cause?.trim();
+  const cause = causeText(failure.Cause);
   if (failure.Error === 'States.Timeout') return `timed out${cause ? `: ${cause}` : ''}`;
   return cause ? cause : failure.Error;
+}
+
+const LAMBDA_ERROR_DOCUMENT = /^\{.*"error(Type|Message)"\s*:/s;
+const LAMBDA_ERROR_MESSAGE = /"errorMessage"\s*:\s*("(?:[^"\\]|\\.)*")/;
+
+function parsed(json: string): unknown {
+  try {
+    return JSON.parse(json) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A Cause as text. A Lambda function's error reaches the Catch with the runtime's error document as
+ * its Cause (`{"errorType", "errorMessage", "trace"}` as JSON): only its message is kept, never the
+ * stack trace, even when Step Functions cut the document short (a Cause holds at most 32,768
+ * characters). Any other Cause (a host command's account, SendTaskFailure's) is text already.
+ */
+export function causeText(cause: string | undefined): string | undefined {
+  const text = cause?.trim();
+  if (!text || !LAMBDA_ERROR_DOCUMENT.test(text)) return text;
+  const document = parsed(text);
+  if (document && typeof document === 'object') {
+    const { errorType, errorMessage } = document as { errorType?: unknown; errorMessage?: unknown };
+    if (typeof errorMessage === 'string' && errorMessage.trim()) return errorMessage.trim();
+    return typeof errorType === 'string' && errorType ? errorType : undefined;
+  }
+  // Cut short: the message comes before the trace, so it is usually whole.
+  const quoted = LAMBDA_ERROR_MESSAGE.exec(text)?.[1];
+  const message = quoted === undefined ? undefined : parsed(quoted);
+  return typeof message === 'string' && message.trim() ? message.trim() : 'the function failed and its error could not be read';
 }

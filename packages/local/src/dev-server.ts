@@ -22,6 +22,7 @@ import {
   generateToken,
   type Logger,
   type LogLevel,
+  type Mailer,
   MAX_BODY_BYTES,
   type Slipway,
   systemClock,
@@ -71,6 +72,11 @@ export interface DevServerOptions {
    * default. The release record has its own copy of each host's output.
    */
   outputRetentionDays?: number;
+  /**
+   * The mailer Slipway sends with, given the outbox it uses by default: tests wrap it (a mailer that
+   * refuses, as SES can) without a switch in the production code.
+   */
+  mailer?: (outbox: Mailer) => Mailer;
 }
 
 export interface DevServer {
@@ -315,7 +321,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       objects: artifactStore,
       workflow: executor,
       fleet,
-      mailer: outbox,
+      mailer: options.mailer ? options.mailer(outbox) : outbox,
       notifier: createWebhookNotifier({ secret: options.webhookSecret ?? (await loadOrCreateSecret(paths.webhookSecret)) }),
       outbox,
       clock: systemClock,

@@ -17,6 +17,7 @@ import {
   type FrameResult,
   interpret,
   type Json,
+  StatesError,
   type Position,
   type TraceEvent,
   validateDefinition,
@@ -52,6 +53,21 @@ function forHistory(value: unknown): string | undefined {
   if (value === undefined) return undefined;
   const text = JSON.stringify(value, (key, inner) => (/token/i.test(key) ? '[redacted]' : inner));
   return text.length > HISTORY_VALUE_LIMIT ? `${text.slice(0, HISTORY_VALUE_LIMIT)}…` : text;
+}
+
+/**
+ * A function's error as a Task sees it on AWS: the Lambda Node.js runtime answers a thrown error with
+ * its error document, `{"errorType": name, "errorMessage": message, "trace": stack lines}`, and Step
+ * Functions hands the Catch `Error` = errorType and `Cause` = that document as JSON. Whoever shows a
+ * Cause to people reads its errorMessage (core's `causeText`). Only the functions' errors take this
+ * shape; SendTaskFailure's cause and the interpreter's own errors stay plain text, as on AWS.
+ */
+export function lambdaFunctionError(error: unknown): StatesError {
+  const document =
+    error instanceof Error
+      ? { errorType: error.name || 'Error', errorMessage: error.message, trace: error.stack?.split('\n') ?? [] }
+      : { errorType: typeof error, errorMessage: String(error), trace: [] };
+  return new StatesError(document.errorType, JSON.stringify(document));
 }
 
 export interface ExecutionRecord {
@@ -193,6 +209,8 @@ export function createLocalExecutor(options: LocalExecutorOptions) {
     inflight.add(call);
     try {
       return ((await call) ?? null) as Json;
+    } catch (error) {
+      throw lambdaFunctionError(error);
     } finally {
       inflight.delete(call);
     }
