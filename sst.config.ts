@@ -15,7 +15,7 @@ export default $config({
   },
   async run() {
     const { table, bucket } = await import('./infra/storage');
-    const { signingKey, adminToken, webhookSecret } = await import('./infra/secrets');
+    const { secretParameterArns, secretParameterNames } = await import('./infra/secrets');
     const { email, sender } = await import('./infra/email');
     const { createFunctions } = await import('./infra/functions');
     const { createStateMachines } = await import('./infra/workflow');
@@ -29,29 +29,34 @@ export default $config({
       $interpolate`arn:aws:states:${region.name}:${identity.accountId}:stateMachine:${$app.name}-${$app.stage}-${name}`;
     const releaseArn = machineArn('ReleaseStateMachine');
     const rollbackArn = machineArn('RollbackStateMachine');
+    // Pulumi's `all` types at most eight outputs in a tuple: the secrets' ARNs come in a second one.
+    const arns = $util.all([
+      region.name,
+      identity.accountId,
+      table.arn,
+      bucket.arn,
+      releaseArn,
+      rollbackArn,
+      email.nodes.identity.arn,
+      email.nodes.configurationSet.arn,
+    ]);
     const refs = $util
-      .all([
-        region.name,
-        identity.accountId,
-        table.arn,
-        bucket.arn,
-        releaseArn,
-        rollbackArn,
-        email.nodes.identity.arn,
-        email.nodes.configurationSet.arn,
-      ])
-      .apply(([regionName, account, tableArn, bucketArn, release, rollback, senderIdentityArn, senderConfigurationSetArn]) => ({
+      .all([arns, secretParameterArns])
+      .apply(([[regionName, account, tableArn, bucketArn, release, rollback, senderIdentity, senderConfigurationSet], secretArns]) => ({
         region: regionName,
         account,
         tableArn,
         bucketArn,
         releaseStateMachineArn: release,
         rollbackStateMachineArn: rollback,
-        senderIdentityArn,
-        senderConfigurationSetArn,
+        senderIdentityArn: senderIdentity,
+        senderConfigurationSetArn: senderConfigurationSet,
+        secretParameterArns: secretArns,
       }));
 
     const api = new sst.aws.ApiGatewayV2('Api');
+    // Shared by every function; no secret: each function gets the names of the SSM parameters it
+    // may read (infra/handlers.ts FUNCTION_SECRETS), and reads the values itself.
     const environment = {
       SLIPWAY_TABLE: table.name,
       SLIPWAY_BUCKET: bucket.name,
@@ -59,11 +64,8 @@ export default $config({
       SLIPWAY_ROLLBACK_STATE_MACHINE_ARN: rollbackArn,
       SLIPWAY_SENDER: sender,
       SLIPWAY_BASE_URL: api.url,
-      SLIPWAY_SIGNING_KEY: signingKey.value,
-      SLIPWAY_ADMIN_TOKEN: adminToken.value,
-      SLIPWAY_WEBHOOK_SECRET: webhookSecret.value,
     };
-    const functions = createFunctions(refs, environment);
+    const functions = createFunctions(refs, environment, secretParameterNames);
     api.route('$default', functions.api.arn);
     const stageArns = $util.all(
       Object.fromEntries(Object.entries(functions.stages).map(([name, fn]) => [name, fn.arn])),

@@ -1,9 +1,16 @@
 import { type StackRefs, permissions, type Statement } from './permissions';
 import { STAGE_HANDLERS } from './definitions';
-import { API_FUNCTION, EVENT_HANDLERS, LAMBDA_RUNTIME } from './handlers';
+import { API_FUNCTION, EVENT_HANDLERS, functionEnvironment, LAMBDA_RUNTIME, type SecretName } from './handlers';
 
-/** One Lambda per stage and per callback, each with exactly the statements permissions.ts gives it. */
-export function createFunctions(refs: $util.Output<StackRefs>, environment: Record<string, $util.Input<string>>) {
+/**
+ * One Lambda per stage and per callback, each with exactly the statements permissions.ts gives it,
+ * the shared environment, and the names (never the values) of the secret parameters it is granted.
+ */
+export function createFunctions(
+  refs: $util.Output<StackRefs>,
+  environment: Record<string, $util.Input<string>>,
+  secretParameterNames: Record<SecretName, $util.Input<string>>,
+) {
   const policyFor = (name: string) =>
     refs.apply((r) =>
       (permissions(r)[name] ?? []).map((statement: Statement) => ({
@@ -16,7 +23,7 @@ export function createFunctions(refs: $util.Output<StackRefs>, environment: Reco
     new sst.aws.Function(name, {
       ...LAMBDA_RUNTIME,
       handler,
-      environment,
+      environment: functionEnvironment(name, environment, secretParameterNames),
       permissions: policyFor(name),
       ...(copyFiles ? { copyFiles } : {}),
     });

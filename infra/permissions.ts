@@ -2,6 +2,8 @@
  * Least privilege, as data: what each function may do, given the ARNs of what the stack creates.
  * A plain module (no SST globals) so a test can read every statement and refuse wildcards.
  */
+import { FUNCTION_SECRETS, type SecretName } from './handlers.js';
+
 export interface Statement {
   actions: string[];
   resources: string[];
@@ -18,6 +20,8 @@ export interface StackRefs {
   senderIdentityArn: string;
   /** SST's Email attaches a configuration set to the identity: SendEmail must be granted on it too. */
   senderConfigurationSetArn: string;
+  /** The SSM SecureString parameter of each secret (infra/secrets.ts). */
+  secretParameterArns: Record<SecretName, string>;
 }
 
 /** Actions AWS only grants on "*" (no resource-level permissions); each is named here, none else may use "*". */
@@ -67,6 +71,16 @@ const sendCommands = (r: StackRefs): Statement[] => [
   },
   { actions: ['s3:PutObject'], resources: [`${r.bucketArn}/command-output/*`] },
 ];
+/**
+ * Reading the secrets a function is granted (infra/handlers.ts FUNCTION_SECRETS), on exactly their
+ * parameters. No kms:Decrypt: they are encrypted with the AWS managed key `aws/ssm`, whose key
+ * policy lets every principal of the account decrypt through Parameter Store; who may read is
+ * decided by ssm:GetParameter alone.
+ */
+const readSecrets = (r: StackRefs, fn: string): Statement[] => {
+  const granted = FUNCTION_SECRETS[fn] ?? [];
+  return granted.length === 0 ? [] : [{ actions: ['ssm:GetParameter'], resources: granted.map((secret) => r.secretParameterArns[secret]) }];
+};
 const executions = (r: StackRefs): string[] =>
   [r.releaseStateMachineArn, r.rollbackStateMachineArn].map((arn) => `${arn.replace(':stateMachine:', ':execution:')}:*`);
 
@@ -74,7 +88,7 @@ const executions = (r: StackRefs): string[] =>
 export function permissions(r: StackRefs): Record<string, Statement[]> {
   const stage = [table(r), taskCallbacks, sendMail(r)];
   const hostStage = [...stage, readArtifacts(r), ...sendCommands(r), commandResults];
-  return {
+  const byFunction: Record<string, Statement[]> = {
     Api: [
       table(r),
       taskCallbacks,
@@ -111,4 +125,5 @@ export function permissions(r: StackRefs): Record<string, Statement[]> {
     ],
     ExecutionFailed: stage,
   };
+  return Object.fromEntries(Object.entries(byFunction).map(([fn, statements]) => [fn, [...statements, ...readSecrets(r, fn)]]));
 }

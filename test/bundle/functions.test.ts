@@ -35,10 +35,10 @@ import { DASHBOARD_FILES } from '@slipway/dashboard';
 import { build, type Metafile } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STAGE_HANDLERS } from '../../infra/definitions.ts';
-import { API_FUNCTION, EVENT_HANDLERS, LAMBDA_RUNTIME } from '../../infra/handlers.ts';
+import { API_FUNCTION, EVENT_HANDLERS, FUNCTION_SECRETS, functionEnvironment, LAMBDA_RUNTIME, SECRETS, type SecretName } from '../../infra/handlers.ts';
 import { sha256, shopConfigInput } from '../support/fixtures.ts';
 import { localDynamo, localS3 } from '../support/stand-ins.ts';
-import { startWireFake } from '../support/wire-fake.ts';
+import { startWireFake, type WireReply, type WireRequest } from '../support/wire-fake.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 /** SST's `targetMap`, by Lambda runtime. */
@@ -79,6 +79,39 @@ const REGION = 'eu-west-1';
 const TABLE = 'slipway-bundle-test';
 const BUCKET = 'slipway-bundle-test';
 const ADMIN_TOKEN = `slw_admin_${'a'.repeat(40)}`;
+
+/** The SecureString parameters the stack makes (infra/secrets.ts), and what the wire fake's SSM holds in them. */
+const PARAMETER_NAMES: Record<SecretName, string> = {
+  SigningKey: '/slipway/test/signing-key',
+  AdminToken: '/slipway/test/admin-token',
+  WebhookSecret: '/slipway/test/webhook-secret',
+};
+const SECRET_VALUES: Record<SecretName, string> = {
+  SigningKey: `signing-${'s'.repeat(48)}`,
+  AdminToken: ADMIN_TOKEN,
+  WebhookSecret: `webhook-${'w'.repeat(48)}`,
+};
+
+/** SSM's GetParameter (JSON protocol, target AmazonSSM.GetParameter) as AWS answers it; anything else: an empty document. */
+function answer(request: WireRequest): WireReply {
+  if (request.target !== 'AmazonSSM.GetParameter') return { body: {} };
+  const secret = (Object.keys(PARAMETER_NAMES) as SecretName[]).find((name) => PARAMETER_NAMES[name] === request.body?.Name);
+  if (!secret) return { status: 400, errorType: 'ParameterNotFound', body: { __type: 'ParameterNotFound', message: '' } };
+  const Name = PARAMETER_NAMES[secret];
+  return {
+    body: {
+      Parameter: {
+        Name,
+        Type: 'SecureString',
+        Value: SECRET_VALUES[secret],
+        Version: 1,
+        DataType: 'text',
+        LastModifiedDate: 1_750_000_000,
+        ARN: `arn:aws:ssm:${REGION}:123456789012:parameter${Name}`,
+      },
+    },
+  };
+}
 
 // Valid events for ids nothing knows: each function must start, reach the store and answer.
 const RELEASE = 'no-such-release';
@@ -256,8 +289,10 @@ describe('each deployed function, bundled as SST bundles it, starts alone and an
   let workspace: string;
   let dynamo: Awaited<ReturnType<typeof localDynamo>>;
   let s3: Awaited<ReturnType<typeof localS3>>;
-  let fake: Awaited<ReturnType<typeof startWireFake>>;
+  /** What Lambda's runtime gives every function; each also gets its own wire fake. */
   let env: Record<string, string>;
+  /** The stack's environment for every function; each also gets the names of the parameters it is granted. */
+  let shared: Record<string, string>;
   let metafile: Metafile;
   const measured: { name: string; kB: number; importMs: number; loadedMs: number; firstMs: number; answers: string }[] = [];
 
@@ -265,7 +300,7 @@ describe('each deployed function, bundled as SST bundles it, starts alone and an
     workspace = await mkdtemp(join(tmpdir(), 'slipway-bundles-'));
     const target = SST_TARGETS[LAMBDA_RUNTIME.runtime];
     if (!target) throw new Error(`SST has no esbuild target for ${LAMBDA_RUNTIME.runtime}`);
-    const [bundled, dynamoServer, s3Server, wire] = await Promise.all([
+    const [bundled, dynamoServer, s3Server] = await Promise.all([
       // One esbuild call, one output folder per function: SST builds each alone with the same options.
       build({
         absWorkingDir: ROOT,
@@ -286,18 +321,15 @@ describe('each deployed function, bundled as SST bundles it, starts alone and an
       }),
       localDynamo(TABLE),
       localS3(BUCKET),
-      // SFN, SSM and SES have no local server: a wire fake answers any call with an empty JSON document.
-      startWireFake(() => ({ body: {} })),
     ]);
     metafile = bundled.metafile;
     dynamo = dynamoServer;
     s3 = s3Server;
-    fake = wire;
     for (const fn of FUNCTIONS) {
       for (const file of fn.copyFiles) await copyFile(join(ROOT, file.from), join(workspace, fn.name, file.to));
     }
-    // What the Lambda gets: the runtime's region and credentials, and the stack's environment
-    // (sst.config.ts), with each AWS service's endpoint pointed at its stand-in. Nothing else.
+    // What the Lambda gets: the runtime's region and credentials (here with DynamoDB and S3 pointed
+    // at their stand-ins), and the stack's shared environment (sst.config.ts). No secret.
     env = {
       AWS_REGION: REGION,
       AWS_DEFAULT_REGION: REGION,
@@ -309,18 +341,14 @@ describe('each deployed function, bundled as SST bundles it, starts alone and an
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
       AWS_ENDPOINT_URL_S3: s3.endpoint,
-      AWS_ENDPOINT_URL_SFN: fake.endpoint,
-      AWS_ENDPOINT_URL_SSM: fake.endpoint,
-      AWS_ENDPOINT_URL_SESV2: fake.endpoint,
+    };
+    shared = {
       SLIPWAY_TABLE: TABLE,
       SLIPWAY_BUCKET: BUCKET,
       SLIPWAY_RELEASE_STATE_MACHINE_ARN: `arn:aws:states:${REGION}:123456789012:stateMachine:slipway-test-ReleaseStateMachine`,
       SLIPWAY_ROLLBACK_STATE_MACHINE_ARN: `arn:aws:states:${REGION}:123456789012:stateMachine:slipway-test-RollbackStateMachine`,
       SLIPWAY_SENDER: 'deploys@example.com',
       SLIPWAY_BASE_URL: 'https://abc123.execute-api.eu-west-1.amazonaws.com',
-      SLIPWAY_SIGNING_KEY: 's'.repeat(48),
-      SLIPWAY_ADMIN_TOKEN: ADMIN_TOKEN,
-      SLIPWAY_WEBHOOK_SECRET: 'w'.repeat(48),
     };
   }, 120_000);
 
@@ -333,15 +361,41 @@ describe('each deployed function, bundled as SST bundles it, starts alone and an
       });
       console.log(['function bundles (SST options), alone in their folder:', ...rows].join('\n'));
     }
-    await Promise.all([dynamo?.close(), s3?.close(), fake?.close()]);
+    await Promise.all([dynamo?.close(), s3?.close()]);
     if (workspace) await rm(workspace, { recursive: true, force: true });
   });
 
+  /**
+   * Starts the function alone with its own wire fake for SFN, SSM and SES (they have no local
+   * server): the fake answers GetParameter from the stack's SecureString parameters and any other
+   * call with an empty JSON document, and records what this one process asked.
+   */
   async function run(fn: Deployed) {
     const folder = join(workspace, fn.name);
     expect((await readdir(folder)).sort()).toEqual(['bundle.mjs', ...fn.copyFiles.map((f) => f.to)].sort());
-    const outcome = await start(folder, fn.name, entryOf(fn.handler).exported, eventsFor(fn.name), env);
+    const wire = await startWireFake(answer);
+    const own = {
+      ...env,
+      ...functionEnvironment(fn.name, shared, PARAMETER_NAMES),
+      AWS_ENDPOINT_URL_SFN: wire.endpoint,
+      AWS_ENDPOINT_URL_SSM: wire.endpoint,
+      AWS_ENDPOINT_URL_SESV2: wire.endpoint,
+    };
+    const outcome = await start(folder, fn.name, entryOf(fn.handler).exported, eventsFor(fn.name), own).finally(() => wire.close());
     expect(outcome.imported, `${fn.name} did not start: ${JSON.stringify(outcome.error)}\n${outcome.output}`).toBe(true);
+    // Its secrets: asked for once each (the cold start; every later use hits the cache), decrypted,
+    // only those it is granted; never in its environment, never in what it printed.
+    const granted = (FUNCTION_SECRETS[fn.name] ?? []).map((secret) => PARAMETER_NAMES[secret]);
+    const asked = wire.requests.filter((r) => r.target === 'AmazonSSM.GetParameter').map((r) => r.body as { Name: string; WithDecryption?: boolean });
+    expect(asked.map((r) => r.Name).sort(), `${fn.name} read these parameters`).toEqual([...granted].sort());
+    for (const request of asked) expect(request.WithDecryption, request.Name).toBe(true);
+    for (const value of Object.values(SECRET_VALUES)) {
+      expect(Object.values(own), fn.name).not.toContain(value);
+      expect(outcome.output.includes(value), `${fn.name} printed a secret`).toBe(false);
+    }
+    for (const secret of FUNCTION_SECRETS[fn.name] ?? []) {
+      expect(own[SECRETS[secret].variable as keyof typeof own]).toBe(PARAMETER_NAMES[secret]);
+    }
     const { size } = await stat(join(folder, 'bundle.mjs'));
     const answers = outcome.outcomes!.map((o) => o.error?.name ?? o.result?.statusCode ?? 'ok').join(', ');
     const { importMs, loadedMs } = outcome as Required<Run>;

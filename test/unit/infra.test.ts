@@ -1,7 +1,9 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { AWS_SECRET_PARAMETERS } from '@slipway/aws';
 import aslValidator from 'asl-validator';
 import { describe, expect, it } from 'vitest';
 import { renderStateMachine, STAGE_HANDLERS } from '../../infra/definitions.ts';
+import { EVENT_HANDLERS, FUNCTION_SECRETS, functionEnvironment, PLAIN_SECRET_VARIABLES, SECRETS, type SecretName } from '../../infra/handlers.ts';
 import { MANAGED_HOST_TAG, permissions, RESOURCE_WILDCARD_ONLY, type StackRefs } from '../../infra/permissions.ts';
 
 const refs: StackRefs = {
@@ -13,6 +15,11 @@ const refs: StackRefs = {
   rollbackStateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:slipway-prod-RollbackStateMachine',
   senderIdentityArn: 'arn:aws:ses:eu-west-1:123456789012:identity/deploys@example.com',
   senderConfigurationSetArn: 'arn:aws:ses:eu-west-1:123456789012:configuration-set/sender',
+  secretParameterArns: {
+    SigningKey: 'arn:aws:ssm:eu-west-1:123456789012:parameter/slipway/prod/signing-key',
+    AdminToken: 'arn:aws:ssm:eu-west-1:123456789012:parameter/slipway/prod/admin-token',
+    WebhookSecret: 'arn:aws:ssm:eu-west-1:123456789012:parameter/slipway/prod/webhook-secret',
+  },
 };
 const functionArns = Object.fromEntries(
   Object.keys(STAGE_HANDLERS).map((name) => [name, `arn:aws:lambda:eu-west-1:123456789012:function:slipway-prod-${name}`]),
@@ -101,5 +108,55 @@ describe('least privilege', () => {
         expect(statement.resources, fn).toEqual([refs.senderIdentityArn, refs.senderConfigurationSetArn]);
       }
     }
+  });
+});
+
+describe('secrets', () => {
+  const all = permissions(refs);
+  const deployed = [...Object.keys(STAGE_HANDLERS), ...Object.keys(EVENT_HANDLERS), 'Api'];
+  /** Who needs what, from the code (infra/handlers.ts says why): written out here so a change is a decision. */
+  const expected: Record<string, SecretName[]> = {
+    Api: ['SigningKey', 'AdminToken'],
+    FailEnvironment: ['WebhookSecret'],
+    RecordFailure: ['WebhookSecret'],
+    Finalize: ['WebhookSecret'],
+    ExecutionFailed: ['WebhookSecret'],
+  };
+  const shared = {
+    SLIPWAY_TABLE: 'slipway-prod-Releases',
+    SLIPWAY_BUCKET: 'slipway-prod-artifacts',
+    SLIPWAY_RELEASE_STATE_MACHINE_ARN: refs.releaseStateMachineArn,
+    SLIPWAY_ROLLBACK_STATE_MACHINE_ARN: refs.rollbackStateMachineArn,
+    SLIPWAY_SENDER: 'deploys@example.com',
+    SLIPWAY_BASE_URL: 'https://abc123.execute-api.eu-west-1.amazonaws.com',
+  };
+  const names = { SigningKey: '/slipway/prod/signing-key', AdminToken: '/slipway/prod/admin-token', WebhookSecret: '/slipway/prod/webhook-secret' };
+
+  it('names each parameter by the variables the Lambda runtime reads', () => {
+    expect(Object.values(SECRETS).map((s) => s.variable).sort()).toEqual(Object.values(AWS_SECRET_PARAMETERS).sort());
+  });
+
+  it.each(deployed)('%s may read exactly the parameters of the secrets it uses, and its environment names only those', (fn) => {
+    const granted = expected[fn] ?? [];
+    expect(FUNCTION_SECRETS[fn] ?? [], fn).toEqual(granted);
+    const reads = all[fn]!.filter((s) => s.actions.some((a) => a.startsWith('ssm:GetParameter')));
+    expect(reads, fn).toEqual(granted.length === 0 ? [] : [{ actions: ['ssm:GetParameter'], resources: granted.map((s) => refs.secretParameterArns[s]) }]);
+    // The AWS managed key aws/ssm lets the account's principals decrypt through Parameter Store.
+    expect(all[fn]!.flatMap((s) => s.actions).filter((a) => a.startsWith('kms:')), fn).toEqual([]);
+    const environment = functionEnvironment(fn, shared, names);
+    expect(environment, fn).toEqual({ ...shared, ...Object.fromEntries(granted.map((s) => [SECRETS[s].variable, names[s]])) });
+  });
+
+  it('puts no secret value in any environment, and refuses a shared variable that would carry one', () => {
+    for (const variable of PLAIN_SECRET_VARIABLES) {
+      expect(() => functionEnvironment('Api', { ...shared, [variable]: 'x'.repeat(40) }, names)).toThrow(new RegExp(`${variable} would put a secret`));
+    }
+    expect(() => functionEnvironment('Prepare', { ...shared, SLIPWAY_GITHUB_TOKEN: 'x' }, names)).toThrow(/SLIPWAY_GITHUB_TOKEN/);
+    // The stack touches a secret in one place: where it writes the SecureString parameters.
+    const readers = ['sst.config.ts', ...readdirSync('infra').map((f) => `infra/${f}`)].filter((file) =>
+      /sst\.Secret|\b(signingKey|adminToken|webhookSecret)\b/.test(readFileSync(file, 'utf8')),
+    );
+    expect(readers).toEqual(['infra/secrets.ts']);
+    expect(readFileSync('infra/secrets.ts', 'utf8')).toMatch(/type: 'SecureString'/);
   });
 });

@@ -1,3 +1,6 @@
+import { randomBytes } from 'node:crypto';
+import { GetParameterError, ParameterNotFoundError } from '@aws-lambda-powertools/parameters/errors';
+import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
@@ -6,6 +9,10 @@ import {
   createLogger,
   createSlipway,
   createUlidGenerator,
+  DependencyUnavailableError,
+  isWellFormedToken,
+  type Logger,
+  type Notifier,
   parse,
   type ReleaseStages,
   type Slipway,
@@ -18,12 +25,58 @@ import { createDocumentClient, createS3Client } from './clients.ts';
 import { createDynamoApprovalStore } from './dynamo-approval-store.ts';
 import { createDynamoAuditStore } from './dynamo-audit-store.ts';
 import { createDynamoReleaseStore } from './dynamo-release-store.ts';
+import { translateSdkError } from './errors.ts';
 import { createSesMailer } from './ses-mailer.ts';
-import { createUnsignedWebhookRefusal, createWebhookNotifier } from './webhook-notifier.ts';
+import { createUnsignedWebhookRefusal, createWebhookNotifier, MIN_WEBHOOK_SECRET_LENGTH } from './webhook-notifier.ts';
 import { createDynamoTokenStore } from './dynamo-token-store.ts';
 import { createS3ArtifactStore } from './s3-artifact-store.ts';
 import { createStepFunctionsWorkflow } from './sfn-workflow.ts';
 import { createSsmFleet } from './ssm-fleet.ts';
+
+/**
+ * The secrets a function may be given. Each lives in SSM Parameter Store as a SecureString; the
+ * function's environment holds only the variable naming the parameter, and only when the function
+ * is granted it (infra/handlers.ts says which function gets which).
+ */
+export const AWS_SECRET_PARAMETERS = {
+  /** Keys the CSRF tokens of approval pages. */
+  signingKey: 'SLIPWAY_SIGNING_KEY_PARAMETER',
+  /** The bootstrap admin token, stored hashed by the API. */
+  adminToken: 'SLIPWAY_ADMIN_TOKEN_PARAMETER',
+  /** Signs webhook deliveries. */
+  webhookSecret: 'SLIPWAY_WEBHOOK_SECRET_PARAMETER',
+} as const;
+export type AwsSecret = keyof typeof AWS_SECRET_PARAMETERS;
+
+/**
+ * How long a secret read from SSM is used before it is read again: a value rotated in Parameter
+ * Store reaches every warm function within this, with no redeploy.
+ */
+export const SECRET_MAX_AGE_SECONDS = 300;
+/** After a read that failed, how long the last good value is used before SSM is asked again. */
+export const SECRET_RETRY_SECONDS = 30;
+
+/** What a usable value of each secret looks like; the answer never repeats the value. */
+const SECRET_CHECKS: Record<AwsSecret, (value: string) => string | undefined> = {
+  signingKey: (value) => (value.length >= 32 ? undefined : 'must hold at least 32 characters of secret'),
+  adminToken: (value) => (isWellFormedToken(value) ? undefined : 'must hold 16 to 256 characters of A-Z, a-z, 0-9, "_" and "-"'),
+  webhookSecret: (value) =>
+    value.length >= MIN_WEBHOOK_SECRET_LENGTH ? undefined : `must hold at least ${MIN_WEBHOOK_SECRET_LENGTH} characters of secret`,
+};
+
+/** The variables that once carried a secret's value: a Lambda that still has one is refused. */
+const PLAIN_SECRETS = {
+  SLIPWAY_SIGNING_KEY: AWS_SECRET_PARAMETERS.signingKey,
+  SLIPWAY_ADMIN_TOKEN: AWS_SECRET_PARAMETERS.adminToken,
+  SLIPWAY_WEBHOOK_SECRET: AWS_SECRET_PARAMETERS.webhookSecret,
+} as const;
+
+const ParameterName = z
+  .string()
+  .regex(/^(\/[A-Za-z0-9_.-]+)+$/, 'must be an SSM parameter name such as /slipway/prod/signing-key')
+  .max(1011);
+const refused = (parameter: string) =>
+  z.never({ error: `must not be set: a secret never travels in the environment; ${parameter} names its SSM parameter` }).optional();
 
 const AwsEnvironment = z.object({
   AWS_REGION: z.string().min(1),
@@ -31,12 +84,14 @@ const AwsEnvironment = z.object({
   SLIPWAY_BUCKET: z.string().min(1),
   SLIPWAY_RELEASE_STATE_MACHINE_ARN: z.string().startsWith('arn:'),
   SLIPWAY_ROLLBACK_STATE_MACHINE_ARN: z.string().startsWith('arn:'),
-  SLIPWAY_ADMIN_TOKEN: z.string().min(16).optional(),
   SLIPWAY_SENDER: z.email(),
   SLIPWAY_BASE_URL: z.url().refine((url) => url.startsWith('https://'), 'must be an https URL').transform((url) => url.replace(/\/+$/, '')),
-  SLIPWAY_SIGNING_KEY: z.string().min(32, 'must be at least 32 characters of secret'),
-  /** Signs webhook deliveries. From the environment like the other secrets until they move to SSM. */
-  SLIPWAY_WEBHOOK_SECRET: z.string().min(32, 'must be at least 32 characters of secret').optional(),
+  SLIPWAY_SIGNING_KEY_PARAMETER: ParameterName.optional(),
+  SLIPWAY_ADMIN_TOKEN_PARAMETER: ParameterName.optional(),
+  SLIPWAY_WEBHOOK_SECRET_PARAMETER: ParameterName.optional(),
+  SLIPWAY_SIGNING_KEY: refused(PLAIN_SECRETS.SLIPWAY_SIGNING_KEY),
+  SLIPWAY_ADMIN_TOKEN: refused(PLAIN_SECRETS.SLIPWAY_ADMIN_TOKEN),
+  SLIPWAY_WEBHOOK_SECRET: refused(PLAIN_SECRETS.SLIPWAY_WEBHOOK_SECRET),
   SLIPWAY_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 export type AwsEnvironment = z.infer<typeof AwsEnvironment>;
@@ -54,6 +109,82 @@ export function readAwsEnvironment(env: NodeJS.ProcessEnv): AwsEnvironment {
   }
 }
 
+/** What reads parameters: Powertools' SSM provider (its `get` caches each value for `maxAge`). */
+export type ParameterSource = Pick<SSMProvider, 'get'>;
+
+/** Why a secret could not be read, naming the parameter and the variable; never the value. */
+function secretError(error: unknown, parameter: string, variable: string): Error {
+  if (error instanceof ConfigurationError) return error;
+  const named = `the SSM parameter ${parameter} (${variable})`;
+  if (error instanceof ParameterNotFoundError) {
+    return new ConfigurationError(`${named} does not exist: set its SST secret and deploy, or create it as a SecureString`, { cause: error });
+  }
+  const cause = error instanceof GetParameterError && error.cause !== undefined ? error.cause : error;
+  const translated = translateSdkError(cause, named);
+  if (translated instanceof DependencyUnavailableError) return translated;
+  const reason = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
+  return new ConfigurationError(`${named} could not be read: ${reason}`, { cause: error });
+}
+
+/**
+ * One secret, read through the provider's cache: every call answers the cached value until
+ * `maxAge` has passed, then reads the parameter again. A read that fails after the first success
+ * (SSM unavailable, a rotated value that is not usable) keeps the last good value, says so in the
+ * log by the parameter's name only, and asks SSM again after SECRET_RETRY_SECONDS (past the
+ * provider's cache, which may hold the unusable value), not on every call.
+ */
+function secretReader(source: ParameterSource, secret: AwsSecret, parameter: string, maxAge: number, logger: Logger) {
+  const variable = AWS_SECRET_PARAMETERS[secret];
+  let last: string | undefined;
+  let quietUntil = 0;
+  let failing = false;
+  return async function read(): Promise<string> {
+    if (last !== undefined && Date.now() < quietUntil) return last;
+    try {
+      const value = await source.get(parameter, { decrypt: true, maxAge, throwOnMissing: true, forceFetch: failing });
+      if (typeof value !== 'string') throw new ConfigurationError(`the SSM parameter ${parameter} (${variable}) holds no text`);
+      const problem = SECRET_CHECKS[secret](value);
+      if (problem) throw new ConfigurationError(`the SSM parameter ${parameter} (${variable}) ${problem}`);
+      last = value;
+      failing = false;
+      return value;
+    } catch (error) {
+      const failure = secretError(error, parameter, variable);
+      if (last === undefined) throw failure;
+      failing = true;
+      quietUntil = Date.now() + SECRET_RETRY_SECONDS * 1000;
+      logger.warn('a secret could not be read again; the value read before stays in use', { parameter, variable, error: failure.message });
+      return last;
+    }
+  };
+}
+
+export type SecretReaders = Partial<Record<AwsSecret, () => Promise<string>>>;
+
+/** A reader for each secret this function's environment names a parameter for; none for the others. */
+export function createSecretReaders(
+  config: AwsEnvironment,
+  source: ParameterSource,
+  logger: Logger,
+  maxAge = SECRET_MAX_AGE_SECONDS,
+): SecretReaders {
+  const readers: SecretReaders = {};
+  for (const [secret, variable] of Object.entries(AWS_SECRET_PARAMETERS) as [AwsSecret, (typeof AWS_SECRET_PARAMETERS)[AwsSecret]][]) {
+    const parameter = config[variable];
+    if (parameter) readers[secret] = secretReader(source, secret, parameter, maxAge, logger);
+  }
+  return readers;
+}
+
+/** Webhook deliveries signed with the secret as it is now (the cache refreshes it after maxAge). */
+function rotatingWebhookNotifier(secret: () => Promise<string>): Notifier {
+  return {
+    async post(url, payload, deliveryId) {
+      return createWebhookNotifier({ secret: await secret() }).post(url, payload, deliveryId);
+    },
+  };
+}
+
 /** The stage functions: the same wiring, whose `stages` drive SSM Run Command on the fleet. */
 export async function loadAwsStages(env: NodeJS.ProcessEnv): Promise<ReleaseStages> {
   return (await loadAwsRuntime(env)).stages!;
@@ -64,30 +195,40 @@ export interface AwsRuntimeOptions {
   assets?: SlipwayDeps['assets'];
 }
 
+/**
+ * Builds the runtime once per cold start. Each secret the function is granted is read from SSM
+ * here, once (a missing or unreadable parameter stops the cold start, naming it), then through the
+ * provider's cache: webhook deliveries sign with the current secret, and before each API request a
+ * rotated signing key rebuilds the use-cases (the core takes the key as a string) and a rotated
+ * admin token is stored.
+ */
 export async function loadAwsRuntime(env: NodeJS.ProcessEnv, options: AwsRuntimeOptions = {}): Promise<Slipway> {
   const config = readAwsEnvironment(env);
   const connection = { region: config.AWS_REGION };
   const documents = createDocumentClient(connection);
+  const ssm = new SSMClient({ region: config.AWS_REGION });
   const logger = createLogger({ service: 'slipway-api', level: config.SLIPWAY_LOG_LEVEL });
-  const slipway = createSlipway({
+  const secrets = createSecretReaders(config, new SSMProvider({ awsSdkV3Client: ssm }), logger);
+  const [signingKey, adminToken] = await Promise.all([
+    secrets.signingKey?.(),
+    secrets.adminToken?.(),
+    // Read now so a missing webhook secret stops the cold start, not the first delivery.
+    secrets.webhookSecret?.(),
+  ]);
+
+  const deps: Omit<SlipwayDeps, 'signingKey'> = {
     store: createDynamoReleaseStore(documents, config.SLIPWAY_TABLE),
     tokens: createDynamoTokenStore(documents, config.SLIPWAY_TABLE),
     approvalStore: createDynamoApprovalStore(documents, config.SLIPWAY_TABLE),
     auditStore: createDynamoAuditStore(documents, config.SLIPWAY_TABLE),
     objects: createS3ArtifactStore(createS3Client(connection), config.SLIPWAY_BUCKET, systemClock),
     mailer: createSesMailer(new SESv2Client({ region: config.AWS_REGION }), config.SLIPWAY_SENDER),
-    notifier: config.SLIPWAY_WEBHOOK_SECRET
-      ? createWebhookNotifier({ secret: config.SLIPWAY_WEBHOOK_SECRET })
-      : createUnsignedWebhookRefusal('SLIPWAY_WEBHOOK_SECRET'),
+    notifier: secrets.webhookSecret
+      ? rotatingWebhookNotifier(secrets.webhookSecret)
+      : createUnsignedWebhookRefusal(AWS_SECRET_PARAMETERS.webhookSecret),
     baseUrl: () => config.SLIPWAY_BASE_URL,
     ...(options.assets ? { assets: options.assets } : {}),
-    signingKey: config.SLIPWAY_SIGNING_KEY,
-    fleet: createSsmFleet({
-      ssm: new SSMClient({ region: config.AWS_REGION }),
-      documents,
-      tableName: config.SLIPWAY_TABLE,
-      outputBucket: config.SLIPWAY_BUCKET,
-    }),
+    fleet: createSsmFleet({ ssm, documents, tableName: config.SLIPWAY_TABLE, outputBucket: config.SLIPWAY_BUCKET }),
     workflow: createStepFunctionsWorkflow(
       new SFNClient({ region: config.AWS_REGION }),
       config.SLIPWAY_RELEASE_STATE_MACHINE_ARN,
@@ -96,7 +237,35 @@ export async function loadAwsRuntime(env: NodeJS.ProcessEnv, options: AwsRuntime
     clock: systemClock,
     ids: createUlidGenerator(),
     logger,
-  });
-  if (config.SLIPWAY_ADMIN_TOKEN) await slipway.auth.ensureAdminToken(config.SLIPWAY_ADMIN_TOKEN);
-  return slipway;
+  };
+  // A function not granted the signing key never serves approval pages; should it ever make a CSRF
+  // token, one keyed by this process's random bytes verifies nowhere else.
+  const build = (key: string | undefined) => createSlipway({ ...deps, signingKey: key ?? randomBytes(32).toString('base64url') });
+  const first = build(signingKey);
+  if (adminToken) await first.auth.ensureAdminToken(adminToken);
+  if (!secrets.signingKey && !secrets.adminToken) return first;
+
+  let current = { signingKey, slipway: first };
+  let ensured = adminToken;
+  /** The use-cases as of the secrets now: each call costs a cache lookup, a GetParameter once per maxAge. */
+  async function fresh(): Promise<Slipway> {
+    const key = await secrets.signingKey?.();
+    if (key !== current.signingKey) {
+      current = { signingKey: key, slipway: build(key) };
+      logger.info('the signing key was rotated; approval pages now use the new one', { parameter: config.SLIPWAY_SIGNING_KEY_PARAMETER });
+    }
+    const token = await secrets.adminToken?.();
+    if (token && token !== ensured) {
+      try {
+        const outcome = await current.slipway.auth.ensureAdminToken(token);
+        ensured = token;
+        logger.info('the bootstrap admin token was rotated', { parameter: config.SLIPWAY_ADMIN_TOKEN_PARAMETER, outcome });
+      } catch (error) {
+        // The old bootstrap token keeps working; the next request tries again.
+        logger.warn('the rotated bootstrap admin token could not be stored yet', { parameter: config.SLIPWAY_ADMIN_TOKEN_PARAMETER, error });
+      }
+    }
+    return current.slipway;
+  }
+  return { ...first, api: { ...first.api, handle: async (request) => (await fresh()).api.handle(request) } };
 }
