@@ -20,6 +20,7 @@ export default $config({
     const { createFunctions } = await import('./infra/functions');
     const { createStateMachines } = await import('./infra/workflow');
     const { createEventRules } = await import('./infra/events');
+    const { createHostPolicy } = await import('./infra/hosts');
 
     const identity = aws.getCallerIdentityOutput();
     const region = aws.getRegionOutput();
@@ -73,6 +74,15 @@ export default $config({
     const machines = createStateMachines(stageArns);
     createEventRules(functions.commandStatus, functions.executionFailed, functions.sweep, [machines.release.arn, machines.rollback.arn]);
 
-    return { api: api.url, table: table.name, bucket: bucket.name, releaseStateMachine: machines.release.arn };
+    const hostPolicy = createHostPolicy(bucket.arn);
+
+    return {
+      api: api.url,
+      table: table.name,
+      bucket: bucket.name,
+      releaseStateMachine: machines.release.arn,
+      // Attach to the managed hosts' instance role, with AmazonSSMManagedInstanceCore.
+      hostPolicy: hostPolicy.arn,
+    };
   },
 });

@@ -84,6 +84,17 @@ const readSecrets = (r: StackRefs, fn: string): Statement[] => {
 const executions = (r: StackRefs): string[] =>
   [r.releaseStateMachineArn, r.rollbackStateMachineArn].map((arn) => `${arn.replace(':stateMachine:', ':execution:')}:*`);
 
+/**
+ * What a managed host (its instance role) needs, besides AmazonSSMManagedInstanceCore: the
+ * artifacts it downloads and the Run Command output it writes to the bucket.
+ */
+export function hostStatements(bucketArn: string): Statement[] {
+  return [
+    { actions: ['s3:GetObject'], resources: [`${bucketArn}/artifacts/*`] },
+    { actions: ['s3:PutObject'], resources: [`${bucketArn}/command-output/*`] },
+  ];
+}
+
 /** Every function of the stack and the statements it gets. */
 export function permissions(r: StackRefs): Record<string, Statement[]> {
   const stage = [table(r), taskCallbacks, sendMail(r)];

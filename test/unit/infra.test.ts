@@ -4,7 +4,7 @@ import aslValidator from 'asl-validator';
 import { describe, expect, it } from 'vitest';
 import { renderStateMachine, STAGE_HANDLERS } from '../../infra/definitions.ts';
 import { EVENT_HANDLERS, FUNCTION_SECRETS, functionEnvironment, PLAIN_SECRET_VARIABLES, SECRETS, type SecretName } from '../../infra/handlers.ts';
-import { MANAGED_HOST_TAG, permissions, RESOURCE_WILDCARD_ONLY, type StackRefs } from '../../infra/permissions.ts';
+import { hostStatements, MANAGED_HOST_TAG, permissions, RESOURCE_WILDCARD_ONLY, type StackRefs } from '../../infra/permissions.ts';
 
 const refs: StackRefs = {
   region: 'eu-west-1',
@@ -71,6 +71,13 @@ describe('least privilege', () => {
         for (const resource of statement.resources) expect(resource === '*' || resource.startsWith('arn:aws:'), `${fn}: ${resource}`).toBe(true);
       }
     }
+  });
+
+  it('gives managed hosts exactly the artifacts to read and the command output to write', () => {
+    expect(hostStatements(refs.bucketArn)).toEqual([
+      { actions: ['s3:GetObject'], resources: [`${refs.bucketArn}/artifacts/*`] },
+      { actions: ['s3:PutObject'], resources: [`${refs.bucketArn}/command-output/*`] },
+    ]);
   });
 
   it('lets only host stages run commands, on the shell document and tagged hosts only', () => {
