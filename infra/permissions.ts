@@ -27,6 +27,7 @@ export interface StackRefs {
 /** Actions AWS only grants on "*" (no resource-level permissions); each is named here, none else may use "*". */
 export const RESOURCE_WILDCARD_ONLY = new Set([
   'ssm:ListCommands',
+  'ssm:ListCommandInvocations',
   'ssm:GetCommandInvocation',
   'ssm:DescribeInstanceInformation',
   'states:SendTaskSuccess',
@@ -55,9 +56,15 @@ const taskHeartbeats: Statement = { actions: ['states:SendTaskHeartbeat'], resou
 const readArtifacts = (r: StackRefs): Statement => ({ actions: ['s3:GetObject'], resources: [`${r.bucketArn}/artifacts/*`] });
 const sendMail = (r: StackRefs): Statement => ({ actions: ['ses:SendEmail'], resources: [r.senderIdentityArn, r.senderConfigurationSetArn] });
 const commandResults: Statement = {
-  actions: ['ssm:GetCommandInvocation', 'ssm:ListCommands', 'ssm:DescribeInstanceInformation'],
+  actions: ['ssm:ListCommandInvocations', 'ssm:GetCommandInvocation', 'ssm:ListCommands', 'ssm:DescribeInstanceInformation'],
   resources: ['*'],
 };
+/** The full tail of a failed host's output, which SSM's own answers cut short, is read from S3. */
+const readCommandOutput = (r: StackRefs): Statement[] => [
+  { actions: ['s3:GetObject'], resources: [`${r.bucketArn}/command-output/*`] },
+  // Without ListBucket, S3 answers a missing object (a host with no stderr) with 403, not 404.
+  { actions: ['s3:ListBucket'], resources: [r.bucketArn] },
+];
 const sendCommands = (r: StackRefs): Statement[] => [
   {
     actions: ['ssm:SendCommand'],
@@ -104,6 +111,8 @@ export function permissions(r: StackRefs): Record<string, Statement[]> {
       table(r),
       taskCallbacks,
       { actions: ['s3:PutObject', 's3:GetObject'], resources: [`${r.bucketArn}/artifacts/*`] },
+      // HeadObject of an artifact not uploaded yet: without ListBucket, S3 answers 403 instead of 404.
+      { actions: ['s3:ListBucket'], resources: [r.bucketArn] },
       { actions: ['states:StartExecution'], resources: [r.releaseStateMachineArn, r.rollbackStateMachineArn] },
       // StopExecution: cancelling a release still pending stops its execution outright.
       { actions: ['states:DescribeExecution', 'states:GetExecutionHistory', 'states:StopExecution'], resources: executions(r) },
@@ -121,7 +130,7 @@ export function permissions(r: StackRefs): Record<string, Statement[]> {
     RecordFailure: stage,
     Prune: hostStage,
     Finalize: stage,
-    CommandStatus: [table(r), taskCallbacks, commandResults, sendMail(r)],
+    CommandStatus: [table(r), taskCallbacks, commandResults, ...readCommandOutput(r), sendMail(r)],
     // Retention deletes artifacts nothing uses any more (the bucket keeps the old version for 30 days).
     // It also starts releases a crash left pending without an execution (StartExecution, DescribeExecution).
     Sweep: [
@@ -129,6 +138,7 @@ export function permissions(r: StackRefs): Record<string, Statement[]> {
       taskCallbacks,
       taskHeartbeats,
       commandResults,
+      ...readCommandOutput(r),
       sendMail(r),
       { actions: ['s3:DeleteObject'], resources: [`${r.bucketArn}/artifacts/*`] },
       { actions: ['states:StartExecution'], resources: [r.releaseStateMachineArn, r.rollbackStateMachineArn] },

@@ -115,14 +115,12 @@ function answer(request: WireRequest): WireReply {
 
 // Valid events for ids nothing knows: each function must start, reach the store and answer.
 const RELEASE = 'no-such-release';
-const HOST = 'i-0123456789abcdef0';
 const TOKEN = 'a-task-token-no-execution-holds';
-const PLAN = { name: 'production', approval: false, bakeSeconds: 0, batches: [[HOST]] };
-const BATCH = { taskToken: TOKEN, releaseId: RELEASE, environment: 'production', batchIndex: 0, hosts: [HOST] };
+const BATCH = { taskToken: TOKEN, releaseId: RELEASE, environment: 'production', batchIndex: 0 };
 const STAGE_EVENTS = {
   Prepare: { releaseId: RELEASE, app: 'shop' },
-  EnterEnvironment: { releaseId: RELEASE, environment: PLAN },
-  Distribute: { taskToken: TOKEN, releaseId: RELEASE, environment: PLAN },
+  EnterEnvironment: { releaseId: RELEASE, environment: 'production' },
+  Distribute: { taskToken: TOKEN, releaseId: RELEASE, environment: 'production' },
   AwaitApproval: { taskToken: TOKEN, releaseId: RELEASE, environment: 'production' },
   SwitchBatch: BATCH,
   BakeUntil: { releaseId: RELEASE, environment: 'production', batchIndex: 0, bakeSeconds: 60 },

@@ -20,6 +20,7 @@ function allStates(states: Record<string, State>, out: [string, State][] = []): 
 const states = allStates(definition.States);
 const tasks = states.filter(([, s]) => s.Type === 'Task');
 const placeholders = [...new Set([...text.matchAll(/\$\{(\w+)FunctionArn\}/g)].map((m) => m[1]!))];
+const LAMBDA_RETRY = ['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException'];
 
 describe('statemachines/release.asl.json', () => {
   it('is valid States Language once its placeholders are filled', () => {
@@ -72,6 +73,27 @@ describe('statemachines/release.asl.json', () => {
     for (const [, state] of callbacks) expect(state.Parameters.Payload['taskToken.$']).toBe('$$.Task.Token');
   });
 
+  it('gives every Task the standard Lambda retry', () => {
+    for (const [name, state] of tasks) {
+      const retried = (state.Retry ?? []).flatMap((retrier: State) => retrier.ErrorEquals as string[]);
+      expect(retried, name).toEqual(expect.arrayContaining(LAMBDA_RETRY));
+    }
+  });
+
+  it('carries no host in its data: stages read hosts from the stored plan by environment and batch index', () => {
+    expect(text).not.toMatch(/"hosts\.\$"/);
+    const byName = Object.fromEntries(states) as Record<string, State>;
+    expect(byName.EnterEnvironment!).toMatchObject({ Parameters: { 'environment.$': '$.environment.name' }, ResultPath: '$.plan' });
+    expect(byName.Distribute!.Parameters.Payload['environment.$']).toBe('$.environment.name');
+    expect(byName.SwitchBatches!).toMatchObject({ ItemsPath: '$.plan.batches', ItemSelector: { 'batchIndex.$': '$$.Map.Item.Value' } });
+    // After a failure the revert order replaces the switch order: the state never holds both lists.
+    expect(byName.PlanRevert!.ResultPath).toBe('$.plan');
+    expect(byName.RevertBatches!).toMatchObject({ ItemsPath: '$.plan.batches', ItemSelector: { 'batchIndex.$': '$$.Map.Item.Value' } });
+    // A Map collects every iteration's output: each is one batch index, and an environment its summary.
+    for (const name of ['BatchDone', 'RevertBatch', 'RevertBatchFailed']) expect(byName[name]!.OutputPath, name).toBe('$.batchIndex');
+    expect(byName.CompleteEnvironment!.OutputPath).toBe('$.environment');
+  });
+
   it('switches batches one at a time and reverts them one at a time', () => {
     const byName = Object.fromEntries(states) as Record<string, State>;
     expect(byName.Environments!.MaxConcurrency).toBe(1);
@@ -90,6 +112,16 @@ describe('statemachines/rollback.asl.json', async () => {
     expect(aslValidator(rollback as never).errors).toEqual([]);
     const named = [...new Set([...rollbackText.matchAll(/\$\{(\w+)FunctionArn\}/g)].map((m) => m[1]!))];
     for (const name of named) expect(Object.keys(STAGE_FUNCTIONS)).toContain(name);
+  });
+
+  it('is the release machine without Distribute and Prune, state for state', () => {
+    const expected = structuredClone(definition) as { States: Record<string, State> };
+    const environments = expected.States.Environments!;
+    delete environments.ItemProcessor.States.Distribute;
+    environments.ItemProcessor.States.EnterEnvironment.Next = 'ApprovalRequired';
+    delete expected.States.Prune;
+    environments.Next = 'Finalize';
+    expect(rollback.States).toEqual(expected.States);
   });
 
   it('switches without distributing or pruning, and every Task has a timeout', () => {

@@ -16,6 +16,7 @@ import {
   type EnvironmentLive,
   type EnvironmentLock,
   EnvironmentLockedError,
+  type EnvironmentPlan,
   type EnvironmentState,
   type HostState,
   type HostStepOutput,
@@ -59,6 +60,9 @@ function decodeCursor(cursor: string, partitionAttribute: string, partitionValue
   if (!wellFormed || (parsed as Item)[partitionAttribute] !== partitionValue) throw invalid();
   return parsed as Item;
 }
+
+/** One environment's part of a stored plan (the `PLAN` item names the parts, in pipeline order). */
+const planEnvironmentKey = (releaseId: string, environment: string) => ({ pk: `REL#${releaseId}`, sk: `PLAN#${environment}` });
 
 export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableName: string): ReleaseStore {
   async function call<T>(what: string, run: () => Promise<T>): Promise<T> {
@@ -146,6 +150,28 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
         requests = (result.UnprocessedItems?.[tableName] ?? []) as typeof requests;
       }
     }
+  }
+
+  /** The stored plan, read consistently: Prepare reads back what it (or an earlier attempt) wrote. */
+  async function readPlan(releaseId: string): Promise<ReleasePlan | undefined> {
+    const items = await queryAll({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': `REL#${releaseId}`, ':prefix': 'PLAN' },
+      ConsistentRead: true,
+    });
+    const head = items.find((item) => item.sk === keys.plan(releaseId).sk);
+    if (!head) return undefined;
+    const names = head.environments as (string | EnvironmentPlan)[];
+    // A plan stored whole in one item, before plans were split: as it is.
+    if (names.some((name) => typeof name !== 'string')) return withoutKeys<ReleasePlan>(head);
+    const byName = new Map(items.map((item) => [item.sk, item]));
+    const environments = (names as string[]).map((name) => {
+      const item = byName.get(planEnvironmentKey(releaseId, name).sk);
+      if (!item) throw new Error(`the plan of release ${releaseId} names environment ${name}, whose part is missing`);
+      const { name: stored, approval, bakeSeconds, batches } = withoutKeys<EnvironmentPlan>(item);
+      return { name: stored, approval, bakeSeconds, batches };
+    });
+    return { releaseId, app: String(head.app), environments };
   }
 
   return {
@@ -378,15 +404,25 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
       await put({ ...keys.hostStep(releaseId, environment, host, step), releaseId, environment, host, step, ...output });
     },
 
+    /**
+     * One item per environment (`PLAN#<env>`, 5,000 instance ids are about 110 KB, and an item
+     * holds at most 400 KB), then the `PLAN` item naming them, which makes the plan exist. Each is
+     * written once: a second Prepare (a retry after a crash) gets the plan stored first.
+     */
     async savePlan(plan: ReleasePlan) {
-      if (await putOnce({ ...keys.plan(plan.releaseId), ...plan }, 'save plan')) return plan;
-      return withoutKeys<ReleasePlan>((await get(keys.plan(plan.releaseId)))!);
+      await Promise.all(
+        plan.environments.map((env) =>
+          putOnce({ ...planEnvironmentKey(plan.releaseId, env.name), releaseId: plan.releaseId, ...env }, 'save plan'),
+        ),
+      );
+      await putOnce(
+        { ...keys.plan(plan.releaseId), releaseId: plan.releaseId, app: plan.app, environments: plan.environments.map((env) => env.name) },
+        'save plan',
+      );
+      return (await readPlan(plan.releaseId))!;
     },
 
-    async getPlan(releaseId) {
-      const item = await get(keys.plan(releaseId));
-      return item ? withoutKeys<ReleasePlan>(item) : undefined;
-    },
+    getPlan: readPlan,
 
     async startStep(step: StepRecord) {
       if (step.commandId) {

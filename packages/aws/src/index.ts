@@ -1,4 +1,5 @@
 export * from './apigateway.ts';
+export * from './call-recorder.ts';
 export * from './clients.ts';
 export * from './dynamo-release-store.ts';
 export * from './dynamo-audit-store.ts';

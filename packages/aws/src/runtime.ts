@@ -206,6 +206,7 @@ export async function loadAwsRuntime(env: NodeJS.ProcessEnv, options: AwsRuntime
   const config = readAwsEnvironment(env);
   const connection = { region: config.AWS_REGION };
   const documents = createDocumentClient(connection);
+  const s3 = createS3Client(connection);
   const ssm = new SSMClient({ region: config.AWS_REGION });
   const logger = createLogger({ service: 'slipway-api', level: config.SLIPWAY_LOG_LEVEL });
   const secrets = createSecretReaders(config, new SSMProvider({ awsSdkV3Client: ssm }), logger);
@@ -221,14 +222,15 @@ export async function loadAwsRuntime(env: NodeJS.ProcessEnv, options: AwsRuntime
     tokens: createDynamoTokenStore(documents, config.SLIPWAY_TABLE),
     approvalStore: createDynamoApprovalStore(documents, config.SLIPWAY_TABLE),
     auditStore: createDynamoAuditStore(documents, config.SLIPWAY_TABLE),
-    objects: createS3ArtifactStore(createS3Client(connection), config.SLIPWAY_BUCKET, systemClock),
+    objects: createS3ArtifactStore(s3, config.SLIPWAY_BUCKET, systemClock),
     mailer: createSesMailer(new SESv2Client({ region: config.AWS_REGION }), config.SLIPWAY_SENDER),
     notifier: secrets.webhookSecret
       ? rotatingWebhookNotifier(secrets.webhookSecret)
       : createUnsignedWebhookRefusal(AWS_SECRET_PARAMETERS.webhookSecret),
     baseUrl: () => config.SLIPWAY_BASE_URL,
     ...(options.assets ? { assets: options.assets } : {}),
-    fleet: createSsmFleet({ ssm, documents, tableName: config.SLIPWAY_TABLE, outputBucket: config.SLIPWAY_BUCKET }),
+    // The S3 client reads the tail of a failed host's output, which SSM's own answer cuts short.
+    fleet: createSsmFleet({ ssm, documents, tableName: config.SLIPWAY_TABLE, outputBucket: config.SLIPWAY_BUCKET, s3 }),
     workflow: createStepFunctionsWorkflow(
       new SFNClient({ region: config.AWS_REGION }),
       config.SLIPWAY_RELEASE_STATE_MACHINE_ARN,

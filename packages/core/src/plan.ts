@@ -8,10 +8,58 @@ export interface EnvironmentPlan {
   batches: string[][];
 }
 
+/**
+ * The whole plan: stored once by Prepare (the release store keeps it), and read by every stage that
+ * sends something to hosts. Host ids never travel in the state machine's data: a Step Functions
+ * state's input or output holds at most 256 KB, and 5,000 instance ids alone take about 110 KB.
+ */
 export interface ReleasePlan {
   releaseId: string;
   app: string;
   environments: EnvironmentPlan[];
+}
+
+/** What the state machine carries of an environment: what it branches and iterates on, no host. */
+export interface EnvironmentSummary {
+  name: string;
+  approval: boolean;
+  bakeSeconds: number;
+  batchCount: number;
+}
+
+/** Prepare's answer: one small summary per environment, in pipeline order. */
+export interface PlanSummary {
+  environments: EnvironmentSummary[];
+}
+
+/**
+ * At most this many batches in one release, all environments together. A Step Functions Standard
+ * execution holds at most 25,000 history events, and one batch costs up to 27 of them: 19 to switch
+ * it (the Map iteration, the callback task, the bake choice, BakeUntil, the Wait, the end) and 8 to
+ * switch it back after a later failure. 700 batches is 18,900 events, which leaves room for the
+ * environments' own states, retries and approvals. A release over it is refused by Prepare before
+ * any host is touched, instead of failing half-switched when the history runs out.
+ */
+export const MAX_BATCHES_PER_RELEASE = 700;
+
+export function summarizePlan(plan: ReleasePlan): PlanSummary {
+  return {
+    environments: plan.environments.map((env) => ({
+      name: env.name,
+      approval: env.approval,
+      bakeSeconds: env.bakeSeconds,
+      batchCount: env.batches.length,
+    })),
+  };
+}
+
+/**
+ * What the SwitchBatches Map iterates over: the batch indexes 0..n-1. The local interpreter has no
+ * intrinsic functions (no States.ArrayRange), so a stage hands the range to the state machine; each
+ * index costs a few bytes (5,000 batches: about 24 KB), and each stage looks its hosts up by index.
+ */
+export function batchIndexes(environment: Pick<EnvironmentPlan, 'batches'>): number[] {
+  return environment.batches.map((_, index) => index);
 }
 
 function sizeOf(batchSize: number | string, total: number): number {

@@ -319,14 +319,31 @@ export interface HostCommand {
   timeoutSeconds: number;
 }
 
+/** A host the targets name that cannot take a command now, and why (SSM's PingStatus, say). */
+export interface UnreachableHost {
+  host: string;
+  reason: string;
+}
+
+export interface ResolvedTargets {
+  /** The hosts that can take a command now, in a stable order. */
+  hosts: string[];
+  /** Hosts the targets name that cannot: planning them would only fail the release later. */
+  unreachable: UnreachableHost[];
+}
+
 /**
  * The hosts: SSM Run Command on AWS, folders on one machine. When a command finishes on every host,
  * the fleet reports it through the command-status callback (an EventBridge event on AWS).
  */
 export interface Fleet {
-  resolveTargets(targets: Targets): Promise<string[]>;
+  resolveTargets(targets: Targets): Promise<ResolvedTargets>;
   send(command: HostCommand): Promise<void>;
-  /** `finished` once every host has an outcome; until then `invocations` lists the ones that do. */
+  /**
+   * `finished` once every host has an outcome, and then `invocations` holds every host. Until then
+   * `invocations` holds some of the hosts that have one (a fleet may stop looking at the first part
+   * of the command still running).
+   */
   results(commandId: string): Promise<{ finished: boolean; invocations: HostInvocation[] }>;
 }
 

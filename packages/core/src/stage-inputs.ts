@@ -1,31 +1,26 @@
 import { z } from 'zod';
-import { AppName, EnvironmentName, HostId, ReleaseId } from './schemas.ts';
+import { AppName, EnvironmentName, ReleaseId } from './schemas.ts';
 
 /**
  * What each state of statemachines/release.asl.json hands its function. The state machine is ours,
  * but a drift between the ASL and a handler should fail loudly at the edge, not deep in a stage.
+ * No input carries host ids: the plan is in the release store, and stages look hosts up by
+ * environment name and batch index, so every input stays the same size whatever the fleet's.
  */
 const TaskToken = z.string().min(1).max(4096);
 const BatchIndex = z.number().int().min(0);
-const EnvironmentPlan = z.object({
-  name: EnvironmentName,
-  approval: z.boolean(),
-  bakeSeconds: z.number().int().min(0),
-  batches: z.array(z.array(HostId).min(1)).min(1),
-});
 const Failure = z.object({ Error: z.string(), Cause: z.string().optional() }).optional();
 const Batch = z.object({
   taskToken: TaskToken,
   releaseId: ReleaseId,
   environment: EnvironmentName,
   batchIndex: BatchIndex,
-  hosts: z.array(HostId).min(1),
 });
 
 export const STAGE_INPUTS = {
   Prepare: z.object({ releaseId: ReleaseId, app: AppName }),
-  EnterEnvironment: z.object({ releaseId: ReleaseId, environment: EnvironmentPlan }),
-  Distribute: z.object({ taskToken: TaskToken, releaseId: ReleaseId, environment: EnvironmentPlan }),
+  EnterEnvironment: z.object({ releaseId: ReleaseId, environment: EnvironmentName }),
+  Distribute: z.object({ taskToken: TaskToken, releaseId: ReleaseId, environment: EnvironmentName }),
   AwaitApproval: z.object({ taskToken: TaskToken, releaseId: ReleaseId, environment: EnvironmentName }),
   SwitchBatch: Batch,
   BakeUntil: z.object({ releaseId: ReleaseId, environment: EnvironmentName, batchIndex: BatchIndex, bakeSeconds: z.number().int().min(1) }),

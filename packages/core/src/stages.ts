@@ -8,17 +8,27 @@ import {
   HostCommandFailedError,
   NotFoundError,
   ReleaseEndedError,
+  UnprocessableError,
 } from './errors.ts';
 import type { HostScript } from './host-scripts.ts';
 import type { Clock, IdGenerator } from './ids.ts';
 import { deliverOutcome } from './steps.ts';
 import type { Logger } from './logger.ts';
-import { type EnvironmentPlan, planBatches, type ReleasePlan } from './plan.ts';
+import {
+  batchIndexes,
+  type EnvironmentPlan,
+  MAX_BATCHES_PER_RELEASE,
+  planBatches,
+  type PlanSummary,
+  type ReleasePlan,
+  summarizePlan,
+} from './plan.ts';
 import type {
   ArtifactStore,
   Fleet,
   HostInvocation,
   ReleaseStore,
+  ResolvedTargets,
   StepKind,
   StepOutcome,
   Workflow,
@@ -38,6 +48,11 @@ import {
  * for the same input (Lambda retries, a resumed local execution) and does its work once: host
  * commands are recorded as steps before they are sent, and a step that already finished answers
  * the new callback token with its recorded outcome.
+ *
+ * The state machine carries no host ids, whatever the fleet's size: Prepare stores the plan and
+ * answers one small summary per environment, EnterEnvironment answers the batch indexes to iterate,
+ * and each stage that sends a command reads its hosts from the stored plan by environment name and
+ * batch index.
  */
 export interface StageDeps {
   approvals: ApprovalService;
@@ -57,6 +72,14 @@ const ARTIFACT_URL_TTL_SECONDS = 3600;
 const LOCK_LEASE_SECONDS = 6 * 3600;
 export const OPEN_LOCK_LEASE_SECONDS = 15 * 60;
 const CAUSE_LIMIT = 4000;
+/** Plans never change once stored: a warm function keeps the last few it read. */
+const PLAN_CACHE_SIZE = 8;
+/** How many host records a finished command writes at once (5,000 hosts must fit in one Lambda). */
+const HOST_WRITES_IN_FLIGHT = 25;
+/** How many unreachable hosts a refusal names; the rest are counted. */
+const UNREACHABLE_NAMED = 10;
+/** How many failed hosts a step's settled event names; the rest are counted. */
+const FAILED_HOSTS_NAMED = 50;
 
 export interface StageFailure {
   Error: string;
@@ -80,6 +103,39 @@ export function describeFailure(kind: StepKind, environment: string, failed: Hos
     : 'no host reported';
   const others = failed.length > 1 ? ` (and ${failed.length - 1} more host${failed.length > 2 ? 's' : ''})` : '';
   return `${where} failed on ${detail}${others}`;
+}
+
+/**
+ * Runs `work` on every item, at most `limit` at a time (for adapters too: 5,000 hosts one by one
+ * outlast a 60-second function, all at once overrun a service's rate). After a failure no new item
+ * starts; the first failure is thrown once the running ones end.
+ */
+export async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async () => {
+    while (!failure && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await work(item);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
+}
+
+const count = (n: number, one: string, many = `${one}s`) => `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
+
+/** "production: 3 of 5,000 hosts cannot take commands now: i-0a… (SSM PingStatus ConnectionLost), …": named up to a limit. */
+function describeUnreachable(environment: string, resolved: ResolvedTargets): string {
+  const { unreachable } = resolved;
+  const named = unreachable.slice(0, UNREACHABLE_NAMED).map((u) => `${u.host} (${u.reason})`);
+  const more = unreachable.length > named.length ? `, and ${unreachable.length - named.length} more` : '';
+  const total = resolved.hosts.length + unreachable.length;
+  return `${environment}: ${unreachable.length} of ${count(total, 'host')} cannot take commands now: ${named.join(', ')}${more}`;
 }
 
 export function createReleaseStages(deps: StageDeps) {
@@ -156,6 +212,29 @@ export function createReleaseStages(deps: StageDeps) {
     return (await store.getEnvironmentStates(releaseId)).find((state) => state.environment === environment);
   }
 
+  const plans = new Map<string, ReleasePlan>();
+  async function planOf(releaseId: string): Promise<ReleasePlan> {
+    const cached = plans.get(releaseId);
+    if (cached) return cached;
+    const plan = await store.getPlan(releaseId);
+    if (!plan) throw new NotFoundError(`release ${releaseId} has no plan yet: Prepare has not run for it`);
+    plans.set(releaseId, plan);
+    if (plans.size > PLAN_CACHE_SIZE) plans.delete(plans.keys().next().value!);
+    return plan;
+  }
+
+  async function environmentPlan(releaseId: string, environment: string): Promise<EnvironmentPlan> {
+    const planned = (await planOf(releaseId)).environments.find((env) => env.name === environment);
+    if (!planned) throw new NotFoundError(`the plan of release ${releaseId} has no environment ${environment}`);
+    return planned;
+  }
+
+  async function batchHosts(releaseId: string, environment: string, batchIndex: number): Promise<string[]> {
+    const batch = (await environmentPlan(releaseId, environment)).batches[batchIndex];
+    if (!batch) throw new NotFoundError(`the plan of release ${releaseId} has no batch ${batchIndex + 1} in ${environment}`);
+    return batch;
+  }
+
   function environmentConfig(release: Release, environment: string) {
     const config = release.config.environments.find((env) => env.name === environment);
     if (!config) throw new NotFoundError(`release ${release.id} has no environment ${environment}`);
@@ -210,39 +289,64 @@ export function createReleaseStages(deps: StageDeps) {
   };
 
   return {
-    async prepare(input: { releaseId: string; app: string }): Promise<ReleasePlan> {
+    /**
+     * Plans the release and stores the plan; answers only its summary (the state machine's data
+     * holds no host). Refuses, before any host is touched, a plan that names hosts that cannot take
+     * commands now (they would only fail the release after the delivery timeout), and a plan with
+     * more batches than one execution's history can hold.
+     */
+    async prepare(input: { releaseId: string; app: string }): Promise<PlanSummary> {
       const existing = await store.getPlan(input.releaseId);
-      if (existing) return existing;
+      if (existing) return summarizePlan(existing);
       const release = await requireRelease(input.releaseId);
       if (isTerminal(release.status)) throw new ReleaseEndedError(`release ${release.id} already ended as ${release.status}`);
       const environments: EnvironmentPlan[] = [];
+      const unreachable: string[] = [];
+      let empty: string | undefined;
       for (const env of release.config.environments) {
-        const hosts = await fleet.resolveTargets(env.targets);
-        if (hosts.length === 0) {
-          throw new NotFoundError(`environment ${env.name} has no hosts: its targets match nothing`);
-        }
+        const resolved = await fleet.resolveTargets(env.targets);
+        if (resolved.unreachable.length > 0) unreachable.push(describeUnreachable(env.name, resolved));
+        else if (resolved.hosts.length === 0) empty ??= env.name;
         environments.push({
           name: env.name,
           approval: env.approval !== undefined,
           bakeSeconds: env.bakeSeconds,
-          batches: planBatches(hosts, env.strategy),
+          batches: planBatches(resolved.hosts, env.strategy),
         });
+      }
+      if (unreachable.length > 0) {
+        const remedy = 'bring them back online (SSM Agent running and connected), or take them out of the environment\'s targets';
+        throw new UnprocessableError(`not every host can take commands, so nothing was sent. ${unreachable.join('; ')}. To go on, ${remedy}`);
+      }
+      if (empty) throw new NotFoundError(`environment ${empty} has no hosts: its targets match nothing`);
+      const batchCount = environments.reduce((sum, env) => sum + env.batches.length, 0);
+      if (batchCount > MAX_BATCHES_PER_RELEASE) {
+        const perEnvironment = environments.map((env) => `${env.name} ${count(env.batches.length, 'batch', 'batches')}`);
+        const limit = `one release switches at most ${MAX_BATCHES_PER_RELEASE} (a Step Functions execution holds at most 25,000 history events)`;
+        throw new UnprocessableError(`the plan has ${count(batchCount, 'batch', 'batches')} (${perEnvironment.join(', ')}); ${limit}: use larger batches`);
       }
       const plan = await store.savePlan({ releaseId: release.id, app: release.app, environments });
       await record(release.id, 'release.planned', {
-        environments: plan.environments.map((e) => ({ name: e.name, batches: e.batches.map((b) => b.length) })),
+        environments: plan.environments.map((e) => ({
+          name: e.name,
+          hosts: e.batches.reduce((sum, batch) => sum + batch.length, 0),
+          batches: e.batches.length,
+          largestBatch: Math.max(...e.batches.map((batch) => batch.length)),
+        })),
       });
-      return plan;
+      return summarizePlan(plan);
     },
 
-    async enterEnvironment(input: { releaseId: string; environment: EnvironmentPlan }) {
+    /** Takes the lock and marks the environment distributing; answers the batch indexes to switch. */
+    async enterEnvironment(input: { releaseId: string; environment: string }): Promise<{ batches: number[] }> {
       const release = await requireRunning(input.releaseId);
-      const env = environmentConfig(release, input.environment.name);
+      const env = environmentConfig(release, input.environment);
+      const planned = await environmentPlan(release.id, env.name);
       const state = await environmentState(release.id, env.name);
       if (state && state.status !== 'pending' && state.status !== 'distributing') {
         // Entered before and moved on: entering again must not take its lock or move anything back.
         logger.warn('an environment that moved on was entered again; nothing changes', { releaseId: release.id, environment: env.name, status: state.status });
-        return {};
+        return { batches: batchIndexes(planned) };
       }
       const leaseSeconds = env.approval ? env.approval.timeoutHours * 3600 + LOCK_LEASE_SECONDS : LOCK_LEASE_SECONDS;
       try {
@@ -255,15 +359,15 @@ export function createReleaseStages(deps: StageDeps) {
       }
       await setEnvironmentStatus(release, env.name, 'distributing');
       if (!release.rollback) await advance(release.id, 'distributing');
-      await store.ensureHostStates(release.id, env.name, input.environment.batches.flat(), now());
+      await store.ensureHostStates(release.id, env.name, planned.batches.flat(), now());
       await record(release.id, 'environment.entered', { environment: env.name });
-      return {};
+      return { batches: batchIndexes(planned) };
     },
 
-    async distribute(input: { taskToken: string; releaseId: string; environment: EnvironmentPlan }) {
+    async distribute(input: { taskToken: string; releaseId: string; environment: string }) {
       const release = await requireRunning(input.releaseId);
-      const hosts = input.environment.batches.flat();
-      await runCommandStep(input.taskToken, release, 'distribute', input.environment.name, hosts, {
+      const hosts = (await environmentPlan(release.id, input.environment)).batches.flat();
+      await runCommandStep(input.taskToken, release, 'distribute', input.environment, hosts, {
         kind: 'distribute',
         deployRoot: release.config.deployRoot,
         releaseId: release.id,
@@ -303,10 +407,11 @@ export function createReleaseStages(deps: StageDeps) {
       await advance(release.id, 'awaiting_approval');
     },
 
-    async switchBatch(input: { taskToken: string; releaseId: string; environment: string; batchIndex: number; hosts: string[] }) {
+    async switchBatch(input: { taskToken: string; releaseId: string; environment: string; batchIndex: number }) {
       // Never switch a host for a release that ended (cancelled, failed): the workflow reverts instead.
       const release = await requireRunning(input.releaseId);
       const env = environmentConfig(release, input.environment);
+      const hosts = await batchHosts(release.id, env.name, input.batchIndex);
       const state = await environmentState(release.id, env.name);
       if (state && !isTerminal(state.status)) {
         await setEnvironmentStatus(release, env.name, 'switching');
@@ -318,7 +423,7 @@ export function createReleaseStages(deps: StageDeps) {
         release,
         'switch',
         env.name,
-        input.hosts,
+        hosts,
         {
           kind: 'switch',
           deployRoot: release.config.deployRoot,
@@ -392,8 +497,8 @@ export function createReleaseStages(deps: StageDeps) {
       return {};
     },
 
-    /** The batches of this environment whose switch was sent, newest first: what to put back. */
-    async planRevert(input: { releaseId: string; environment: string; failure?: StageFailure }) {
+    /** The indexes of this environment's batches whose switch was sent, newest first: what to put back. */
+    async planRevert(input: { releaseId: string; environment: string; failure?: StageFailure }): Promise<{ batches: number[] }> {
       const release = await requireRelease(input.releaseId);
       const state = await environmentState(release.id, input.environment);
       // A failure of its own (not the release ending under it): a cancel from now on changes nothing.
@@ -403,20 +508,23 @@ export function createReleaseStages(deps: StageDeps) {
       const steps = await store.listSteps(input.releaseId);
       const batches = steps
         .filter((s) => s.kind === 'switch' && s.environment === input.environment)
-        .sort((a, b) => (b.batchIndex ?? 0) - (a.batchIndex ?? 0))
-        .map((s) => ({ batchIndex: s.batchIndex ?? 0, hosts: s.hosts }));
+        .map((s) => s.batchIndex ?? 0)
+        .sort((a, b) => b - a);
       if (batches.length > 0) await record(input.releaseId, 'revert.planned', { environment: input.environment, batches: batches.length });
       return { batches };
     },
 
-    async revertBatch(input: { taskToken: string; releaseId: string; environment: string; batchIndex: number; hosts: string[] }) {
+    /** Puts a batch back: the hosts its switch was sent to (the plan's batch, as the step recorded it). */
+    async revertBatch(input: { taskToken: string; releaseId: string; environment: string; batchIndex: number }) {
       const release = await requireRelease(input.releaseId);
+      const switched = await store.getStep(release.id, stepKey('switch', input.environment, input.batchIndex));
+      const hosts = switched?.hosts.length ? switched.hosts : await batchHosts(release.id, input.environment, input.batchIndex);
       await runCommandStep(
         input.taskToken,
         release,
         'revert',
         input.environment,
-        input.hosts,
+        hosts,
         {
           kind: 'revert',
           deployRoot: release.config.deployRoot,
@@ -472,8 +580,8 @@ export function createReleaseStages(deps: StageDeps) {
 
     async prune(input: { taskToken: string; releaseId: string }) {
       const release = await requireRelease(input.releaseId);
-      const plan = await store.getPlan(release.id);
-      const hosts = [...new Set((plan?.environments ?? []).flatMap((env) => env.batches.flat()))];
+      const plan = await planOf(release.id);
+      const hosts = [...new Set(plan.environments.flatMap((env) => env.batches.flat()))];
       const protect = new Set<string>();
       for (const env of release.config.environments) {
         const live = await store.getEnvironmentLive(release.app, env.name);
@@ -534,8 +642,9 @@ export function createReleaseStages(deps: StageDeps) {
       if (!finished) return;
       const at = now();
       const kind = step.kind as Exclude<StepKind, 'bake' | 'approval'>;
-      for (const invocation of invocations) {
-        if (step.environment !== 'all') {
+      if (step.environment !== 'all') {
+        // A few at a time: one by one, 5,000 hosts' records outlast a 60-second function.
+        await forEachLimited(invocations, HOST_WRITES_IN_FLIGHT, async (invocation) => {
           const status = invocation.status === 'success' ? HOST_STATUS_ON_SUCCESS[kind] : 'failed';
           if (status) await store.setHostStatus(step.releaseId, step.environment, invocation.host, status, at);
           await store.putHostStep(step.releaseId, step.environment, invocation.host, kind, {
@@ -545,7 +654,7 @@ export function createReleaseStages(deps: StageDeps) {
             startedAt: invocation.startedAt,
             endedAt: invocation.endedAt,
           });
-        }
+        });
       }
       const failed = invocations.filter((i) => i.status !== 'success');
       const outcome: StepOutcome =
@@ -561,7 +670,8 @@ export function createReleaseStages(deps: StageDeps) {
         await record(step.releaseId, `${kind}.${settled.state}`, {
           environment: step.environment,
           batchIndex: step.batchIndex,
-          failedHosts: failed.map((f) => f.host),
+          failedHosts: failed.slice(0, FAILED_HOSTS_NAMED).map((f) => f.host),
+          ...(failed.length > FAILED_HOSTS_NAMED ? { failedCount: failed.length } : {}),
         });
       }
       await deliverOutcome(workflow, settled);

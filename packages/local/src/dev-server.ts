@@ -5,6 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import {
+  type CallRecorder,
   createDocumentClient,
   createDynamoApprovalStore,
   createDynamoAuditStore,
@@ -77,6 +78,12 @@ export interface DevServerOptions {
    * refuses, as SES can) without a switch in the production code.
    */
   mailer?: (outbox: Mailer) => Mailer;
+  /**
+   * Told every AWS call the runtime's DynamoDB and S3 clients send, each tagged with the function (as
+   * infra/ names it: Api, Prepare, Sweep...) it was made for: what proves IAM (test/iam). Absent, the
+   * clients carry no recorder and nothing tracks which function runs.
+   */
+  recorder?: CallRecorder;
 }
 
 export interface DevServer {
@@ -274,15 +281,19 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       credentials: LOCAL_CREDENTIALS,
       endpoints: { dynamodb: dynamo.endpoint, s3: s3.endpoint },
     };
-    const documents = createDocumentClient(connection);
-    const objects = createS3Client(connection);
+    const { recorder } = options;
+    /** Runs one function's invocation, so that the calls it leads to are recorded as that function's. */
+    const asFunction = <T>(name: string, invoke: () => T): T => (recorder ? recorder.within(name, invoke) : invoke());
+    const documents = createDocumentClient({ ...connection, ...(recorder ? { recordCall: recorder.recordCall } : {}) });
+    const objects = createS3Client({ ...connection, ...(recorder ? { recordCall: recorder.recordCall } : {}) });
     await ensureTable(documents, LOCAL_TABLE);
     await ensureBucket(objects, LOCAL_BUCKET);
 
     const ids = createUlidGenerator();
     const artifactStore = createS3ArtifactStore(objects, LOCAL_BUCKET, systemClock);
     const executor = createLocalExecutor({
-      client: documents,
+      // The executor stands in for Step Functions: its journal is no function's, so never recorded.
+      client: recorder ? createDocumentClient(connection) : documents,
       tableName: LOCAL_TABLE,
       machines: {
         release: renderDefinition(await readFile(join(STATE_MACHINES, 'release.asl.json'), 'utf8')),
@@ -290,9 +301,10 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       },
       ids,
       logger,
+      // On AWS the ExecutionFailed function, on the execution's status event.
       onFailed: async (execution, error) => {
         const releaseId = String(execution.input.releaseId);
-        await stages.recordFailure({ releaseId, failure: error });
+        await asFunction('ExecutionFailed', () => stages.recordFailure({ releaseId, failure: error }));
       },
     });
     const commandStatus = createCommandStatus(async () => stages);
@@ -301,13 +313,15 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       commandsDir: paths.commands,
       logger,
       onCommandFinished: async (commandId) => {
-        await commandStatus(
-          {
-            source: 'aws.ssm',
-            'detail-type': 'EC2 Command Status-change Notification',
-            detail: { 'command-id': commandId, status: 'Success' },
-          },
-          lambdaContext(ids.next()),
+        await asFunction('CommandStatus', () =>
+          commandStatus(
+            {
+              source: 'aws.ssm',
+              'detail-type': 'EC2 Command Status-change Notification',
+              detail: { 'command-id': commandId, status: 'Success' },
+            },
+            lambdaContext(ids.next()),
+          ),
         );
       },
     });
@@ -335,12 +349,13 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     const registry: Record<string, LocalFunction> = {};
     for (const [name, module] of Object.entries(STAGE_FUNCTIONS)) {
       const handler = module.create(async () => stages);
-      registry[name] = (payload) => handler(payload, lambdaContext(ids.next()));
+      registry[name] = (payload) => asFunction(name, () => handler(payload, lambdaContext(ids.next())));
     }
     executor.register(registry);
 
     const admin = await loadOrCreateAdminToken(paths.adminToken, options.adminToken);
-    await slipway.auth.ensureAdminToken(admin.token);
+    // On AWS the API stores the admin token at its cold start.
+    await asFunction('Api', () => slipway.auth.ensureAdminToken(admin.token));
     if (options.demo ?? true) await seedDemo(slipway, paths.fleet, logger);
 
     const handler = createApiHandler(async () => slipway.api);
@@ -348,9 +363,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       readBody(request)
         .then(async (body) => {
           const event = toApiGatewayEvent(request, body);
-          const result = (await handler(
-            event,
-            lambdaContext(event.requestContext.requestId),
+          const result = (await asFunction('Api', () =>
+            handler(event, lambdaContext(event.requestContext.requestId)),
           )) as APIGatewayProxyStructuredResultV2;
           const headers = { ...(result.headers as Record<string, string>) };
           if (body.length > MAX_BODY_BYTES) headers.connection = 'close';
@@ -385,9 +399,10 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     await executor.resumeAll();
     await fleet.reconcile();
     // Nothing was serving before this start: every pending release without an execution is an orphan.
-    await slipway.releases.startOrphans(50, 0);
+    await asFunction('Sweep', () => slipway.releases.startOrphans(50, 0));
     // Approval gates expire by the clock, not by a timer in a process that may restart.
-    const sweepHandler = createSweep(async () => slipway);
+    const sweepFunction = createSweep(async () => slipway);
+    const sweepHandler = (event: unknown, context: Context) => asFunction('Sweep', () => sweepFunction(event, context));
     let sweeping: Promise<unknown> | undefined;
     // The local retention pass: at start-up, then hourly from the sweep timer (one readdir and a
     // few stats per command folder, so never more often).

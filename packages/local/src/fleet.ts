@@ -8,6 +8,7 @@ import {
   type InvocationStatus,
   type Logger,
   renderHostScript,
+  type ResolvedTargets,
   type Targets,
 } from '@slipway/core';
 
@@ -228,8 +229,9 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
   return {
     hostDir,
 
-    async resolveTargets(targets: Targets): Promise<string[]> {
-      if ('hosts' in targets) return [...targets.hosts];
+    /** Every folder host can take commands: none is ever unreachable here. */
+    async resolveTargets(targets: Targets): Promise<ResolvedTargets> {
+      if ('hosts' in targets) return { hosts: [...targets.hosts], unreachable: [] };
       const names = (await readdir(fleetDir).catch(() => [] as string[])).sort();
       const matching: string[] = [];
       for (const name of names) {
@@ -242,7 +244,7 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
           // A folder without host metadata has no tags.
         }
       }
-      return matching;
+      return { hosts: matching, unreachable: [] };
     },
 
     async send(command: HostCommand) {

@@ -1,0 +1,35 @@
+/**
+ * The one hand-kept part of the IAM proof: which functions call each method of the Workflow and
+ * Fleet ports.
+ *
+ * Why by hand: the local runtime has no Step Functions or SSM client (the executor and the folder
+ * fleet stand in for them), so the end-to-end run sees the DynamoDB and S3 calls of each function,
+ * but not the AWS calls behind `workflow.*` and `fleet.*`. Those are recorded at the wire level
+ * (wire.ts runs the real AWS adapters against the wire fake, one method at a time), and this map says
+ * whose calls they are. Mail needs no entry: the end-to-end run mirrors every mail to the real SES
+ * adapter inside the function that sent it.
+ *
+ * Read from the code (packages/core/src, functions/); keep it in step when a caller changes.
+ */
+export const PORT_CALLERS: Record<string, readonly string[]> = {
+  // releases.open and releases.rollback (Api), releases.startOrphans (Sweep).
+  'workflow.startRelease': ['Api', 'Sweep'],
+  // releases.startOrphans checks for an execution first (Sweep); releases.history (Api).
+  'workflow.releaseHistory': ['Api', 'Sweep'],
+  // releases.cancel of a release still pending (Api).
+  'workflow.stopRelease': ['Api'],
+  // deliverOutcome (steps.ts): approval decisions and cancelGates (Api), expireDue and
+  // reconcileCommands -> commandFinished (Sweep), commandFinished (CommandStatus), and a stage called
+  // again on a step already settled: runCommandStep (Distribute, SwitchBatch, RevertBatch, Prune),
+  // awaitApproval and approvals.request on a gate already decided (AwaitApproval).
+  'workflow.sendTaskSuccess': ['Api', 'Sweep', 'CommandStatus', 'Distribute', 'SwitchBatch', 'RevertBatch', 'Prune', 'AwaitApproval'],
+  'workflow.sendTaskFailure': ['Api', 'Sweep', 'CommandStatus', 'Distribute', 'SwitchBatch', 'RevertBatch', 'Prune', 'AwaitApproval'],
+  // stages.reconcileCommands (Sweep).
+  'workflow.sendTaskHeartbeat': ['Sweep'],
+  // stages.prepare (Prepare).
+  'fleet.resolveTargets': ['Prepare'],
+  // runCommandStep (stages.ts) from distribute, switchBatch, revertBatch, prune.
+  'fleet.send': ['Distribute', 'SwitchBatch', 'RevertBatch', 'Prune'],
+  // stages.commandFinished: the status event (CommandStatus) and reconcileCommands (Sweep).
+  'fleet.results': ['CommandStatus', 'Sweep'],
+};
