@@ -87,9 +87,11 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
   }
 
   async function queryPrefix(pk: string, prefix: string): Promise<Item[]> {
+    // Strongly consistent: a stage reads an environment's status, then writes the next one.
     return queryAll({
       KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
       ExpressionAttributeValues: { ':pk': pk, ':prefix': prefix },
+      ConsistentRead: true,
     });
   }
 
