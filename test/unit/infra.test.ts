@@ -4,6 +4,7 @@ import aslValidator from 'asl-validator';
 import { describe, expect, it } from 'vitest';
 import { renderStateMachine, STAGE_HANDLERS } from '../../infra/definitions.ts';
 import { EVENT_HANDLERS, FUNCTION_SECRETS, functionEnvironment, PLAIN_SECRET_VARIABLES, SECRETS, type SecretName } from '../../infra/handlers.ts';
+import { requireSender } from '../../infra/sender.ts';
 import { hostStatements, MANAGED_HOST_TAG, permissions, RESOURCE_WILDCARD_ONLY, type StackRefs } from '../../infra/permissions.ts';
 
 const refs: StackRefs = {
@@ -165,5 +166,14 @@ describe('secrets', () => {
     );
     expect(readers).toEqual(['infra/secrets.ts']);
     expect(readFileSync('infra/secrets.ts', 'utf8')).toMatch(/type: 'SecureString'/);
+  });
+});
+
+describe('the mail sender', () => {
+  it('is required at deploy and must be an address SES can verify', () => {
+    expect(() => requireSender({})).toThrow(/set SLIPWAY_SENDER/);
+    expect(() => requireSender({ SLIPWAY_SENDER: 'deploys@example.com' })).toThrow(/can never be verified/);
+    expect(() => requireSender({ SLIPWAY_SENDER: 'not an address' })).toThrow(/one email address/);
+    expect(requireSender({ SLIPWAY_SENDER: 'deploys@shop.io' })).toBe('deploys@shop.io');
   });
 });
