@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { link, mkdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { main, packDirectory } from '@slipway/cli';
@@ -146,6 +146,20 @@ describe('slipway CLI', () => {
       err: expect.stringMatching(/unknown command/),
     });
     expect(await slipway(['release', 'list', '--bogus'])).toMatchObject({ code: 2 });
+    expect(await slipway(['release', 'list', '--limit', 'abc'])).toMatchObject({
+      code: 2,
+      out: '',
+      err: expect.stringMatching(/--limit <n>' argument 'abc' is invalid[^]*run "slipway release list --help" for usage/),
+    });
+  });
+
+  it('writes help and the version through the given Io, never to the process', async () => {
+    const { version } = JSON.parse(await readFile(new URL('../../packages/cli/package.json', import.meta.url), 'utf8'));
+    expect(await slipway(['--version'])).toEqual({ code: 0, out: version, err: '' });
+    const help = await slipway(['help', 'release', 'cancel']);
+    expect(help).toMatchObject({ code: 0, err: '' });
+    expect(help.out).toMatch(/^Usage: slipway release cancel \[options\] <id>\n/);
+    expect(help.out).toContain('API: POST /v1/releases/{id}/cancel');
   });
 
   it('creates tokens for other people', async () => {
