@@ -119,7 +119,7 @@ const TOKEN = 'a-task-token-no-execution-holds';
 const BATCH = { taskToken: TOKEN, releaseId: RELEASE, environment: 'production', batchIndex: 0 };
 const STAGE_EVENTS = {
   Prepare: { releaseId: RELEASE, app: 'shop' },
-  EnterEnvironment: { releaseId: RELEASE, environment: 'production' },
+  EnterEnvironment: { taskToken: TOKEN, releaseId: RELEASE, environment: 'production' },
   Distribute: { taskToken: TOKEN, releaseId: RELEASE, environment: 'production' },
   AwaitApproval: { taskToken: TOKEN, releaseId: RELEASE, environment: 'production' },
   SwitchBatch: BATCH,

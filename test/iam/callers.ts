@@ -21,9 +21,18 @@ export const PORT_CALLERS: Record<string, readonly string[]> = {
   // deliverOutcome (steps.ts): approval decisions and cancelGates (Api), expireDue and
   // reconcileCommands -> commandFinished (Sweep), commandFinished (CommandStatus), and a stage called
   // again on a step already settled: runCommandStep (Distribute, SwitchBatch, RevertBatch, Prune),
-  // awaitApproval and approvals.request on a gate already decided (AwaitApproval).
-  'workflow.sendTaskSuccess': ['Api', 'Sweep', 'CommandStatus', 'Distribute', 'SwitchBatch', 'RevertBatch', 'Prune', 'AwaitApproval'],
-  'workflow.sendTaskFailure': ['Api', 'Sweep', 'CommandStatus', 'Distribute', 'SwitchBatch', 'RevertBatch', 'Prune', 'AwaitApproval'],
+  // awaitApproval and approvals.request on a gate already decided (AwaitApproval). The environment
+  // line (stages.enter, wakeNext): EnterEnvironment completes its own token or dismisses an ended
+  // waiter ahead; whoever frees a lock wakes the first in line (CompleteEnvironment,
+  // FailEnvironment, RecordFailure, ExecutionFailed); the sweep wakes lines left waiting (Sweep).
+  'workflow.sendTaskSuccess': [
+    'Api', 'Sweep', 'CommandStatus', 'Distribute', 'SwitchBatch', 'RevertBatch', 'Prune', 'AwaitApproval',
+    'EnterEnvironment', 'CompleteEnvironment', 'FailEnvironment', 'RecordFailure', 'ExecutionFailed',
+  ],
+  'workflow.sendTaskFailure': [
+    'Api', 'Sweep', 'CommandStatus', 'Distribute', 'SwitchBatch', 'RevertBatch', 'Prune', 'AwaitApproval',
+    'EnterEnvironment', 'CompleteEnvironment', 'FailEnvironment', 'RecordFailure', 'ExecutionFailed',
+  ],
   // stages.reconcileCommands (Sweep).
   'workflow.sendTaskHeartbeat': ['Sweep'],
   // stages.prepare (Prepare).

@@ -1,5 +1,5 @@
 import { createHash, createHmac } from 'node:crypto';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { createS3ArtifactStore } from '@slipway/aws';
 import { type ArtifactStore, systemClock } from '@slipway/core';
@@ -45,6 +45,28 @@ describe('S3 artifact store', () => {
     // The local server does not verify checksums (S3 does); the hash on open is what catches this.
     await fetch(upload.url, { method: 'PUT', headers: upload.headers, body: 'something else' });
     expect(await store.sha256Of(key)).toBe(sha256('something else'));
+  });
+
+  it('hands hosts a download URL that says its own lifetime, and one that has run out is refused', async () => {
+    const body = 'fetch me';
+    const key = `artifacts/shop/${sha256(body)}.tar.gz`;
+    const upload = await store.presignUpload(key, sha256(body), body.length, 60);
+    await fetch(upload.url, { method: 'PUT', headers: upload.headers, body });
+    const url = new URL(await store.presignDownload(key, 300));
+    expect(Number(url.searchParams.get('X-Amz-Expires'))).toBe(300);
+    expect(await (await fetch(url)).text()).toBe(body);
+    const sixMinutesAgo = manualClock(new Date(Date.now() - 360_000).toISOString());
+    const late = await createS3ArtifactStore(s3.client, s3.bucket, sixMinutesAgo).presignDownload(key, 300);
+    expect((await fetch(late)).status).toBe(403);
+  });
+
+  it('tells hosts to read real S3 with their own role, and a custom endpoint (a stand-in) not at all', async () => {
+    // The local stand-in is a custom endpoint a host's aws CLI would never reach: the URL alone.
+    expect(await store.locationOf!('artifacts/shop/x.tar.gz')).toEqual({});
+    const real = createS3ArtifactStore(new S3Client({ region: 'eu-west-1', credentials: LOCAL_CREDENTIALS }), 'slipway-artifacts', systemClock);
+    expect(await real.locationOf!('artifacts/shop/x.tar.gz')).toEqual({ s3Uri: 's3://slipway-artifacts/artifacts/shop/x.tar.gz', region: 'eu-west-1' });
+    const told = createS3ArtifactStore(s3.client, s3.bucket, systemClock, { hostsReadBucket: true });
+    expect((await told.locationOf!('artifacts/shop/x.tar.gz')).s3Uri).toBe(`s3://${s3.bucket}/artifacts/shop/x.tar.gz`);
   });
 
   it('refuses an expired upload URL', async () => {

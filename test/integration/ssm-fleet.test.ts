@@ -1,6 +1,6 @@
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { createDynamoReleaseStore, createSsmFleet } from '@slipway/aws';
+import { createDynamoReleaseStore, createS3ArtifactStore, createSsmFleet } from '@slipway/aws';
 import {
   createReleaseStages,
   DependencyUnavailableError,
@@ -10,6 +10,7 @@ import {
   type Release,
   type ReleaseStore,
   silentLogger,
+  systemClock,
   UnprocessableError,
   type Workflow,
 } from '@slipway/core';
@@ -497,5 +498,52 @@ describe('the reconciling sweep', () => {
     expect(heartbeats).not.toContain('waiting-token');
     expect((await store.getStep('r9', 'switch#prod#0'))?.state).toBe('succeeded');
     expect((await store.listRunningCommandSteps(100)).map((s) => s.releaseId)).not.toContain('r9');
+  });
+});
+
+describe('SSM fleet: what a distribute command carries', () => {
+  it('carries no download URL valid for more than five minutes, and the S3 location the host role reads', async () => {
+    const ids = createUlidGenerator();
+    const stages = createReleaseStages({
+      store,
+      fleet,
+      clock: systemClock,
+      ids,
+      workflow: {} as never,
+      // Real S3 as the AWS runtime builds it (no custom endpoint): presigning makes no request.
+      objects: createS3ArtifactStore(new S3Client({ region: 'eu-west-1', credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' } }), 'slipway-artifacts', systemClock),
+      approvals: {} as never,
+      logger: silentLogger,
+    });
+    instances = [
+      { InstanceId: 'i-0a1b2c3d4e5f60718', PingStatus: 'Online' },
+      ...hosts(2, 'p').map((InstanceId) => ({ InstanceId, PingStatus: 'Online', tags: { Role: 'web', Stage: 'prod' } })),
+    ];
+    const release: Release = {
+      id: ids.next().toLowerCase(),
+      app: 'shop',
+      version: '1.0.0',
+      artifact: { key: 'artifacts/shop/abc.tar.gz', sha256: 'a'.repeat(64), size: 10 },
+      description: '',
+      status: 'pending',
+      openedBy: 'alice@example.com',
+      createdAt: '2026-01-01T00:00:00.000Z',
+      updatedAt: '2026-01-01T00:00:00.000Z',
+      config: shopConfig,
+    };
+    await store.createRelease(release, release.config.environments.map((env, order) => ({ releaseId: release.id, app: 'shop', environment: env.name, order, status: 'pending' })));
+    await stages.prepare({ releaseId: release.id, app: 'shop' });
+    calls = [];
+    await stages.distribute({ taskToken: 'token', releaseId: release.id, environment: 'staging' });
+    const sends = calls.filter((c) => c.target === 'SendCommand');
+    expect(sends).toHaveLength(1);
+    const parameters = JSON.stringify(sends[0]!.body.Parameters);
+    // Every presigned URL in the parameters, however quoted: each one's lifetime.
+    const lifetimes = [...parameters.matchAll(/X-Amz-Expires=(\d+)/g)].map((match) => Number(match[1]));
+    expect(lifetimes.length).toBeGreaterThan(0);
+    for (const seconds of lifetimes) expect(seconds).toBeLessThanOrEqual(300);
+    const script = sends[0]!.body.Parameters.commands[0] as string;
+    expect(script).toContain(`ARTIFACT_S3_URI='s3://slipway-artifacts/artifacts/shop/abc.tar.gz'`);
+    expect(script).toContain(`ARTIFACT_S3_REGION='eu-west-1'`);
   });
 });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { ERROR_NAMES, STAGE_INPUTS } from '@slipway/core';
 import { renderDefinition } from '@slipway/local';
@@ -69,8 +70,21 @@ describe('statemachines/release.asl.json', () => {
 
   it('waits on hosts and people with callback tasks whose payload carries the token', () => {
     const callbacks = tasks.filter(([, s]) => s.Resource === 'arn:aws:states:::lambda:invoke.waitForTaskToken');
-    expect(callbacks.map(([name]) => name).sort()).toEqual(['AwaitApproval', 'Distribute', 'Prune', 'RevertBatch', 'SwitchBatch']);
+    expect(callbacks.map(([name]) => name).sort()).toEqual(['AwaitApproval', 'Distribute', 'EnterEnvironment', 'Prune', 'RevertBatch', 'SwitchBatch']);
     for (const [, state] of callbacks) expect(state.Parameters.Payload['taskToken.$']).toBe('$$.Task.Token');
+  });
+
+  it('never retries in a loop that could exhaust the history: a release waiting in line waits on a token', () => {
+    // A Standard execution holds at most 25,000 events; each retry costs about three.
+    const rollbackStates = allStates((renderDefinition(readFileSync('statemachines/rollback.asl.json', 'utf8')) as typeof definition).States);
+    for (const [name, state] of [...states, ...rollbackStates]) {
+      for (const retrier of state.Retry ?? []) expect(retrier.MaxAttempts ?? 3, `${name} retries ${retrier.ErrorEquals}`).toBeLessThanOrEqual(10);
+    }
+    const enter = (Object.fromEntries(states) as Record<string, State>).EnterEnvironment!;
+    expect(enter.Resource).toBe('arn:aws:states:::lambda:invoke.waitForTaskToken');
+    expect(enter.Retry.flatMap((retrier: State) => retrier.ErrorEquals)).not.toContain('EnvironmentBusyError');
+    // It may wait as long as an approval gate may.
+    expect(enter.TimeoutSeconds).toBe((Object.fromEntries(states) as Record<string, State>).AwaitApproval!.TimeoutSeconds);
   });
 
   it('gives every Task the standard Lambda retry', () => {
@@ -83,7 +97,7 @@ describe('statemachines/release.asl.json', () => {
   it('carries no host in its data: stages read hosts from the stored plan by environment and batch index', () => {
     expect(text).not.toMatch(/"hosts\.\$"/);
     const byName = Object.fromEntries(states) as Record<string, State>;
-    expect(byName.EnterEnvironment!).toMatchObject({ Parameters: { 'environment.$': '$.environment.name' }, ResultPath: '$.plan' });
+    expect(byName.EnterEnvironment!).toMatchObject({ Parameters: { Payload: { 'environment.$': '$.environment.name' } }, ResultPath: '$.plan' });
     expect(byName.Distribute!.Parameters.Payload['environment.$']).toBe('$.environment.name');
     expect(byName.SwitchBatches!).toMatchObject({ ItemsPath: '$.plan.batches', ItemSelector: { 'batchIndex.$': '$$.Map.Item.Value' } });
     // After a failure the revert order replaces the switch order: the state never holds both lists.

@@ -107,7 +107,11 @@ async function run(definition: Definition, environments: EnvironmentSetup[], fai
   /** The stand-in stages: what each real stage answers (or sends to the task token) for this plan. */
   const stages: Record<StageName, (payload: any) => Json> = {
     Prepare: () => summarizePlan(plan) as unknown as Json,
-    EnterEnvironment: ({ environment }) => ({ batches: batchIndexes(planned(environment)) }),
+    // A callback task: with the lock free it completes its own token at once.
+    EnterEnvironment: ({ taskToken, environment }) => {
+      succeed(taskToken, { batches: batchIndexes(planned(environment)) });
+      return null;
+    },
     Distribute: ({ taskToken, environment }) => {
       succeed(taskToken, { hosts: planned(environment).batches.flat().length });
       return null;

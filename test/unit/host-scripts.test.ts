@@ -1,6 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -344,5 +345,105 @@ describe('the environment hooks run in', () => {
       expect(result.code, result.stderr).toBe(0);
       expect((await hookSaw(join(root, 'releases/e1'))).environment.get('HOME')).toBe(ownHome);
     }
+  });
+});
+
+describe('the artifact download', () => {
+  /** The S3 key: hostile text, quoted on its way into the script like every other value. */
+  const KEY = `artifacts/shop/it's $(touch pwned).tar.gz`;
+  const S3_URI = `s3://slipway-artifacts/${KEY}`;
+  /** A URL that fails if it is ever used. */
+  const DEAD_URL = 'file:///nonexistent/slipway/artifact.tar.gz';
+  let bin: string;
+  let bucket: string;
+  let root: string;
+
+  beforeAll(async () => {
+    root = join(sandbox, 'download host');
+    // A fake aws CLI: logs its arguments, and "reads" s3://slipway-artifacts/<key> from a local folder.
+    bin = join(sandbox, 'fake-aws-bin');
+    bucket = join(sandbox, 'fake-bucket');
+    await mkdir(bin, { recursive: true });
+    await mkdir(join(bucket, 'artifacts/shop'), { recursive: true });
+    await copyFile(new URL(artifacts.one!.url).pathname, join(bucket, KEY));
+    await writeFile(
+      join(bin, 'aws'),
+      `#!/bin/bash
+printf '%s\\0' "$@" >> ${shellQuote(join(sandbox, 'aws-calls'))}
+printf '\\n' >> ${shellQuote(join(sandbox, 'aws-calls'))}
+source=\${@: -2:1}; destination=\${@: -1}
+cp -- ${shellQuote(bucket)}/"\${source#s3://slipway-artifacts/}" "$destination"
+`,
+      { mode: 0o755 },
+    );
+  });
+
+  /** The aws CLI calls so far, each as its arguments. */
+  async function awsCalls(): Promise<string[][]> {
+    const text = await readFile(join(sandbox, 'aws-calls'), 'utf8').catch(() => '');
+    return text.split('\n').filter(Boolean).map((line) => line.split('\0').slice(0, -1));
+  }
+
+  async function runWithPath(script: HostScript, path: string) {
+    await rm(join(sandbox, 'aws-calls'), { force: true });
+    try {
+      const { stdout, stderr } = await exec('bash', ['-c', renderHostScript(script)], { cwd: sandbox, env: { ...process.env, PATH: path } });
+      return { code: 0, stdout, stderr };
+    } catch (error) {
+      const failure = error as { code: number; stdout: string; stderr: string };
+      return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
+    }
+  }
+
+  const withS3 = (releaseId: string, artifactUrl: string, key = KEY) =>
+    ({
+      ...distributeScript(releaseId),
+      deployRoot: root,
+      artifactUrl,
+      artifactS3: { uri: `s3://slipway-artifacts/${key}`, region: 'eu-west-1' },
+      downloadAttempts: 2,
+    }) as const;
+
+  it('reads the artifact with the host\'s own credentials (aws s3 cp) and never touches the URL', async () => {
+    const result = await runWithPath(withS3('s1', DEAD_URL), `${bin}:/usr/bin:/bin`);
+    expect(result.code, result.stderr).toBe(0);
+    expect(await readFile(join(root, 'releases/s1/index.html'), 'utf8')).toBe('one');
+    expect(await awsCalls()).toEqual([
+      ['s3', 'cp', '--only-show-errors', '--region', 'eu-west-1', S3_URI, join(root, 'releases/.s1.partial.tar.gz')],
+    ]);
+    expect(result.stdout).toContain('with this host\'s own AWS credentials');
+    expect(result.stderr).not.toContain('download attempt');
+    expect(await pwnedFiles()).toEqual([]);
+  });
+
+  // Only where no aws CLI sits in a folder the script adds to PATH itself.
+  const standardAws = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'].some((dir) =>
+    existsSync(join(dir, 'aws')),
+  );
+  it.skipIf(standardAws)('uses the presigned URL on a host without the aws CLI, and says so', async () => {
+    const result = await runWithPath(withS3('s2', artifacts.one!.url), '/usr/bin:/bin');
+    expect(result.code, result.stderr).toBe(0);
+    expect(await readFile(join(root, 'releases/s2/index.html'), 'utf8')).toBe('one');
+    expect(await awsCalls()).toEqual([]);
+    expect(result.stdout).toContain('no aws CLI on this host');
+  });
+
+  it('falls back to the URL when the host\'s role cannot read the key, and fails when neither works', async () => {
+    const fallback = await runWithPath(withS3('s3', artifacts.one!.url, 'artifacts/shop/missing.tar.gz'), `${bin}:/usr/bin:/bin`);
+    expect(fallback.code, fallback.stderr).toBe(0);
+    expect(await awsCalls()).toHaveLength(2);
+    expect(fallback.stderr).toContain('aws s3 cp could not read s3://slipway-artifacts/artifacts/shop/missing.tar.gz');
+    expect(await readFile(join(root, 'releases/s3/index.html'), 'utf8')).toBe('one');
+
+    const neither = await runWithPath({ ...withS3('s4', DEAD_URL, 'artifacts/shop/missing.tar.gz'), downloadAttempts: 1 }, `${bin}:/usr/bin:/bin`);
+    expect(neither.code).toBe(HOST_EXIT_CODES.artifactDownloadFailed);
+    expect(neither.stderr).toContain('could not download the artifact');
+    await expect(stat(join(root, 'releases/s4'))).rejects.toThrow();
+  });
+
+  it('keeps the sha256 check on what aws s3 cp brought', async () => {
+    const result = await runWithPath({ ...withS3('s5', DEAD_URL), sha256: 'f'.repeat(64) }, `${bin}:/usr/bin:/bin`);
+    expect(result.code).toBe(HOST_EXIT_CODES.checksumMismatch);
+    expect(await awsCalls()).toHaveLength(1);
   });
 });

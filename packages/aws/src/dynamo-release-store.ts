@@ -24,6 +24,7 @@ import {
   type StepRecord,
   type ListReleasesFilter,
   type Page,
+  type QueueWaiter,
   type Release,
   type ReleaseEvent,
   type ReleaseStatus,
@@ -63,6 +64,14 @@ function decodeCursor(cursor: string, partitionAttribute: string, partitionValue
 
 /** One environment's part of a stored plan (the `PLAN` item names the parts, in pipeline order). */
 const planEnvironmentKey = (releaseId: string, environment: string) => ({ pk: `REL#${releaseId}`, sk: `PLAN#${environment}` });
+
+/**
+ * A release waiting in line for an environment's lock: `QUEUE#<app>#<env>` / `WAIT#<releaseId>`, so
+ * a query lists the line in release-id order (ULIDs: the order releases were opened). gsi2
+ * `QUEUED` / `<app>#<env>#<releaseId>` lists every waiter, environment by environment, for the sweep.
+ */
+const queueKey = (app: string, environment: string, releaseId: string) => ({ pk: `QUEUE#${app}#${environment}`, sk: `WAIT#${releaseId}` });
+const QUEUED_INDEX_KEY = 'QUEUED';
 
 export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableName: string): ReleaseStore {
   async function call<T>(what: string, run: () => Promise<T>): Promise<T> {
@@ -589,6 +598,65 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
     async getLock(app, environment) {
       const item = await get(keys.lock(app, environment));
       return item ? withoutKeys<EnvironmentLock>(item) : undefined;
+    },
+
+    async joinQueue(waiter: QueueWaiter) {
+      const key = queueKey(waiter.app, waiter.environment, waiter.releaseId);
+      const created = await putOnce(
+        { ...key, gsi2pk: QUEUED_INDEX_KEY, gsi2sk: `${waiter.app}#${waiter.environment}#${waiter.releaseId}`, ...waiter },
+        'join queue',
+      );
+      if (!created) {
+        // In line already (a retried or resumed task): keep its place and its `since`, take the new token.
+        await call('queue token', () =>
+          client.send(
+            new UpdateCommand({
+              TableName: tableName,
+              Key: key,
+              UpdateExpression: 'SET taskToken = :token',
+              ExpressionAttributeValues: { ':token': waiter.taskToken },
+            }),
+          ),
+        );
+      }
+      return { created };
+    },
+
+    async listQueue(app, environment, limit) {
+      const input = {
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': `QUEUE#${app}#${environment}`, ':prefix': 'WAIT#' },
+        ConsistentRead: true,
+      };
+      const items =
+        limit === undefined
+          ? await queryAll(input)
+          : (((await call('queue', () => client.send(new QueryCommand({ TableName: tableName, ...input, Limit: limit })))).Items ?? []) as Item[]);
+      return items.map((item) => withoutKeys<QueueWaiter>(item));
+    },
+
+    async leaveQueue(app, environment, releaseId) {
+      await call('leave queue', () => client.send(new DeleteCommand({ TableName: tableName, Key: queueKey(app, environment, releaseId) })));
+    },
+
+    async listQueuedEnvironments(limit) {
+      const page = await call('queued environments', () =>
+        client.send(
+          new QueryCommand({
+            TableName: tableName,
+            IndexName: 'gsi2',
+            KeyConditionExpression: 'gsi2pk = :queued',
+            ExpressionAttributeValues: { ':queued': QUEUED_INDEX_KEY },
+            Limit: limit,
+          }),
+        ),
+      );
+      const seen = new Map<string, { app: string; environment: string }>();
+      for (const item of (page.Items ?? []) as Item[]) {
+        const { app, environment } = withoutKeys<QueueWaiter>(item);
+        seen.set(`${app}#${environment}`, { app, environment });
+      }
+      return [...seen.values()];
     },
 
     async getEnvironmentLive(app, environment) {

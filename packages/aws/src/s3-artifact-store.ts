@@ -14,7 +14,22 @@ function isNotFound(error: unknown): boolean {
   );
 }
 
-export function createS3ArtifactStore(client: S3Client, bucket: string, clock: Clock): ArtifactStore {
+export interface S3ArtifactStoreOptions {
+  /**
+   * Whether hosts read artifacts straight from the bucket with their own instance role (`aws s3 cp
+   * s3://bucket/key`). By default they do unless the client talks to a custom endpoint (a local S3
+   * stand-in, which a host's aws CLI would not reach): then they use the presigned URL alone.
+   */
+  hostsReadBucket?: boolean;
+}
+
+export function createS3ArtifactStore(
+  client: S3Client,
+  bucket: string,
+  clock: Clock,
+  options: S3ArtifactStoreOptions = {},
+): ArtifactStore {
+  const hostsReadBucket = options.hostsReadBucket ?? client.config.isCustomEndpoint !== true;
   return {
     async presignUpload(key, sha256, _size, expiresInSeconds) {
       // Signing the checksum makes S3 itself refuse an upload whose bytes do not hash to sha256.
@@ -42,6 +57,11 @@ export function createS3ArtifactStore(client: S3Client, bucket: string, clock: C
         expiresIn: expiresInSeconds,
         signingDate: clock.now(),
       });
+    },
+
+    async locationOf(key) {
+      if (!hostsReadBucket) return {};
+      return { s3Uri: `s3://${bucket}/${key}`, region: await client.config.region() };
     },
 
     async head(key) {

@@ -20,6 +20,8 @@
  * | notification     | NOTIFY#<key>        | NOTIFY           |                         |                    |
  * | artifact         | ART#<app>#<sha256>  | ARTIFACT         |                         |                    |
  * | API token        | TOKEN#<sha256>      | TOKEN            |                         |                    |
+ * | release plan env | REL#<id>            | PLAN#<env>       |                         |                    |
+ * | waiting in line  | QUEUE#<app>#<env>   | WAIT#<releaseId> | QUEUED / <app>#<env>#<releaseId> |           |
  * | token name claim | TOKENS              | NAME#<name>      |                         |                    |
  * | audit entry      | AUDIT               | <ulid>           |                         |                    |
  * | execution (local)| EXEC#<executionId>  | META, EVENT#<id>, FRAME#<frame>, DONE#<frame> | EXECUTIONS#RUNNING / <id> |  |

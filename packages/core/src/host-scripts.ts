@@ -23,7 +23,16 @@ export interface ReleaseOnHost {
 export type HostScript =
   | ({
     kind: 'distribute';
+    /**
+     * A presigned GET URL, valid for at most five minutes (it travels in the command, which anyone
+     * allowed to list commands can read). Used when the host cannot read `artifactS3` itself.
+     */
     artifactUrl: string;
+    /**
+     * Where the host reads the artifact with its own instance role (`aws s3 cp`), when the store is
+     * real S3 and the host has the aws CLI; no credential travels in the command for it.
+     */
+    artifactS3?: { uri: string; region?: string };
     sha256: string;
     sharedPaths: readonly string[];
     postDeploy: string;
@@ -164,6 +173,8 @@ function distribute(script: Extract<HostScript, { kind: 'distribute' }>): string
     RELEASE_ID: script.releaseId,
     VERSION: script.version,
     ARTIFACT_URL: script.artifactUrl,
+    ARTIFACT_S3_URI: script.artifactS3?.uri ?? '',
+    ARTIFACT_S3_REGION: script.artifactS3?.region ?? '',
     ARTIFACT_SHA256: script.sha256,
     HOOK_POST_DEPLOY: script.postDeploy,
     DOWNLOAD_ATTEMPTS: String(script.downloadAttempts ?? 5),
@@ -338,18 +349,48 @@ for shared_path in "\${SHARED_PATHS[@]}"; do check_shared_path "$shared_path"; d
 clean_partial
 rm -rf -- "$RELEASE_DIR"
 mkdir -p -- "$PARTIAL"
-log "downloading the artifact"
 download() {
-  # curl's own --retry gives up on a dropped or refused connection: the store may be restarting.
+  # $1: s3 (the host's own credentials) or url (the presigned URL). Tried again a few times: the
+  # store may be away for a moment, and curl's own --retry gives up on a dropped or refused connection.
   local attempt=1
-  until curl -fsS --retry 3 --connect-timeout 10 --max-time 600 -o "$PARTIAL.tar.gz" -- "$ARTIFACT_URL"; do
+  until fetch_artifact "$1"; do
     if [ "$attempt" -ge "$DOWNLOAD_ATTEMPTS" ]; then return 1; fi
     log "download attempt $attempt failed; trying again in $((attempt * 2)) s" >&2
     sleep $((attempt * 2))
     attempt=$((attempt + 1))
   done
 }
-download || { log "could not download the artifact" >&2; clean_partial; exit ${HOST_EXIT_CODES.artifactDownloadFailed}; }
+fetch_artifact() {
+  if [ "$1" = s3 ]; then
+    if [ -n "$ARTIFACT_S3_REGION" ]; then
+      aws s3 cp --only-show-errors --region "$ARTIFACT_S3_REGION" "$ARTIFACT_S3_URI" "$PARTIAL.tar.gz" < /dev/null
+    else
+      aws s3 cp --only-show-errors "$ARTIFACT_S3_URI" "$PARTIAL.tar.gz" < /dev/null
+    fi
+  else
+    curl -fsS --retry 3 --connect-timeout 10 --max-time 600 -o "$PARTIAL.tar.gz" -- "$ARTIFACT_URL"
+  fi
+}
+# The host's instance role reads the artifact when it can (an S3 location and the aws CLI): nothing
+# in the command is then a credential anyone could use. A host without the aws CLI, or whose role
+# cannot read the key, uses the presigned URL, which is valid for five minutes at most.
+downloaded=no
+if [ -n "$ARTIFACT_S3_URI" ] && command -v aws > /dev/null 2>&1; then
+  log "downloading the artifact from $ARTIFACT_S3_URI with this host's own AWS credentials"
+  if download s3; then
+    downloaded=yes
+  else
+    rm -f -- "$PARTIAL.tar.gz"
+    log "aws s3 cp could not read $ARTIFACT_S3_URI (does this host's instance role allow s3:GetObject on it?); using the presigned URL" >&2
+  fi
+elif [ -n "$ARTIFACT_S3_URI" ]; then
+  log "no aws CLI on this host: downloading the artifact with the presigned URL (valid for five minutes)"
+else
+  log "downloading the artifact"
+fi
+if [ "$downloaded" = no ]; then
+  download url || { log "could not download the artifact" >&2; clean_partial; exit ${HOST_EXIT_CODES.artifactDownloadFailed}; }
+fi
 actual=$(sha256sum -- "$PARTIAL.tar.gz" | cut -d' ' -f1)
 if [ "$actual" != "$ARTIFACT_SHA256" ]; then
   log "sha256 mismatch: expected $ARTIFACT_SHA256, got $actual" >&2

@@ -86,6 +86,19 @@ export interface ReleaseStore {
   releaseLock(app: string, environment: string, holder: string): Promise<void>;
   getLock(app: string, environment: string): Promise<EnvironmentLock | undefined>;
 
+  /**
+   * Puts the release in the environment's line (an app with `queue: true`), or, when it is in line
+   * already, hands its place the new callback token. `created` says which. The line is ordered by
+   * release id: the order the releases were opened.
+   */
+  joinQueue(waiter: QueueWaiter): Promise<{ created: boolean }>;
+  /** The environment's line, first first, at most `limit` (all when absent). */
+  listQueue(app: string, environment: string, limit?: number): Promise<QueueWaiter[]>;
+  /** Takes the release out of the environment's line; a release not in it changes nothing. */
+  leaveQueue(app: string, environment: string, releaseId: string): Promise<void>;
+  /** Environments someone waits for, each once, at most `limit` waiters looked at: what the sweep wakes. */
+  listQueuedEnvironments(limit: number): Promise<{ app: string; environment: string }[]>;
+
   getEnvironmentLive(app: string, environment: string): Promise<EnvironmentLive | undefined>;
   putEnvironmentLive(live: EnvironmentLive): Promise<void>;
 
@@ -117,6 +130,17 @@ export interface ReleaseStore {
   listSteps(releaseId: string): Promise<StepRecord[]>;
   /** Host-command steps still running, oldest first: what the reconciling sweep checks. */
   listRunningCommandSteps(limit: number): Promise<StepRecord[]>;
+}
+
+/** A release waiting in line for an environment's lock, parked on its EnterEnvironment callback token. */
+export interface QueueWaiter {
+  app: string;
+  environment: string;
+  releaseId: string;
+  /** Completing it lets the release in (never shown in a URL, a log line or an email). */
+  taskToken: string;
+  /** When it first joined the line. */
+  since: string;
 }
 
 export type StepKind = 'distribute' | 'switch' | 'revert' | 'prune' | 'bake' | 'approval';
@@ -233,8 +257,14 @@ export interface ArtifactStore {
     size: number,
     expiresInSeconds: number,
   ): Promise<PresignedUpload>;
-  /** A short-lived GET URL hosts use to fetch the artifact. */
+  /** A short-lived GET URL hosts use to fetch the artifact when they cannot read it themselves. */
   presignDownload(key: string, expiresInSeconds: number): Promise<string>;
+  /**
+   * Where a host may read the object with its own credentials (its instance role, `aws s3 cp`):
+   * `s3://bucket/key` and the bucket's region for real S3; nothing for a store hosts cannot reach
+   * that way (a local stand-in), whose hosts use the presigned URL alone.
+   */
+  locationOf?(key: string): Promise<{ s3Uri?: string; region?: string }>;
   head(key: string): Promise<StoredObject | undefined>;
   /** The sha256 (hex) of the stored bytes, computed or read from a checksum the store verified. */
   sha256Of(key: string): Promise<string>;

@@ -19,7 +19,7 @@ const Batch = z.object({
 
 export const STAGE_INPUTS = {
   Prepare: z.object({ releaseId: ReleaseId, app: AppName }),
-  EnterEnvironment: z.object({ releaseId: ReleaseId, environment: EnvironmentName }),
+  EnterEnvironment: z.object({ taskToken: TaskToken, releaseId: ReleaseId, environment: EnvironmentName }),
   Distribute: z.object({ taskToken: TaskToken, releaseId: ReleaseId, environment: EnvironmentName }),
   AwaitApproval: z.object({ taskToken: TaskToken, releaseId: ReleaseId, environment: EnvironmentName }),
   SwitchBatch: Batch,
