@@ -160,13 +160,12 @@ describe('signed webhooks for every outcome', () => {
     await hookedApp('whqueue', { queue: true, hooks: { postRelease: 'sleep 2' } });
     const first = await s.open('whqueue', '1');
     const second = await s.open('whqueue', '2');
-    // Whichever got the lock runs; the other retries EnterEnvironment, still pending.
-    const deadline = Date.now() + 20_000;
+    // Whichever got the lock runs; the other waits in line (environment.queued), still pending.
+    const deadline = Date.now() + 30_000;
     let waiting: string | undefined;
     while (!waiting) {
       for (const id of [first, second]) {
-        const history = await server.executor.history(`release:${id}`);
-        if (history.some((e) => e.type === 'StateFailed' && e.state === 'EnterEnvironment')) waiting = id;
+        if ((await s.release(id)).events.some((e: any) => e.type === 'environment.queued')) waiting = id;
       }
       if (Date.now() > deadline) throw new Error('neither release waited in line');
       await new Promise((resolve) => setTimeout(resolve, 50));
