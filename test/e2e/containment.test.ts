@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../support/dev-server.ts';
+import { restartTestServer, startTestServer, type TestServer } from '../support/dev-server.ts';
 import { scenario } from '../support/scenario.ts';
 
 /**
@@ -18,9 +18,7 @@ afterAll(async () => server.stop());
 
 /** Restarts the dev server on the same data, as a deploy of Slipway itself would. */
 async function restart() {
-  const dataDir = server.dataDir;
-  await server.stop({ keepData: true });
-  server = await startTestServer(dataDir);
+  server = await restartTestServer(server);
 }
 
 const FAIL_MARKER_CHECK = 'test ! -e "$DEPLOY_ROOT/FAIL"';

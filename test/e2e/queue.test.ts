@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../support/dev-server.ts';
+import { restartTestServer, startTestServer, type TestServer } from '../support/dev-server.ts';
 import { scenario } from '../support/scenario.ts';
 
 /**
@@ -17,9 +17,7 @@ beforeAll(async () => {
 afterAll(async () => server.stop());
 
 async function restart() {
-  const dataDir = server.dataDir;
-  await server.stop({ keepData: true });
-  server = await startTestServer(dataDir);
+  server = await restartTestServer(server);
 }
 
 /** An app whose releases queue, one environment of two hosts; the first release's switch is slow. */

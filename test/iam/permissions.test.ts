@@ -18,9 +18,10 @@ import { createRetention, silentLogger, systemClock } from '@slipway/core';
 import { LOCAL_BUCKET, LOCAL_CREDENTIALS, LOCAL_REGION, LOCAL_TABLE } from '@slipway/local';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { create as createSweep } from '../../functions/sweep.ts';
-import { permissions, type StackRefs } from '../../infra/permissions.ts';
+import { permissions } from '../../infra/permissions.ts';
 import { startTestServer, type TestServer } from '../support/dev-server.ts';
 import { scenario } from '../support/scenario.ts';
+import { STACK_REFS } from '../support/stack-refs.ts';
 import { localDynamo, localS3 } from '../support/stand-ins.ts';
 import { startWireFake } from '../support/wire-fake.ts';
 import { globMatches, judge, stackArn } from './policy.ts';
@@ -34,21 +35,7 @@ import { recordPortCalls, WIRE_TABLE } from './wire.ts';
  * come from the real adapters on the wire fake (wire.ts), attributed by PORT_CALLERS (callers.ts);
  * every mail is mirrored to the real SES adapter inside the function that sent it.
  */
-const refs: StackRefs = {
-  region: 'eu-west-1',
-  account: '123456789012',
-  tableArn: 'arn:aws:dynamodb:eu-west-1:123456789012:table/slipway-prod-Releases',
-  bucketArn: 'arn:aws:s3:::slipway-prod-artifacts',
-  releaseStateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:slipway-prod-ReleaseStateMachine',
-  rollbackStateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:slipway-prod-RollbackStateMachine',
-  senderIdentityArn: 'arn:aws:ses:eu-west-1:123456789012:identity/deploys@example.com',
-  senderConfigurationSetArn: 'arn:aws:ses:eu-west-1:123456789012:configuration-set/sender',
-  secretParameterArns: {
-    SigningKey: 'arn:aws:ssm:eu-west-1:123456789012:parameter/slipway/prod/signing-key',
-    AdminToken: 'arn:aws:ssm:eu-west-1:123456789012:parameter/slipway/prod/admin-token',
-    WebhookSecret: 'arn:aws:ssm:eu-west-1:123456789012:parameter/slipway/prod/webhook-secret',
-  },
-};
+const refs = STACK_REFS;
 const SENDER = 'deploys@example.com';
 const NAMES = { tables: [LOCAL_TABLE, WIRE_TABLE], buckets: [LOCAL_BUCKET] };
 

@@ -2,7 +2,6 @@ import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { CLAIM_GRACE_MS, createDynamoAuditStore, createDynamoTokenStore, keys } from '@slipway/aws';
 import { ConflictError, createAuditLog, createAuthService, createLogger, createUlidGenerator, hashToken, type StoredToken } from '@slipway/core';
-import { ensureTable } from '@slipway/local';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manualClock } from '../support/fixtures.ts';
 import { localDynamo } from '../support/stand-ins.ts';
@@ -17,13 +16,7 @@ beforeAll(async () => {
 });
 afterAll(async () => dynamo.close());
 
-let tables = 0;
-async function freshTable() {
-  tables += 1;
-  const name = `tokens-${tables}`;
-  await ensureTable(dynamo.client, name);
-  return name;
-}
+const freshTable = () => dynamo.freshTable('tokens');
 
 const T0 = '2026-01-01T00:00:00.000Z';
 const at = (ms: number) => new Date(Date.parse(T0) + ms).toISOString();

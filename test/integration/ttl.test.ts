@@ -1,7 +1,6 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { createDynamoApprovalStore, createDynamoAuditStore, createDynamoTokenStore, keys } from '@slipway/aws';
 import { createAuditLog, createAuthService, createLogger, createUlidGenerator, hashToken } from '@slipway/core';
-import { ensureTable } from '@slipway/local';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { epochSeconds, TTL_DAYS } from '../../packages/aws/src/ttl.ts';
 import { manualClock } from '../support/fixtures.ts';
@@ -18,13 +17,7 @@ beforeAll(async () => {
 });
 afterAll(async () => dynamo.close());
 
-let tables = 0;
-async function freshTable() {
-  tables += 1;
-  const name = `ttl-${tables}`;
-  await ensureTable(dynamo.client, name);
-  return name;
-}
+const freshTable = () => dynamo.freshTable('ttl');
 
 async function raw(table: string, key: Record<string, string>) {
   const { Item } = await dynamo.client.send(new GetCommand({ TableName: table, Key: key, ConsistentRead: true }));

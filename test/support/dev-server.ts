@@ -104,3 +104,9 @@ export async function startTestServer(dataDir?: string, options: Partial<DevServ
     },
   };
 }
+
+/** Stops a test server without deleting its data and starts a new one on the same folder, as a deploy would. */
+export async function restartTestServer(server: TestServer, options: Partial<DevServerOptions> = {}): Promise<TestServer> {
+  await server.stop({ keepData: true });
+  return startTestServer(server.dataDir, options);
+}

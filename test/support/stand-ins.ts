@@ -20,10 +20,18 @@ export async function localDynamo(tableName = 'slipway-test') {
     endpoints: { dynamodb: server.endpoint },
   });
   await ensureTable(client, tableName);
+  let tables = 0;
   return {
     client,
     tableName,
     endpoint: server.endpoint,
+    /** A new empty table on the same server, for a test that must not see another's items. */
+    async freshTable(prefix: string) {
+      tables += 1;
+      const name = `${prefix}-${tables}`;
+      await ensureTable(client, name);
+      return name;
+    },
     close: async () => {
       client.destroy();
       await server.close();

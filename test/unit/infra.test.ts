@@ -5,23 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { renderStateMachine, STAGE_HANDLERS } from '../../infra/definitions.ts';
 import { EVENT_HANDLERS, FUNCTION_SECRETS, functionEnvironment, PLAIN_SECRET_VARIABLES, SECRETS, type SecretName } from '../../infra/handlers.ts';
 import { requireSender } from '../../infra/sender.ts';
-import { hostStatements, MANAGED_HOST_TAG, permissions, RESOURCE_WILDCARD_ONLY, type StackRefs } from '../../infra/permissions.ts';
+import { hostStatements, MANAGED_HOST_TAG, permissions, RESOURCE_WILDCARD_ONLY } from '../../infra/permissions.ts';
+import { STACK_REFS } from '../support/stack-refs.ts';
 
-const refs: StackRefs = {
-  region: 'eu-west-1',
-  account: '123456789012',
-  tableArn: 'arn:aws:dynamodb:eu-west-1:123456789012:table/slipway-prod-Releases',
-  bucketArn: 'arn:aws:s3:::slipway-prod-artifacts',
-  releaseStateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:slipway-prod-ReleaseStateMachine',
-  rollbackStateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:slipway-prod-RollbackStateMachine',
-  senderIdentityArn: 'arn:aws:ses:eu-west-1:123456789012:identity/deploys@example.com',
-  senderConfigurationSetArn: 'arn:aws:ses:eu-west-1:123456789012:configuration-set/sender',
-  secretParameterArns: {
-    SigningKey: 'arn:aws:ssm:eu-west-1:123456789012:parameter/slipway/prod/signing-key',
-    AdminToken: 'arn:aws:ssm:eu-west-1:123456789012:parameter/slipway/prod/admin-token',
-    WebhookSecret: 'arn:aws:ssm:eu-west-1:123456789012:parameter/slipway/prod/webhook-secret',
-  },
-};
+const refs = STACK_REFS;
 const functionArns = Object.fromEntries(
   Object.keys(STAGE_HANDLERS).map((name) => [name, `arn:aws:lambda:eu-west-1:123456789012:function:slipway-prod-${name}`]),
 );
