@@ -1,11 +1,10 @@
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { HOST_EXIT_CODES, type HostScript, renderHostScript } from '@slipway/core';
+import { HOST_EXIT_CODES, type HostScript } from '@slipway/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pwnedFilesIn, runHostScript } from '../support/host-run.ts';
 import { temporaryDirectory } from '../support/stand-ins.ts';
 
 /**
@@ -13,8 +12,6 @@ import { temporaryDirectory } from '../support/stand-ins.ts';
  * unusual names), so a test can put in exactly what an attacker would, which no well-behaved tar
  * writer produces: absolute names, "..", FIFOs, devices, hard links out of the archive.
  */
-
-const exec = promisify(execFile);
 
 type Member =
   | { name: string; type: 'file'; content?: string } |
@@ -116,15 +113,7 @@ async function artifact(name: string, members: Member[]) {
   return { url: `file://${file}`, sha256: createHash('sha256').update(data).digest('hex') };
 }
 
-async function run(script: HostScript) {
-  try {
-    const { stdout, stderr } = await exec('bash', ['-c', renderHostScript(script)], { cwd: sandbox });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failure = error as { code: number; stdout: string; stderr: string };
-    return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
-  }
-}
+const run = (script: HostScript) => runHostScript(script, sandbox);
 
 /** Every entry below a folder with its type and its content or link target, in order. */
 async function snapshot(folder: string, skip: string[] = []): Promise<string[]> {
@@ -147,17 +136,7 @@ async function snapshot(folder: string, skip: string[] = []): Promise<string[]> 
   return lines;
 }
 
-async function pwnedFiles(): Promise<string[]> {
-  const found: string[] = [];
-  const walk = async (folder: string) => {
-    for (const entry of await readdir(folder, { withFileTypes: true })) {
-      if (entry.name === 'pwned') found.push(join(folder, entry.name));
-      if (entry.isDirectory() && !entry.isSymbolicLink()) await walk(join(folder, entry.name));
-    }
-  };
-  await walk(sandbox);
-  return found;
-}
+const pwnedFiles = () => pwnedFilesIn(sandbox);
 
 /** The distribute step is refused, names the member, and leaves everything but shared/ as it was. */
 async function expectRefused(

@@ -9,6 +9,7 @@ import { HOST_EXIT_CODES, type HostScript, renderHostScript, shellQuote } from '
 import { create } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { temporaryDirectory } from '../support/stand-ins.ts';
+import { pwnedFilesIn, runHostScript } from '../support/host-run.ts';
 
 const exec = promisify(execFile);
 
@@ -31,15 +32,7 @@ async function makeArtifact(name: string, files: Record<string, string>) {
   return { url: `file://${file}`, sha256 };
 }
 
-async function run(script: HostScript) {
-  try {
-    const { stdout, stderr } = await exec('bash', ['-c', renderHostScript(script)], { cwd: sandbox });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failure = error as { code: number; stdout: string; stderr: string };
-    return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
-  }
-}
+const run = (script: HostScript) => runHostScript(script, sandbox);
 
 const hooks = { preRelease: '', postRelease: '', healthCheck: '' };
 const switchScript = (releaseId: string, overrides: Partial<Extract<HostScript, { kind: 'switch' }>> = {}) =>
@@ -66,17 +59,7 @@ const distributeScript = (releaseId: string, artifact = artifacts.one!, postDepl
     postDeploy,
   }) as const;
 
-async function pwnedFiles(): Promise<string[]> {
-  const found: string[] = [];
-  const walk = async (folder: string) => {
-    for (const entry of await readdir(folder, { withFileTypes: true })) {
-      if (entry.name === 'pwned') found.push(join(folder, entry.name));
-      if (entry.isDirectory() && !entry.isSymbolicLink()) await walk(join(folder, entry.name));
-    }
-  };
-  await walk(sandbox);
-  return found;
-}
+const pwnedFiles = () => pwnedFilesIn(sandbox);
 
 beforeAll(async () => {
   sandbox = await temporaryDirectory('slipway-host-');
