@@ -6,6 +6,10 @@ const main = document.getElementById('main');
 const dialog = document.getElementById('confirm');
 let me = null;
 let poll = null;
+// The workflow history comes from Step Functions on AWS (account-wide API quotas), so it is read only
+// while its section is open, and at most every HISTORY_REFRESH_MS while the release runs.
+const HISTORY_REFRESH_MS = 10_000;
+let historyCache = null;
 
 function h(tag, attrs = {}, ...children) {
   const element = document.createElement(tag);
@@ -348,11 +352,20 @@ function approvalSection(release) {
   ];
 }
 
+async function workflowHistory(id, running) {
+  const fresh = historyCache?.id === id && (!running || Date.now() - historyCache.at < HISTORY_REFRESH_MS);
+  if (!fresh) {
+    const data = await api('GET', `/v1/releases/${encodeURIComponent(id)}/history`).catch(() => null);
+    historyCache = { id, at: Date.now(), data };
+  }
+  return historyCache.data;
+}
+
 async function renderRelease(id) {
   const open = new Set([...main.querySelectorAll('details[open]')].map((d) => d.dataset.key));
   const release = await api('GET', `/v1/releases/${encodeURIComponent(id)}`);
-  const history = await api('GET', `/v1/releases/${encodeURIComponent(id)}/history`).catch(() => null);
   const running = !TERMINAL.has(release.status);
+  const history = open.has('history') ? await workflowHistory(id, running) : null;
   const cancelError = h('p', { class: 'error', role: 'alert' });
   show(
     h('h1', {}, `${release.app} ${release.version} `, badge(release.status)),
@@ -401,14 +414,18 @@ async function renderRelease(id) {
       {},
       h('tbody', {}, release.events.map((e) => h('tr', {}, h('td', {}, when(e.at)), h('td', { class: 'mono' }, e.type), h('td', {}, e.actor), h('td', { class: 'mono' }, e.data ? JSON.stringify(e.data) : '')))),
     ),
-    history
-      ? h(
-          'details',
-          { 'data-key': 'history', open: open.has('history') },
-          h('summary', {}, `Workflow history (${history.status}, ${history.events.length} events)`),
-          h('table', {}, h('tbody', {}, history.events.map((e) => h('tr', {}, h('td', {}, when(e.at)), h('td', { class: 'mono' }, e.type), h('td', {}, e.state ?? ''), h('td', {}, e.index ?? ''), h('td', { class: 'mono' }, e.error ?? ''))))),
-        )
-      : null,
+    h(
+      'details',
+      {
+        'data-key': 'history',
+        open: open.has('history'),
+        ontoggle: (event) => event.target.open && !history && renderRelease(id).catch((err) => show(failure(err))),
+      },
+      h('summary', {}, history ? `Workflow history (${history.status}, ${history.events.length} events)` : 'Workflow history'),
+      history
+        ? h('table', {}, h('tbody', {}, history.events.map((e) => h('tr', {}, h('td', {}, when(e.at)), h('td', { class: 'mono' }, e.type), h('td', {}, e.state ?? ''), h('td', {}, e.index ?? ''), h('td', { class: 'mono' }, e.error ?? '')))))
+        : h('p', { class: 'muted' }, open.has('history') ? 'The workflow history is not available.' : 'Loading…'),
+    ),
   );
   if (running) poll = setTimeout(() => location.hash === `#/releases/${id}` && renderRelease(id).catch((err) => show(failure(err))), 1000);
 }
