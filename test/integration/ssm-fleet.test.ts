@@ -1,5 +1,6 @@
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { createDynamoReleaseStore, createS3ArtifactStore, createSsmFleet } from '@slipway/aws';
 import {
   createReleaseStages,
@@ -220,6 +221,23 @@ describe('SSM fleet: sending', () => {
     expect(ssmCount('ListCommands')).toBe(0);
     // Each SSM CommandId leads to the step, so a status event for any part finds it.
     for (const part of partsOf('c1')) expect((await store.getStepByCommand(part.CommandId))?.key).toBe('switch#prod#0');
+  });
+
+  it('lets its own bookkeeping (parts, the SSM CommandId lookups) expire 30 days after the send', async () => {
+    const sentAt = '2026-03-01T10:00:00.000Z';
+    const timed = createSsmFleet({ ssm, documents: dynamo.client, tableName: dynamo.tableName, outputBucket: 'slipway-output', clock: () => new Date(sentAt) });
+    await store.startStep({ releaseId: 'r-ttl', key: 'switch#prod#0', kind: 'switch', environment: 'prod', hosts: hosts(60), commandId: 'c-ttl', taskToken: 't', state: 'running', createdAt: sentAt, updatedAt: sentAt });
+    await timed.send(command('c-ttl', hosts(60)));
+    // 2026-03-01T10:00:00Z is 1,772,359,200 in epoch seconds (worked out by hand); plus 30 days.
+    const expected = 1_772_359_200 + 30 * 86_400;
+    const { Items } = await dynamo.client.send(
+      new QueryCommand({ TableName: dynamo.tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': 'CMDPARTS#c-ttl' }, ConsistentRead: true }),
+    );
+    expect(Items!.map((item) => [item.sk, item.ttl])).toEqual([['HEAD', expected], ['PART#00000', expected], ['PART#00001', expected]]);
+    for (const part of partsOf('c-ttl')) {
+      const { Item } = await dynamo.client.send(new GetCommand({ TableName: dynamo.tableName, Key: { pk: `CMD#${part.CommandId}`, sk: 'CMD' } }));
+      expect(Item?.ttl).toBe(expected);
+    }
   });
 
   it('never sends a part twice: not on a retry, not after a crash between SSM taking it and the answer', async () => {

@@ -48,7 +48,7 @@ describe('epochSeconds', () => {
   });
 
   it('says how long each kind of item outlives its use', () => {
-    expect(TTL_DAYS).toEqual({ tokenAfterExpiry: 7, approvalLinkAfterExpiry: 30, notificationClaim: 400 });
+    expect(TTL_DAYS).toEqual({ tokenAfterExpiry: 7, approvalLinkAfterExpiry: 30, notificationClaim: 400, commandParts: 30 });
   });
 });
 

@@ -25,6 +25,7 @@ import {
 } from '@slipway/core';
 import { putIfAbsent, translateSdkError } from './errors.ts';
 import { keys } from './table.ts';
+import { epochSeconds, TTL_DAYS } from './ttl.ts';
 
 /** SSM takes at most 50 instance ids in one SendCommand. */
 export const SSM_MAX_INSTANCES = 50;
@@ -262,7 +263,8 @@ export function createSsmFleet(options: SsmFleetOptions): Fleet {
     if (part?.ssmCommandId) return part.ssmCommandId;
     if (!part) {
       const intent: Part = { index, hosts, sendingSince: clock().toISOString() };
-      if (await putIfAbsent(documents, tableName, { ...partKey(command.commandId, index), ...intent }, 'the release table (record command part)')) {
+      const item = { ...partKey(command.commandId, index), ...intent, ttl: epochSeconds(intent.sendingSince!, TTL_DAYS.commandParts) };
+      if (await putIfAbsent(documents, tableName, item, 'the release table (record command part)')) {
         return sendCommand(command, script, intent);
       }
       // Another attempt recorded it meanwhile.
@@ -445,10 +447,12 @@ export function createSsmFleet(options: SsmFleetOptions): Fleet {
       const script = renderHostScript(command.script);
       const parts = chunk(command.hosts, SSM_MAX_INSTANCES);
       // How many parts there are is known before any is sent: results never settle on a part of them.
+      const createdAt = clock().toISOString();
+      const ttl = epochSeconds(createdAt, TTL_DAYS.commandParts);
       await putIfAbsent(
         documents,
         tableName,
-        { ...headKey(command.commandId), partCount: parts.length, hostCount: command.hosts.length, createdAt: clock().toISOString() },
+        { ...headKey(command.commandId), partCount: parts.length, hostCount: command.hosts.length, createdAt, ttl },
         'the release table (record command)',
       );
       const recorded = await readCommand(command.commandId);
@@ -466,7 +470,7 @@ export function createSsmFleet(options: SsmFleetOptions): Fleet {
           // filed, before the part says it was sent.
           const step = lookup.Item;
           if (step) {
-            const filed = { ...keys.command(ssmCommandId), releaseId: step.releaseId, key: step.key };
+            const filed = { ...keys.command(ssmCommandId), releaseId: step.releaseId, key: step.key, ttl };
             await dynamo('file command', () => documents.send(new PutCommand({ TableName: tableName, Item: filed })));
           }
           await dynamo('record command part', () =>

@@ -15,6 +15,11 @@ export const TTL_DAYS = {
   approvalLinkAfterExpiry: 30,
   /** A one-time notification claim: longer than any release waits for its outcome mail. */
   notificationClaim: 400,
+  /**
+   * A host command's SSM parts (`CMDPARTS#`), from when it was sent: the outcome is kept on the step
+   * record, and no command runs for longer than a day, so these serve nobody after a month.
+   */
+  commandParts: 30,
 } as const;
 
 const DAY_SECONDS = 86_400;
