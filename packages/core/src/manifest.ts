@@ -1,0 +1,150 @@
+import { createHash } from 'node:crypto';
+import { Parser, type ReadEntry } from 'tar';
+
+/** One file of an artifact, as it will sit under the release folder on every host. */
+export interface ManifestEntry {
+  /** Relative to the release folder, `/`-separated, never starting with `./` (`index.html`, `assets/app.js`). */
+  path: string;
+  size: number;
+  /** sha256 (hex) of the content; a symbolic link's is the hash of its target path. */
+  sha256: string;
+  /** Set for a symbolic link: where it points. */
+  link?: string;
+}
+
+export interface ArtifactManifest {
+  /** Sorted by path; every path at most once (a later archive entry replaces an earlier one, as tar does). */
+  files: ManifestEntry[];
+  /** Sum of the files' sizes. */
+  bytes: number;
+  /** False when the manifest stops short (too many files, an unreadable archive): `reason` says why. */
+  complete: boolean;
+  reason?: string;
+}
+
+export interface ManifestLimits {
+  /** Files beyond this many are not listed and the manifest says it is incomplete. */
+  maxFiles: number;
+}
+
+export const MANIFEST_LIMITS: ManifestLimits = { maxFiles: 100_000 };
+
+/** `./a//b/` → `a/b`; the archive's own spelling of a path must not make two entries of one file. */
+export function normalizeArchivePath(path: string): string {
+  return path
+    .split('/')
+    .filter((segment) => segment !== '' && segment !== '.')
+    .join('/');
+}
+
+/**
+ * The manifest of a `.tar.gz` (or plain `.tar`) artifact, read once from a stream of its bytes:
+ * every regular file with its size and sha256, and every symbolic link with its target. Directories
+ * are implied by the paths. Nothing is written anywhere; memory stays bounded by the file count.
+ */
+export async function manifestOf(bytes: AsyncIterable<Uint8Array>, limits: ManifestLimits = MANIFEST_LIMITS): Promise<ArtifactManifest> {
+  const files = new Map<string, ManifestEntry>();
+  let stopped: string | undefined;
+  const pending: Promise<void>[] = [];
+
+  const parser = new Parser({
+    strict: false,
+    onwarn: (code: string, message: string | Error) => {
+      stopped ??= `the archive could not be read (${code}: ${message instanceof Error ? message.message : message})`;
+    },
+  });
+  parser.on('entry', (entry: ReadEntry) => {
+    const path = normalizeArchivePath(entry.path);
+    if (entry.path.startsWith('/') || path.split('/').includes('..')) {
+      // Hosts refuse such an artifact (nothing may land outside the release folder); so does the manifest.
+      stopped ??= `the archive has a path outside the release folder (${JSON.stringify(entry.path.slice(0, 200))})`;
+      entry.resume();
+      return;
+    }
+    const counted = files.has(path) || files.size < limits.maxFiles;
+    if (!counted) stopped ??= `the archive has more than ${limits.maxFiles} files; only the first ${limits.maxFiles} are listed`;
+    if (!counted || path === '' || (entry.type !== 'File' && entry.type !== 'OldFile' && entry.type !== 'ContiguousFile' && entry.type !== 'SymbolicLink')) {
+      entry.resume();
+      return;
+    }
+    if (entry.type === 'SymbolicLink') {
+      const link = entry.linkpath ?? '';
+      files.set(path, { path, size: 0, sha256: createHash('sha256').update(link).digest('hex'), link });
+      entry.resume();
+      return;
+    }
+    const hash = createHash('sha256');
+    let size = 0;
+    pending.push(
+      new Promise<void>((resolve) => {
+        entry.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          hash.update(chunk);
+        });
+        entry.on('end', () => {
+          files.set(path, { path, size, sha256: hash.digest('hex') });
+          resolve();
+        });
+      }),
+    );
+  });
+  const done = new Promise<void>((resolve, reject) => {
+    parser.on('end', () => resolve());
+    parser.on('error', (error: Error) => reject(error));
+  });
+
+  try {
+    for await (const chunk of bytes) {
+      if (!parser.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))) {
+        await new Promise<void>((resolve) => parser.once('drain', () => resolve()));
+      }
+    }
+    parser.end();
+    await done;
+    await Promise.all(pending);
+  } catch (error) {
+    stopped ??= `the archive could not be read (${(error as Error).message})`;
+  }
+
+  const sorted = [...files.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return {
+    files: sorted,
+    bytes: sorted.reduce((sum, file) => sum + file.size, 0),
+    complete: stopped === undefined,
+    ...(stopped === undefined ? {} : { reason: stopped }),
+  };
+}
+
+export interface ManifestDiff {
+  added: string[];
+  removed: string[];
+  changed: string[];
+  /** Bytes of the files added or changed: what the new release brings that the old one lacks. */
+  bytes: number;
+  /** False when either manifest is incomplete: the lists may then miss paths. */
+  complete: boolean;
+}
+
+/**
+ * What changes on a host moving from `from` (nothing, for a first release) to `to`: paths added,
+ * removed, and changed (content, or a link's target, or a file turned link), each sorted.
+ */
+export function diffManifests(from: ArtifactManifest | undefined, to: ArtifactManifest): ManifestDiff {
+  const before = new Map((from?.files ?? []).map((file) => [file.path, file]));
+  const added: string[] = [];
+  const changed: string[] = [];
+  let bytes = 0;
+  for (const file of to.files) {
+    const old = before.get(file.path);
+    if (!old) {
+      added.push(file.path);
+      bytes += file.size;
+    } else if (old.sha256 !== file.sha256 || old.link !== file.link) {
+      changed.push(file.path);
+      bytes += file.size;
+    }
+  }
+  const after = new Set(to.files.map((file) => file.path));
+  const removed = (from?.files ?? []).filter((file) => !after.has(file.path)).map((file) => file.path);
+  return { added, removed, changed, bytes, complete: to.complete && (from?.complete ?? true) };
+}
