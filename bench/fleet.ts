@@ -1,0 +1,220 @@
+/**
+ * Shipping bytes to a fleet on the embedded default, beside the physical floor and Capistrano, all
+ * measured in this run (issue 18). Run on demand: `npm run bench:fleet`; it prints figures and
+ * asserts nothing.
+ *
+ * - SIZE_MB (default 50) of incompressible data to N local hosts (BENCH_HOSTS, default "20,50"), one
+ *   batch: a first release, a second release, a rollback (from the API call to the last host's
+ *   `current` switched, and to the rollback's end).
+ * - The floor: `tar -xzf` of the same artifact into N folders one after the other.
+ * - Capistrano 3 (Debian's package) deploying the same size to N local users over a loopback sshd,
+ *   when `cap` is installed (`apt-get install capistrano`; `../shared/peers/capistrano/`), tarball mode.
+ * - BENCH_TINY (default 500) tiny hosts, rolling 25%, while a client probes the API (`/healthz` and
+ *   the release) every 50 ms: the release time, the probes' latency, failed probes, and the RSS.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startDevServer } from '@slipway/local';
+import { create } from 'tar';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+const SIZE_MB = Number(process.env.SIZE_MB ?? 50);
+const FLEETS = (process.env.BENCH_HOSTS ?? '20,50').split(',').filter(Boolean).map(Number);
+const TINY = Number(process.env.BENCH_TINY ?? 500);
+const CAPISTRANO = join(dirname(fileURLToPath(import.meta.url)), '../../shared/peers/capistrano');
+
+const dataDir = await mkdtemp(join(tmpdir(), 'slipway-bench-fleet-'));
+const server = await startDevServer({ dataDir, port: 0, logLevel: 'warn', demo: false });
+const headers = { authorization: `Bearer ${server.adminToken}`, 'content-type': 'application/json' };
+const call = async (method: string, path: string, body?: unknown) => {
+  const response = await fetch(`${server.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  const parsed = (await response.json()) as any;
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(parsed)}`);
+  return parsed;
+};
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const waitForEnd = async (id: string) => {
+  for (;;) {
+    const release = await call('GET', `/v1/releases/${id}`);
+    if (['succeeded', 'failed', 'rejected', 'cancelled'].includes(release.status)) return release;
+    await sleep(20);
+  }
+};
+
+/** SIZE_MB one-MiB files of random bytes and an index.html, packed as the CLI packs: a portable .tar.gz. */
+async function buildArtifact(name: string, sizeMb: number): Promise<{ file: string; bytes: Buffer; sha256: string }> {
+  const source = join(dataDir, 'src', name);
+  await mkdir(join(source, 'data'), { recursive: true });
+  await writeFile(join(source, 'index.html'), `<h1>${name}</h1>\n`);
+  for (let i = 0; i < sizeMb; i++) await writeFile(join(source, 'data', `part-${String(i).padStart(4, '0')}.bin`), randomBytes(1024 * 1024));
+  const file = `${source}.tar.gz`;
+  await create({ gzip: true, file, cwd: source, portable: true }, ['.']);
+  const bytes = await readFile(file);
+  return { file, bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+async function push(app: string, artifact: { bytes: Buffer; sha256: string }) {
+  const ticket = await call('POST', '/v1/artifacts', { app, sha256: artifact.sha256, size: artifact.bytes.length });
+  if (ticket.uploadUrl) {
+    const response = await fetch(ticket.uploadUrl, { method: 'PUT', headers: ticket.uploadHeaders, body: artifact.bytes });
+    if (!response.ok) throw new Error(`upload: ${response.status}`);
+  }
+  return { key: ticket.key as string, sha256: artifact.sha256 };
+}
+
+async function defineApp(app: string, hosts: string[], batchSize: number | string) {
+  for (const host of hosts) await mkdir(join(dataDir, 'fleet', host), { recursive: true });
+  await call('PUT', `/v1/apps/${app}`, {
+    name: app,
+    deployRoot: `/srv/${app}`,
+    keepReleases: 3,
+    hooks: { healthCheck: 'test -f "$RELEASE_DIR/index.html"' },
+    environments: [{ name: 'production', targets: { hosts }, strategy: { type: 'rolling', batchSize } }],
+  });
+}
+
+async function timedRelease(app: string, version: string, artifact: { key: string; sha256: string }) {
+  const started = performance.now();
+  const opened = await call('POST', '/v1/releases', { app, version, artifact });
+  const release = await waitForEnd(opened.id);
+  if (release.status !== 'succeeded') throw new Error(`${app} ${version}: ${release.status} ${release.reason ?? ''}`);
+  return { id: opened.id as string, ms: performance.now() - started };
+}
+
+/** The rollback from the API call to the last host switched, and to the rollback's end. */
+async function timedRollback(app: string, hosts: string[], target: string) {
+  const started = performance.now();
+  const rollback = await call('POST', `/v1/apps/${app}/environments/production/rollback`, {});
+  let switchedMs: number;
+  for (;;) {
+    const links = await Promise.all(hosts.map((host) => readlink(join(dataDir, 'fleet', host, 'current')).catch(() => '')));
+    if (links.every((link) => link === `releases/${target}`)) {
+      switchedMs = performance.now() - started;
+      break;
+    }
+    await sleep(5);
+  }
+  await waitForEnd(rollback.id);
+  return { switchedMs, endedMs: performance.now() - started };
+}
+
+/** `tar -xzf` of the artifact into N folders one after the other: what one core does alone. */
+function sequentialUnpack(artifact: string, n: number): number {
+  const base = join(dataDir, 'floor');
+  spawnSync('rm', ['-rf', base]);
+  for (let i = 0; i < n; i++) execFileSync('mkdir', ['-p', join(base, `h${i}`)]);
+  execFileSync('sync');
+  const started = performance.now();
+  for (let i = 0; i < n; i++) execFileSync('tar', ['-xzf', artifact, '-C', join(base, `h${i}`)]);
+  const ms = performance.now() - started;
+  spawnSync('rm', ['-rf', base]);
+  return ms;
+}
+
+/** Capistrano's harness (`run.sh N SIZE_MB`, tarball mode), when `cap` is installed; its summary lines. */
+function capistrano(n: number): string | undefined {
+  if (spawnSync('sh', ['-c', 'command -v cap'], { encoding: 'utf8' }).status !== 0) return undefined;
+  if (!existsSync(join(CAPISTRANO, 'run.sh'))) return undefined;
+  const run = spawnSync('bash', [join(CAPISTRANO, 'run.sh'), String(n), String(SIZE_MB)], {
+    encoding: 'utf8',
+    env: { ...process.env, CAPBENCH_SCMS: 'tarball' },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (run.status !== 0) return `capistrano run failed: ${(run.stderr || run.stdout).trim().split('\n').slice(-3).join(' | ')}`;
+  return run.stdout
+    .split('\n')
+    .filter((line) => /^capistrano N=|^baseline N=/.test(line))
+    .join('\n');
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+/** Probes the API every 50 ms until stopped; counts a probe failed when it errors or answers non-2xx. */
+function probeApi(releaseId: () => string | undefined) {
+  const latencies: number[] = [];
+  let failures = 0;
+  let stopped = false;
+  let peakRss = process.memoryUsage().rss;
+  const loop = (async () => {
+    while (!stopped) {
+      const id = releaseId();
+      const path = id ? `/v1/releases/${id}` : '/healthz';
+      const started = performance.now();
+      try {
+        const response = await fetch(`${server.url}${path}`, { headers });
+        await response.arrayBuffer();
+        if (!response.ok) failures += 1;
+      } catch {
+        failures += 1;
+      }
+      latencies.push(performance.now() - started);
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+      await sleep(50);
+    }
+  })();
+  return async () => {
+    stopped = true;
+    await loop;
+    latencies.sort((a, b) => a - b);
+    const max = latencies.at(-1) ?? Number.NaN;
+    return { probes: latencies.length, failures, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max, peakRss };
+  };
+}
+
+const lines: string[] = [];
+const report = (line: string) => {
+  lines.push(line);
+  console.log(line);
+};
+
+try {
+  report(`Slipway fleet bench: Node ${process.version}, ${SIZE_MB} MB artifacts, hosts ${FLEETS.join(' and ')}, ${TINY} tiny hosts`);
+  const first = await buildArtifact('r1', SIZE_MB);
+  const second = await buildArtifact('r2', SIZE_MB);
+  report(`artifact: ${(first.bytes.length / 1024 / 1024).toFixed(1)} MiB .tar.gz`);
+
+  for (const n of FLEETS) {
+    const app = `ship${n}`;
+    const hosts = Array.from({ length: n }, (_, i) => `${app}-${i + 1}`);
+    await defineApp(app, hosts, n);
+    const v1 = await timedRelease(app, '1.0.0', await push(app, first));
+    const v2 = await timedRelease(app, '2.0.0', await push(app, second));
+    const back = await timedRollback(app, hosts, v1.id);
+    const floor = sequentialUnpack(first.file, n);
+    report(`${n} hosts: first release ${seconds(v1.ms)} (${(v1.ms / floor).toFixed(2)}× the floor), second ${seconds(v2.ms)}, ` +
+      `rollback: last host switched ${seconds(back.switchedMs)} after the call, rollback ended ${seconds(back.endedMs)}`);
+    report(`${n} hosts: floor, sequential tar -xzf into ${n} folders: ${seconds(floor)}`);
+    const peer = capistrano(n);
+    report(peer ? `${n} hosts: Capistrano (same machine, this run):\n${peer}` : `${n} hosts: Capistrano not installed (apt-get install capistrano), no peer figure`);
+  }
+
+  if (TINY > 0) {
+    const app = 'tiny';
+    const hosts = Array.from({ length: TINY }, (_, i) => `tiny-${i + 1}`);
+    await defineApp(app, hosts, '25%');
+    const artifact = await buildArtifact('tiny', 0);
+    const ref = await push(app, artifact);
+    const probing: { id?: string } = {};
+    const stop = probeApi(() => probing.id);
+    const started = performance.now();
+    const opened = await call('POST', '/v1/releases', { app, version: '1.0.0', artifact: ref });
+    probing.id = opened.id;
+    const release = await waitForEnd(opened.id);
+    const ms = performance.now() - started;
+    const probes = await stop();
+    report(`${TINY} tiny hosts, rolling 25%: ${release.status} in ${seconds(ms)}; API probes every 50 ms meanwhile: ${probes.probes} probes, ` +
+      `${probes.failures} failed, p50 ${probes.p50.toFixed(1)} ms, p99 ${probes.p99.toFixed(1)} ms, max ${probes.max.toFixed(0)} ms; ` +
+      `peak RSS ${(probes.peakRss / 1024 / 1024).toFixed(0)} MB`);
+  }
+} finally {
+  await server.close();
+  await rm(dataDir, { recursive: true, force: true });
+}
