@@ -1,33 +1,11 @@
-import * as awaitApproval from './await-approval.ts';
-import * as bakeUntil from './bake-until.ts';
-import * as completeEnvironment from './complete-environment.ts';
-import * as distribute from './distribute.ts';
-import * as enterEnvironment from './enter-environment.ts';
-import * as failEnvironment from './fail-environment.ts';
-import * as finalize from './finalize.ts';
-import * as planRevert from './plan-revert.ts';
-import * as prepare from './prepare.ts';
-import * as prune from './prune.ts';
-import * as recordFailure from './record-failure.ts';
-import * as revertBatch from './revert-batch.ts';
-import * as switchBatch from './switch-batch.ts';
+import { STAGE_NAMES, type StageName } from '@slipway/core';
+import { stageFunction } from './lib/stage.ts';
 
 /**
- * The stage functions by the name their ARN placeholder uses in the ASL (`${PrepareFunctionArn}`).
- * The local executor calls these; on AWS each is its own Lambda.
+ * The stage functions by the name their ARN placeholder uses in the ASL (`${PrepareFunctionArn}`),
+ * one per entry of the stage table. The local executor calls these; on AWS each is its own Lambda
+ * whose entry point is the generated functions/<stage>.ts.
  */
-export const STAGE_FUNCTIONS = {
-  Prepare: prepare,
-  EnterEnvironment: enterEnvironment,
-  Distribute: distribute,
-  AwaitApproval: awaitApproval,
-  SwitchBatch: switchBatch,
-  BakeUntil: bakeUntil,
-  CompleteEnvironment: completeEnvironment,
-  PlanRevert: planRevert,
-  RevertBatch: revertBatch,
-  FailEnvironment: failEnvironment,
-  RecordFailure: recordFailure,
-  Prune: prune,
-  Finalize: finalize,
-} as const;
+export const STAGE_FUNCTIONS = Object.fromEntries(STAGE_NAMES.map((name) => [name, stageFunction(name)])) as {
+  [N in StageName]: ReturnType<typeof stageFunction<N>>;
+};

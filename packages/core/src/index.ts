@@ -92,4 +92,5 @@ export * from './host-scripts.ts';
 export * from './plan.ts';
 export * from './stages.ts';
 export * from './stage-inputs.ts';
+export * from './stage-table.ts';
 export * from './steps.ts';

@@ -1,36 +1,23 @@
 import { z } from 'zod';
-import { AppName, EnvironmentName, ReleaseId } from './schemas.ts';
+import { EnvironmentName, ReleaseId } from './schemas.ts';
 
 /**
- * What each state of statemachines/release.asl.json hands its function. The state machine is ours,
- * but a drift between the ASL and a handler should fail loudly at the edge, not deep in a stage.
- * No input carries host ids: the plan is in the release store, and stages look hosts up by
- * environment name and batch index, so every input stays the same size whatever the fleet's.
+ * The pieces stage inputs are made of (each stage's whole input schema is its entry in
+ * stage-table.ts). No input carries host ids: the plan is in the release store, and stages look
+ * hosts up by environment name and batch index, so every input stays the same size whatever the
+ * fleet's.
  */
-const TaskToken = z.string().min(1).max(4096);
-const BatchIndex = z.number().int().min(0);
-const Failure = z.object({ Error: z.string(), Cause: z.string().optional() }).optional();
-const Batch = z.object({
+export const TaskToken = z.string().min(1).max(4096);
+export const BatchIndex = z.number().int().min(0);
+export const StageFailureInput = z.object({ Error: z.string(), Cause: z.string().optional() }).optional();
+
+/** A callback task on one environment: it completes its token when its hosts or people are done. */
+export const EnvironmentCallbackInput = z.object({ taskToken: TaskToken, releaseId: ReleaseId, environment: EnvironmentName });
+
+/** A callback task on one batch of an environment's hosts. */
+export const BatchCallbackInput = z.object({
   taskToken: TaskToken,
   releaseId: ReleaseId,
   environment: EnvironmentName,
   batchIndex: BatchIndex,
 });
-
-export const STAGE_INPUTS = {
-  Prepare: z.object({ releaseId: ReleaseId, app: AppName }),
-  EnterEnvironment: z.object({ taskToken: TaskToken, releaseId: ReleaseId, environment: EnvironmentName }),
-  Distribute: z.object({ taskToken: TaskToken, releaseId: ReleaseId, environment: EnvironmentName }),
-  AwaitApproval: z.object({ taskToken: TaskToken, releaseId: ReleaseId, environment: EnvironmentName }),
-  SwitchBatch: Batch,
-  BakeUntil: z.object({ releaseId: ReleaseId, environment: EnvironmentName, batchIndex: BatchIndex, bakeSeconds: z.number().int().min(1) }),
-  CompleteEnvironment: z.object({ releaseId: ReleaseId, environment: EnvironmentName }),
-  PlanRevert: z.object({ releaseId: ReleaseId, environment: EnvironmentName, failure: Failure }),
-  RevertBatch: Batch,
-  FailEnvironment: z.object({ releaseId: ReleaseId, environment: EnvironmentName, failure: Failure }),
-  RecordFailure: z.object({ releaseId: ReleaseId, failure: Failure }),
-  Prune: z.object({ taskToken: TaskToken, releaseId: ReleaseId }),
-  Finalize: z.object({ releaseId: ReleaseId }),
-} as const;
-export type StageName = keyof typeof STAGE_INPUTS;
-export type StageInput<N extends StageName> = z.infer<(typeof STAGE_INPUTS)[N]>;
