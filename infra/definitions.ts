@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { STAGE_NAMES, type StageName, stageModuleName } from '../packages/core/src/stage-table.ts';
 
 /** The ASL files with their `${NameFunctionArn}` placeholders filled in, as the stack deploys them. */
 export function renderStateMachine(file: string, functionArns: Record<string, string>): string {
@@ -10,19 +11,11 @@ export function renderStateMachine(file: string, functionArns: Record<string, st
   });
 }
 
-/** The stage functions the state machines call, by placeholder name, and their handler files. */
-export const STAGE_HANDLERS = {
-  Prepare: 'functions/prepare.handler',
-  EnterEnvironment: 'functions/enter-environment.handler',
-  Distribute: 'functions/distribute.handler',
-  AwaitApproval: 'functions/await-approval.handler',
-  SwitchBatch: 'functions/switch-batch.handler',
-  BakeUntil: 'functions/bake-until.handler',
-  CompleteEnvironment: 'functions/complete-environment.handler',
-  PlanRevert: 'functions/plan-revert.handler',
-  RevertBatch: 'functions/revert-batch.handler',
-  FailEnvironment: 'functions/fail-environment.handler',
-  RecordFailure: 'functions/record-failure.handler',
-  Prune: 'functions/prune.handler',
-  Finalize: 'functions/finalize.handler',
-} as const;
+/**
+ * The stage functions the state machines call, by placeholder name, and their handler files: one
+ * Lambda per entry of the stage table, each with the entry point `npm run asl` generates for it.
+ */
+export const STAGE_HANDLERS = Object.fromEntries(STAGE_NAMES.map((name) => [name, `functions/${stageModuleName(name)}.handler`])) as Record<
+  StageName,
+  string
+>;

@@ -1,8 +1,9 @@
 /**
  * What each function's package is made of, besides the stages (infra/definitions.ts): its handler
- * and the files copied next to its bundle. A plain module (no SST globals, no imports) so the bundle
- * test starts every function the stack deploys from this very list.
+ * and the files copied next to its bundle. A plain module (no SST globals; only core's stage table)
+ * so the bundle test starts every function the stack deploys from this very list.
  */
+import { STAGE_NAMES, STAGES } from '../packages/core/src/stage-table.ts';
 
 /** Every Lambda runs on this; SST derives the esbuild target from `runtime` (nodejs22.x: es2023). */
 export const LAMBDA_RUNTIME = { runtime: 'nodejs22.x', architecture: 'arm64', timeout: '60 seconds', memory: '512 MB' } as const;
@@ -43,16 +44,16 @@ export type SecretName = keyof typeof SECRETS;
  *   only the API serves (`GET`/`POST /approvals/{id}`); approval links themselves are random ids,
  *   so the stages that mail them (AwaitApproval, the sweep's retries) need no key;
  * - the admin token is stored hashed by the API (`ensureAdminToken`, at cold start and on rotation);
- * - the webhook secret signs `notifyOutcome`'s deliveries, called by the stages that end a release:
- *   FailEnvironment, RecordFailure, Finalize, and ExecutionFailed (which runs `recordFailure`). A
- *   cancel from the API ends the release through those too (FailEnvironment, or ExecutionFailed
- *   after StopExecution).
+ * - the webhook secret signs `notifyOutcome`'s deliveries, called by the stages that end a release
+ *   (those whose entry in the stage table uses `outcomeWebhooks`: FailEnvironment, RecordFailure,
+ *   Finalize), and by ExecutionFailed (which runs `recordFailure`). A cancel from the API ends the
+ *   release through those too (FailEnvironment, or ExecutionFailed after StopExecution).
  */
 export const FUNCTION_SECRETS: Readonly<Record<string, readonly SecretName[]>> = {
   Api: ['SigningKey', 'AdminToken'],
-  FailEnvironment: ['WebhookSecret'],
-  RecordFailure: ['WebhookSecret'],
-  Finalize: ['WebhookSecret'],
+  ...Object.fromEntries(
+    STAGE_NAMES.filter((name) => (STAGES[name].uses as readonly string[]).includes('outcomeWebhooks')).map((name) => [name, ['WebhookSecret']]),
+  ),
   ExecutionFailed: ['WebhookSecret'],
 };
 

@@ -2,6 +2,7 @@
  * Least privilege, as data: what each function may do, given the ARNs of what the stack creates.
  * A plain module (no SST globals) so a test can read every statement and refuse wildcards.
  */
+import { STAGE_NAMES, STAGES, type StagePort } from '../packages/core/src/stage-table.ts';
 import { FUNCTION_SECRETS, type SecretName } from './handlers.js';
 
 export interface Statement {
@@ -102,11 +103,26 @@ export function hostStatements(bucketArn: string): Statement[] {
   ];
 }
 
+/**
+ * What each port a stage declares (core's stage table, `uses`) needs. The webhook secret of
+ * `outcomeWebhooks` is granted through FUNCTION_SECRETS (infra/handlers.ts), like every secret.
+ */
+const portStatements = (r: StackRefs): Record<StagePort, Statement[]> => ({
+  releaseStore: [table(r)],
+  taskCallbacks: [taskCallbacks],
+  mail: [sendMail(r)],
+  outcomeWebhooks: [],
+  hostInventory: [{ actions: ['ssm:DescribeInstanceInformation'], resources: ['*'] }],
+  hostCommands: [...sendCommands(r), commandResults],
+  artifactDownloads: [readArtifacts(r)],
+});
+
 /** Every function of the stack and the statements it gets. */
 export function permissions(r: StackRefs): Record<string, Statement[]> {
-  const stage = [table(r), taskCallbacks, sendMail(r)];
-  const hostStage = [...stage, readArtifacts(r), ...sendCommands(r), commandResults];
+  const byPort = portStatements(r);
+  const stages = Object.fromEntries(STAGE_NAMES.map((name) => [name, STAGES[name].uses.flatMap((port) => byPort[port])]));
   const byFunction: Record<string, Statement[]> = {
+    ...stages,
     Api: [
       table(r),
       taskCallbacks,
@@ -117,19 +133,6 @@ export function permissions(r: StackRefs): Record<string, Statement[]> {
       // StopExecution: cancelling a release still pending stops its execution outright.
       { actions: ['states:DescribeExecution', 'states:GetExecutionHistory', 'states:StopExecution'], resources: executions(r) },
     ],
-    Prepare: [table(r), { actions: ['ssm:DescribeInstanceInformation'], resources: ['*'] }],
-    EnterEnvironment: stage,
-    Distribute: hostStage,
-    AwaitApproval: stage,
-    SwitchBatch: hostStage,
-    BakeUntil: [table(r)],
-    CompleteEnvironment: stage,
-    PlanRevert: [table(r)],
-    RevertBatch: hostStage,
-    FailEnvironment: stage,
-    RecordFailure: stage,
-    Prune: hostStage,
-    Finalize: stage,
     CommandStatus: [table(r), taskCallbacks, commandResults, ...readCommandOutput(r), sendMail(r)],
     // Retention deletes artifacts nothing uses any more (the bucket keeps the old version for 30 days).
     // It also starts releases a crash left pending without an execution (StartExecution, DescribeExecution).
@@ -144,7 +147,8 @@ export function permissions(r: StackRefs): Record<string, Statement[]> {
       { actions: ['states:StartExecution'], resources: [r.releaseStateMachineArn, r.rollbackStateMachineArn] },
       { actions: ['states:DescribeExecution', 'states:GetExecutionHistory'], resources: executions(r) },
     ],
-    ExecutionFailed: stage,
+    // It ends the release the way RecordFailure does (recordFailure), outside the state machine.
+    ExecutionFailed: STAGES.RecordFailure.uses.flatMap((port) => byPort[port]),
   };
   return Object.fromEntries(Object.entries(byFunction).map(([fn, statements]) => [fn, [...statements, ...readSecrets(r, fn)]]));
 }
