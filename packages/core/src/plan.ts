@@ -19,13 +19,11 @@ export interface ReleasePlan {
   environments: EnvironmentPlan[];
 }
 
-/** What the state machine carries of an environment: what it branches and iterates on, no host. */
-export interface EnvironmentSummary {
-  name: string;
-  approval: boolean;
-  bakeSeconds: number;
-  batchCount: number;
-}
+/**
+ * What the state machine carries of an environment: what it branches and iterates on (the flow in
+ * stage-table.ts reads these fields by name), its batches counted, no host.
+ */
+export type EnvironmentSummary = Omit<EnvironmentPlan, 'batches'> & { batchCount: number };
 
 /** Prepare's answer: one small summary per environment, in pipeline order. */
 export interface PlanSummary {
