@@ -51,16 +51,21 @@ export interface ArtifactRecord {
   verified?: { etag: string; at: string };
 }
 
-export interface ReleaseStore {
+/** App configs, each with a revision that guards against lost updates. */
+export interface AppStore {
   /** Writes the config; with `expectedRevision`, fails with ConflictError if someone wrote first. */
   putApp(config: AppConfig, actor: string, now: string, expectedRevision?: number): Promise<StoredApp>;
   getApp(name: string): Promise<StoredApp | undefined>;
+  /** Every app's name, in name order. */
   listApps(): Promise<string[]>;
+}
 
+/** Release records and each one's per-environment state. Reads are consistent: a stage reads, then writes. */
+export interface ReleaseRecordStore {
   /** Creates the release and its per-environment records; ConflictError if the id is taken. */
   createRelease(release: Release, environments: EnvironmentState[]): Promise<void>;
   getRelease(id: string): Promise<Release | undefined>;
-  /** Moves the status only if it is still `from`; ConflictError otherwise. */
+  /** Moves the status only if it is still `from` (compare-and-set); ConflictError otherwise. */
   updateReleaseStatus(
     id: string,
     from: ReleaseStatus,
@@ -68,15 +73,30 @@ export interface ReleaseStore {
     now: string,
     reason?: string,
   ): Promise<Release>;
+  /** Newest first (release ids sort by creation), unless `oldestFirst`. */
   listReleases(filter: ListReleasesFilter): Promise<Page<Release>>;
 
+  /** In environment-name order. */
   getEnvironmentStates(releaseId: string): Promise<EnvironmentState[]>;
   putEnvironmentState(state: EnvironmentState): Promise<void>;
-  getHostStates(releaseId: string): Promise<HostState[]>;
+}
 
+/** Deleting a release with everything recorded under it, in every port (retention). */
+export interface ReleasePurge {
+  /** Deletes a release and everything recorded under it (environments, hosts, events, plan, steps). */
+  deleteRelease(id: string): Promise<void>;
+}
+
+/** Each release's event log. */
+export interface EventStore {
+  /** Stores the event; an event id stored before is left as it is (a retried append). */
   appendEvent(event: ReleaseEvent): Promise<void>;
+  /** In event-id order: the order they happened. */
   listEvents(releaseId: string): Promise<ReleaseEvent[]>;
+}
 
+/** One lock per environment, leased, and the line of releases waiting for it. */
+export interface LockStore {
   /**
    * Takes the environment lock for `holder`, or renews it if `holder` already has it, or takes over
    * a lease that ran out. Throws EnvironmentLockedError naming the current holder otherwise.
@@ -98,18 +118,10 @@ export interface ReleaseStore {
   leaveQueue(app: string, environment: string, releaseId: string): Promise<void>;
   /** Environments someone waits for, each once, at most `limit` waiters looked at: what the sweep wakes. */
   listQueuedEnvironments(limit: number): Promise<{ app: string; environment: string }[]>;
+}
 
-  getEnvironmentLive(app: string, environment: string): Promise<EnvironmentLive | undefined>;
-  putEnvironmentLive(live: EnvironmentLive): Promise<void>;
-
-  putArtifactRecord(record: ArtifactRecord): Promise<void>;
-  getArtifactRecord(app: string, sha256: string): Promise<ArtifactRecord | undefined>;
-  listArtifactRecords(app: string): Promise<ArtifactRecord[]>;
-  deleteArtifactRecord(app: string, sha256: string): Promise<void>;
-
-  /** Deletes a release and everything recorded under it (environments, hosts, events, steps). */
-  deleteRelease(id: string): Promise<void>;
-
+/** The plan a release runs (hosts per batch per environment) and each host's state and output. */
+export interface PlanStore {
   /** Stores the plan once; a second call returns the plan stored first. */
   savePlan(plan: ReleasePlan): Promise<ReleasePlan>;
   getPlan(releaseId: string): Promise<ReleasePlan | undefined>;
@@ -118,7 +130,12 @@ export interface ReleaseStore {
   ensureHostStates(releaseId: string, environment: string, hosts: string[], now: string): Promise<void>;
   setHostStatus(releaseId: string, environment: string, host: string, status: HostStatus, now: string): Promise<void>;
   putHostStep(releaseId: string, environment: string, host: string, step: string, output: HostStepOutput): Promise<void>;
+  /** Each host with its step outputs, by environment then host. */
+  getHostStates(releaseId: string): Promise<HostState[]>;
+}
 
+/** The steps the workflow waits on (host commands, bakes, approvals): the host-command protocol's records. */
+export interface StepStore {
   /** Creates the step if it is new; otherwise returns the one already there, untouched. */
   startStep(step: StepRecord): Promise<{ created: boolean; step: StepRecord }>;
   /** Hands a running step a new callback token; undefined if the step is no longer running. */
@@ -127,10 +144,41 @@ export interface ReleaseStore {
   completeStep(releaseId: string, key: string, outcome: StepOutcome, now: string): Promise<StepRecord>;
   getStep(releaseId: string, key: string): Promise<StepRecord | undefined>;
   getStepByCommand(commandId: string): Promise<StepRecord | undefined>;
+  /** In key order. */
   listSteps(releaseId: string): Promise<StepRecord[]>;
   /** Host-command steps still running, oldest first: what the reconciling sweep checks. */
   listRunningCommandSteps(limit: number): Promise<StepRecord[]>;
 }
+
+/** What is live on each environment, and what its hosts keep for rollback. */
+export interface EnvironmentLiveStore {
+  getEnvironmentLive(app: string, environment: string): Promise<EnvironmentLive | undefined>;
+  putEnvironmentLive(live: EnvironmentLive): Promise<void>;
+}
+
+/** Which artifacts were asked for (and verified), by app and sha256. */
+export interface ArtifactRecordStore {
+  /** Writes the record whole, replacing one with the same app and sha256. */
+  putArtifactRecord(record: ArtifactRecord): Promise<void>;
+  getArtifactRecord(app: string, sha256: string): Promise<ArtifactRecord | undefined>;
+  /** In sha256 order. */
+  listArtifactRecords(app: string): Promise<ArtifactRecord[]>;
+  deleteArtifactRecord(app: string, sha256: string): Promise<void>;
+}
+
+/**
+ * Everything the release table holds, as one object: what the runtimes wire. Each service and stage
+ * declares the small ports above that it uses, so a test hands it only those.
+ */
+export type ReleaseStore = AppStore &
+  ReleaseRecordStore &
+  ReleasePurge &
+  EventStore &
+  LockStore &
+  PlanStore &
+  StepStore &
+  EnvironmentLiveStore &
+  ArtifactRecordStore;
 
 /** A release waiting in line for an environment's lock, parked on its EnterEnvironment callback token. */
 export interface QueueWaiter {

@@ -1,0 +1,112 @@
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { EnvironmentPlan, HostState, HostStepOutput, PlanStore, ReleasePlan } from '@slipway/core';
+import type { TableAccess } from './dynamo-table-access.ts';
+import { keys, withoutKeys } from './table.ts';
+
+/** One environment's part of a stored plan (the `PLAN` item names the parts, in pipeline order). */
+const planEnvironmentKey = (releaseId: string, environment: string) => ({ pk: `REL#${releaseId}`, sk: `PLAN#${environment}` });
+
+/**
+ * A release's plan (`PLAN` naming its `PLAN#<env>` parts) and its hosts (`HOST#<env>#<host>`, with
+ * each step's output in `HOSTSTEP#<env>#<host>#<step>`), all under `REL#<id>`.
+ */
+export function createDynamoPlanStore(table: TableAccess): PlanStore {
+  const { client, tableName, call, put, putOnce, queryAll, queryPrefix } = table;
+
+  /** The stored plan, read consistently: Prepare reads back what it (or an earlier attempt) wrote. */
+  async function readPlan(releaseId: string): Promise<ReleasePlan | undefined> {
+    const items = await queryAll({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': `REL#${releaseId}`, ':prefix': 'PLAN' },
+      ConsistentRead: true,
+    });
+    const head = items.find((item) => item.sk === keys.plan(releaseId).sk);
+    if (!head) return undefined;
+    const names = head.environments as (string | EnvironmentPlan)[];
+    // A plan stored whole in one item, before plans were split: as it is.
+    if (names.some((name) => typeof name !== 'string')) return withoutKeys<ReleasePlan>(head);
+    const byName = new Map(items.map((item) => [item.sk, item]));
+    const environments = (names as string[]).map((name) => {
+      const item = byName.get(planEnvironmentKey(releaseId, name).sk);
+      if (!item) throw new Error(`the plan of release ${releaseId} names environment ${name}, whose part is missing`);
+      const { name: stored, approval, bakeSeconds, batches } = withoutKeys<EnvironmentPlan>(item);
+      return { name: stored, approval, bakeSeconds, batches };
+    });
+    return { releaseId, app: String(head.app), environments };
+  }
+
+  return {
+    /**
+     * One item per environment (`PLAN#<env>`, 5,000 instance ids are about 110 KB, and an item
+     * holds at most 400 KB), then the `PLAN` item naming them, which makes the plan exist. Each is
+     * written once: a second Prepare (a retry after a crash) gets the plan stored first.
+     */
+    async savePlan(plan: ReleasePlan) {
+      await Promise.all(
+        plan.environments.map((env) =>
+          putOnce({ ...planEnvironmentKey(plan.releaseId, env.name), releaseId: plan.releaseId, ...env }, 'save plan'),
+        ),
+      );
+      await putOnce(
+        { ...keys.plan(plan.releaseId), releaseId: plan.releaseId, app: plan.app, environments: plan.environments.map((env) => env.name) },
+        'save plan',
+      );
+      return (await readPlan(plan.releaseId))!;
+    },
+
+    getPlan: readPlan,
+
+    async ensureHostStates(releaseId, environment, hosts, now) {
+      for (let i = 0; i < hosts.length; i += 25) {
+        await Promise.all(
+          hosts
+            .slice(i, i + 25)
+            .map((host) =>
+              putOnce(
+                { ...keys.releaseHost(releaseId, environment, host), releaseId, environment, host, status: 'pending', updatedAt: now },
+                'host states',
+              ),
+            ),
+        );
+      }
+    },
+
+    async setHostStatus(releaseId, environment, host, status, now) {
+      await call('host status', () =>
+        client.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: keys.releaseHost(releaseId, environment, host),
+            UpdateExpression: 'SET #status = :status, updatedAt = :now, releaseId = :release, environment = :env, host = :host',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':status': status, ':now': now, ':release': releaseId, ':env': environment, ':host': host },
+          }),
+        ),
+      );
+    },
+
+    async putHostStep(releaseId, environment, host, step, output) {
+      await put({ ...keys.hostStep(releaseId, environment, host, step), releaseId, environment, host, step, ...output });
+    },
+
+    async getHostStates(releaseId) {
+      const [hosts, steps] = await Promise.all([
+        queryPrefix(`REL#${releaseId}`, 'HOST#'),
+        queryPrefix(`REL#${releaseId}`, 'HOSTSTEP#'),
+      ]);
+      const byHost = new Map<string, HostState>();
+      for (const item of hosts) {
+        const host = withoutKeys<HostState>(item);
+        byHost.set(`${host.environment}#${host.host}`, { ...host, steps: {} });
+      }
+      for (const item of steps) {
+        const { environment, host, step, exitCode, stdout, stderr, startedAt, endedAt } = withoutKeys<
+          HostStepOutput & { releaseId: string; environment: string; host: string; step: string }
+        >(item);
+        const state = byHost.get(`${environment}#${host}`);
+        if (state) state.steps[step] = { exitCode, stdout, stderr, startedAt, endedAt };
+      }
+      return [...byHost.values()];
+    },
+  };
+}
