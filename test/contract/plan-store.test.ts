@@ -1,0 +1,82 @@
+import { createDynamoPlanStore, createTableAccess } from '@slipway/aws';
+import type { PlanStore, ReleasePlan } from '@slipway/core';
+import { describe, expect, it } from 'vitest';
+import { createMemoryPlanStore } from '../../packages/core/src/testing/memory-release-store.ts';
+import { implementations, releaseId } from './implementations.ts';
+
+const stores = implementations<PlanStore>('plans', createMemoryPlanStore, (client, table) => createDynamoPlanStore(createTableAccess(client, table)));
+
+const planOf = (id: string, hosts = ['h1', 'h2', 'h3']): ReleasePlan => ({
+  releaseId: id,
+  app: 'shop',
+  environments: [
+    { name: 'staging', approval: false, bakeSeconds: 0, batches: [['s1']] },
+    { name: 'production', approval: true, bakeSeconds: 60, batches: hosts.map((h) => [h]) },
+  ],
+});
+
+const output = (stdout: string) => ({ exitCode: 0, stdout, stderr: '', startedAt: 't0', endedAt: 't1' });
+
+describe.each(stores)('plan store contract: %s', (_name, make) => {
+  it('stores a plan once, in pipeline order; a second save gets the plan stored first', async () => {
+    const store = await make();
+    const id = releaseId();
+    expect(await store.getPlan(id)).toBeUndefined();
+    expect(await store.savePlan(planOf(id))).toEqual(planOf(id));
+    expect(await store.savePlan(planOf(id, ['other']))).toEqual(planOf(id));
+    expect(await store.getPlan(id)).toEqual(planOf(id));
+  });
+
+  it('two Prepares saving at once both answer the same plan', async () => {
+    const store = await make();
+    const id = releaseId();
+    const [a, b] = await Promise.all([store.savePlan(planOf(id, ['a1', 'a2'])), store.savePlan(planOf(id, ['b1', 'b2']))]);
+    expect(a).toEqual(b);
+    expect(await store.getPlan(id)).toEqual(a);
+  });
+
+  it('holds a plan of 5,000 hosts', async () => {
+    const store = await make();
+    const id = releaseId();
+    const hosts = Array.from({ length: 5000 }, (_, i) => `i-${i.toString(16).padStart(17, '0')}`);
+    const plan = { ...planOf(id), environments: [{ name: 'production', approval: false, bakeSeconds: 0, batches: [hosts.slice(0, 2500), hosts.slice(2500)] }] };
+    await store.savePlan(plan);
+    expect((await store.getPlan(id))?.environments[0]?.batches.flat()).toHaveLength(5000);
+  });
+
+  it('creates host records once in pending, and keeps their status and outputs', async () => {
+    const store = await make();
+    const id = releaseId();
+    await store.ensureHostStates(id, 'staging', ['h1', 'h2'], 't0');
+    await store.setHostStatus(id, 'staging', 'h1', 'distributed', 't1');
+    await store.putHostStep(id, 'staging', 'h1', 'distribute', output('ok'));
+    // Creating again leaves what is there alone.
+    await store.ensureHostStates(id, 'staging', ['h1'], 't2');
+    const hosts = await store.getHostStates(id);
+    expect(hosts.map((h) => [h.host, h.status, h.updatedAt])).toEqual([
+      ['h1', 'distributed', 't1'],
+      ['h2', 'pending', 't0'],
+    ]);
+    expect(hosts[0]).toEqual({ releaseId: id, environment: 'staging', host: 'h1', status: 'distributed', updatedAt: 't1', steps: { distribute: output('ok') } });
+    expect(hosts[1]?.steps).toEqual({});
+  });
+
+  it('lists hosts by environment then host, each with every step it ran, the last write of a step winning', async () => {
+    const store = await make();
+    const id = releaseId();
+    await store.ensureHostStates(id, 'staging', ['b', 'a'], 't0');
+    await store.ensureHostStates(id, 'production', ['c'], 't0');
+    await store.putHostStep(id, 'staging', 'a', 'distribute', output('one'));
+    await store.putHostStep(id, 'staging', 'a', 'switch', output('two'));
+    await store.putHostStep(id, 'staging', 'a', 'switch', output('three'));
+    expect((await store.getHostStates(id)).map((h) => `${h.environment}/${h.host}`)).toEqual(['production/c', 'staging/a', 'staging/b']);
+    expect((await store.getHostStates(id))[1]?.steps).toEqual({ distribute: output('one'), switch: output('three') });
+  });
+
+  it('a status set on a host with no record yet creates it', async () => {
+    const store = await make();
+    const id = releaseId();
+    await store.setHostStatus(id, 'production', 'h9', 'failed', 't5');
+    expect(await store.getHostStates(id)).toEqual([{ releaseId: id, environment: 'production', host: 'h9', status: 'failed', updatedAt: 't5', steps: {} }]);
+  });
+});
