@@ -1,5 +1,5 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { type ApprovalContext, approvalMail, decisionPage, escapeHtml, messagePage } from './approval-pages.ts';
+import { type ApprovalContext, approvalMail, decisionPage, messagePage } from './approval-pages.ts';
 import type { AuditLog } from './audit.ts';
 import type { Principal } from './auth.ts';
 import {
@@ -14,15 +14,18 @@ import {
 } from './errors.ts';
 import type { Clock, IdGenerator } from './ids.ts';
 import { deliverOutcome } from './steps.ts';
-import { type Logger, scrub } from './logger.ts';
+import type { Logger } from './logger.ts';
+import { createMailDelivery, createOutcomeNotifications } from './notifications.ts';
 import type {
   ApprovalDecision,
   ApprovalRequest,
   ApprovalStore,
-  Mail,
   Mailer,
   Notifier,
-  ReleaseStore,
+  EnvironmentLiveStore,
+  EventStore,
+  ReleaseRecordStore,
+  StepStore,
   Workflow,
 } from './ports.ts';
 import { isTerminal, type Release } from './release.ts';
@@ -34,7 +37,7 @@ import { ApprovalForm, ApprovalRequestBody, parse } from './schemas.ts';
  * decides. The workflow's task token stays in the step record: never in a link, a mail, a page or a log.
  */
 export interface ApprovalDeps {
-  store: ReleaseStore;
+  store: EventStore & Pick<ReleaseRecordStore, 'getRelease'> & Pick<EnvironmentLiveStore, 'getEnvironmentLive'> & Pick<StepStore, 'completeStep' | 'getStep'>;
   approvals: ApprovalStore;
   workflow: Workflow;
   mailer: Mailer;
@@ -55,8 +58,6 @@ export interface HtmlPage {
 }
 
 const APPROVAL_ID = /^[A-Za-z0-9_-]{43}$/;
-/** After the n-th failed send of a mail, how long until it is tried again (the last, from then on). */
-const MAIL_RETRY_SECONDS = [5, 30, 120, 600, 3600];
 /** Later than any gate expires: the due requests up to it are every pending one. */
 const END_OF_TIME = '9999-12-31T23:59:59.999Z';
 
@@ -68,16 +69,12 @@ function hashId(approvalId: string): string {
   return createHash('sha256').update(approvalId).digest('hex');
 }
 
-/** Why a mail did not go, for the release's events and the log: the error's message, without any link. */
-function mailError(error: unknown, links: string[]): string {
-  let message = error instanceof Error ? error.message.trim() || error.name : String(error);
-  for (const link of links) message = message.split(link).join('[link]');
-  return scrub(message);
-}
-
 export function createApprovalService(deps: ApprovalDeps) {
   const { store, approvals, workflow, mailer, notifier, clock, ids, logger, baseUrl, signingKey } = deps;
   const now = () => clock.now().toISOString();
+  const { sendClaimed } = createMailDelivery({ store, claims: approvals, mailer, clock, ids, logger });
+  const delivery = { sendClaimed };
+  const outcomes = createOutcomeNotifications({ store, claims: approvals, delivery, notifier, clock, ids, logger, baseUrl });
 
   const csrfFor = (approvalId: string) => createHmac('sha256', signingKey).update(`csrf:${approvalId}`).digest('base64url');
 
@@ -89,57 +86,6 @@ export function createApprovalService(deps: ApprovalDeps) {
 
   async function record(releaseId: string, type: string, actor: string, data?: Record<string, unknown>) {
     await store.appendEvent({ releaseId, id: ids.next(), at: now(), type, actor, data });
-  }
-
-  /** One attempt at a mail whose notification claim this call holds; `data` goes into its events. */
-  interface ClaimedMail {
-    releaseId: string;
-    /** The notification claim this attempt holds. */
-    key: string;
-    claimedAt: string;
-    /** `approval` or `notification`: the events are `<kind>.mailed` and `<kind>.mail_failed`. */
-    kind: 'approval' | 'notification';
-    data: { to: string } & Record<string, unknown>;
-  }
-
-  /**
-   * Sends a mail whose notification was just claimed. A mail that cannot go (SES refuses it: the
-   * sandbox, an unverified sender) fails nothing: the claim is given back, so a later attempt (the
-   * sweep, a retried or resumed stage) sends it, and the failure is recorded on the release and
-   * logged with the error's message only, never the mail or a link. Anything else failing on the way
-   * gives the claim back at once and is thrown. `compose` answers undefined when no mail is due any
-   * more (the release ended): the claim stands and nothing is sent.
-   */
-  async function sendClaimed(
-    claimed: ClaimedMail,
-    compose: () => Promise<{ mail: Mail; links: string[] } | undefined>,
-  ): Promise<void> {
-    const { releaseId, key, claimedAt, kind, data } = claimed;
-    let composed: { mail: Mail; links: string[] } | undefined;
-    try {
-      composed = await compose();
-      if (!composed) return;
-    } catch (error) {
-      await approvals.deferNotification(key, claimedAt, claimedAt).catch(() => undefined);
-      throw error;
-    }
-    try {
-      await mailer.send(composed.mail);
-    } catch (error) {
-      const message = mailError(error, composed.links);
-      const type = `${kind}.mail_failed`;
-      const earlier = (await store.listEvents(releaseId)).filter(
-        (e) => e.type === type && e.data?.to === data.to && e.data?.environment === data.environment,
-      );
-      const attempt = earlier.length + 1;
-      const delay = MAIL_RETRY_SECONDS[Math.min(attempt, MAIL_RETRY_SECONDS.length) - 1]!;
-      const retryAt = new Date(clock.now().getTime() + delay * 1000).toISOString();
-      await approvals.deferNotification(key, claimedAt, retryAt);
-      logger.warn('a mail could not be sent; it will be tried again', { releaseId, type, to: data.to, attempt, retryAt, error: message });
-      await record(releaseId, type, 'slipway', { ...data, error: message, attempt, retryAt });
-      return;
-    }
-    await record(releaseId, `${kind}.mailed`, 'slipway', data);
   }
 
   /**
@@ -454,73 +400,8 @@ export function createApprovalService(deps: ApprovalDeps) {
       );
     },
 
-    /**
-     * Tells the opener (and the app's webhook) how a release ended; each at most once. A cancel is
-     * told to the webhook only (whoever cancelled knows). The webhook's outcome is recorded on the
-     * release and never fails the caller.
-     */
-    async notifyOutcome(release: Release, status: 'succeeded' | 'failed' | 'rejected' | 'cancelled', reason?: string) {
-      const at = now();
-      const link = `${baseUrl()}/v1/releases/${release.id}`;
-      const mailKey = `outcome-mail#${release.id}`;
-      if (status !== 'cancelled' && release.openedBy.includes('@') && (await approvals.claimNotification(mailKey, at))) {
-        // A mail that cannot go is recorded and tried again by a later call; the release stays as it ended.
-        await sendClaimed({ releaseId: release.id, key: mailKey, claimedAt: at, kind: 'notification', data: { to: release.openedBy, status } }, async () => {
-          const text = [
-            `${release.app} ${release.version} ${status}.`,
-            ...(reason ? ['', `Reason: ${reason}`] : []),
-            '',
-            `Release ${release.id}: ${link}`,
-          ].join('\n');
-          const mail = {
-            to: [release.openedBy],
-            subject: `[Slipway] ${release.app} ${release.version} ${status}`,
-            text,
-            html: `<!doctype html><html><body><pre style="white-space:pre-wrap;font-family:system-ui,sans-serif">${escapeHtml(text)}</pre></body></html>`,
-          };
-          return { mail, links: [link] };
-        });
-      }
-      if (release.config.webhookUrl && (await approvals.claimNotification(`outcome-webhook#${release.id}`, at))) {
-        try {
-          // Who cancelled: the actor of the cancel request, which recorded the release's end first.
-          const cancelledBy =
-            status === 'cancelled' ? ((await store.listEvents(release.id)).find((e) => e.type === 'release.cancelled')?.actor ?? null) : undefined;
-          const delivery = await notifier.post(
-            release.config.webhookUrl,
-            {
-              event: `release.${status}`,
-              release: {
-                id: release.id,
-                app: release.app,
-                version: release.version,
-                status,
-                reason: reason ?? null,
-                openedBy: release.openedBy,
-                ...(cancelledBy === undefined ? {} : { cancelledBy }),
-              },
-              link,
-            },
-            ids.next(),
-          );
-          const { deliveryId, attempts, httpStatus } = delivery;
-          if (delivery.ok) {
-            await record(release.id, 'notification.webhook', 'slipway', { status, deliveryId, attempts, httpStatus });
-          } else {
-            logger.warn('the webhook did not take the notification', { releaseId: release.id, deliveryId, attempts, error: delivery.error });
-            await record(release.id, 'notification.webhook_failed', 'slipway', {
-              status,
-              deliveryId,
-              attempts,
-              httpStatus: httpStatus ?? null,
-              error: delivery.error,
-            });
-          }
-        } catch (error) {
-          logger.warn('the webhook did not take the notification', { releaseId: release.id, error });
-        }
-      }
-    },
+    /** How a release ended, to its opener and its webhook (notifications.ts); the stages call it here. */
+    notifyOutcome: outcomes.notifyOutcome,
   };
 }
 export type ApprovalService = ReturnType<typeof createApprovalService>;

@@ -21,6 +21,7 @@ export * from './errors.ts';
 export * from './http.ts';
 export * from './ids.ts';
 export * from './logger.ts';
+export * from './notifications.ts';
 export * from './ports.ts';
 export * from './release.ts';
 export * from './releases.ts';

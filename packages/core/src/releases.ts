@@ -6,14 +6,21 @@ import type { Principal } from './auth.ts';
 import { ConflictError, EnvironmentLockedError, IllegalTransitionError, NotFoundError, UnprocessableError } from './errors.ts';
 import type { Clock, IdGenerator } from './ids.ts';
 import type { Logger } from './logger.ts';
-import type { ExecutionKind, Page, ReleaseStore, Workflow } from './ports.ts';
-import { OPEN_LOCK_LEASE_SECONDS } from './stages.ts';
+import type { EnvironmentLiveStore, EventStore, ExecutionKind, LockStore, Page, PlanStore, ReleaseRecordStore, Workflow } from './ports.ts';
+import { OPEN_LOCK_LEASE_SECONDS } from './stages/environment-line.ts';
 import { assertTransition, type EnvironmentState, type HostState, isTerminal, type Release, type ReleaseEvent } from './release.ts';
 import { EnvironmentName, ListReleasesQuery, OpenReleaseRequest, parse, ReleaseId, RollbackRequest } from './schemas.ts';
 
+/** The ports of the release table the release service uses. */
+export type ReleaseServiceStore = ReleaseRecordStore &
+  EventStore &
+  Pick<LockStore, 'getLock' | 'acquireLock'> &
+  Pick<EnvironmentLiveStore, 'getEnvironmentLive'> &
+  Pick<PlanStore, 'getHostStates'>;
+
 export interface ReleaseDeps {
   approvals: ApprovalService;
-  store: ReleaseStore;
+  store: ReleaseServiceStore;
   apps: AppService;
   artifacts: ArtifactService;
   workflow: Workflow;

@@ -1,6 +1,6 @@
 import type { Clock } from './ids.ts';
 import type { Logger } from './logger.ts';
-import type { ArtifactStore, ReleaseStore, Workflow } from './ports.ts';
+import type { AppStore, ArtifactRecordStore, ArtifactStore, EnvironmentLiveStore, ReleasePurge, ReleaseRecordStore, Workflow } from './ports.ts';
 import { isTerminal, type Release } from './release.ts';
 
 /**
@@ -19,7 +19,11 @@ export interface RetentionPolicy {
 export const DEFAULT_RETENTION: RetentionPolicy = { releaseDays: 365, artifactDays: 30, outputDays: 30 };
 
 export interface RetentionDeps {
-  store: ReleaseStore;
+  store: Pick<AppStore, 'getApp' | 'listApps'> &
+    Pick<EnvironmentLiveStore, 'getEnvironmentLive'> &
+    Pick<ReleaseRecordStore, 'listReleases'> &
+    ReleasePurge &
+    Pick<ArtifactRecordStore, 'listArtifactRecords' | 'deleteArtifactRecord'>;
   objects: ArtifactStore;
   workflow: Workflow;
   clock: Clock;
