@@ -55,6 +55,7 @@ export function createFakeWorkflow() {
     outcomeOf(token: string): TaskOutcome | undefined;
     /** No task waits on `token` any more (it timed out, or the executor restarted). */
     expireToken(token: string): void;
+    forget(releaseId: string): Promise<void>;
   } = {
     started,
     outcomes,

@@ -1,0 +1,70 @@
+import { createSlipway } from '../index.ts';
+import { silentLogger } from '../logger.ts';
+import type { AppConfig } from '../schemas.ts';
+import { artifactKey } from '../schemas.ts';
+import { createFakeArtifactStore, createFakeFleet, createFakeMailer, createFakeNotifier, createFakeWorkflow, createManualClock, createSequentialIds } from './fakes.ts';
+import { createMemoryApprovalStore } from './memory-approval-store.ts';
+import { createMemoryReleaseStore } from './memory-release-store.ts';
+import { createMemoryAuditStore, createMemoryTokenStore } from './memory-stores.ts';
+
+export const BASE_URL = 'https://deploy.example.com';
+
+/**
+ * Slipway wired on fakes only: every store in memory, a clock the test moves, ids in creation
+ * order, a workflow that records the tokens it is told about, a fleet that runs nothing. What
+ * `createSlipway` builds from these is the code under test.
+ */
+export function createTestSlipway(options: { start?: string } = {}) {
+  const clock = createManualClock(options.start);
+  const ids = createSequentialIds();
+  const store = createMemoryReleaseStore();
+  const approvalStore = createMemoryApprovalStore();
+  const workflow = createFakeWorkflow();
+  const fleet = createFakeFleet();
+  const mailer = createFakeMailer();
+  const notifier = createFakeNotifier();
+  const objects = createFakeArtifactStore();
+  const slipway = createSlipway({
+    store,
+    tokens: createMemoryTokenStore(),
+    objects,
+    approvalStore,
+    auditStore: createMemoryAuditStore(),
+    workflow,
+    fleet,
+    mailer,
+    notifier,
+    clock,
+    ids,
+    logger: silentLogger,
+    baseUrl: () => BASE_URL,
+    signingKey: 'test-signing-key',
+  });
+  const stages = slipway.stages!;
+
+  /** Stores the app's config and one uploaded artifact of it; answers the artifact's sha256. */
+  async function appWithArtifact(config: AppConfig, sha256 = 'a'.repeat(64)) {
+    await store.putApp(config, 'admin', clock.now().toISOString());
+    objects.store(artifactKey(config.name, sha256), sha256, 1024);
+    return sha256;
+  }
+
+  /** Opens a release of `app` at `version` as `openedBy`, through the release service. */
+  async function open(app: string, version: string, sha256 = 'a'.repeat(64), openedBy = 'dev@example.com') {
+    return slipway.releases.open(
+      { app, version, artifact: { key: artifactKey(app, sha256), sha256 } },
+      { name: openedBy, role: 'deployer' },
+    );
+  }
+
+  /** Lets the fleet report the command last sent of `kind` as finished (the status callback). */
+  async function finish(kind: string) {
+    const command = fleet.last(kind);
+    if (!command) throw new Error(`no ${kind} command was sent`);
+    await stages.commandFinished(command.commandId);
+    return command;
+  }
+
+  return { slipway, stages, store, approvalStore, workflow, fleet, mailer, notifier, objects, clock, ids, appWithArtifact, open, finish };
+}
+export type TestSlipway = ReturnType<typeof createTestSlipway>;
