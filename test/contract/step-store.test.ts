@@ -58,7 +58,10 @@ describe.each(stores)('step store contract: %s', (_name, make) => {
     const id = releaseId();
     await store.startStep(step(id, 'k'));
     expect(await store.replaceStepToken(id, 'k', 'token-2', at(10))).toEqual(step(id, 'k', { taskToken: 'token-2', updatedAt: at(10) }));
-    await store.completeStep(id, 'k', { status: 'succeeded', output: { hosts: 2 } }, at(20));
+    expect(await store.completeStep(id, 'k', { status: 'succeeded', output: { hosts: 2 } }, at(20))).toEqual({
+      settled: true,
+      step: step(id, 'k', { taskToken: 'token-2', state: 'succeeded', output: { hosts: 2 }, updatedAt: at(20) }),
+    });
     expect(await store.replaceStepToken(id, 'k', 'token-3', at(30))).toBeUndefined();
     expect((await store.getStep(id, 'k'))?.taskToken).toBe('token-2');
     expect(await store.replaceStepToken(id, 'never-started', 'token-3', at(30))).toBeUndefined();
@@ -68,25 +71,26 @@ describe.each(stores)('step store contract: %s', (_name, make) => {
     const store = await make();
     const id = releaseId();
     await store.startStep(step(id, 'k'));
-    const failed = await store.completeStep(id, 'k', { status: 'failed', error: 'HostCommandFailedError', cause: 'h1 exited 1' }, at(20));
-    expect(failed).toEqual(step(id, 'k', { state: 'failed', error: 'HostCommandFailedError', cause: 'h1 exited 1', updatedAt: at(20) }));
-    const late = await store.completeStep(id, 'k', { status: 'succeeded', output: { hosts: 2 } }, at(30));
-    expect(late).toEqual(failed);
+    const failed = step(id, 'k', { state: 'failed', error: 'HostCommandFailedError', cause: 'h1 exited 1', updatedAt: at(20) });
+    expect(await store.completeStep(id, 'k', { status: 'failed', error: 'HostCommandFailedError', cause: 'h1 exited 1' }, at(20))).toEqual({
+      settled: true,
+      step: failed,
+    });
+    expect(await store.completeStep(id, 'k', { status: 'succeeded', output: { hosts: 2 } }, at(30))).toEqual({ settled: false, step: failed });
     expect(await store.getStep(id, 'k')).toEqual(failed);
   });
 
-  it('two completions at once settle it once, the same way for both', async () => {
+  it('two completions at the same moment settle it once, and say which one did', async () => {
     const store = await make();
     const id = releaseId();
     await store.startStep(step(id, 'k'));
     const [a, b] = await Promise.all([
       store.completeStep(id, 'k', { status: 'succeeded', output: { hosts: 2 } }, at(20)),
-      store.completeStep(id, 'k', { status: 'failed', error: 'E', cause: 'c' }, at(21)),
+      store.completeStep(id, 'k', { status: 'failed', error: 'E', cause: 'c' }, at(20)),
     ]);
-    expect(a.state).toBe(b.state);
-    expect(a).toEqual(await store.getStep(id, 'k'));
-    // The caller that settled it sees its own time; that is how a stage knows it was the one.
-    expect([a.updatedAt === at(20), b.updatedAt === at(21)].filter(Boolean)).toHaveLength(1);
+    expect([a.settled, b.settled].sort()).toEqual([false, true]);
+    expect(a.step).toEqual(b.step);
+    expect(a.step).toEqual(await store.getStep(id, 'k'));
   });
 
   it('lists a release\'s steps in key order', async () => {

@@ -84,9 +84,9 @@ export function createDynamoStepStore(table: TableAccess): StepStore {
               ReturnValues: 'ALL_NEW',
             }),
           );
-          return withoutKeys<StepRecord>(result.Attributes as Item);
+          return { settled: true, step: withoutKeys<StepRecord>(result.Attributes as Item) };
         },
-        async () => withoutKeys<StepRecord>((await get(keys.step(releaseId, key)))!),
+        async () => ({ settled: false, step: withoutKeys<StepRecord>((await get(keys.step(releaseId, key)))!) }),
       );
     },
 

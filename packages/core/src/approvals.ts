@@ -147,7 +147,7 @@ export function createApprovalService(deps: ApprovalDeps) {
     why: string,
   ) {
     if (!(await approvals.settleRequest(release.id, request.environment, outcome, now()))) return;
-    const step = await store.completeStep(
+    const { step } = await store.completeStep(
       release.id,
       approvalStepKey(request.environment),
       outcome === 'approved'

@@ -140,8 +140,11 @@ export interface StepStore {
   startStep(step: StepRecord): Promise<{ created: boolean; step: StepRecord }>;
   /** Hands a running step a new callback token; undefined if the step is no longer running. */
   replaceStepToken(releaseId: string, key: string, taskToken: string, now: string): Promise<StepRecord | undefined>;
-  /** Records the outcome if the step is still running; returns the step as it now stands. */
-  completeStep(releaseId: string, key: string, outcome: StepOutcome, now: string): Promise<StepRecord>;
+  /**
+   * Records the outcome if the step is still running (compare-and-set); returns the step as it now
+   * stands, and whether this call settled it (false: it had settled before, maybe this very moment).
+   */
+  completeStep(releaseId: string, key: string, outcome: StepOutcome, now: string): Promise<{ settled: boolean; step: StepRecord }>;
   getStep(releaseId: string, key: string): Promise<StepRecord | undefined>;
   getStepByCommand(commandId: string): Promise<StepRecord | undefined>;
   /** In key order. */

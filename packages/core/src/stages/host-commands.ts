@@ -143,16 +143,17 @@ export function createHostCommands({ store, fleet, workflow, clock, ids, logger,
             error: HostCommandFailedError.name,
             cause: tail(describeFailure(kind, step.environment, failed, step.batchIndex), CAUSE_LIMIT),
           };
-    const settled = await store.completeStep(step.releaseId, step.key, outcome, at);
-    if (settled.updatedAt === at) {
-      await record(step.releaseId, `${kind}.${settled.state}`, {
+    const { settled, step: current } = await store.completeStep(step.releaseId, step.key, outcome, at);
+    // Only the call that settled the step records it: two callbacks at the same moment record one.
+    if (settled) {
+      await record(step.releaseId, `${kind}.${current.state}`, {
         environment: step.environment,
         batchIndex: step.batchIndex,
         failedHosts: failed.slice(0, FAILED_HOSTS_NAMED).map((f) => f.host),
         ...(failed.length > FAILED_HOSTS_NAMED ? { failedCount: failed.length } : {}),
       });
     }
-    await deliverOutcome(workflow, settled);
+    await deliverOutcome(workflow, current);
   }
 
   /**

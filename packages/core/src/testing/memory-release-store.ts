@@ -320,7 +320,7 @@ export function createMemoryStepStore(): StepStore & Forgets {
       const id = idOf(releaseId, key);
       const step = steps.get(id);
       if (!step) throw new Error(`step ${key} of release ${releaseId} was never started`);
-      if (step.state !== 'running') return copy(step);
+      if (step.state !== 'running') return { settled: false, step: copy(step) };
       const settled: StepRecord = {
         ...step,
         state: outcome.status,
@@ -331,7 +331,7 @@ export function createMemoryStepStore(): StepStore & Forgets {
       };
       steps.set(id, settled);
       running.delete(id);
-      return copy(settled);
+      return { settled: true, step: copy(settled) };
     },
     async getStep(releaseId, key) {
       const step = steps.get(idOf(releaseId, key));
