@@ -120,6 +120,33 @@ describe.each(stores)('release records contract: %s', (_name, make) => {
     expect((await store.listReleases({ app: 'shop', environment: 'production', limit: 5 })).items.map((r) => r.id)).toEqual([release.id]);
   });
 
+  it('writes over an expected status only while the status is still that one', async () => {
+    const store = await make();
+    const release = await opened(store);
+    const [production] = await store.getEnvironmentStates(release.id);
+    await store.putEnvironmentState({ ...production!, status: 'distributing' }, 'pending');
+    const stale = store.putEnvironmentState({ ...production!, status: 'switching' }, 'pending');
+    await expect(stale).rejects.toBeInstanceOf(ConflictError);
+    await expect(stale).rejects.toMatchObject({ details: { expected: 'pending', actual: 'distributing' } });
+    expect((await store.getEnvironmentStates(release.id))[0]?.status).toBe('distributing');
+    await expect(store.putEnvironmentState({ ...production!, environment: 'qa' }, 'pending')).rejects.toThrow(/has no environment qa/);
+    expect((await store.getEnvironmentStates(release.id)).map((e) => e.environment)).toEqual(['production', 'staging']);
+  });
+
+  it('of two writers over the same status, exactly one lands: the stale one cannot move it back', async () => {
+    const store = await make();
+    const release = await opened(store);
+    const [production] = await store.getEnvironmentStates(release.id);
+    await store.putEnvironmentState({ ...production!, status: 'distributing' }, 'pending');
+    const writes = await Promise.allSettled([
+      store.putEnvironmentState({ ...production!, status: 'failed', endedAt: 't9' }, 'distributing'),
+      store.putEnvironmentState({ ...production!, status: 'switching' }, 'distributing'),
+    ]);
+    expect(writes.map((w) => w.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const winner = writes[0]!.status === 'fulfilled' ? 'failed' : 'switching';
+    expect((await store.getEnvironmentStates(release.id))[0]?.status).toBe(winner);
+  });
+
   it('hands back copies: changing what it answered changes nothing stored', async () => {
     const store = await make();
     const release = await opened(store);

@@ -324,6 +324,24 @@ describe('switching batch by batch', () => {
     expect(t.fleet.sends.filter((c) => c.script.kind === 'switch' && c.hosts.includes('i-web-3'))).toEqual([]);
   });
 
+  it('a failure landing between a stage\'s read and its write is not overwritten: the environment never moves back', async () => {
+    const { t, id } = await prepared();
+    await t.stages.enterEnvironment({ taskToken: 'enter', releaseId: id, environment: 'staging' });
+    const put = t.store.putEnvironmentState.bind(t.store);
+    let raced = false;
+    t.store.putEnvironmentState = async (state, expectedStatus) => {
+      if (state.status === 'switching' && !raced) {
+        raced = true;
+        // failEnvironment of a racing execution path lands first.
+        await put({ ...state, status: 'failed', endedAt: t.clock.now().toISOString() });
+      }
+      return put(state, expectedStatus);
+    };
+    await t.stages.switchBatch({ taskToken: 's', releaseId: id, environment: 'staging', batchIndex: 0 });
+    expect(raced).toBe(true);
+    expect((await t.store.getEnvironmentStates(id)).find((e) => e.environment === 'staging')?.status).toBe('failed');
+  });
+
   it('never switches a host for a release that ended', async () => {
     const { t, id } = await prepared();
     await t.stages.enterEnvironment({ taskToken: 'enter', releaseId: id, environment: 'staging' });

@@ -1,4 +1,4 @@
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   ConflictError,
   type EnvironmentState,
@@ -128,8 +128,30 @@ export function createDynamoReleaseRecords(table: TableAccess): ReleaseRecordSto
       return (await queryPrefix(`REL#${releaseId}`, 'ENV#')).map((item) => withoutKeys<EnvironmentState>(item));
     },
 
-    async putEnvironmentState(state) {
-      await put(environmentItem(state));
+    async putEnvironmentState(state, expectedStatus) {
+      if (expectedStatus === undefined) return put(environmentItem(state));
+      await conditional(
+        'put environment state',
+        (tableName) =>
+          client.send(
+            new PutCommand({
+              TableName: tableName,
+              Item: environmentItem(state),
+              ConditionExpression: '#status = :expected',
+              ExpressionAttributeNames: { '#status': 'status' },
+              ExpressionAttributeValues: { ':expected': expectedStatus },
+            }),
+          ),
+        async () => {
+          const current = await get(keys.releaseEnv(state.releaseId, state.environment));
+          throw new ConflictError(
+            current
+              ? `${state.environment} of release ${state.releaseId} is ${String(current.status)}, not ${expectedStatus}; read it again`
+              : `release ${state.releaseId} has no environment ${state.environment}`,
+            { details: { expected: expectedStatus, actual: current?.status ?? null } },
+          );
+        },
+      );
     },
   };
 }

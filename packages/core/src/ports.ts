@@ -78,7 +78,11 @@ export interface ReleaseRecordStore {
 
   /** In environment-name order. */
   getEnvironmentStates(releaseId: string): Promise<EnvironmentState[]>;
-  putEnvironmentState(state: EnvironmentState): Promise<void>;
+  /**
+   * Writes the state whole. With `expectedStatus`, only while the stored status is still that one
+   * (compare-and-set): ConflictError otherwise, so a stale writer cannot move an environment back.
+   */
+  putEnvironmentState(state: EnvironmentState, expectedStatus?: ReleaseStatus): Promise<void>;
 }
 
 /** Deleting a release with everything recorded under it, in every port (retention). */

@@ -78,7 +78,7 @@ function describeUnreachable(environment: string, resolved: ResolvedTargets): st
 export function createReleaseStages(deps: StageDeps) {
   const { store, fleet, workflow, objects, clock, ids, logger, approvals } = deps;
   const context = createStageContext({ store, clock, ids });
-  const { now, requireRelease, requireRunning, record, advance, setEnvironmentStatus, environmentState } = context;
+  const { now, requireRelease, requireRunning, record, advance, setEnvironmentStatus, setEnvironmentFailure, environmentState } = context;
   const { planOf, environmentPlan, batchHosts, environmentConfig } = context;
   const line = createEnvironmentLine({ store, workflow, clock, logger, context });
   const { holdLock, enter, freeEnvironment } = line;
@@ -277,11 +277,8 @@ export function createReleaseStages(deps: StageDeps) {
     /** The indexes of this environment's batches whose switch was sent, newest first: what to put back. */
     async planRevert(input: { releaseId: string; environment: string; failure?: StageFailure }): Promise<{ batches: number[] }> {
       const release = await requireRelease(input.releaseId);
-      const state = await environmentState(release.id, input.environment);
       // A failure of its own (not the release ending under it): a cancel from now on changes nothing.
-      if (state && !isTerminal(release.status) && input.failure && !state.failure) {
-        await store.putEnvironmentState({ ...state, failure: reasonOf(input.failure) });
-      }
+      if (!isTerminal(release.status) && input.failure) await setEnvironmentFailure(release, input.environment, reasonOf(input.failure));
       const steps = await store.listSteps(input.releaseId);
       const batches = steps
         .filter((s) => s.kind === 'switch' && s.environment === input.environment)

@@ -1,4 +1,4 @@
-import { NotFoundError, ReleaseEndedError } from '../errors.ts';
+import { ConflictError, NotFoundError, ReleaseEndedError } from '../errors.ts';
 import type { Clock, IdGenerator } from '../ids.ts';
 import type { EnvironmentPlan, ReleasePlan } from '../plan.ts';
 import type { EventStore, PlanStore, ReleaseRecordStore, StepKind } from '../ports.ts';
@@ -71,16 +71,41 @@ export function createStageContext({ store, clock, ids }: StageContextDeps) {
   }
 
   async function setEnvironmentStatus(release: Release, environment: string, status: ReleaseStatus) {
-    const state = await environmentState(release.id, environment);
-    // A resumed or retried stage may come late: an environment's status never moves back.
-    if (!state || !environmentMayMove(state.status, status)) return;
-    const at = now();
-    await store.putEnvironmentState({
-      ...state,
-      status,
-      ...(status === 'distributing' && !state.startedAt ? { startedAt: at } : {}),
-      ...(isTerminal(status) ? { endedAt: at } : {}),
-    });
+    for (let attempt = 0; ; attempt++) {
+      const state = await environmentState(release.id, environment);
+      // A resumed or retried stage may come late: an environment's status never moves back.
+      if (!state || !environmentMayMove(state.status, status)) return;
+      const at = now();
+      try {
+        // Only over the status just read: a stage racing this one (a failure, a cancel) wins or loses whole.
+        await store.putEnvironmentState(
+          {
+            ...state,
+            status,
+            ...(status === 'distributing' && !state.startedAt ? { startedAt: at } : {}),
+            ...(isTerminal(status) ? { endedAt: at } : {}),
+          },
+          state.status,
+        );
+        return;
+      } catch (error) {
+        if (!(error instanceof ConflictError) || attempt >= 3) throw error;
+      }
+    }
+  }
+
+  /** Records why the environment is failing, once, over the status just read (a racing move is kept). */
+  async function setEnvironmentFailure(release: Release, environment: string, failure: string) {
+    for (let attempt = 0; ; attempt++) {
+      const state = await environmentState(release.id, environment);
+      if (!state || state.failure) return;
+      try {
+        await store.putEnvironmentState({ ...state, failure }, state.status);
+        return;
+      } catch (error) {
+        if (!(error instanceof ConflictError) || attempt >= 3) throw error;
+      }
+    }
   }
 
   const plans = new Map<string, ReleasePlan>();
@@ -120,6 +145,7 @@ export function createStageContext({ store, clock, ids }: StageContextDeps) {
     advance,
     environmentState,
     setEnvironmentStatus,
+    setEnvironmentFailure,
     planOf,
     environmentPlan,
     batchHosts,

@@ -150,7 +150,16 @@ export function createMemoryReleaseRecords(): ReleaseRecordStore & Forgets {
       return byKey(environments.get(releaseId) ?? []).map(copy);
     },
 
-    async putEnvironmentState(state) {
+    async putEnvironmentState(state, expectedStatus) {
+      const current = environments.get(state.releaseId)?.get(state.environment);
+      if (expectedStatus !== undefined && current?.status !== expectedStatus) {
+        throw new ConflictError(
+          current
+            ? `${state.environment} of release ${state.releaseId} is ${current.status}, not ${expectedStatus}; read it again`
+            : `release ${state.releaseId} has no environment ${state.environment}`,
+          { details: { expected: expectedStatus, actual: current?.status ?? null } },
+        );
+      }
       putState(state);
     },
 
