@@ -256,6 +256,22 @@ describe('switching batch by batch', () => {
     ]);
   });
 
+  it('completes the last environment again (a Lambda retry after the release succeeded) without an error, changing nothing', async () => {
+    const { t, id } = await prepared();
+    await through(t, id, 'staging');
+    await through(t, id, 'production');
+    const events = await eventTypes(t, id);
+    // Throwing here would send the workflow down its failure path and put back a release that is live.
+    await expect(t.stages.completeEnvironment({ releaseId: id, environment: 'production' })).resolves.toEqual({});
+    expect(await eventTypes(t, id)).toEqual(events);
+    expect(await t.store.getRelease(id)).toMatchObject({ status: 'succeeded' });
+    // A release that ended otherwise still stops the stage.
+    const other = await opened(shop, t);
+    await t.stages.prepare({ releaseId: other.id, app: 'shop' });
+    await t.slipway.releases.cancel(other.id, { name: 'dev@example.com', role: 'deployer' });
+    await expect(t.stages.completeEnvironment({ releaseId: other.id, environment: 'staging' })).rejects.toBeInstanceOf(ReleaseEndedError);
+  });
+
   it('keeps the release live before for rollback, and at most keepReleases', async () => {
     const t = createTestSlipway();
     const config = AppConfig.parse({ ...shopConfigInput, keepReleases: 2, environments: [stagingInput] });

@@ -255,6 +255,14 @@ export function createReleaseStages(deps: StageDeps) {
      * `succeeded`: a cancel from here on is refused; pruning is after-care), then the lock.
      */
     async completeEnvironment(input: { releaseId: string; environment: string }) {
+      const ended = await requireRelease(input.releaseId);
+      const last = ended.config.environments.at(-1)?.name === input.environment;
+      // The last environment's completion is what made the release succeed: a retry of it (the answer
+      // lost, say) must answer as the first did, not send the workflow down its failure path.
+      if (ended.status === 'succeeded' && last && (await environmentState(ended.id, input.environment))?.status === 'succeeded') {
+        await freeEnvironment(ended.app, input.environment, ended.id);
+        return {};
+      }
       const release = await requireRunning(input.releaseId);
       const state = await environmentState(release.id, input.environment);
       const target = targetOf(release);
@@ -266,7 +274,7 @@ export function createReleaseStages(deps: StageDeps) {
         }
         await setEnvironmentStatus(release, input.environment, 'succeeded');
       }
-      if (release.config.environments.at(-1)?.name === input.environment) {
+      if (last) {
         const { moved } = await advance(release.id, 'succeeded');
         if (moved) await record(release.id, 'release.succeeded', { version: release.version });
       }
