@@ -1,4 +1,3 @@
-export * from './apigateway.ts';
 export * from './call-recorder.ts';
 export * from './clients.ts';
 export * from './dynamo-release-store.ts';

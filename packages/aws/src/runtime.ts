@@ -269,5 +269,5 @@ export async function loadAwsRuntime(env: NodeJS.ProcessEnv, options: AwsRuntime
     }
     return current.slipway;
   }
-  return { ...first, api: { ...first.api, handle: async (request) => (await fresh()).api.handle(request) } };
+  return { ...first, api: { ...first.api, fetch: async (request, env) => (await fresh()).api.fetch(request, env) } };
 }

@@ -1,7 +1,7 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import {
@@ -24,13 +24,12 @@ import {
   type Logger,
   type LogLevel,
   type Mailer,
-  MAX_BODY_BYTES,
   type Slipway,
   systemClock,
 } from '@slipway/core';
 import { dashboardAssets } from '@slipway/dashboard';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { createApiHandler } from '../../../functions/api.ts';
+import { getRequestListener } from '@hono/node-server';
+import type { Context } from 'aws-lambda';
 import { create as createCommandStatus } from '../../../functions/command-status.ts';
 import { STAGE_FUNCTIONS } from '../../../functions/registry.ts';
 import { create as createSweep } from '../../../functions/sweep.ts';
@@ -128,11 +127,6 @@ async function loadOrCreateAdminToken(file: string, fromEnvironment?: string) {
   return { token, generated: true };
 }
 
-/**
- * Buffers at most one byte past the limit: enough for the API to answer 413. The rest of an
- * oversized body is read and dropped (destroying the stream would also kill the socket the answer
- * goes out on), and the connection is closed after the answer.
- */
 /** A secret (the CSRF key of approval pages, the webhook secret): made once, kept with the data. */
 async function loadOrCreateSecret(file: string): Promise<string> {
   try {
@@ -144,75 +138,6 @@ async function loadOrCreateSecret(file: string): Promise<string> {
   const secret = randomBytes(32).toString('base64url');
   await writeFile(file, `${secret}\n`, { mode: 0o600 });
   return secret;
-}
-
-function readBody(request: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolveBody, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    const settle = () => {
-      if (settled) return;
-      settled = true;
-      resolveBody(Buffer.concat(chunks).subarray(0, MAX_BODY_BYTES + 1));
-    };
-    request.on('data', (chunk: Buffer) => {
-      if (settled) return;
-      chunks.push(chunk);
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) settle();
-    });
-    request.on('end', settle);
-    request.on('error', (error) => (settled ? undefined : reject(error)));
-  });
-}
-
-const TEXT_BODY = /^(application\/(json|x-www-form-urlencoded)|text\/)/i;
-
-/** Builds the API Gateway HTTP API (payload 2.0) event that AWS would hand the same handler. */
-export function toApiGatewayEvent(request: IncomingMessage, body: Buffer): APIGatewayProxyEventV2 {
-  const url = new URL(request.url ?? '/', 'http://localhost');
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(request.headers)) {
-    if (value === undefined || name === 'cookie') continue;
-    headers[name] = Array.isArray(value) ? value.join(',') : value;
-  }
-  const query: Record<string, string> = {};
-  for (const [name, value] of url.searchParams)
-    query[name] = name in query ? `${query[name]},${value}` : value;
-  const cookies = request.headers.cookie?.split(/;\s*/).filter(Boolean);
-  const now = new Date();
-  const isText = TEXT_BODY.test(request.headers['content-type'] ?? 'application/json');
-  const method = (request.method ?? 'GET').toUpperCase();
-  return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: url.pathname,
-    rawQueryString: url.search.slice(1),
-    ...(cookies?.length ? { cookies } : {}),
-    headers,
-    ...(Object.keys(query).length ? { queryStringParameters: query } : {}),
-    requestContext: {
-      accountId: 'local',
-      apiId: 'local',
-      domainName: request.headers.host ?? 'localhost',
-      domainPrefix: 'local',
-      http: {
-        method,
-        path: url.pathname,
-        protocol: `HTTP/${request.httpVersion}`,
-        sourceIp: request.socket.remoteAddress ?? '127.0.0.1',
-        userAgent: request.headers['user-agent'] ?? '',
-      },
-      requestId: randomUUID(),
-      routeKey: '$default',
-      stage: '$default',
-      time: now.toUTCString(),
-      timeEpoch: now.getTime(),
-    },
-    ...(body.length > 0 ? { body: isText ? body.toString('utf8') : body.toString('base64') } : {}),
-    isBase64Encoded: body.length > 0 && !isText,
-  };
 }
 
 function lambdaContext(requestId: string): Context {
@@ -358,29 +283,25 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     await asFunction('Api', () => slipway.auth.ensureAdminToken(admin.token));
     if (options.demo ?? true) await seedDemo(slipway, paths.fleet, logger);
 
-    const handler = createApiHandler(async () => slipway.api);
-    const http: Server = createServer((request: IncomingMessage, response: ServerResponse) => {
-      readBody(request)
-        .then(async (body) => {
-          const event = toApiGatewayEvent(request, body);
-          const result = (await asFunction('Api', () =>
-            handler(event, lambdaContext(event.requestContext.requestId)),
-          )) as APIGatewayProxyStructuredResultV2;
-          const headers = { ...(result.headers as Record<string, string>) };
-          if (body.length > MAX_BODY_BYTES) headers.connection = 'close';
-          response.writeHead(result.statusCode ?? 200, headers);
-          response.end(
-            result.isBase64Encoded ? Buffer.from(result.body ?? '', 'base64') : (result.body ?? ''),
-          );
-        })
-        .catch((error: unknown) => {
+    // The same hono app as on Lambda, on Node; its calls are recorded as the Api function's.
+    const http: Server = createServer(
+      getRequestListener(async (request, env) => {
+        const response = await asFunction('Api', () => slipway.api.fetch(request, env));
+        // The rest of a refused body is drained, not read: no further request shares that connection.
+        if (response.status === 413) response.headers.set('connection', 'close');
+        return response;
+      }, {
+        // Leave the process's own Request and Response alone: tests and the CLI share this process.
+        overrideGlobalObjects: false,
+        errorHandler: (error) => {
           logger.error('dev server failed to answer', { error });
-          if (!response.headersSent) response.writeHead(500, { 'content-type': 'application/json' });
-          response.end(
-            JSON.stringify({ error: { code: 'internal', message: 'internal error', details: null } }),
-          );
-        });
-    });
+          return new Response(JSON.stringify({ error: { code: 'internal', message: 'internal error', details: null } }), {
+            status: 500,
+            headers: { 'content-type': 'application/json' },
+          });
+        },
+      }),
+    );
     await new Promise<void>((resolveListen, reject) => {
       http.once('error', (error: NodeJS.ErrnoException) =>
         reject(

@@ -1,0 +1,222 @@
+import { randomUUID } from 'node:crypto';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { PAGE_HEADERS } from '../approval-pages.ts';
+import type { Principal } from '../auth.ts';
+import {
+  isSlipwayError,
+  MethodNotAllowedError,
+  NotFoundError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+  ValidationError,
+} from '../errors.ts';
+import { parse } from '../schemas.ts';
+import { buildOpenApiDocument } from './openapi.ts';
+import { apiRoutes, type ApiServices } from './routes.ts';
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+/** The approval page's form holds a decision and a short reason: anything bigger is not ours. */
+export const MAX_FORM_BYTES = 16 * 1024;
+
+/**
+ * The HTTP API as one web-standard `fetch`: `hono/aws-lambda` runs it on Lambda (functions/api.ts),
+ * `@hono/node-server` in the local dev server.
+ */
+export interface HttpApi {
+  fetch(request: Request, env?: object): Response | Promise<Response>;
+  /** Every method and path the router serves, in OpenAPI form (`{id}`); HEAD goes with GET. */
+  routes(): { method: string; path: string }[];
+}
+
+interface AppEnv {
+  /** On Lambda, what `hono/aws-lambda` hands over; on Node, the node-server's own bindings. */
+  Bindings: { requestContext?: { requestId?: string } } | undefined;
+  Variables: { requestId: string; principal?: Principal; body: string };
+}
+
+const JSON_HEADERS = {
+  'content-type': 'application/json; charset=utf-8',
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+};
+
+const ASSET_HEADERS = {
+  'cache-control': 'no-cache',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'content-security-policy':
+    'default-src \'self\'; script-src \'self\'; style-src \'self\'; img-src \'self\' data:; connect-src \'self\'; frame-ancestors \'none\'; form-action \'self\'; base-uri \'none\'',
+};
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  if (body === undefined) return new Response(null, { status, headers: { 'cache-control': 'no-store', ...headers } });
+  return new Response(JSON.stringify(body), { status, headers: { ...JSON_HEADERS, ...headers } });
+}
+
+/** Hono's `:name` from OpenAPI's `{name}`. */
+const honoPath = (path: string) => path.replace(/\{(\w+)\}/g, ':$1');
+
+/** Query values as API Gateway hands them over: a repeated name's values joined by commas. */
+function queryOf(c: Context): Record<string, string> {
+  const query: Record<string, string> = {};
+  for (const [name, values] of Object.entries(c.req.queries())) query[name] = values.join(',');
+  return query;
+}
+
+const tooLarge = () => new PayloadTooLargeError(`request bodies may be at most ${MAX_BODY_BYTES} bytes (1 MiB)`);
+
+/**
+ * Reads the body once, refusing it past the limit without reading the rest. (hono's bodyLimit
+ * rebuilds the Request, which fails for the node-server's own Request class when the process's
+ * globals are left alone.)
+ */
+const limitBody: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const declared = Number(c.req.header('content-length') ?? 0);
+  if (declared > MAX_BODY_BYTES) throw tooLarge();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = c.req.raw.body?.getReader();
+  for (let read = await reader?.read(); reader && read && !read.done; read = await reader.read()) {
+    size += read.value.byteLength;
+    if (size > MAX_BODY_BYTES) {
+      // Released, not cancelled: cancelling would close the socket the 413 goes out on.
+      reader.releaseLock();
+      throw tooLarge();
+    }
+    chunks.push(read.value);
+  }
+  c.set('body', Buffer.concat(chunks).toString('utf8'));
+  await next();
+};
+
+async function jsonBody(c: Context<AppEnv>, optional: boolean): Promise<unknown> {
+  const text = c.get('body');
+  if (text.trim() === '') {
+    if (optional) return {};
+    throw new ValidationError('the request needs a JSON body', [{ field: '(body)', message: 'is empty' }]);
+  }
+  const contentType = c.req.header('content-type') ?? 'application/json';
+  if (!/^application\/json\b/i.test(contentType)) {
+    throw new UnsupportedMediaTypeError(`send the body as application/json, not ${contentType}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ValidationError(`the body is not valid JSON: ${reason}`, [{ field: '(body)', message: reason }]);
+  }
+}
+
+export function createHttpApi(services: ApiServices): HttpApi {
+  const { auth, logger } = services;
+  const routes = apiRoutes(services);
+  const app = new Hono<AppEnv>();
+
+  const errorResponse = (error: unknown, c: Context<AppEnv>): Response => {
+    const requestId = c.get('requestId');
+    if (isSlipwayError(error)) {
+      if (error.httpStatus >= 500) logger.error('request failed', { requestId, error });
+      return json(error.httpStatus, { error: { code: error.code, message: error.message, details: error.details ?? null } });
+    }
+    logger.error('unexpected error', { requestId, error });
+    return json(500, {
+      error: { code: 'internal', message: `internal error; quote request id ${requestId} to the operators`, details: null },
+    });
+  };
+
+  app.use(async (c, next) => {
+    const started = Date.now();
+    const requestId = c.env?.requestContext?.requestId ?? randomUUID();
+    c.set('requestId', requestId);
+    await next();
+    c.res.headers.set('x-request-id', requestId);
+    logger.info('request', {
+      requestId,
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      principal: c.get('principal')?.name,
+      ms: Date.now() - started,
+    });
+  });
+  app.onError(errorResponse);
+  app.notFound((c) =>
+    errorResponse(new NotFoundError(`no route ${c.req.method} ${c.req.path}; see the API reference at /openapi.json`), c),
+  );
+
+  app.get('/healthz', () => json(200, { ok: true }));
+  let document: object | undefined;
+  app.get('/openapi.json', () => {
+    document ??= buildOpenApiDocument(routes);
+    return new Response(JSON.stringify(document), { headers: { ...JSON_HEADERS, 'cache-control': 'no-cache' } });
+  });
+
+  const { assets } = services;
+  if (assets) {
+    // Hono routes HEAD as GET and drops the body: one lookup serves both.
+    app.use(async (c, next) => {
+      const asset = c.req.method === 'GET' || c.req.method === 'HEAD' ? assets(c.req.path) : undefined;
+      if (!asset) return next();
+      return new Response(asset.body, { headers: { ...ASSET_HEADERS, 'content-type': asset.contentType } });
+    });
+  }
+
+  // The pages behind an approval link: no API token (the link is the credential), HTML in and out.
+  app.get('/approvals/:approvalId', async (c) => {
+    const { status, html } = await services.approvals.view(c.req.param('approvalId'), c.req.method as 'GET' | 'HEAD');
+    return new Response(html, { status, headers: PAGE_HEADERS });
+  });
+  app.post('/approvals/:approvalId', async (c) => {
+    const text = await c.req.text();
+    if (Buffer.byteLength(text, 'utf8') > MAX_FORM_BYTES) {
+      return new Response('<!doctype html><p>That form was too large; nothing was decided.</p>', { status: 413, headers: PAGE_HEADERS });
+    }
+    const form: Record<string, string> = {};
+    for (const [name, value] of new URLSearchParams(text)) form[name] = value;
+    const { status, html } = await services.approvals.decideByLink(c.req.param('approvalId'), form);
+    return new Response(html, { status, headers: PAGE_HEADERS });
+  });
+
+  const methodsByPath = new Map<string, string[]>();
+  for (const route of routes) methodsByPath.set(route.path, [...(methodsByPath.get(route.path) ?? []), route.method]);
+  const notAllowed = (path: string) => (c: Context<AppEnv>) => {
+    throw new MethodNotAllowedError(`${c.req.path} takes ${methodsByPath.get(path)!.join(', ')}, not ${c.req.method}`);
+  };
+
+  for (const route of routes) {
+    const refuseHead = notAllowed(route.path);
+    const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
+      // Hono answers HEAD with the GET route; the JSON API has no HEAD.
+      if (c.req.method === 'HEAD') refuseHead(c);
+      const principal = await auth.authenticate(c.req.header('authorization'));
+      c.set('principal', principal);
+      auth.authorize(principal, route.permission);
+      await next();
+    };
+    app.on(route.method, honoPath(route.path), limitBody, authenticate, async (c) => {
+      const principal = c.get('principal')!;
+      const params = route.params ? parse(route.params, c.req.param(), 'path parameter') : {};
+      const query = queryOf(c);
+      if (route.query) parse(route.query.schema, query, route.query.what);
+      let body: unknown;
+      if (route.body) {
+        body = await jsonBody(c, route.body.optional ?? false);
+        parse(route.body.schema, body, route.body.what);
+      }
+      const result = await route.handle({ params: params as Record<string, string>, query, body, principal });
+      return json(route.success.status, result.body, result.location ? { location: result.location } : {});
+    });
+  }
+  // After every route: a known path with another method.
+  for (const path of methodsByPath.keys()) app.all(honoPath(path), notAllowed(path));
+
+  return {
+    fetch: (request, env) => app.fetch(request, env as AppEnv['Bindings']),
+    // Read back from the router itself, so a route registered anywhere shows here.
+    routes: () =>
+      app.routes
+        .filter((route) => route.method !== 'ALL')
+        .map(({ method, path }) => ({ method, path: path.replace(/:(\w+)/g, '{$1}') })),
+  };
+}

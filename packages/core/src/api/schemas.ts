@@ -1,0 +1,98 @@
+import { z } from 'zod';
+import { RELEASE_STATUSES } from '../release.ts';
+import { AppConfig, AppName, EnvironmentName, PrincipalName, ReleaseId, Role, Sha256 } from '../schemas.ts';
+
+/**
+ * The schemas of the HTTP layer that schemas.ts does not hold: path parameters and the answers.
+ * Path parameters are validated with these before a handler runs; the answers only describe what
+ * the services return, for the OpenAPI document (the services' types are the source of their shape).
+ */
+
+export const AppPath = z.strictObject({ app: AppName });
+export const ReleasePath = z.strictObject({ id: ReleaseId });
+export const EnvironmentPath = z.strictObject({ app: AppName, env: EnvironmentName });
+export const TokenPath = z.strictObject({ name: PrincipalName });
+export const ArtifactPath = z.strictObject({ app: AppName, sha256: Sha256 });
+/** Approval links are checked by the approval service: a wrong one gets the same page as an unknown one. */
+export const ApprovalLinkPath = z.strictObject({ approvalId: z.string().meta({ description: 'the secret id from an approver\'s mail' }) });
+
+const FieldProblem = z.object({ field: z.string(), message: z.string() });
+
+export const ErrorBody = z
+  .object({
+    error: z.object({
+      code: z.string().meta({ description: 'machine-readable, e.g. invalid_request, not_found, environment_locked' }),
+      message: z.string().meta({ description: 'what went wrong and how to fix it, for people' }),
+      details: z.union([z.array(FieldProblem), z.record(z.string(), z.unknown()), z.null()]).meta({
+        description: 'for invalid_request the fields to fix; for some conflicts the record in the way; else null',
+      }),
+    }),
+  })
+  .meta({ title: 'Error' });
+
+const ReleaseStatus = z.enum(RELEASE_STATUSES);
+const Timestamp = z.string().meta({ description: 'ISO 8601, UTC' });
+
+export const ReleaseAccepted = z.object({ id: ReleaseId, status: ReleaseStatus });
+
+const StoredApp = z.object({ config: AppConfig, revision: z.number().int(), updatedAt: Timestamp, updatedBy: z.string() });
+
+const EnvironmentView = z.looseObject({
+  name: EnvironmentName,
+  live: z.looseObject({}).nullable(),
+  retained: z.array(z.looseObject({})),
+  lock: z.looseObject({ holder: z.string(), leaseUntil: Timestamp }).nullable(),
+});
+
+export const AppView = StoredApp.extend({ environments: z.array(EnvironmentView) });
+export const StoredAppBody = StoredApp;
+export const AppList = z.object({ items: z.array(AppName) });
+
+export const UploadTicket = z.object({
+  key: z.string(),
+  sha256: Sha256,
+  uploadUrl: z.string().optional().meta({ description: 'a presigned PUT, absent when alreadyUploaded' }),
+  uploadHeaders: z.record(z.string(), z.string()).optional(),
+  expiresAt: Timestamp.optional(),
+  alreadyUploaded: z.boolean(),
+});
+export const ArtifactBody = z.object({ key: z.string(), sha256: Sha256, size: z.number().int() });
+
+const ReleaseSummary = z.looseObject({ id: ReleaseId, app: AppName, version: z.string(), status: ReleaseStatus, createdAt: Timestamp });
+export const ReleasePage = z.object({ items: z.array(ReleaseSummary), nextCursor: z.string().optional() });
+export const ReleaseView = ReleaseSummary.extend({
+  environments: z.array(z.looseObject({ environment: EnvironmentName })),
+  events: z.array(z.looseObject({ type: z.string(), at: Timestamp })),
+});
+export const ReleaseHistory = z.looseObject({}).meta({ description: 'the workflow execution, state by state' });
+
+export const ApprovalDecision = z.object({
+  environment: EnvironmentName,
+  decision: z.enum(['approve', 'reject']),
+  gate: z.string().meta({ description: 'the approval gate\'s status after this decision' }),
+});
+
+export const PrincipalBody = z.object({ name: z.string(), role: Role });
+const TokenView = z.object({
+  name: z.string(),
+  role: Role,
+  createdAt: Timestamp,
+  createdBy: z.string(),
+  expiresAt: Timestamp.optional(),
+  lastUsedAt: Timestamp.optional(),
+});
+export const TokenList = z.object({ items: z.array(TokenView) });
+export const CreatedToken = z.object({
+  name: z.string(),
+  role: Role,
+  token: z.string().meta({ description: 'the secret, shown this once' }),
+  createdAt: Timestamp,
+  expiresAt: Timestamp.optional(),
+});
+
+export const AuditPage = z.object({
+  items: z.array(z.looseObject({ action: z.string(), actor: z.string(), at: Timestamp })),
+  nextCursor: z.string().optional(),
+});
+export const OutboxBody = z.object({ items: z.array(z.looseObject({})) });
+export const Health = z.object({ ok: z.literal(true) });
