@@ -26,7 +26,7 @@ export interface AppDeps {
 export function createAppService({ store, clock, audit }: AppDeps) {
   async function requireApp(name: string): Promise<StoredApp> {
     const app = await store.getApp(parse(AppName, name, 'app name'));
-    if (!app) throw new NotFoundError(`app ${name} does not exist; create it with PUT /v1/apps/${name}`);
+    if (!app) throw new NotFoundError(`app ${name} does not exist; create it with slipway apply <file>, from a config file that names it`);
     return app;
   }
 

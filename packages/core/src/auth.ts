@@ -173,14 +173,14 @@ export function createAuthService({ tokens, clock, audit, logger }: AuthDeps) {
       const now = clock.now();
       const live = await tokens.listTokens();
       const target = live.find((t) => t.name === tokenName);
-      if (!target) throw new NotFoundError(`no token is named ${tokenName}; GET /v1/tokens lists them`);
+      if (!target) throw new NotFoundError(`no token is named ${tokenName}; slipway token list shows them`);
       if (target.role === 'admin' && !live.some((t) => t !== target && t.role === 'admin' && isLive(t, now))) {
         throw new ConflictError(
           `${tokenName} is the last admin token that works; create another admin token before revoking it, or nobody could manage tokens any more`,
         );
       }
       const revoked = await tokens.revokeToken(tokenName, now.toISOString());
-      if (!revoked) throw new NotFoundError(`no token is named ${tokenName}; GET /v1/tokens lists them`);
+      if (!revoked) throw new NotFoundError(`no token is named ${tokenName}; slipway token list shows them`);
       await audit.record('token.revoked', actor.name, `tokens/${tokenName}`, { name: tokenName, role: revoked.role });
     },
 

@@ -213,10 +213,11 @@ export function createHttpApi(services: ApiServices): HttpApi {
 
   return {
     fetch: (request, env) => app.fetch(request, env as AppEnv['Bindings']),
-    // Read back from the router itself, so a route registered anywhere shows here.
+    // Read back from the router itself (one entry per handler, so one route shows several times).
     routes: () =>
-      app.routes
-        .filter((route) => route.method !== 'ALL')
-        .map(({ method, path }) => ({ method, path: path.replace(/:(\w+)/g, '{$1}') })),
+      [...new Set(app.routes.filter((route) => route.method !== 'ALL').map(({ method, path }) => `${method} ${path}`))].map((key) => {
+        const [method, path] = key.split(' ') as [string, string];
+        return { method, path: path.replace(/:(\w+)/g, '{$1}') };
+      }),
   };
 }
