@@ -42,6 +42,15 @@ describe('GET /openapi.json', () => {
     expect([...described].sort()).toEqual([...served].sort());
   });
 
+  it('matches the route table in README.md', async () => {
+    const readme = await readFile(join(import.meta.dirname, '../../README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## API reference'), readme.indexOf('## Security model'));
+    const listed = [...section.matchAll(/^\| `(GET|PUT|POST|DELETE) ([^`?]+)(?:\?[^`]*)?`/gm)].map(([, method, path]) => `${method} ${path}`);
+    const served = server.slipway.api.routes().map(({ method, path }) => `${method} ${path}`);
+    expect(section).toContain('/openapi.json');
+    expect([...listed].sort()).toEqual([...served].sort());
+  });
+
   it('takes request bodies and parameters from the zod schemas the router validates with', () => {
     const putApp = document.paths['/v1/apps/{app}'].put;
     const { $schema: _dialect, ...appConfig } = z.toJSONSchema(AppConfig, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
