@@ -187,3 +187,21 @@ describe('error messages name the field and the fix', () => {
     expect(head.status).toBe(405);
   });
 });
+
+describe('approval link pages', () => {
+  it('answers HTML without a token, and refuses a form over 16 KiB unread', async () => {
+    const unknown = await server.call('GET', '/approvals/no-such-link', { token: null });
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(unknown.headers.get('x-frame-options')).toBe('DENY');
+    for (const size of [16 * 1024 + 1, 2 * 1024 * 1024]) {
+      const big = await server.call('POST', '/approvals/no-such-link', {
+        token: null,
+        rawBody: `decision=approve&reason=${'x'.repeat(size)}`,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
+      expect(big.status).toBe(413);
+      expect(big.body).toMatch(/too large; nothing was decided/);
+    }
+  });
+});

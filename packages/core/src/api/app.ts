@@ -64,31 +64,38 @@ function queryOf(c: Context): Record<string, string> {
   return query;
 }
 
-const tooLarge = () => new PayloadTooLargeError(`request bodies may be at most ${MAX_BODY_BYTES} bytes (1 MiB)`);
-
 /**
- * Reads the body once, refusing it past the limit without reading the rest. (hono's bodyLimit
- * rebuilds the Request, which fails for the node-server's own Request class when the process's
- * globals are left alone.)
+ * Reads the body once, answering `refuse()` past `maxBytes` without reading the rest. (hono's
+ * bodyLimit rebuilds the Request, which fails for the node-server's own Request class when the
+ * process's globals are left alone.)
  */
-const limitBody: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const declared = Number(c.req.header('content-length') ?? 0);
-  if (declared > MAX_BODY_BYTES) throw tooLarge();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = c.req.raw.body?.getReader();
-  for (let read = await reader?.read(); reader && read && !read.done; read = await reader.read()) {
-    size += read.value.byteLength;
-    if (size > MAX_BODY_BYTES) {
-      // Released, not cancelled: cancelling would close the socket the 413 goes out on.
-      reader.releaseLock();
-      throw tooLarge();
+function readBody(maxBytes: number, refuse: () => Response): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (Number(c.req.header('content-length') ?? 0) > maxBytes) return refuse();
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    const reader = c.req.raw.body?.getReader();
+    for (let read = await reader?.read(); reader && read && !read.done; read = await reader.read()) {
+      size += read.value.byteLength;
+      if (size > maxBytes) {
+        // Released, not cancelled: cancelling would close the socket the answer goes out on.
+        reader.releaseLock();
+        return refuse();
+      }
+      chunks.push(read.value);
     }
-    chunks.push(read.value);
-  }
-  c.set('body', Buffer.concat(chunks).toString('utf8'));
-  await next();
-};
+    c.set('body', Buffer.concat(chunks).toString('utf8'));
+    await next();
+  };
+}
+
+const limitBody = readBody(MAX_BODY_BYTES, () => {
+  throw new PayloadTooLargeError(`request bodies may be at most ${MAX_BODY_BYTES} bytes (1 MiB)`);
+});
+const limitForm = readBody(
+  MAX_FORM_BYTES,
+  () => new Response('<!doctype html><p>That form was too large; nothing was decided.</p>', { status: 413, headers: PAGE_HEADERS }),
+);
 
 async function jsonBody(c: Context<AppEnv>, optional: boolean): Promise<unknown> {
   const text = c.get('body');
@@ -167,13 +174,9 @@ export function createHttpApi(services: ApiServices): HttpApi {
     const { status, html } = await services.approvals.view(c.req.param('approvalId'), c.req.method as 'GET' | 'HEAD');
     return new Response(html, { status, headers: PAGE_HEADERS });
   });
-  app.post('/approvals/:approvalId', async (c) => {
-    const text = await c.req.text();
-    if (Buffer.byteLength(text, 'utf8') > MAX_FORM_BYTES) {
-      return new Response('<!doctype html><p>That form was too large; nothing was decided.</p>', { status: 413, headers: PAGE_HEADERS });
-    }
+  app.post('/approvals/:approvalId', limitForm, async (c) => {
     const form: Record<string, string> = {};
-    for (const [name, value] of new URLSearchParams(text)) form[name] = value;
+    for (const [name, value] of new URLSearchParams(c.get('body'))) form[name] = value;
     const { status, html } = await services.approvals.decideByLink(c.req.param('approvalId'), form);
     return new Response(html, { status, headers: PAGE_HEADERS });
   });
