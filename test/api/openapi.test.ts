@@ -1,7 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { AppConfig, ID_PATTERN } from '@slipway/core';
+import { type ApiRoute, type ApiServices, apiRoutes, AppConfig, ID_PATTERN } from '@slipway/core';
 import { create } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -20,6 +20,17 @@ beforeAll(async () => {
 afterAll(async () => server.stop());
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'];
+
+/** The route table behind the router and the document; only its schemas are used here. */
+const table = (): ApiRoute[] => apiRoutes({ ...server.slipway, outbox: { list: async () => [] } } as unknown as ApiServices);
+
+/** The answer has the documented success status, and its body the documented schema. */
+function expectDocumented(method: string, path: string, response: { status: number; body: unknown }) {
+  const route = table().find((r) => r.method === method && r.path === path);
+  expect(route, `${method} ${path} is not in the route table`).toBeDefined();
+  expect(response.status, `${method} ${path}: ${JSON.stringify(response.body)}`).toBe(route!.success.status);
+  if (route!.success.schema) expect(route!.success.schema.safeParse(response.body).error?.issues ?? [], `${method} ${path}`).toEqual([]);
+}
 
 describe('GET /openapi.json', () => {
   it('is a valid OpenAPI 3.1 document, served without a token', async () => {
@@ -92,6 +103,32 @@ describe('GET /openapi.json', () => {
   });
 });
 
+describe('documented answers', () => {
+  it('are what the routes answer', async () => {
+    const bytes = Buffer.from('documented answers');
+    const config = { name: 'documented', deployRoot: '/srv/documented', queue: true, environments: [{ name: 'production', targets: { hosts: ['doc-1'] } }] };
+    expectDocumented('PUT', '/v1/apps/{app}', await server.call('PUT', '/v1/apps/documented', { body: config }));
+    expectDocumented('GET', '/v1/apps/{app}', await server.call('GET', '/v1/apps/documented'));
+    expectDocumented('GET', '/v1/apps', await server.call('GET', '/v1/apps'));
+    expectDocumented('GET', '/v1/me', await server.call('GET', '/v1/me'));
+    const ticket = await server.call('POST', '/v1/artifacts', { body: { app: 'documented', sha256: sha256(bytes), size: bytes.length } });
+    expectDocumented('POST', '/v1/artifacts', ticket);
+    await fetch(ticket.body.uploadUrl, { method: 'PUT', headers: ticket.body.uploadHeaders, body: bytes });
+    expectDocumented('GET', '/v1/artifacts/{app}/{sha256}', await server.call('GET', `/v1/artifacts/documented/${sha256(bytes)}`));
+    const opened = await server.call('POST', '/v1/releases', { body: { app: 'documented', version: '1', artifact: { key: ticket.body.key, sha256: sha256(bytes) } } });
+    expectDocumented('POST', '/v1/releases', opened);
+    await server.waitForEnd(opened.body.id);
+    expectDocumented('GET', '/v1/releases', await server.call('GET', '/v1/releases?app=documented'));
+    expectDocumented('GET', '/v1/releases/{id}', await server.call('GET', `/v1/releases/${opened.body.id}`));
+    expectDocumented('GET', '/v1/releases/{id}/history', await server.call('GET', `/v1/releases/${opened.body.id}/history`));
+    expectDocumented('POST', '/v1/tokens', await server.call('POST', '/v1/tokens', { body: { name: 'documented', role: 'viewer', expiresInSeconds: 600 } }));
+    expectDocumented('GET', '/v1/tokens', await server.call('GET', '/v1/tokens'));
+    expectDocumented('DELETE', '/v1/tokens/{name}', await server.call('DELETE', '/v1/tokens/documented'));
+    expectDocumented('GET', '/v1/audit', await server.call('GET', '/v1/audit'));
+    expectDocumented('GET', '/v1/outbox', await server.call('GET', '/v1/outbox'));
+  });
+});
+
 describe('Location on 201 and 202', () => {
   async function tarball(folder: string, content: string) {
     await mkdir(folder, { recursive: true });
@@ -138,7 +175,7 @@ describe('Location on 201 and 202', () => {
     }
 
     const rolledBack = await server.call('POST', '/v1/apps/located/environments/production/rollback', { body: {} });
-    expect(rolledBack.status).toBe(202);
+    expectDocumented('POST', '/v1/apps/{app}/environments/{env}/rollback', rolledBack);
     expect(rolledBack.headers.get('location')).toBe(`/v1/releases/${rolledBack.body.id}`);
     expect((await server.call('GET', rolledBack.headers.get('location')!)).body.rollback).toMatchObject({ target: ids[0] });
     await server.waitForEnd(rolledBack.body.id);
@@ -146,7 +183,7 @@ describe('Location on 201 and 202', () => {
     const artifact = await server.upload('located', await tarball(join(server.dataDir, 'located-3'), 'v3'));
     const third = await server.call('POST', '/v1/releases', { body: { app: 'located', version: '3', artifact } });
     const cancelled = await server.call('POST', `/v1/releases/${third.body.id}/cancel`);
-    expect(cancelled.status).toBe(202);
+    expectDocumented('POST', '/v1/releases/{id}/cancel', cancelled);
     expect(cancelled.headers.get('location')).toBe(`/v1/releases/${third.body.id}`);
     await server.waitForEnd(third.body.id);
   });
