@@ -115,6 +115,12 @@ const portStatements = (r: StackRefs): Record<StagePort, Statement[]> => ({
   hostInventory: [{ actions: ['ssm:DescribeInstanceInformation'], resources: ['*'] }],
   hostCommands: [...sendCommands(r), commandResults],
   artifactDownloads: [readArtifacts(r)],
+  artifactManifests: [
+    readArtifacts(r),
+    { actions: ['s3:GetObject', 's3:PutObject'], resources: [`${r.bucketArn}/manifests/*`] },
+    // A manifest not made yet: without ListBucket, S3 answers 403 instead of 404.
+    { actions: ['s3:ListBucket'], resources: [r.bucketArn] },
+  ],
 });
 
 /** Every function of the stack and the statements it gets. */
@@ -127,6 +133,8 @@ export function permissions(r: StackRefs): Record<string, Statement[]> {
       table(r),
       taskCallbacks,
       { actions: ['s3:PutObject', 's3:GetObject'], resources: [`${r.bucketArn}/artifacts/*`] },
+      // The diff reads the file lists Prepare stored.
+      { actions: ['s3:GetObject'], resources: [`${r.bucketArn}/manifests/*`] },
       // HeadObject of an artifact not uploaded yet: without ListBucket, S3 answers 403 instead of 404.
       { actions: ['s3:ListBucket'], resources: [r.bucketArn] },
       { actions: ['states:StartExecution'], resources: [r.releaseStateMachineArn, r.rollbackStateMachineArn] },
@@ -143,7 +151,7 @@ export function permissions(r: StackRefs): Record<string, Statement[]> {
       commandResults,
       ...readCommandOutput(r),
       sendMail(r),
-      { actions: ['s3:DeleteObject'], resources: [`${r.bucketArn}/artifacts/*`] },
+      { actions: ['s3:DeleteObject'], resources: [`${r.bucketArn}/artifacts/*`, `${r.bucketArn}/manifests/*`] },
       { actions: ['states:StartExecution'], resources: [r.releaseStateMachineArn, r.rollbackStateMachineArn] },
       { actions: ['states:DescribeExecution', 'states:GetExecutionHistory'], resources: executions(r) },
     ],

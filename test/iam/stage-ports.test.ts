@@ -10,6 +10,7 @@ import { STACK_REFS } from '../support/stack-refs.ts';
 const all = permissions(STACK_REFS);
 const grants = (fn: string) => all[fn]!.flatMap((statement) => statement.actions.flatMap((action) => statement.resources.map((resource) => `${action} ${resource}`)));
 const ARTIFACT_READ = `s3:GetObject ${STACK_REFS.bucketArn}/artifacts/*`;
+const MANIFEST_WRITE = `s3:PutObject ${STACK_REFS.bucketArn}/manifests/*`;
 
 describe('stage permissions from the stage table', () => {
   it('gives every stage of the table its own statements', () => {
@@ -20,14 +21,16 @@ describe('stage permissions from the stage table', () => {
     const uses: readonly string[] = STAGES[name].uses;
     const actions = grants(name);
     expect(actions.some((grant) => grant.startsWith('ssm:SendCommand ')), name).toBe(uses.includes('hostCommands'));
-    expect(actions.includes(ARTIFACT_READ), name).toBe(uses.includes('artifactDownloads'));
+    expect(actions.includes(ARTIFACT_READ), name).toBe(uses.includes('artifactDownloads') || uses.includes('artifactManifests'));
+    expect(actions.includes(MANIFEST_WRITE), name).toBe(uses.includes('artifactManifests'));
     expect(actions.some((grant) => grant.startsWith('ssm:DescribeInstanceInformation ')), name).toBe(uses.includes('hostInventory') || uses.includes('hostCommands'));
     expect(actions.some((grant) => grant.startsWith('ssm:GetParameter ')), name).toBe(uses.includes('outcomeWebhooks'));
     expect(actions.some((grant) => grant.startsWith('ses:SendEmail ')), name).toBe(uses.includes('mail'));
     expect(actions.some((grant) => grant.startsWith('states:SendTaskSuccess ')), name).toBe(uses.includes('taskCallbacks'));
   });
 
-  it('lets only Distribute, which signs the download URL, read artifacts', () => {
-    expect(STAGE_NAMES.filter((name) => grants(name).includes(ARTIFACT_READ))).toEqual(['Distribute']);
+  it('lets only Distribute, which signs the download URL, and Prepare, which lists the files, read artifacts', () => {
+    expect(STAGE_NAMES.filter((name) => grants(name).includes(ARTIFACT_READ))).toEqual(['Prepare', 'Distribute']);
+    expect(STAGE_NAMES.filter((name) => grants(name).includes(MANIFEST_WRITE))).toEqual(['Prepare']);
   });
 });

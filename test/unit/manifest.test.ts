@@ -74,10 +74,17 @@ describe('an artifact\'s manifest', () => {
 
   it('stops at the file limit and says the list is incomplete', async () => {
     const files = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`f${String(i).padStart(2, '0')}`, String(i)]));
-    const manifest = await manifestOf(streamOf(await archive(files)), { maxFiles: 10 });
+    const manifest = await manifestOf(streamOf(await archive(files)), { maxFiles: 10, budgetMs: 30_000 });
     expect(manifest.files).toHaveLength(10);
     expect(manifest.complete).toBe(false);
     expect(manifest.reason).toBe('the archive has more than 10 files; only the first 10 are listed');
+  });
+
+  it('stops reading when its time is up, listing what it read by then, instead of failing', async () => {
+    const manifest = await manifestOf(streamOf(await archive({ 'a.txt': 'a', 'b.txt': 'b' })), { maxFiles: 10, budgetMs: -1 });
+    expect(manifest.complete).toBe(false);
+    expect(manifest.reason).toBe('the archive could not be read within 0 s; only the files read by then are listed');
+    expect(manifest.files).toEqual([]);
   });
 
   it('refuses a path outside the release folder, as hosts do', async () => {

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { ArtifactStore, Clock } from '@slipway/core';
+import type { ArtifactManifest, ArtifactStore, Clock } from '@slipway/core';
 import { translateSdkError } from './errors.ts';
 
 function isNotFound(error: unknown): boolean {
@@ -21,6 +22,14 @@ export interface S3ArtifactStoreOptions {
    * stand-in, which a host's aws CLI would not reach): then they use the presigned URL alone.
    */
   hostsReadBucket?: boolean;
+}
+
+/**
+ * Where an artifact's manifest lives: `manifests/<app>/<sha256>.json.gz` beside
+ * `artifacts/<app>/<sha256>.tar.gz`, outside `artifacts/` so hosts' read access never covers it.
+ */
+export function manifestKeyOf(artifactKey: string): string {
+  return `${artifactKey.replace(/^artifacts\//, 'manifests/').replace(/\.tar\.gz$/, '')}.json.gz`;
 }
 
 export function createS3ArtifactStore(
@@ -93,11 +102,41 @@ export function createS3ArtifactStore(
     },
 
     async delete(key) {
+      for (const doomed of [key, manifestKeyOf(key)]) {
+        try {
+          // The bucket is versioned: this leaves a delete marker, and the lifecycle rule expires the old version.
+          await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: doomed }));
+        } catch (error) {
+          if (isNotFound(error)) continue;
+          throw translateSdkError(error, 'artifact storage');
+        }
+      }
+    },
+
+    async read(key) {
       try {
-        // The bucket is versioned: this leaves a delete marker, and the lifecycle rule expires the old version.
-        await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+        const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+        return object.Body as Readable;
       } catch (error) {
-        if (isNotFound(error)) return;
+        throw translateSdkError(error, 'artifact storage');
+      }
+    },
+
+    async getManifest(key) {
+      try {
+        const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: manifestKeyOf(key) }));
+        return JSON.parse(gunzipSync(await object.Body!.transformToByteArray()).toString('utf8')) as ArtifactManifest;
+      } catch (error) {
+        if (isNotFound(error)) return undefined;
+        throw translateSdkError(error, 'artifact storage');
+      }
+    },
+
+    async putManifest(key, manifest) {
+      try {
+        const body = gzipSync(JSON.stringify(manifest));
+        await client.send(new PutObjectCommand({ Bucket: bucket, Key: manifestKeyOf(key), Body: body, ContentType: 'application/gzip' }));
+      } catch (error) {
         throw translateSdkError(error, 'artifact storage');
       }
     },

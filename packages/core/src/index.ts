@@ -2,6 +2,7 @@ import { createAppService } from './apps.ts';
 import { createAuditLog } from './audit.ts';
 import { createArtifactService } from './artifacts.ts';
 import { createAuthService } from './auth.ts';
+import { createDiffService } from './diffs.ts';
 import { createHttpApi } from './api/index.ts';
 import type { Clock, IdGenerator } from './ids.ts';
 import type { Logger } from './logger.ts';
@@ -17,10 +18,12 @@ export * from './apps.ts';
 export * from './artifacts.ts';
 export * from './audit.ts';
 export * from './auth.ts';
+export * from './diffs.ts';
 export * from './errors.ts';
 export * from './api/index.ts';
 export * from './ids.ts';
 export * from './logger.ts';
+export { type ArtifactManifest, diffManifests, type ManifestDiff, type ManifestEntry, manifestOf } from './manifest.ts';
 export * from './notifications.ts';
 export * from './ports.ts';
 export * from './release.ts';
@@ -73,6 +76,7 @@ export function createSlipway(deps: SlipwayDeps) {
     audit,
   });
   const releases = createReleaseService({ store, apps, artifacts, approvals, workflow, clock, ids, logger, audit });
+  const diffs = createDiffService({ store, objects });
   const retention = createRetention({ store, objects, workflow, clock, logger, ...(deps.retention ? { policy: deps.retention } : {}) });
   const stages = fleet ? createReleaseStages({ store, fleet, workflow, objects, approvals, clock, ids, logger }) : undefined;
   const api = createHttpApi({
@@ -80,13 +84,14 @@ export function createSlipway(deps: SlipwayDeps) {
     apps,
     artifacts,
     releases,
+    diffs,
     approvals,
     audit,
     logger,
     ...(deps.outbox ? { outbox: deps.outbox } : {}),
     ...(deps.assets ? { assets: deps.assets } : {}),
   });
-  return { auth, apps, artifacts, releases, approvals, audit, retention, stages, api };
+  return { auth, apps, artifacts, releases, diffs, approvals, audit, retention, stages, api };
 }
 export type Slipway = ReturnType<typeof createSlipway>;
 export * from './host-scripts.ts';

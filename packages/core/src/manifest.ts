@@ -25,9 +25,14 @@ export interface ArtifactManifest {
 export interface ManifestLimits {
   /** Files beyond this many are not listed and the manifest says it is incomplete. */
   maxFiles: number;
+  /**
+   * How long reading may take, in ms: a stage has a timeout (Prepare's Lambda: 60 s), and a huge
+   * archive must leave an incomplete list rather than a failed release.
+   */
+  budgetMs: number;
 }
 
-export const MANIFEST_LIMITS: ManifestLimits = { maxFiles: 100_000 };
+export const MANIFEST_LIMITS: ManifestLimits = { maxFiles: 100_000, budgetMs: 30_000 };
 
 /** `./a//b/` → `a/b`; the archive's own spelling of a path must not make two entries of one file. */
 export function normalizeArchivePath(path: string): string {
@@ -93,15 +98,23 @@ export async function manifestOf(bytes: AsyncIterable<Uint8Array>, limits: Manif
     parser.on('error', (error: Error) => reject(error));
   });
 
+  const deadline = performance.now() + limits.budgetMs;
   try {
     for await (const chunk of bytes) {
+      if (performance.now() > deadline) {
+        stopped ??= `the archive could not be read within ${Math.round(limits.budgetMs / 1000)} s; only the files read by then are listed`;
+      }
+      // Whatever stops the list stops the reading: the rest of the bytes cannot change it.
+      if (stopped !== undefined) break;
       if (!parser.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))) {
         await new Promise<void>((resolve) => parser.once('drain', () => resolve()));
       }
     }
-    parser.end();
-    await done;
-    await Promise.all(pending);
+    if (stopped === undefined) {
+      parser.end();
+      await done;
+      await Promise.all(pending);
+    }
   } catch (error) {
     stopped ??= `the archive could not be read (${(error as Error).message})`;
   }

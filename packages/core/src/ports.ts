@@ -1,3 +1,4 @@
+import type { ArtifactManifest } from './manifest.ts';
 import type {
   EnvironmentLive,
   EnvironmentLock,
@@ -323,8 +324,13 @@ export interface ArtifactStore {
   head(key: string): Promise<StoredObject | undefined>;
   /** The sha256 (hex) of the stored bytes, computed or read from a checksum the store verified. */
   sha256Of(key: string): Promise<string>;
-  /** Removes the object; removing one that is not there is not an error. */
+  /** Removes the object, and its manifest; removing one that is not there is not an error. */
   delete(key: string): Promise<void>;
+  /** The stored bytes, streamed (read once, never held whole). */
+  read(key: string): Promise<AsyncIterable<Uint8Array>>;
+  /** The file manifest recorded for the object at `key`, if one was. */
+  getManifest(key: string): Promise<ArtifactManifest | undefined>;
+  putManifest(key: string, manifest: ArtifactManifest): Promise<void>;
 }
 
 /**

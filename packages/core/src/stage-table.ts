@@ -25,6 +25,7 @@ export const STAGE_PORTS = {
   hostInventory: 'asks which targeted hosts can take commands',
   hostCommands: 'sends a command to hosts and reads each host\'s result',
   artifactDownloads: 'signs the artifact URL a host without the aws CLI downloads from',
+  artifactManifests: 'reads an artifact once to list its files, and stores the list beside it',
 } as const;
 export type StagePort = keyof typeof STAGE_PORTS;
 
@@ -85,7 +86,7 @@ export const STAGES = {
     summary: 'Plans the release: each environment\'s hosts cut into batches by its strategy.',
     input: z.object({ releaseId: ReleaseId, app: AppName }),
     method: 'prepare',
-    uses: ['releaseStore', 'hostInventory'],
+    uses: ['releaseStore', 'hostInventory', 'artifactManifests'],
     callback: false,
     timeoutSeconds: 60,
     retry: STANDARD_RETRY,

@@ -15,7 +15,8 @@ import type {
   StepStore,
   Workflow,
 } from './ports.ts';
-import { isTerminal } from './release.ts';
+import { isTerminal, type Release } from './release.ts';
+import { manifestOf } from './manifest.ts';
 import { createStageContext, stepKey, targetOf } from './stages/context.ts';
 import { createEnvironmentLine, LOCK_LEASE_SECONDS } from './stages/environment-line.ts';
 import { type StageFailure, reasonOf } from './stages/failures.ts';
@@ -85,6 +86,22 @@ export function createReleaseStages(deps: StageDeps) {
   const commands = createHostCommands({ store, fleet, workflow, clock, ids, logger, context });
   const { runCommandStep } = commands;
 
+  /**
+   * Lists the artifact's files once per artifact (what approvers see change). It never stops the
+   * release: a store that cannot be read now leaves no list, and the diff says it has none.
+   */
+  async function recordManifest(release: Release) {
+    const key = release.artifact.key;
+    try {
+      if (await objects.getManifest(key)) return;
+      const manifest = await manifestOf(await objects.read(key));
+      await objects.putManifest(key, manifest);
+      if (!manifest.complete) logger.warn('the artifact\'s file list is incomplete', { releaseId: release.id, key, reason: manifest.reason });
+    } catch (error) {
+      logger.warn('could not list the artifact\'s files; the release goes on without a diff', { releaseId: release.id, key, error });
+    }
+  }
+
   return {
     /**
      * Plans the release and stores the plan; answers only its summary (the state machine's data
@@ -122,6 +139,8 @@ export function createReleaseStages(deps: StageDeps) {
         const limit = `one release switches at most ${MAX_BATCHES_PER_RELEASE} (a Step Functions execution holds at most 25,000 history events)`;
         throw new UnprocessableError(`the plan has ${count(batchCount, 'batch', 'batches')} (${perEnvironment.join(', ')}); ${limit}: use larger batches`);
       }
+      // Before the plan: a retry after the plan was saved answers at once, so the list is made first.
+      await recordManifest(release);
       const plan = await store.savePlan({ releaseId: release.id, app: release.app, environments });
       await record(release.id, 'release.planned', {
         environments: plan.environments.map((e) => ({

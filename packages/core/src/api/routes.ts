@@ -4,6 +4,7 @@ import type { AppService } from '../apps.ts';
 import type { ArtifactService } from '../artifacts.ts';
 import type { AuditLog } from '../audit.ts';
 import type { AuthService, Permission, Principal } from '../auth.ts';
+import type { DiffService } from '../diffs.ts';
 import type { Logger } from '../logger.ts';
 import type { ReleaseService } from '../releases.ts';
 import {
@@ -25,10 +26,12 @@ import {
   ArtifactPath,
   AuditPage,
   CreatedToken,
+  DiffQuery,
   EnvironmentPath,
   OutboxBody,
   PrincipalBody,
   ReleaseAccepted,
+  ReleaseDiffBody,
   ReleaseHistory,
   ReleasePage,
   ReleasePath,
@@ -44,6 +47,7 @@ export interface ApiServices {
   apps: AppService;
   artifacts: ArtifactService;
   releases: ReleaseService;
+  diffs: DiffService;
   approvals: ApprovalService;
   audit: AuditLog;
   logger: Logger;
@@ -97,7 +101,7 @@ export interface ApiRoute {
 const releaseLocation = (id: string) => `/v1/releases/${encodeURIComponent(id)}`;
 
 export function apiRoutes(services: ApiServices): ApiRoute[] {
-  const { auth, apps, artifacts, releases, approvals, audit, outbox } = services;
+  const { auth, apps, artifacts, releases, diffs, approvals, audit, outbox } = services;
   return [
     ...(outbox
       ? [
@@ -272,6 +276,18 @@ export function apiRoutes(services: ApiServices): ApiRoute[] {
       success: { status: 200, description: 'the execution history', schema: ReleaseHistory },
       errors: [404],
       handle: async ({ params }) => ({ body: await releases.history(params.id!) }),
+    },
+    {
+      method: 'GET',
+      path: '/v1/releases/{id}/diff',
+      operationId: 'getReleaseDiff',
+      summary: 'The files a release adds, removes and changes against what an environment runs',
+      permission: 'read',
+      params: ReleasePath,
+      query: { schema: DiffQuery, what: 'diff query' },
+      success: { status: 200, description: 'the paths added, removed and changed, relative to the release folder', schema: ReleaseDiffBody },
+      errors: [404],
+      handle: async ({ params, query }) => ({ body: await diffs.diff(params.id!, query.environment!) }),
     },
     {
       method: 'POST',

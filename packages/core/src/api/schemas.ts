@@ -58,6 +58,19 @@ export const UploadTicket = z.object({
 });
 export const ArtifactBody = z.object({ key: z.string(), sha256: Sha256, size: z.number().int() });
 
+export const DiffQuery = z.strictObject({ environment: EnvironmentName.meta({ description: 'the environment whose live release is compared' }) });
+const ReleaseRef = z.object({ releaseId: ReleaseId, version: z.string() });
+const PathList = z.array(z.string()).meta({ description: 'paths relative to the release folder (index.html, assets/app.js), sorted' });
+export const ReleaseDiffBody = z.object({
+  from: ReleaseRef.nullable().meta({ description: 'what the environment runs now (what it ran before, once this release is live); null for a first release' }),
+  to: ReleaseRef,
+  environment: EnvironmentName,
+  files: z.object({ added: PathList, removed: PathList, changed: PathList }),
+  bytes: z.number().int().meta({ description: 'bytes of the files added or changed' }),
+  complete: z.boolean().meta({ description: 'false when a file list is missing or incomplete; reason says why' }),
+  reason: z.string().optional(),
+});
+
 const ReleaseSummary = z.looseObject({ id: ReleaseId, app: AppName, version: z.string(), status: ReleaseStatus, createdAt: Timestamp });
 export const ReleasePage = z.object({ items: z.array(ReleaseSummary), nextCursor: z.string().optional() });
 export const ReleaseView = ReleaseSummary.extend({

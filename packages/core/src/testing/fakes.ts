@@ -1,4 +1,5 @@
-import { StaleTaskTokenError } from '../errors.ts';
+import { NotFoundError, StaleTaskTokenError } from '../errors.ts';
+import type { ArtifactManifest } from '../manifest.ts';
 import type {
   ArtifactStore,
   ExecutionHistory,
@@ -181,18 +182,35 @@ export function createFakeNotifier() {
 }
 export type FakeNotifier = ReturnType<typeof createFakeNotifier>;
 
-/** Objects as their sha256 and size; `store` puts one there, as an upload would. */
+/** Objects as their sha256 and size (and bytes, when a test gives them); `store` puts one there, as an upload would. */
 export function createFakeArtifactStore() {
-  const objects = new Map<string, StoredObject & { sha256: string }>();
+  const objects = new Map<string, StoredObject & { sha256: string; bytes?: Uint8Array }>();
+  const manifests = new Map<string, ArtifactManifest>();
   let etags = 0;
   const store: ArtifactStore & {
     objects: typeof objects;
-    store(key: string, sha256: string, size: number): void;
+    manifests: typeof manifests;
+    store(key: string, sha256: string, size: number, bytes?: Uint8Array): void;
   } = {
     objects,
-    store(key, sha256, size) {
+    manifests,
+    store(key, sha256, size, bytes) {
       etags += 1;
-      objects.set(key, { sha256, size, etag: `"etag-${etags}"` });
+      objects.set(key, { sha256, size, etag: `"etag-${etags}"`, ...(bytes ? { bytes } : {}) });
+    },
+    async read(key) {
+      const object = objects.get(key);
+      if (!object) throw new NotFoundError(`no object at ${key}`);
+      const bytes = object.bytes ?? new Uint8Array(0);
+      return (async function* () {
+        yield bytes;
+      })();
+    },
+    async getManifest(key) {
+      return manifests.get(key);
+    },
+    async putManifest(key, manifest) {
+      manifests.set(key, manifest);
     },
     async presignUpload(key, _sha256, _size, expiresInSeconds) {
       return { url: `memory://upload/${key}`, headers: {}, expiresAt: new Date(Date.UTC(2026, 0, 1) + expiresInSeconds * 1000).toISOString() };
@@ -211,6 +229,7 @@ export function createFakeArtifactStore() {
     },
     async delete(key) {
       objects.delete(key);
+      manifests.delete(key);
     },
   };
   return store;
