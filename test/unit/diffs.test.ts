@@ -127,3 +127,29 @@ describe('the diff of a release', () => {
     await expect(refused).rejects.toThrow(`release ${id} does not go to environment production; it goes to staging`);
   });
 });
+
+describe('the approval mail', () => {
+  it('shows the counts, the first 50 paths of each list and a link to every file, every path escaped', async () => {
+    const t = createTestSlipway();
+    const gated = AppConfig.parse({ ...shopConfigInput, environments: [{ ...staging, approval: { approvers: ['lead@example.com'] } }] });
+    await t.store.putApp(gated, 'admin', t.clock.now().toISOString());
+    const files = Object.fromEntries(Array.from({ length: 59 }, (_, i) => [`f${String(i).padStart(2, '0')}.txt`, 'x']));
+    const sha = await upload(t, { ...files, '<b>bold</b>.html': 'y' });
+    const { id } = await t.open('shop', '1.0.0', sha);
+    await t.stages.prepare({ releaseId: id, app: 'shop' });
+    await t.stages.enterEnvironment({ taskToken: 'enter', releaseId: id, environment: 'staging' });
+    await t.stages.distribute({ taskToken: 'distribute', releaseId: id, environment: 'staging' });
+    await t.finish('distribute');
+    await t.stages.awaitApproval({ taskToken: 'gate', releaseId: id, environment: 'staging' });
+    const mail = t.mailer.sent.find((m) => m.to.includes('lead@example.com'))!;
+    expect(mail.text).toContain('Files: 60 added, 0 removed, 0 changed (60 bytes new)');
+    const listed = mail.text.split('\n').filter((line) => line.startsWith('  '));
+    expect(listed).toHaveLength(51);
+    expect(listed[0]).toBe('  <b>bold</b>.html');
+    expect(listed.at(-1)).toBe('  … and 10 more');
+    expect(mail.text).toContain(`Every file: https://deploy.example.com/#/releases/${id}/diff/staging`);
+    expect(mail.html).toContain('<h3>Added (60)</h3>');
+    expect(mail.html).toContain('<code>&lt;b&gt;bold&lt;/b&gt;.html</code>');
+    expect(mail.html).not.toContain('<b>bold');
+  });
+});

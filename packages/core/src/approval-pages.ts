@@ -1,3 +1,4 @@
+import { DIFF_PREVIEW_PATHS, type ReleaseDiff } from './diffs.ts';
 import type { Mail } from './ports.ts';
 
 /**
@@ -27,6 +28,56 @@ export interface ApprovalContext {
   approvers: number;
   expiresAt: string;
   now: Date;
+  /** The files this release adds, removes and changes here; absent when it could not be known. */
+  changes?: ReleaseDiff;
+  /** The dashboard's page of the whole diff. */
+  diffUrl?: string;
+}
+
+function bytesText(bytes: number): string {
+  if (bytes < 1024) return `${bytes} bytes`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** "3 added, 1 removed, 12 changed (2.1 MiB new)", or why it is not known. */
+function changeSummary(c: ApprovalContext): string {
+  const d = c.changes;
+  if (!d) return 'not known (no file list of this release)';
+  const summary = `${d.files.added.length} added, ${d.files.removed.length} removed, ${d.files.changed.length} changed (${bytesText(d.bytes)} new)`;
+  return d.complete ? summary : `${summary}; incomplete: ${d.reason}`;
+}
+
+/** Each non-empty list of paths, the first DIFF_PREVIEW_PATHS of it, and how many more. */
+function changeLists(c: ApprovalContext): { title: string; paths: string[]; more: number }[] {
+  const d = c.changes;
+  if (!d) return [];
+  return (['added', 'removed', 'changed'] as const)
+    .map((kind) => ({ title: kind[0]!.toUpperCase() + kind.slice(1), all: d.files[kind] }))
+    .filter(({ all }) => all.length > 0)
+    .map(({ title, all }) => ({ title: `${title} (${all.length})`, paths: all.slice(0, DIFF_PREVIEW_PATHS), more: Math.max(0, all.length - DIFF_PREVIEW_PATHS) }));
+}
+
+function changesText(c: ApprovalContext): string[] {
+  const lists = changeLists(c);
+  if (lists.length === 0) return [];
+  return [
+    '',
+    ...lists.flatMap(({ title, paths, more }) => [`${title}:`, ...paths.map((path) => `  ${path}`), ...(more > 0 ? [`  … and ${more} more`] : [])]),
+    ...(c.diffUrl ? [`Every file: ${c.diffUrl}`] : []),
+  ];
+}
+
+function changesHtml(c: ApprovalContext): string {
+  const lists = changeLists(c);
+  if (lists.length === 0) return '';
+  const sections = lists
+    .map(({ title, paths, more }) =>
+      `<h3>${escapeHtml(title)}</h3><ul>${paths.map((path) => `<li><code>${escapeHtml(path)}</code></li>`).join('')}` +
+      `${more > 0 ? `<li>… and ${more} more</li>` : ''}</ul>`)
+    .join('\n');
+  const link = c.diffUrl ? `<p><a href="${escapeHtml(c.diffUrl)}">Every file in the dashboard</a></p>` : '';
+  return `<h2>What changes</h2>\n${sections}\n${link}`;
 }
 
 function ago(since: string, now: Date): string {
@@ -44,6 +95,7 @@ function changeLines(c: ApprovalContext): [string, string][] {
     ['Version', c.live ? `${c.live.version} → ${c.version}` : `${c.version} (first release here)`],
     ['Live now', c.live ? `${c.live.version} (release ${c.live.id}, live for ${ago(c.live.since, c.now)})` : 'nothing'],
     ['Artifact sha256', c.live?.sha256 && c.live.sha256 !== c.sha256 ? `${c.live.sha256} → ${c.sha256}` : c.sha256],
+    ['Files', changeSummary(c)],
     ['Opened by', c.openedBy],
     ['Release', c.releaseId],
     ['Approvals needed', `${c.required} of ${c.approvers}`],
@@ -58,6 +110,7 @@ export function approvalMail(c: ApprovalContext, link: string): Mail {
     `${c.openedBy} asks to release ${c.app} ${c.version} to ${c.environment}.`,
     '',
     ...lines.map(([label, value]) => `${label}: ${value}`),
+    ...changesText(c),
     '',
     'Description:',
     c.description || '(none)',
@@ -69,6 +122,7 @@ export function approvalMail(c: ApprovalContext, link: string): Mail {
   const html = `<!doctype html><html><body style="font-family:system-ui,sans-serif;line-height:1.4">
 <p>${escapeHtml(c.openedBy)} asks to release <strong>${escapeHtml(c.app)} ${escapeHtml(c.version)}</strong> to <strong>${escapeHtml(c.environment)}</strong>.</p>
 <table cellpadding="4">${lines.map(([label, value]) => `<tr><th align="left">${escapeHtml(label)}</th><td>${escapeHtml(value)}</td></tr>`).join('')}</table>
+${changesHtml(c)}
 <p><strong>Description</strong></p><pre style="white-space:pre-wrap">${escapeHtml(c.description || '(none)')}</pre>
 <p><a href="${escapeHtml(link)}">Review and decide</a> (the link is yours alone and works once).</p>
 <p style="color:#555">Opening the link changes nothing; only the buttons on the page decide.</p>
@@ -109,6 +163,7 @@ export function decisionPage(c: ApprovalContext, form: { action: string; csrf: s
     `Release ${c.app} ${c.version} to ${c.environment}?`,
     `<p>${escapeHtml(c.openedBy)} asks to release this version. You are deciding as <strong>${escapeHtml(c.approver)}</strong>.</p>
 <table>${rows}</table>
+${changesHtml(c)}
 <h2>Description</h2><pre style="white-space:pre-wrap">${escapeHtml(c.description || '(none)')}</pre>
 <form method="post" action="${escapeHtml(form.action)}">
 <input type="hidden" name="csrf" value="${escapeHtml(form.csrf)}">

@@ -12,6 +12,7 @@ import {
   UnprocessableError,
   ValidationError,
 } from './errors.ts';
+import type { DiffService } from './diffs.ts';
 import type { Clock, IdGenerator } from './ids.ts';
 import { deliverOutcome } from './steps.ts';
 import type { Logger } from './logger.ts';
@@ -50,6 +51,8 @@ export interface ApprovalDeps {
   /** Secret for CSRF tokens on approval pages. */
   signingKey: string;
   audit: AuditLog;
+  /** What a release changes, for the mail and the page; without it they show no file lists. */
+  diffs?: Pick<DiffService, 'diff'>;
 }
 
 export interface HtmlPage {
@@ -110,7 +113,13 @@ export function createApprovalService(deps: ApprovalDeps) {
   async function context(release: Release, environment: string, approver: string, request: ApprovalRequest): Promise<ApprovalContext> {
     const live = await store.getEnvironmentLive(release.app, environment);
     const liveRelease = live?.liveRelease ? await store.getRelease(live.liveRelease.id) : undefined;
+    // The file lists help the approver; not having them must never keep the mail or the page from them.
+    const changes = await deps.diffs?.diff(release.id, environment).catch((error: unknown) => {
+      logger.warn('could not compute the release\'s diff for its approval', { releaseId: release.id, environment, error });
+      return undefined;
+    });
     return {
+      ...(changes ? { changes, diffUrl: `${baseUrl()}/#/releases/${encodeURIComponent(release.id)}/diff/${encodeURIComponent(environment)}` } : {}),
       app: release.app,
       version: release.version,
       environment,

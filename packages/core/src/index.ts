@@ -62,6 +62,7 @@ export function createSlipway(deps: SlipwayDeps) {
   const auth = createAuthService({ tokens, clock, audit, logger });
   const apps = createAppService({ store, clock, audit });
   const artifacts = createArtifactService({ store, objects, apps, clock });
+  const diffs = createDiffService({ store, objects });
   const approvals = createApprovalService({
     store,
     approvals: deps.approvalStore,
@@ -74,9 +75,9 @@ export function createSlipway(deps: SlipwayDeps) {
     baseUrl: deps.baseUrl,
     signingKey: deps.signingKey,
     audit,
+    diffs,
   });
   const releases = createReleaseService({ store, apps, artifacts, approvals, workflow, clock, ids, logger, audit });
-  const diffs = createDiffService({ store, objects });
   const retention = createRetention({ store, objects, workflow, clock, logger, ...(deps.retention ? { policy: deps.retention } : {}) });
   const stages = fleet ? createReleaseStages({ store, fleet, workflow, objects, approvals, clock, ids, logger }) : undefined;
   const api = createHttpApi({
