@@ -22,7 +22,7 @@ import {
   sshHostId,
   type Targets,
 } from '@slipway/core';
-import { Client, type ClientChannel, utils } from 'ssh2';
+import ssh2, { type ClientChannel } from 'ssh2';
 import { hostKeyAlgorithmsFor, hostKeyCheck, type KnownHostLine, parseKnownHosts } from './ssh-known-hosts.ts';
 
 /** Each stream of a host's output is kept to its last 64 KiB, as the folder fleet does. */
@@ -142,7 +142,7 @@ async function readSshFiles(identityFile: string, knownHostsFile: string) {
       cause: error,
     });
   }
-  const parsed = utils.parseKey(privateKey);
+  const parsed = ssh2.utils.parseKey(privateKey);
   if (parsed instanceof Error) {
     throw new ConfigurationError(
       `cannot start: SLIPWAY_SSH_IDENTITY (${identityFile}) is not a usable private key (${parsed.message}); ` +
@@ -192,7 +192,7 @@ export async function createSshFleet(options: SshFleetOptions): Promise<SshFleet
   /** `<commandId>\n<host>` of every host run in progress in this process. */
   const active = new Map<string, Promise<void>>();
   const reporting = new Set<string>();
-  const clients = new Set<Client>();
+  const clients = new Set<ssh2.Client>();
   let closed = false;
 
   const commandDir = (commandId: string) => join(commandsDir, commandId);
@@ -221,7 +221,7 @@ export async function createSshFleet(options: SshFleetOptions): Promise<SshFleet
     await rename(`${file}.tmp`, file);
   }
 
-  function connect(target: SshHost, hostId: string): Promise<Client> {
+  function connect(target: SshHost, hostId: string): Promise<ssh2.Client> {
     return new Promise((resolve, reject) => {
       // Read for every connection (a small file, read synchronously), so a host key pinned or replaced
       // after the start counts at once.
@@ -237,7 +237,7 @@ export async function createSshFleet(options: SshFleetOptions): Promise<SshFleet
         reject(new HostUnreachable(`cannot read SLIPWAY_SSH_KNOWN_HOSTS (${options.knownHostsFile}): ${(error as Error).message}`, true));
         return;
       }
-      const client = new Client();
+      const client = new ssh2.Client();
       clients.add(client);
       let refusal: string | undefined;
       let settled = false;
@@ -283,7 +283,7 @@ export async function createSshFleet(options: SshFleetOptions): Promise<SshFleet
 
   /** Runs `command` on the connection, `input` on its stdin; resolves with the exit code (null: the channel dropped). */
   function execute(
-    client: Client,
+    client: ssh2.Client,
     command: string,
     input: string | Readable,
     output: { stdout: (chunk: Buffer) => void; stderr: (chunk: Buffer) => void },
@@ -400,7 +400,7 @@ export async function createSshFleet(options: SshFleetOptions): Promise<SshFleet
             status: 'failed',
             exitCode: null,
             stdout: '',
-            stderr: `${hostId}: ${unreachable.message}`,
+            stderr: unreachable.message.includes(hostId) ? unreachable.message : `${hostId}: ${unreachable.message}`,
             startedAt,
             endedAt: new Date().toISOString(),
           });
