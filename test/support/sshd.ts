@@ -26,6 +26,8 @@ export interface TestSshd {
   wrongKnownHostsFile: string;
   dir: string;
   uidOf(user: string): Promise<number>;
+  /** Kills the sshd processes serving the user's connections: every connection of theirs drops at once. */
+  dropConnections(user: string): Promise<number>;
   homeOf(user: string): Promise<string>;
   stop(): Promise<void>;
 }
@@ -152,6 +154,30 @@ export async function startTestSshd(users: string[]): Promise<TestSshd> {
     wrongKnownHostsFile: join(dir, 'wrong_known_hosts'),
     dir,
     uidOf: async (user) => Number((await passwd(user))[2]),
+    async dropConnections(user) {
+      // Each connection is a privileged child of this sshd ("sshd: <user> [priv]") and its own
+      // child that holds the session ("sshd: <user>@notty"): killing both drops that connection.
+      // Only processes below the sshd started here, by pid.
+      const children = async (parent: number) => {
+        const { stdout } = await run('ps', ['-o', 'pid=,args=', '--ppid', String(parent)]).catch(() => ({ stdout: '' }));
+        return stdout
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => {
+            const [pid, ...args] = line.trim().split(/\s+/);
+            return { pid: Number(pid), args: args.join(' ') };
+          });
+      };
+      let dropped = 0;
+      for (const monitor of await children(sshd.pid!)) {
+        if (!monitor.args.startsWith(`sshd: ${user} `)) continue;
+        for (const session of await children(monitor.pid)) process.kill(session.pid, 'SIGKILL');
+        process.kill(monitor.pid, 'SIGKILL');
+        dropped += 1;
+      }
+      return dropped;
+    },
     homeOf: async (user) => (await passwd(user))[5]!,
     async stop() {
       sshd.kill('SIGTERM');
