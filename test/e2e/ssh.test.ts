@@ -155,4 +155,20 @@ describe('releases over SSH', () => {
     }
     expect((await server.call('GET', '/v1/apps/hostile')).status).toBe(404);
   });
+
+  it('refuses SSH targets when the config is applied to a server started without an SSH key', async () => {
+    const keyless = await startTestServer(undefined, { demo: false });
+    try {
+      const refused = await keyless.call('PUT', '/v1/apps/nokey', {
+        body: { name: 'nokey', deployRoot: '~/nokey', environments: [{ name: 'production', targets: { ssh: { hosts: [sshd.hosts[0]] } } }] },
+      });
+      expect(refused.status).toBe(400);
+      expect(refused.body.error.details).toEqual([
+        { field: 'environments[0].targets.ssh', message: expect.stringContaining('SLIPWAY_SSH_IDENTITY') },
+      ]);
+      expect(refused.body.error.details[0].message).toContain('SLIPWAY_SSH_KNOWN_HOSTS');
+    } finally {
+      await keyless.stop();
+    }
+  }, SLOW);
 });
