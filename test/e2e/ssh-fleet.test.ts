@@ -133,8 +133,16 @@ describe('the SSH fleet', () => {
       expect(await onHost(user, 'crash/releases/r1/index.html')).toBe('hello over ssh');
     }
     // Sent again (a retried stage), it is neither run again nor reported twice.
-    await second.fleet.send(command(commandId, distribute('crash', 'r1', countedSlowHook('crash'))));
-    await second.fleet.settle(30_000);
+    let reportedAgain = false;
+    const third = await fleetOn(journal, {
+      onCommandFinished: async () => {
+        reportedAgain = true;
+      },
+    });
+    await third.fleet.send(command(commandId, distribute('crash', 'r1', countedSlowHook('crash'))));
+    await third.fleet.settle(30_000);
+    expect(reportedAgain).toBe(false);
+    third.fleet.close();
     for (const user of USERS) expect(await onHost(user, 'crash.runs')).toBe('run\n');
     second.fleet.close();
   }, SLOW);

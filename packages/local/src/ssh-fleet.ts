@@ -441,7 +441,8 @@ export async function createSshFleet(options: SshFleetOptions): Promise<SshFleet
     reporting.add(commandId);
     try {
       const command = await readCommand(commandId);
-      if (!command) return;
+      // A command sent again after its report (a retried stage) is not reported twice.
+      if (!command || (await exists(join(commandDir(commandId), 'reported')))) return;
       await Promise.all(command.hosts.map((host) => active.get(`${commandId}\n${host}`)));
       if (closed || !(await results(commandId)).finished) return;
       await onCommandFinished(commandId);
