@@ -295,6 +295,8 @@ export async function createSshFleet(options: SshFleetOptions): Promise<SshFleet
           return;
         }
         let code: number | null = null;
+        // A write after the host closed the channel (a receiver that failed early) ends in 'close'.
+        channel.on('error', () => {});
         channel.on('data', output.stdout);
         channel.stderr.on('data', output.stderr);
         channel.once('exit', (exitCode: number | null) => {
@@ -320,17 +322,24 @@ export async function createSshFleet(options: SshFleetOptions): Promise<SshFleet
   }
 
   /** One try: connect, hand over the artifact if the host cannot fetch it, launch or follow the run. */
-  async function attempt(commandId: string, command: JournalCommand, hostId: string, target: SshHost): Promise<HostInvocation> {
+  async function attempt(
+    commandId: string,
+    command: JournalCommand,
+    hostId: string,
+    target: SshHost,
+    onLaunch: () => void,
+  ): Promise<HostInvocation> {
     const startedAt = new Date().toISOString();
     const client = await connect(target, hostId);
     const stdout = new OutputTail();
     const stderr = new OutputTail();
-    const deadline = setTimeout(() => client.end(), (command.timeoutSeconds + ANSWER_GRACE_SECONDS) * 1000);
     let timedOut = false;
+    // The host's own `timeout` ends the run; this is for a host that stops answering altogether.
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      client.end();
+    }, (command.timeoutSeconds + ANSWER_GRACE_SECONDS) * 1000);
     deadline.unref();
-    client.once('end', () => {
-      timedOut ||= Date.now() >= Date.parse(startedAt) + (command.timeoutSeconds + ANSWER_GRACE_SECONDS) * 1000;
-    });
     try {
       let script = command.script;
       if (script.kind === 'distribute' && streamArtifact(script, target)) {
@@ -360,6 +369,7 @@ export async function createSshFleet(options: SshFleetOptions): Promise<SshFleet
         timeoutSeconds: command.timeoutSeconds,
         script: renderHostScript(script),
       });
+      onLaunch();
       const code = await execute(client, 'bash -s', launch, { stdout: (chunk) => stdout.push(chunk), stderr: (chunk) => stderr.push(chunk) });
       if (code === null) {
         if (timedOut) {
@@ -383,10 +393,17 @@ export async function createSshFleet(options: SshFleetOptions): Promise<SshFleet
       await writeOutcome(commandId, invocationOf(hostId, 2, '', `not an SSH host: ${hostId} ${parsed.problem}`, startedAt));
       return;
     }
+    // Once the launcher went out, the run may be going on over there: a host that cannot be reached
+    // again is followed until the run's own timeout has surely ended it, never given up earlier
+    // (its batch would be reverted while a switch still runs).
+    let launched = false;
+    const runSurelyOverAt = Date.now() + (command.timeoutSeconds + ANSWER_GRACE_SECONDS) * 1000;
     for (let tries = 1; ; tries++) {
       if (closed) return;
       try {
-        const outcome = await attempt(commandId, command, hostId, parsed.host);
+        const outcome = await attempt(commandId, command, hostId, parsed.host, () => {
+          launched = true;
+        });
         if (closed) return;
         await writeOutcome(commandId, outcome);
         return;
@@ -394,7 +411,8 @@ export async function createSshFleet(options: SshFleetOptions): Promise<SshFleet
         if (closed) return;
         const unreachable = error instanceof HostUnreachable ? error : new HostUnreachable(`could not work on ${hostId}: ${String(error)}`, false);
         logger.warn('an SSH host could not be worked on', { commandId, host: hostId, try: tries, reason: unreachable.message });
-        if (unreachable.final || tries >= connectAttempts) {
+        const mayStillRun = launched && Date.now() < runSurelyOverAt;
+        if (unreachable.final || (tries >= connectAttempts && !mayStillRun)) {
           await writeOutcome(commandId, {
             host: hostId,
             status: 'failed',
@@ -406,7 +424,7 @@ export async function createSshFleet(options: SshFleetOptions): Promise<SshFleet
           });
           return;
         }
-        await sleep(tries * 2000);
+        await sleep(Math.min(tries, 5) * 2000);
       }
     }
   }
