@@ -169,11 +169,19 @@ export async function startTestSshd(users: string[]): Promise<TestSshd> {
             return { pid: Number(pid), args: args.join(' ') };
           });
       };
+      // A monitor whose session was killed may be gone by the time its own kill comes.
+      const kill = (pid: number) => {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+        }
+      };
       let dropped = 0;
       for (const monitor of await children(sshd.pid!)) {
         if (!monitor.args.startsWith(`sshd: ${user} `)) continue;
-        for (const session of await children(monitor.pid)) process.kill(session.pid, 'SIGKILL');
-        process.kill(monitor.pid, 'SIGKILL');
+        for (const session of await children(monitor.pid)) kill(session.pid);
+        kill(monitor.pid);
         dropped += 1;
       }
       return dropped;
