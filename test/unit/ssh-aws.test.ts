@@ -1,4 +1,4 @@
-import { loadAwsRuntime } from '@slipway/aws';
+import { createSsmFleet, loadAwsRuntime, SSH_TARGETS_ON_AWS } from '@slipway/aws';
 import { ValidationError } from '@slipway/core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { localDynamo, localS3 } from '../support/stand-ins.ts';
@@ -40,5 +40,17 @@ describe('SSH targets on AWS', () => {
     ]);
     expect(await slipway.apps.list()).toEqual([]);
     await expect(slipway.apps.put('shop', config({ hosts: ['i-0a1b2c3d4e5f60718'] }), { name: 'admin', role: 'admin' })).resolves.toMatchObject({ revision: 1 });
+  });
+
+  it('leave a config stored before unplanned: Prepare finds every host unreachable, saying why', async () => {
+    // No AWS call is needed to refuse them: the clients are never touched.
+    const fleet = createSsmFleet({ ssm: {} as never, documents: {} as never, tableName: 'unused' });
+    expect(await fleet.resolveTargets({ ssh: { hosts: ['deploy@web-1', 'deploy@web-2:2222'] } })).toEqual({
+      hosts: [],
+      unreachable: [
+        { host: 'deploy@web-1', reason: SSH_TARGETS_ON_AWS },
+        { host: 'deploy@web-2:2222', reason: SSH_TARGETS_ON_AWS },
+      ],
+    });
   });
 });

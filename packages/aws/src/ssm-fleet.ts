@@ -125,6 +125,10 @@ function unreachableReason(instance: InstanceInformation | undefined): string | 
   return instance.PingStatus === 'Online' ? undefined : `SSM PingStatus ${instance.PingStatus ?? 'unknown'}`;
 }
 
+/** Why SSH targets are refused on AWS: the stage Lambdas hold no SSH key and reach hosts through SSM. */
+export const SSH_TARGETS_ON_AWS =
+  'SSH targets are not supported on AWS, where Slipway reaches hosts through SSM Run Command: use {"hosts": [instance ids]} or {"tags": {...}}, or run these environments from the local server';
+
 /**
  * The fleet on AWS: SSM Run Command (AWS-RunShellScript) to instance ids, 50 at a time.
  *
@@ -141,10 +145,6 @@ function unreachableReason(instance: InstanceInformation | undefined): string | 
  * first 2,500 characters of its output; for the first failed hosts, the whole output's tail is read
  * from the output bucket (or, without one, GetCommandInvocation's 24,000/8,000 characters).
  */
-/** Why SSH targets are refused on AWS: the stage Lambdas hold no SSH key and reach hosts through SSM. */
-export const SSH_TARGETS_ON_AWS =
-  'SSH targets are not supported on AWS, where Slipway reaches hosts through SSM Run Command: use {"hosts": [instance ids]} or {"tags": {...}}, or run these environments from the local server';
-
 export function createSsmFleet(options: SsmFleetOptions): Fleet {
   const { ssm, documents, tableName } = options;
   const clock = options.clock ?? (() => new Date());
