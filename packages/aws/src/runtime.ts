@@ -17,6 +17,7 @@ import {
   type ReleaseStages,
   type Slipway,
   type SlipwayDeps,
+  sshTargetProblems,
   systemClock,
   ValidationError,
 } from '@slipway/core';
@@ -31,7 +32,7 @@ import { createUnsignedWebhookRefusal, createWebhookNotifier, MIN_WEBHOOK_SECRET
 import { createDynamoTokenStore } from './dynamo-token-store.ts';
 import { createS3ArtifactStore } from './s3-artifact-store.ts';
 import { createStepFunctionsWorkflow } from './sfn-workflow.ts';
-import { createSsmFleet } from './ssm-fleet.ts';
+import { createSsmFleet, SSH_TARGETS_ON_AWS } from './ssm-fleet.ts';
 
 /**
  * The secrets a function may be given. Each lives in SSM Parameter Store as a SecureString; the
@@ -231,6 +232,7 @@ export async function loadAwsRuntime(env: NodeJS.ProcessEnv, options: AwsRuntime
     ...(options.assets ? { assets: options.assets } : {}),
     // The S3 client reads the tail of a failed host's output, which SSM's own answer cuts short.
     fleet: createSsmFleet({ ssm, documents, tableName: config.SLIPWAY_TABLE, outputBucket: config.SLIPWAY_BUCKET, s3 }),
+    refuseTargets: (app) => sshTargetProblems(app, SSH_TARGETS_ON_AWS),
     workflow: createStepFunctionsWorkflow(
       new SFNClient({ region: config.AWS_REGION }),
       config.SLIPWAY_RELEASE_STATE_MACHINE_ARN,

@@ -125,6 +125,10 @@ function unreachableReason(instance: InstanceInformation | undefined): string | 
   return instance.PingStatus === 'Online' ? undefined : `SSM PingStatus ${instance.PingStatus ?? 'unknown'}`;
 }
 
+/** Why SSH targets are refused on AWS: the stage Lambdas hold no SSH key and reach hosts through SSM. */
+export const SSH_TARGETS_ON_AWS =
+  'SSH targets are not supported on AWS, where Slipway reaches hosts through SSM Run Command: use {"hosts": [instance ids]} or {"tags": {...}}, or run these environments from the local server';
+
 /**
  * The fleet on AWS: SSM Run Command (AWS-RunShellScript) to instance ids, 50 at a time.
  *
@@ -432,6 +436,10 @@ export function createSsmFleet(options: SsmFleetOptions): Fleet {
           else hosts.push(host);
         }
         return { hosts, unreachable };
+      }
+      if ('ssh' in targets) {
+        // Refused when the config is applied (see SSH_TARGETS_ON_AWS); a config stored before is refused here, before anything is sent.
+        return { hosts: [], unreachable: targets.ssh.hosts.map((host) => ({ host, reason: SSH_TARGETS_ON_AWS })) };
       }
       const tagged = await describeInstances({ Filters: Object.entries(targets.tags).map(([key, value]) => ({ Key: `tag:${key}`, Values: [value] })) });
       for (const instance of tagged) {

@@ -12,6 +12,9 @@ export async function runDev(env: NodeJS.ProcessEnv, io: Io): Promise<number> {
     ...(config.SLIPWAY_ADMIN_TOKEN ? { adminToken: config.SLIPWAY_ADMIN_TOKEN } : {}),
     ...(config.SLIPWAY_WEBHOOK_SECRET ? { webhookSecret: config.SLIPWAY_WEBHOOK_SECRET } : {}),
     ...(config.SLIPWAY_RETENTION_OUTPUT_DAYS ? { outputRetentionDays: config.SLIPWAY_RETENTION_OUTPUT_DAYS } : {}),
+    ...(config.SLIPWAY_SSH_IDENTITY && config.SLIPWAY_SSH_KNOWN_HOSTS
+      ? { ssh: { identityFile: config.SLIPWAY_SSH_IDENTITY, knownHostsFile: config.SLIPWAY_SSH_KNOWN_HOSTS } }
+      : {}),
   });
   // The banner is for the person at the terminal; stdout carries the JSON logs.
   io.err('');

@@ -1,6 +1,6 @@
 import { type AuditLog, diffConfig } from './audit.ts';
 import type { Principal } from './auth.ts';
-import { NotFoundError, ValidationError } from './errors.ts';
+import { type FieldProblem, NotFoundError, ValidationError } from './errors.ts';
 import type { Clock } from './ids.ts';
 import type { ReleaseStore, StoredApp } from './ports.ts';
 import type { EnvironmentLive, EnvironmentLock } from './release.ts';
@@ -21,9 +21,14 @@ export interface AppDeps {
   store: ReleaseStore;
   clock: Clock;
   audit: AuditLog;
+  /**
+   * Problems with targets this runtime cannot reach (SSH targets on AWS, or on a local server with
+   * no SSH key): a config naming them is refused when applied, not half-way through a release.
+   */
+  refuseTargets?: (config: AppConfig) => FieldProblem[];
 }
 
-export function createAppService({ store, clock, audit }: AppDeps) {
+export function createAppService({ store, clock, audit, refuseTargets }: AppDeps) {
   async function requireApp(name: string): Promise<StoredApp> {
     const app = await store.getApp(parse(AppName, name, 'app name'));
     if (!app) throw new NotFoundError(`app ${name} does not exist; create it with slipway apply <file>, from a config file that names it`);
@@ -40,6 +45,10 @@ export function createAppService({ store, clock, audit }: AppDeps) {
         throw new ValidationError(`the config names app ${config.name} but the URL names ${appName}`, [
           { field: 'name', message: `must equal the app in the URL (${appName})` },
         ]);
+      }
+      const unreachable = refuseTargets?.(config) ?? [];
+      if (unreachable.length > 0) {
+        throw new ValidationError(`invalid app config: ${unreachable[0]!.field} ${unreachable[0]!.message}`, unreachable);
       }
       const before = await store.getApp(appName);
       const stored = await store.putApp(config, actor.name, clock.now().toISOString());

@@ -1,4 +1,4 @@
-import { createAppService } from './apps.ts';
+import { type AppDeps, createAppService } from './apps.ts';
 import { createAuditLog } from './audit.ts';
 import { createArtifactService } from './artifacts.ts';
 import { createAuthService } from './auth.ts';
@@ -51,6 +51,8 @@ export interface SlipwayDeps {
   outbox?: { list(): Promise<unknown[]> };
   /** The dashboard's static files by path, each read when first asked for (only the API serves them). */
   assets?: (path: string) => { contentType: string; body: string } | undefined;
+  /** Refuses, when a config is applied, targets this runtime cannot reach (see AppDeps). */
+  refuseTargets?: AppDeps['refuseTargets'];
   /** How long records, artifacts and output are kept (defaults in retention.ts). */
   retention?: Partial<RetentionPolicy>;
 }
@@ -60,7 +62,7 @@ export function createSlipway(deps: SlipwayDeps) {
   const { store, tokens, objects, workflow, fleet, clock, ids, logger } = deps;
   const audit = createAuditLog({ store: deps.auditStore, clock, ids, logger });
   const auth = createAuthService({ tokens, clock, audit, logger });
-  const apps = createAppService({ store, clock, audit });
+  const apps = createAppService({ store, clock, audit, ...(deps.refuseTargets ? { refuseTargets: deps.refuseTargets } : {}) });
   const artifacts = createArtifactService({ store, objects, apps, clock });
   const diffs = createDiffService({ store, objects });
   const approvals = createApprovalService({

@@ -51,11 +51,13 @@ export const DeployRoot = z
   .string()
   .max(255, 'must be at most 255 characters')
   .superRefine((value, ctx) => {
-    if (!value.startsWith('/') || value === '/') {
-      ctx.addIssue({ code: 'custom', message: 'must be an absolute path below "/", e.g. /srv/shop' });
+    // "~/app": below the login user's home on the host (SSH targets: each user apart on one machine).
+    const home = value.startsWith('~/');
+    if ((!home && !value.startsWith('/')) || value === '/' || value === '~/') {
+      ctx.addIssue({ code: 'custom', message: 'must be an absolute path below "/", e.g. /srv/shop, or below the login user\'s home, e.g. ~/shop' });
       return;
     }
-    const problem = pathSegmentsProblem(value.slice(1).split('/'));
+    const problem = pathSegmentsProblem(value.slice(home ? 2 : 1).split('/'));
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   });
 
@@ -83,6 +85,56 @@ const TagText = (max: number) =>
     .max(max, `must be at most ${max} characters`)
     .regex(/^[A-Za-z0-9 _.:/=+@-]*$/, 'may use only letters, digits, spaces and _ . : / = + - @');
 
+/**
+ * An SSH target, `user@host` or `user@host:port`. The parts go to the SSH library as values (never
+ * through a shell), but they also name the host in records, logs and messages, so each part is held
+ * to a strict pattern here, at the config edge: shell characters, spaces and newlines never pass.
+ */
+const SSH_USER = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
+const SSH_HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const SSH_HOST_IPV6 = /^\[[0-9A-Fa-f:.]{2,45}\]$/;
+const SSH_ENTRY = /^([^@]*)@(\[[^\]]*\]|[^:]*)(?::([^:]*))?$/;
+export const SSH_DEFAULT_PORT = 22;
+
+export interface SshHost {
+  user: string;
+  /** A DNS name, an IPv4 address, or an IPv6 address in brackets. */
+  host: string;
+  port: number;
+}
+
+/** Parses one `user@host[:port]`; a problem says which part is wrong and how to write it. */
+export function parseSshHost(entry: string): { host: SshHost } | { problem: string } {
+  const fix = 'write it as user@host or user@host:port, e.g. deploy@web-1.example.com:2222';
+  const match = SSH_ENTRY.exec(entry);
+  if (!match) return { problem: `must be user@host or user@host:port with no spaces or shell characters; ${fix}` };
+  const [, user = '', host = '', portText] = match;
+  if (!SSH_USER.test(user)) {
+    return { problem: `has a user that is not 1 to 32 of A-Z, a-z, 0-9, ".", "_" and "-" (starting with a letter or "_"); ${fix}` };
+  }
+  if (!SSH_HOST_NAME.test(host) && !SSH_HOST_IPV6.test(host)) {
+    return { problem: `has a host that is not a DNS name or IP address (letters, digits, "-" and "." only; IPv6 in brackets); ${fix}` };
+  }
+  let port = SSH_DEFAULT_PORT;
+  if (portText !== undefined) {
+    if (!/^[1-9][0-9]{0,4}$/.test(portText) || Number(portText) > 65_535) {
+      return { problem: `has a port that is not a number from 1 to 65535; ${fix}` };
+    }
+    port = Number(portText);
+  }
+  return { host: { user, host, port } };
+}
+
+/** The one name of an SSH host everywhere (plans, records, messages): `user@host:port`. */
+export function sshHostId(target: SshHost): string {
+  return `${target.user}@${target.host}:${target.port}`;
+}
+
+const SshHostEntry = z.string().max(300, 'must be at most 300 characters').superRefine((value, ctx) => {
+  const parsed = parseSshHost(value);
+  if ('problem' in parsed) ctx.addIssue({ code: 'custom', message: parsed.problem });
+});
+
 const Targets = z.union(
   [
     z.strictObject({
@@ -93,6 +145,21 @@ const Targets = z.union(
         .refine((hosts) => new Set(hosts).size === hosts.length, 'must not name a host twice'),
     }),
     z.strictObject({
+      ssh: z.strictObject({
+        hosts: z
+          .array(SshHostEntry)
+          .min(1, 'name at least one host as user@host or user@host:port')
+          .max(5000, 'at most 5000 hosts')
+          .refine((hosts) => {
+            const ids = hosts.map((entry) => {
+              const parsed = parseSshHost(entry);
+              return 'host' in parsed ? sshHostId(parsed.host) : entry;
+            });
+            return new Set(ids).size === ids.length;
+          }, 'must not name a host twice (user@host is user@host:22)'),
+      }),
+    }),
+    z.strictObject({
       tags: z
         .record(TagText(128), TagText(256))
         .refine((tags) => Object.keys(tags).length >= 1 && Object.keys(tags).length <= 10, {
@@ -100,7 +167,7 @@ const Targets = z.union(
         }),
     }),
   ],
-  { error: 'must be either {"hosts": [...]} or {"tags": {...}}' },
+  { error: 'must be one of {"hosts": [...]}, {"tags": {...}} or {"ssh": {"hosts": ["user@host:port", ...]}}' },
 );
 
 export const BatchSize = z.union(
@@ -198,6 +265,16 @@ export const AppConfig = z.strictObject({
 export type AppConfig = z.infer<typeof AppConfig>;
 export type EnvironmentConfig = AppConfig['environments'][number];
 export type Strategy = z.infer<typeof Strategy>;
+
+/**
+ * One problem per environment with SSH targets, for a runtime that cannot reach them (AWS, or a
+ * local server started without an SSH key): `reason` says why and what to do instead.
+ */
+export function sshTargetProblems(config: AppConfig, reason: string): FieldProblem[] {
+  return config.environments.flatMap((environment, index) =>
+    'ssh' in environment.targets ? [{ field: `environments[${index}].targets.ssh`, message: reason }] : [],
+  );
+}
 
 export function artifactKey(app: string, sha256: string): string {
   return `artifacts/${app}/${sha256}.tar.gz`;

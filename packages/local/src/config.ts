@@ -20,6 +20,18 @@ const LocalEnvironment = z.object({
     .transform(Number)
     .pipe(z.number().min(1, RETENTION_DAYS).max(3650, RETENTION_DAYS))
     .optional(),
+  /** The SSH fleet's private key file; with SLIPWAY_SSH_KNOWN_HOSTS, environments may use {"ssh": ...} targets. */
+  SLIPWAY_SSH_IDENTITY: z.string().min(1, 'must name a private key file').optional(),
+  /** The SSH fleet's pinned host keys (an OpenSSH known_hosts file): host keys are always checked. */
+  SLIPWAY_SSH_KNOWN_HOSTS: z.string().min(1, 'must name an OpenSSH known_hosts file').optional(),
+}).superRefine((env, ctx) => {
+  // Half an SSH setup is a mistake to say at start, not a failure half-way through a release.
+  if (env.SLIPWAY_SSH_IDENTITY && !env.SLIPWAY_SSH_KNOWN_HOSTS) {
+    ctx.addIssue({ code: 'custom', path: ['SLIPWAY_SSH_KNOWN_HOSTS'], message: 'must be set with SLIPWAY_SSH_IDENTITY: name a known_hosts file holding each SSH host\'s key (ssh-keyscan, checked against the host)' });
+  }
+  if (env.SLIPWAY_SSH_KNOWN_HOSTS && !env.SLIPWAY_SSH_IDENTITY) {
+    ctx.addIssue({ code: 'custom', path: ['SLIPWAY_SSH_IDENTITY'], message: 'must be set with SLIPWAY_SSH_KNOWN_HOSTS: name the private key file Slipway logs in with' });
+  }
 });
 export type LocalEnvironment = z.infer<typeof LocalEnvironment>;
 

@@ -36,7 +36,7 @@ import { create as createSweep } from '../../../functions/sweep.ts';
 import { DEFAULT_OUTPUT_RETENTION_DAYS } from './config.ts';
 import { DEMO_APP, demoHosts } from './demo.ts';
 import { createLocalExecutor, type LocalExecutor, type LocalFunction, renderDefinition } from './executor.ts';
-import { createLocalFleet } from './fleet.ts';
+import { createRoutedFleet, type SshSettings } from './routed-fleet.ts';
 import { createOutbox } from './outbox.ts';
 import {
   ensureBucket,
@@ -83,6 +83,8 @@ export interface DevServerOptions {
    * clients carry no recorder and nothing tracks which function runs.
    */
   recorder?: CallRecorder;
+  /** The SSH fleet (`SLIPWAY_SSH_IDENTITY`, `SLIPWAY_SSH_KNOWN_HOSTS`); without it, SSH targets are refused. */
+  ssh?: SshSettings;
 }
 
 export interface DevServer {
@@ -233,7 +235,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       },
     });
     const commandStatus = createCommandStatus(async () => stages);
-    const fleet = createLocalFleet({
+    const fleet = await createRoutedFleet(options.ssh, {
       fleetDir: paths.fleet,
       commandsDir: paths.commands,
       logger,
@@ -260,6 +262,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       objects: artifactStore,
       workflow: executor,
       fleet,
+      refuseTargets: fleet.refuseTargets,
       mailer: options.mailer ? options.mailer(outbox) : outbox,
       notifier: createWebhookNotifier({ secret: options.webhookSecret ?? (await loadOrCreateSecret(paths.webhookSecret)) }),
       outbox,

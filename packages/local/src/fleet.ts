@@ -232,6 +232,9 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
     /** Every folder host can take commands: none is ever unreachable here. */
     async resolveTargets(targets: Targets): Promise<ResolvedTargets> {
       if ('hosts' in targets) return { hosts: [...targets.hosts], unreachable: [] };
+      if ('ssh' in targets) {
+        return { hosts: [], unreachable: targets.ssh.hosts.map((host) => ({ host, reason: 'the folder fleet has no SSH hosts' })) };
+      }
       const names = (await readdir(fleetDir).catch(() => [] as string[])).sort();
       const matching: string[] = [];
       for (const name of names) {

@@ -5,3 +5,6 @@ export * from './executor.ts';
 export * from './fleet.ts';
 export * from './stand-ins.ts';
 export * from './outbox.ts';
+export * from './routed-fleet.ts';
+export * from './ssh-fleet.ts';
+export * from './ssh-known-hosts.ts';
