@@ -121,6 +121,18 @@ describe('the dashboard', () => {
     await page.close();
   });
 
+  it('shows every file a release changes, linked from its page (where the approval mail points)', async () => {
+    const page = await signIn(server.adminToken);
+    await page.goto(`${server.url}/#/releases/${ids['1.1.0']}`);
+    await page.getByRole('heading', { name: /web 1\.1\.0/ }).waitFor();
+    await page.getByRole('link', { name: 'What changes' }).click();
+    await page.getByRole('heading', { name: '1.1.0 in production: what changes' }).waitFor();
+    expect(await page.locator('section[aria-label="Changed"] li').allTextContents()).toEqual(['index.html']);
+    expect(await page.locator('section[aria-label="Added"] li').count()).toBe(0);
+    expect(await page.getByText(/From 1\.0\.0 to 1\.1\.0: 0 added, 0 removed, 1 changed/).count()).toBe(1);
+    await page.close();
+  });
+
   it('lists releases newest first and filters by app', async () => {
     const page = await signIn(server.adminToken);
     await page.goto(`${server.url}/#/releases?app=web`);

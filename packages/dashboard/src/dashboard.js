@@ -404,7 +404,7 @@ async function renderRelease(id) {
     ),
     approvalSection(release),
     ...release.environments.flatMap((env) => [
-      h('h2', {}, `${env.environment} `, badge(env.status)),
+      h('h2', {}, `${env.environment} `, badge(env.status), ' ', h('a', { class: 'small', href: `#/releases/${encodeURIComponent(release.id)}/diff/${encodeURIComponent(env.environment)}` }, 'What changes')),
       timeline(release, env),
       env.hosts.length ? hostTable(env, open) : h('p', { class: 'muted' }, 'No host has started yet.'),
     ]),
@@ -430,6 +430,22 @@ async function renderRelease(id) {
   if (running) poll = setTimeout(() => location.hash === `#/releases/${id}` && renderRelease(id).catch((err) => show(failure(err))), 1000);
 }
 
+/** Every file a release adds, removes and changes in one environment (the approval mail links here). */
+async function renderDiff(id, environment) {
+  const diff = await api('GET', `/v1/releases/${encodeURIComponent(id)}/diff?environment=${encodeURIComponent(environment)}`);
+  const from = diff.from ? diff.from.version : 'nothing (first release here)';
+  const list = (title, paths) =>
+    h('section', { 'aria-label': title, class: 'card' }, h('h2', {}, `${title} (${paths.length})`), paths.length ? h('ul', { class: 'paths mono' }, paths.map((path) => h('li', {}, path))) : h('p', { class: 'muted' }, 'none'));
+  show(
+    h('h1', {}, `${diff.to.version} in ${diff.environment}: what changes`),
+    h('p', {}, `From ${from} to ${diff.to.version}: ${diff.files.added.length} added, ${diff.files.removed.length} removed, ${diff.files.changed.length} changed. `, releaseLink(id, 'Back to the release'), '.'),
+    diff.complete ? null : h('p', { class: 'error', role: 'alert' }, `Incomplete: ${diff.reason}`),
+    list('Added', diff.files.added),
+    list('Removed', diff.files.removed),
+    list('Changed', diff.files.changed),
+  );
+}
+
 async function route() {
   clearTimeout(poll);
   if (!sessionStorage.getItem(TOKEN_KEY)) return renderSignIn();
@@ -439,7 +455,9 @@ async function route() {
     const [path, search] = (location.hash.slice(1) || '/apps').split('?');
     const params = new URLSearchParams(search ?? '');
     const release = /^\/releases\/([0-9a-z-]+)$/.exec(path);
+    const diff = /^\/releases\/([0-9a-z-]+)\/diff\/([^/]+)$/.exec(path);
     if (release) await renderRelease(release[1]);
+    else if (diff) await renderDiff(diff[1], decodeURIComponent(diff[2]));
     else if (path === '/releases') await renderReleases(params);
     else await renderApps();
   } catch (error) {
