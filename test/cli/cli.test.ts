@@ -41,7 +41,33 @@ async function makeBuild(name: string, files: Record<string, string>) {
   return folder;
 }
 
+const git = (cwd: string, ...args: string[]) =>
+  promisify(execFile)('git', ['-C', cwd, '-c', 'user.email=dev@example.com', '-c', 'user.name=Dev', ...args]).then(({ stdout }) => stdout.trim());
+
 describe('slipway CLI', () => {
+  it('records the git commit a build was pushed from, without the remote\'s password, and whether it was committed', async () => {
+    const build = await makeBuild('build-git', { 'index.html': '<h1>from git</h1>' });
+    await git(build, 'init', '-q', '-b', 'main');
+    await git(build, 'remote', 'add', 'origin', 'https://deployer:s3cret-token@git.example.com/acme/shop.git');
+    await git(build, 'add', '.');
+    await git(build, 'commit', '-q', '-m', 'first');
+    const commit = await git(build, 'rev-parse', 'HEAD');
+    await writeFile(join(build, 'not-committed.txt'), 'local change');
+    const pushed = await slipway(['artifact', 'push', build, '--app', 'demo']);
+    expect(pushed.code).toBe(0);
+    expect(pushed.err).toContain(`built from https://git.example.com/acme/shop.git at ${commit.slice(0, 12)} (main), with changes not committed`);
+    expect(pushed.err).not.toContain('s3cret');
+    const sha256 = /([0-9a-f]{64})/.exec(pushed.out)![1];
+    const stored = await server.call('GET', `/v1/artifacts/demo/${sha256}`);
+    expect(stored.body.source).toEqual({ repository: 'https://git.example.com/acme/shop.git', commit, ref: 'main', dirty: true });
+
+    const refused = await server.call('POST', '/v1/artifacts', {
+      body: { app: 'demo', sha256: 'f'.repeat(64), size: 10, source: { repository: 'https://u:p@git.example.com/x.git', commit, dirty: false } },
+    });
+    expect(refused.status).toBe(400);
+    expect(JSON.stringify(refused.body)).toContain('repository must not carry a password');
+  });
+
   it('applies an app config from a file', async () => {
     const file = join(workspace, 'slipway.json');
     await writeFile(file, JSON.stringify({ ...shopConfigInput, name: 'cli-app' }));

@@ -129,7 +129,7 @@ describe('the diff of a release', () => {
 });
 
 describe('the approval mail', () => {
-  it('shows the counts, the first 50 paths of each list and a link to every file, every path escaped', async () => {
+  it('shows the commit built from, the counts, the first 50 paths of each list and a link to every file, every path escaped', async () => {
     const t = createTestSlipway();
     const gated = AppConfig.parse({ ...shopConfigInput, environments: [{ ...staging, approval: { approvers: ['lead@example.com'] } }] });
     await t.store.putApp(gated, 'admin', t.clock.now().toISOString());
@@ -140,8 +140,11 @@ describe('the approval mail', () => {
     await t.stages.enterEnvironment({ taskToken: 'enter', releaseId: id, environment: 'staging' });
     await t.stages.distribute({ taskToken: 'distribute', releaseId: id, environment: 'staging' });
     await t.finish('distribute');
+    const record = (await t.store.getArtifactRecord('shop', sha))!;
+    await t.store.putArtifactRecord({ ...record, source: { repository: 'git@github.com:acme/shop.git', commit: '0123456789ab'.padEnd(40, 'f'), ref: 'main', dirty: true } });
     await t.stages.awaitApproval({ taskToken: 'gate', releaseId: id, environment: 'staging' });
     const mail = t.mailer.sent.find((m) => m.to.includes('lead@example.com'))!;
+    expect(mail.text).toContain('Built from: git@github.com:acme/shop.git at 0123456789ab (main), with changes not committed');
     expect(mail.text).toContain('Files: 60 added, 0 removed, 0 changed (60 bytes new)');
     const listed = mail.text.split('\n').filter((line) => line.startsWith('  '));
     expect(listed).toHaveLength(51);

@@ -12,6 +12,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import cliPackage from '../package.json' with { type: 'json' };
 import { type ApiClient, ApiError, createApiClient } from './client.ts';
 import { type Io, printAudit, printCreatedToken, printHistory, printRelease, printReleases, printTokens } from './output.ts';
+import { gitSourceOf } from './git-source.ts';
 import { packDirectory } from './pack.ts';
 import { watchRelease } from './watch.ts';
 
@@ -200,7 +201,8 @@ Environment:
       const workspace = await mkdtemp(join(tmpdir(), 'slipway-push-'));
       try {
         const packed = await packDirectory(directory, join(workspace, 'artifact.tar.gz'));
-        const ticket = await api.request<UploadTicket>('POST', '/v1/artifacts', { app, sha256: packed.sha256, size: packed.size });
+        const source = await gitSourceOf(directory);
+        const ticket = await api.request<UploadTicket>('POST', '/v1/artifacts', { app, sha256: packed.sha256, size: packed.size, ...(source ? { source } : {}) });
         if (!ticket.alreadyUploaded) {
           const upload = await fetch(ticket.uploadUrl!, {
             method: 'PUT',
@@ -214,6 +216,7 @@ Environment:
         const result = { key: ticket.key, sha256: packed.sha256, size: packed.size, uploaded: !ticket.alreadyUploaded };
         print(options, result, () => {
           io.err(`packed ${packed.entries} entries, ${packed.size} bytes, sha256 ${packed.sha256}`);
+          if (source) io.err(`built from ${source.repository} at ${source.commit.slice(0, 12)}${source.ref ? ` (${source.ref})` : ''}${source.dirty ? ', with changes not committed' : ''}`);
           io.err(ticket.alreadyUploaded ? 'already stored; nothing uploaded' : 'uploaded');
           io.out(ticket.key);
         });

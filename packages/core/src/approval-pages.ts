@@ -1,5 +1,6 @@
 import { DIFF_PREVIEW_PATHS, type ReleaseDiff } from './diffs.ts';
 import type { Mail } from './ports.ts';
+import type { ArtifactSource } from './schemas.ts';
 
 /**
  * What approvers read: the mail and the decision pages. Plain HTML, every value escaped, no script
@@ -32,6 +33,15 @@ export interface ApprovalContext {
   changes?: ReleaseDiff;
   /** The dashboard's page of the whole diff. */
   diffUrl?: string;
+  /** The git commit the artifact was built from, when the pusher said. */
+  source?: ArtifactSource;
+}
+
+/** "git@github.com:acme/shop.git at 1a2b3c4d5e6f (main), with changes not committed". */
+function sourceText(source: ArtifactSource): string {
+  const ref = source.ref ? ` (${source.ref})` : '';
+  const dirty = source.dirty ? ', with changes not committed' : '';
+  return `${source.repository} at ${source.commit.slice(0, 12)}${ref}${dirty}`;
 }
 
 function bytesText(bytes: number): string {
@@ -96,6 +106,7 @@ function changeLines(c: ApprovalContext): [string, string][] {
     ['Live now', c.live ? `${c.live.version} (release ${c.live.id}, live for ${ago(c.live.since, c.now)})` : 'nothing'],
     ['Artifact sha256', c.live?.sha256 && c.live.sha256 !== c.sha256 ? `${c.live.sha256} → ${c.sha256}` : c.sha256],
     ['Files', changeSummary(c)],
+    ...(c.source ? [['Built from', sourceText(c.source)] as [string, string]] : []),
     ['Opened by', c.openedBy],
     ['Release', c.releaseId],
     ['Approvals needed', `${c.required} of ${c.approvers}`],

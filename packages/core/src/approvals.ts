@@ -21,6 +21,7 @@ import type {
   ApprovalDecision,
   ApprovalRequest,
   ApprovalStore,
+  ArtifactRecordStore,
   Mailer,
   Notifier,
   EnvironmentLiveStore,
@@ -38,7 +39,11 @@ import { ApprovalForm, ApprovalRequestBody, parse } from './schemas.ts';
  * decides. The workflow's task token stays in the step record: never in a link, a mail, a page or a log.
  */
 export interface ApprovalDeps {
-  store: EventStore & Pick<ReleaseRecordStore, 'getRelease'> & Pick<EnvironmentLiveStore, 'getEnvironmentLive'> & Pick<StepStore, 'completeStep' | 'getStep'>;
+  store: EventStore &
+    Pick<ReleaseRecordStore, 'getRelease'> &
+    Pick<EnvironmentLiveStore, 'getEnvironmentLive'> &
+    Pick<StepStore, 'completeStep' | 'getStep'> &
+    Pick<ArtifactRecordStore, 'getArtifactRecord'>;
   approvals: ApprovalStore;
   workflow: Workflow;
   mailer: Mailer;
@@ -118,7 +123,9 @@ export function createApprovalService(deps: ApprovalDeps) {
       logger.warn('could not compute the release\'s diff for its approval', { releaseId: release.id, environment, error });
       return undefined;
     });
+    const source = (await store.getArtifactRecord(release.app, release.artifact.sha256))?.source;
     return {
+      ...(source ? { source } : {}),
       ...(changes ? { changes, diffUrl: `${baseUrl()}/#/releases/${encodeURIComponent(release.id)}/diff/${encodeURIComponent(environment)}` } : {}),
       app: release.app,
       version: release.version,

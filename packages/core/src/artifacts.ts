@@ -4,7 +4,7 @@ import { ArtifactMismatchError, ArtifactMissingError, PayloadTooLargeError } fro
 import type { Clock } from './ids.ts';
 import type { ArtifactStore, ReleaseStore } from './ports.ts';
 import type { ArtifactRef } from './release.ts';
-import { artifactKey, CreateArtifactRequest, MAX_ARTIFACT_BYTES, parse } from './schemas.ts';
+import { artifactKey, type ArtifactSource, CreateArtifactRequest, MAX_ARTIFACT_BYTES, parse } from './schemas.ts';
 
 export interface ArtifactDeps {
   store: ReleaseStore;
@@ -47,8 +47,12 @@ export function createArtifactService({
         );
       }
       await apps.requireApp(request.app);
-      const { key, verified } = await verifiedCopy(request.app, request.sha256);
-      if (verified) return { key, sha256: request.sha256, alreadyUploaded: true };
+      const { key, record, verified } = await verifiedCopy(request.app, request.sha256);
+      if (verified) {
+        // The same bytes pushed again, from a commit named this time: remember where they came from.
+        if (request.source && record) await store.putArtifactRecord({ ...record, source: request.source });
+        return { key, sha256: request.sha256, alreadyUploaded: true };
+      }
 
       const now = clock.now().toISOString();
       await store.putArtifactRecord({
@@ -58,6 +62,7 @@ export function createArtifactService({
         size: request.size,
         requestedBy: actor.name,
         requestedAt: now,
+        ...(request.source ? { source: request.source } : {}),
       });
       const upload = await objects.presignUpload(key, request.sha256, request.size, uploadUrlTtlSeconds);
       return {
@@ -98,8 +103,16 @@ export function createArtifactService({
         requestedBy: record?.requestedBy ?? 'unknown',
         requestedAt: record?.requestedAt ?? clock.now().toISOString(),
         verified: { etag: object.etag, at: clock.now().toISOString() },
+        ...(record?.source ? { source: record.source } : {}),
       });
       return { key, sha256, size: object.size };
+    },
+
+    /** The checked artifact, and the commit it was built from when the pusher said. */
+    async describe(app: string, sha256: string): Promise<ArtifactRef & { source?: ArtifactSource }> {
+      const ref = await this.verify(app, sha256);
+      const source = (await store.getArtifactRecord(app, sha256))?.source;
+      return { ...ref, ...(source ? { source } : {}) };
     },
   };
 }

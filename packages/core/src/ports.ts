@@ -12,7 +12,7 @@ import type {
 } from './release.ts';
 import type { HostScript } from './host-scripts.ts';
 import type { ReleasePlan } from './plan.ts';
-import type { AppConfig, EnvironmentConfig, Role } from './schemas.ts';
+import type { AppConfig, ArtifactSource, EnvironmentConfig, Role } from './schemas.ts';
 
 /**
  * The small ports the domain needs. Adapters (DynamoDB, S3, Step Functions, the local stand-ins)
@@ -50,6 +50,8 @@ export interface ArtifactRecord {
   requestedAt: string;
   /** Set once the stored object was hashed and matched; tied to the object's ETag. */
   verified?: { etag: string; at: string };
+  /** The git commit it was built from, as the pusher said (the last push that said so). */
+  source?: ArtifactSource;
 }
 
 /** App configs, each with a revision that guards against lost updates. */

@@ -283,10 +283,24 @@ export function artifactKey(app: string, sha256: string): string {
 /** A generous upper bound: a single presigned PUT to S3 takes at most 5 GiB. */
 export const MAX_ARTIFACT_BYTES = 5 * 1024 ** 3;
 
+/** Where an artifact was built from, when the CLI pushed it from a git work tree (shown to approvers). */
+export const ArtifactSource = z.strictObject({
+  repository: z
+    .string()
+    .min(1)
+    .max(1024)
+    .refine((url) => !/^[a-z][a-z0-9+.-]*:\/\/[^/@]*:[^/@]*@/i.test(url), 'repository must not carry a password (scheme://user:password@...): drop it from the URL'),
+  commit: z.string().regex(/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/, 'commit must be a full git object id (40 or 64 hex digits)'),
+  ref: z.string().min(1).max(256).optional(),
+  dirty: z.boolean().meta({ description: 'the work tree had changes not committed when the artifact was packed' }),
+});
+export type ArtifactSource = z.infer<typeof ArtifactSource>;
+
 export const CreateArtifactRequest = z.strictObject({
   app: AppName,
   sha256: Sha256,
   size: z.number().int().min(1, 'an artifact cannot be empty'),
+  source: ArtifactSource.optional(),
 });
 export type CreateArtifactRequest = z.infer<typeof CreateArtifactRequest>;
 

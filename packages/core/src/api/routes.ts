@@ -227,7 +227,7 @@ export function apiRoutes(services: ApiServices): ApiRoute[] {
       errors: [404, 422],
       handle: async ({ params }) => {
         await apps.requireApp(params.app!);
-        return { body: await artifacts.verify(params.app!, params.sha256!) };
+        return { body: await artifacts.describe(params.app!, params.sha256!) };
       },
     },
     {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { RELEASE_STATUSES } from '../release.ts';
-import { AppConfig, AppName, EnvironmentName, PrincipalName, ReleaseId, Role, Sha256 } from '../schemas.ts';
+import { AppConfig, AppName, ArtifactSource, EnvironmentName, PrincipalName, ReleaseId, Role, Sha256 } from '../schemas.ts';
 
 /**
  * The schemas of the HTTP layer that schemas.ts does not hold: path parameters and the answers.
@@ -56,7 +56,7 @@ export const UploadTicket = z.object({
   expiresAt: Timestamp.optional(),
   alreadyUploaded: z.boolean(),
 });
-export const ArtifactBody = z.object({ key: z.string(), sha256: Sha256, size: z.number().int() });
+export const ArtifactBody = z.object({ key: z.string(), sha256: Sha256, size: z.number().int(), source: ArtifactSource.optional() });
 
 export const DiffQuery = z.strictObject({ environment: EnvironmentName.meta({ description: 'the environment whose live release is compared' }) });
 const ReleaseRef = z.object({ releaseId: ReleaseId, version: z.string() });
