@@ -56,6 +56,12 @@ const taskCallbacks: Statement = { actions: ['states:SendTaskSuccess', 'states:S
 const taskHeartbeats: Statement = { actions: ['states:SendTaskHeartbeat'], resources: ['*'] };
 const readArtifacts = (r: StackRefs): Statement => ({ actions: ['s3:GetObject'], resources: [`${r.bucketArn}/artifacts/*`] });
 const sendMail = (r: StackRefs): Statement => ({ actions: ['ses:SendEmail'], resources: [r.senderIdentityArn, r.senderConfigurationSetArn] });
+/** An approval mail shows what the release changes: the file lists Prepare stored. */
+const readFileLists = (r: StackRefs): Statement[] => [
+  { actions: ['s3:GetObject'], resources: [`${r.bucketArn}/manifests/*`] },
+  // A list not made (an artifact from before lists existed): without ListBucket, S3 answers 403 instead of 404.
+  { actions: ['s3:ListBucket'], resources: [r.bucketArn] },
+];
 const commandResults: Statement = {
   actions: ['ssm:ListCommandInvocations', 'ssm:GetCommandInvocation', 'ssm:ListCommands', 'ssm:DescribeInstanceInformation'],
   resources: ['*'],
@@ -110,7 +116,7 @@ export function hostStatements(bucketArn: string): Statement[] {
 const portStatements = (r: StackRefs): Record<StagePort, Statement[]> => ({
   releaseStore: [table(r)],
   taskCallbacks: [taskCallbacks],
-  mail: [sendMail(r)],
+  mail: [sendMail(r), ...readFileLists(r)],
   outcomeWebhooks: [],
   hostInventory: [{ actions: ['ssm:DescribeInstanceInformation'], resources: ['*'] }],
   hostCommands: [...sendCommands(r), commandResults],
@@ -151,6 +157,7 @@ export function permissions(r: StackRefs): Record<string, Statement[]> {
       commandResults,
       ...readCommandOutput(r),
       sendMail(r),
+      ...readFileLists(r),
       { actions: ['s3:DeleteObject'], resources: [`${r.bucketArn}/artifacts/*`, `${r.bucketArn}/manifests/*`] },
       { actions: ['states:StartExecution'], resources: [r.releaseStateMachineArn, r.rollbackStateMachineArn] },
       { actions: ['states:DescribeExecution', 'states:GetExecutionHistory'], resources: executions(r) },

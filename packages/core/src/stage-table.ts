@@ -20,7 +20,7 @@ import type { ReleaseStages } from './stages.ts';
 export const STAGE_PORTS = {
   releaseStore: 'reads and writes releases, plans, steps, locks and approvals (the table)',
   taskCallbacks: 'completes or fails waiting workflow tasks: its own, or a release it lets in',
-  mail: 'sends approval requests and outcome mails',
+  mail: 'sends approval requests (showing the file lists of what changes) and outcome mails',
   outcomeWebhooks: 'signs the outcome webhook of a release it ends (the webhook secret)',
   hostInventory: 'asks which targeted hosts can take commands',
   hostCommands: 'sends a command to hosts and reads each host\'s result',
