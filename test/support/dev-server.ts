@@ -85,7 +85,7 @@ export async function startTestServer(dataDir?: string, options: Partial<DevServ
       }
       return { key: ticket.body.key, sha256: digest };
     },
-    async waitForEnd(id, timeoutMs = 30_000) {
+    async waitForEnd(id, timeoutMs = 90_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const { body } = await call('GET', `/v1/releases/${id}`);

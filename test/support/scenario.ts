@@ -19,7 +19,7 @@ export function scenario(server: () => Driver) {
     return (await server().call('GET', `/v1/releases/${id}`)).body;
   }
 
-  async function waitFor(id: string, done: (r: any) => boolean, what: string, timeoutMs = 60_000) {
+  async function waitFor(id: string, done: (r: any) => boolean, what: string, timeoutMs = 90_000) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const current = await release(id);
@@ -47,7 +47,7 @@ export function scenario(server: () => Driver) {
     fleet,
     release,
     waitFor,
-    waitForEnd: (id: string, timeoutMs = 60_000) => server().waitForEnd(id, timeoutMs),
+    waitForEnd: (id: string, timeoutMs = 90_000) => server().waitForEnd(id, timeoutMs),
     /** Waits until the release stands at a gate with every approver mailed. */
     waitForGate: (id: string, environment: string) =>
       waitFor(
