@@ -127,6 +127,8 @@ const portStatements = (r: StackRefs): Record<StagePort, Statement[]> => ({
     // A manifest not made yet: without ListBucket, S3 answers 403 instead of 404.
     { actions: ['s3:ListBucket'], resources: [r.bucketArn] },
   ],
+  // Reading alarm states only; which alarms an environment watches is the app config's business.
+  alarms: [{ actions: ['cloudwatch:DescribeAlarms'], resources: [`arn:aws:cloudwatch:${r.region}:${r.account}:alarm:*`] }],
 });
 
 /** Every function of the stack and the statements it gets. */

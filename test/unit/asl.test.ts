@@ -70,7 +70,7 @@ describe('statemachines/release.asl.json', () => {
 
   it('waits on hosts and people with callback tasks whose payload carries the token', () => {
     const callbacks = tasks.filter(([, s]) => s.Resource === 'arn:aws:states:::lambda:invoke.waitForTaskToken');
-    expect(callbacks.map(([name]) => name).sort()).toEqual(['AwaitApproval', 'Distribute', 'EnterEnvironment', 'Prune', 'RevertBatch', 'SwitchBatch']);
+    expect(callbacks.map(([name]) => name).sort()).toEqual(['AwaitApproval', 'Distribute', 'EnterEnvironment', 'Pause', 'Prune', 'RevertBatch', 'SwitchBatch']);
     for (const [, state] of callbacks) expect(state.Parameters.Payload['taskToken.$']).toBe('$$.Task.Token');
   });
 
@@ -113,7 +113,7 @@ describe('statemachines/release.asl.json', () => {
     expect(byName.Environments!.MaxConcurrency).toBe(1);
     expect(byName.SwitchBatches!.MaxConcurrency).toBe(1);
     expect(byName.RevertBatches!.MaxConcurrency).toBe(1);
-    expect(byName.Bake).toMatchObject({ Type: 'Wait', TimestampPath: '$.bake.until' });
+    expect(byName.Bake).toMatchObject({ Type: 'Wait', TimestampPath: '$.watched.until' });
   });
 });
 

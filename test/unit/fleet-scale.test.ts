@@ -131,7 +131,11 @@ async function run(definition: Definition, environments: EnvironmentSetup[], fai
       } else succeed(taskToken, { hosts: hosts.length });
       return null;
     },
-    BakeUntil: () => ({ until: new Date().toISOString() }),
+    Watch: () => ({ next: 'done', until: new Date().toISOString() }),
+    Pause: ({ taskToken }) => {
+      succeed(taskToken, {});
+      return null;
+    },
     CompleteEnvironment: () => ({}),
     PlanRevert: ({ environment }) => ({ batches: [...(switchedBatches.get(environment) ?? [])].sort((a, b) => b - a) }),
     RevertBatch: ({ taskToken, environment, batchIndex }) => {

@@ -39,9 +39,20 @@ async function through(t: TestSlipway, id: string, environment: string) {
   for (const batchIndex of batches) {
     await t.stages.switchBatch({ taskToken: `switch-${id}-${environment}-${batchIndex}`, releaseId: id, environment, batchIndex });
     await t.finish('switch');
-    await t.stages.bakeUntil({ releaseId: id, environment, batchIndex, bakeSeconds: 60 });
+    // The bake is recorded; the clock stays where it is (the tests below read times from it).
+    await t.stages.watch({ releaseId: id, environment, batchIndex });
   }
   await t.stages.completeEnvironment({ releaseId: id, environment });
+}
+
+/** Watch after a batch as the ASL loops on it: wait (the clock moves to `until`) until it says go on. */
+async function watchThrough(t: TestSlipway, id: string, environment: string, batchIndex: number) {
+  for (let round = 0; round < 100; round++) {
+    const outcome = await t.stages.watch({ releaseId: id, environment, batchIndex });
+    if (outcome.next !== 'wait') return outcome;
+    t.clock.set(outcome.until);
+  }
+  throw new Error('Watch never said go on');
 }
 
 const eventTypes = async (t: TestSlipway, id: string) => (await t.store.listEvents(id)).map((e) => e.type);
@@ -288,12 +299,14 @@ describe('switching batch by batch', () => {
     expect(live?.retained.map((r) => r.id)).toEqual([ids[2], ids[1]]);
   });
 
-  it('bakes once: a resumed Wait gets the same end', async () => {
+  it('bakes once: a resumed Watch keeps the bake\'s end, and says go on once it passed', async () => {
     const { t, id } = await prepared();
-    const first = await t.stages.bakeUntil({ releaseId: id, environment: 'production', batchIndex: 0, bakeSeconds: 60 });
-    expect(first).toEqual({ until: '2026-01-01T00:01:00.000Z' });
+    const first = await t.stages.watch({ releaseId: id, environment: 'production', batchIndex: 0 });
+    expect(first).toEqual({ next: 'wait', until: '2026-01-01T00:01:00.000Z' });
+    t.clock.advance(30_000);
+    expect(await t.stages.watch({ releaseId: id, environment: 'production', batchIndex: 0 })).toEqual(first);
     t.clock.advance(HOUR);
-    expect(await t.stages.bakeUntil({ releaseId: id, environment: 'production', batchIndex: 0, bakeSeconds: 60 })).toEqual(first);
+    expect((await t.stages.watch({ releaseId: id, environment: 'production', batchIndex: 0 })).next).toBe('done');
   });
 
   it('a failure in the middle batch fails its task, and the switched batches are put back newest first', async () => {

@@ -29,8 +29,8 @@ export function createDynamoPlanStore(table: TableAccess): PlanStore {
     const environments = (names as string[]).map((name) => {
       const item = byName.get(planEnvironmentKey(releaseId, name).sk);
       if (!item) throw new Error(`the plan of release ${releaseId} names environment ${name}, whose part is missing`);
-      const { name: stored, approval, bakeSeconds, batches } = withoutKeys<EnvironmentPlan>(item);
-      return { name: stored, approval, bakeSeconds, batches };
+      const { name: stored, approval, bakeSeconds, batches, pauses } = withoutKeys<EnvironmentPlan>(item);
+      return { name: stored, approval, bakeSeconds, batches, ...(pauses?.length ? { pauses } : {}) };
     });
     return { releaseId, app: String(head.app), environments };
   }

@@ -418,6 +418,7 @@ export function createApprovalService(deps: ApprovalDeps) {
 
     /** How a release ended, to its opener and its webhook (notifications.ts); the stages call it here. */
     notifyOutcome: outcomes.notifyOutcome,
+    notifyPaused: outcomes.notifyPaused,
   };
 }
 export type ApprovalService = ReturnType<typeof createApprovalService>;

@@ -156,6 +156,15 @@ export class ApprovalTimedOutError extends SlipwayError {
   readonly code = 'approval_timed_out';
 }
 
+/**
+ * The analysis of a switched environment failed (its failures reached the limit, or it could not run
+ * at the start): the switched hosts go back. The message is the release's reason.
+ */
+export class AnalysisFailedError extends SlipwayError {
+  readonly httpStatus = 409;
+  readonly code = 'analysis_failed';
+}
+
 /** A dependency (store, object storage) failed in a way that may pass. */
 export class DependencyUnavailableError extends SlipwayError {
   readonly httpStatus = 503;
@@ -183,6 +192,7 @@ export const ERROR_NAMES = {
   ReleaseEndedError: { retryable: false },
   ApprovalRejectedError: { retryable: false },
   ApprovalTimedOutError: { retryable: false },
+  AnalysisFailedError: { retryable: false },
   IllegalTransitionError: { retryable: false },
   ArtifactMissingError: { retryable: false },
   ArtifactMismatchError: { retryable: false },

@@ -1,3 +1,4 @@
+import type { AnalysisSources } from './analysis.ts';
 import { type AppDeps, createAppService } from './apps.ts';
 import { createAuditLog } from './audit.ts';
 import { createArtifactService } from './artifacts.ts';
@@ -12,6 +13,7 @@ import { createReleaseStages } from './stages.ts';
 import { createReleaseService } from './releases.ts';
 import { createRetention, type RetentionPolicy } from './retention.ts';
 
+export * from './analysis.ts';
 export * from './approval-pages.ts';
 export * from './approvals.ts';
 export * from './apps.ts';
@@ -41,6 +43,8 @@ export interface SlipwayDeps {
   workflow: Workflow;
   /** Absent where no stage runs (the API Lambda): then `stages` is undefined. */
   fleet?: Fleet;
+  /** What environments' analyses ask (stages only); an analysis with no source fails safe. */
+  analysis?: AnalysisSources;
   mailer: Mailer;
   notifier: Notifier;
   clock: Clock;
@@ -81,7 +85,7 @@ export function createSlipway(deps: SlipwayDeps) {
   });
   const releases = createReleaseService({ store, apps, artifacts, approvals, workflow, clock, ids, logger, audit });
   const retention = createRetention({ store, objects, workflow, clock, logger, ...(deps.retention ? { policy: deps.retention } : {}) });
-  const stages = fleet ? createReleaseStages({ store, fleet, workflow, objects, approvals, clock, ids, logger }) : undefined;
+  const stages = fleet ? createReleaseStages({ store, fleet, workflow, objects, approvals, clock, ids, logger, ...(deps.analysis ? { analysis: deps.analysis } : {}) }) : undefined;
   const api = createHttpApi({
     auth,
     apps,

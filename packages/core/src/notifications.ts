@@ -104,6 +104,38 @@ export function createOutcomeNotifications({ store, claims, delivery, notifier, 
 
   return {
     /**
+     * Tells the opener that a canary paused, once per pause: where, and how it goes on (a person
+     * promotes it, or it goes on by itself at `resumeAt`), with the link to the release.
+     */
+    async notifyPaused(release: Release, pause: { environment: string; batch: number; step: number; resumeAt?: string }) {
+      if (!release.openedBy.includes('@')) return;
+      const at = clock.now().toISOString();
+      const key = `paused-mail#${release.id}#${pause.environment}#${pause.batch}`;
+      if (!(await claims.claimNotification(key, at))) return;
+      const link = `${baseUrl()}/v1/releases/${release.id}`;
+      const data = { to: release.openedBy, status: 'paused', environment: pause.environment, step: pause.step };
+      await delivery.sendClaimed({ releaseId: release.id, key, claimedAt: at, kind: 'notification', data }, async () => {
+        const goesOn = pause.resumeAt
+          ? `It goes on by itself at ${pause.resumeAt}; promote it to go on now.`
+          : 'It waits for a person: promote it to go on (slipway release promote ' + release.id + '), or cancel it to put every switched host back.';
+        const text = [
+          `${release.app} ${release.version} is paused in ${pause.environment} after batch ${pause.batch + 1} (canary step ${pause.step + 1}).`,
+          '',
+          goesOn,
+          '',
+          `Release ${release.id}: ${link}`,
+        ].join('\n');
+        const mail = {
+          to: [release.openedBy],
+          subject: `[Slipway] ${release.app} ${release.version} paused in ${pause.environment}`,
+          text,
+          html: `<!doctype html><html><body><pre style="white-space:pre-wrap;font-family:system-ui,sans-serif">${escapeHtml(text)}</pre></body></html>`,
+        };
+        return { mail, links: [link] };
+      });
+    },
+
+    /**
      * Tells the opener (and the app's webhook) how a release ended; each at most once. A cancel is
      * told to the webhook only (whoever cancelled knows). The webhook's outcome is recorded on the
      * release and never fails the caller.

@@ -1,11 +1,23 @@
 import type { Strategy } from './schemas.ts';
 
+/**
+ * A canary's pause after one batch: for a person (no `seconds`: `POST .../promote` goes on) or
+ * `seconds` long (it goes on by itself; promote ends it early). `step` is its index in the strategy.
+ */
+export interface PlannedPause {
+  afterBatch: number;
+  step: number;
+  seconds?: number;
+}
+
 /** One environment's part of a release plan: its hosts cut into the batches the strategy asks for. */
 export interface EnvironmentPlan {
   name: string;
   approval: boolean;
   bakeSeconds: number;
   batches: string[][];
+  /** A canary's pauses, in batch order; absent when there are none (and in plans stored before pauses). */
+  pauses?: PlannedPause[];
 }
 
 /**
@@ -23,7 +35,17 @@ export interface ReleasePlan {
  * What the state machine carries of an environment: what it branches and iterates on (the flow in
  * stage-table.ts reads these fields by name), its batches counted, no host.
  */
-export type EnvironmentSummary = Omit<EnvironmentPlan, 'batches'> & { batchCount: number };
+export interface EnvironmentSummary {
+  name: string;
+  approval: boolean;
+  bakeSeconds: number;
+  batchCount: number;
+  /**
+   * Something follows a batch's switch (a bake, a pause, or both; analysis runs through the bake and
+   * timed pauses): the batch's Watch stage runs, else the next batch starts at once.
+   */
+  watch: boolean;
+}
 
 /** Prepare's answer: one small summary per environment, in pipeline order. */
 export interface PlanSummary {
@@ -47,6 +69,7 @@ export function summarizePlan(plan: ReleasePlan): PlanSummary {
       approval: env.approval,
       bakeSeconds: env.bakeSeconds,
       batchCount: env.batches.length,
+      watch: env.bakeSeconds > 0 || (env.pauses?.length ?? 0) > 0,
     })),
   };
 }
@@ -74,16 +97,54 @@ function chunk(hosts: string[], size: number): string[][] {
 
 /** Cuts hosts into batches. Percentages are of the whole environment, rounded up, never below 1. */
 export function planBatches(hosts: string[], strategy: Strategy): string[][] {
-  if (hosts.length === 0) return [];
+  return planEnvironment(hosts, strategy).batches;
+}
+
+/**
+ * Cuts hosts into batches, and places a canary's pauses after the batch they follow. A canary step
+ * that reaches no new host (2 hosts, steps to "25%" then "50%") adds no batch; a pause after it
+ * follows the batch before. Two pauses after one batch are one: for a person if either is.
+ */
+export function planEnvironment(hosts: string[], strategy: Strategy): { batches: string[][]; pauses: PlannedPause[] } {
+  if (hosts.length === 0) return { batches: [], pauses: [] };
   switch (strategy.type) {
     case 'all-at-once':
-      return [hosts];
+      return { batches: [hosts], pauses: [] };
     case 'rolling':
-      return chunk(hosts, sizeOf(strategy.batchSize, hosts.length));
+      return { batches: chunk(hosts, sizeOf(strategy.batchSize, hosts.length)), pauses: [] };
     case 'canary': {
-      const canary = hosts.slice(0, Math.min(strategy.canaryHosts, hosts.length));
+      if (strategy.steps) return planCanarySteps(hosts, strategy.steps);
+      const canary = hosts.slice(0, Math.min(strategy.canaryHosts ?? 1, hosts.length));
       const rest = hosts.slice(canary.length);
-      return [canary, ...chunk(rest, sizeOf(strategy.batchSize, hosts.length))];
+      return { batches: [canary, ...chunk(rest, sizeOf(strategy.batchSize ?? 1, hosts.length))], pauses: [] };
     }
   }
+}
+
+type CanarySteps = NonNullable<Extract<Strategy, { type: 'canary' }>['steps']>;
+
+function planCanarySteps(hosts: string[], steps: CanarySteps) {
+  const batches: string[][] = [];
+  const pauses: PlannedPause[] = [];
+  let switched = 0;
+  steps.forEach((step, index) => {
+    if ('hosts' in step) {
+      const reach = Math.min(hosts.length, sizeOf(step.hosts, hosts.length));
+      if (reach > switched) batches.push(hosts.slice(switched, reach));
+      switched = Math.max(switched, reach);
+      return;
+    }
+    const afterBatch = batches.length - 1;
+    const earlier = pauses.at(-1);
+    if (earlier?.afterBatch === afterBatch) {
+      // For a person if either is; else the longer wait.
+      if (earlier.seconds !== undefined) {
+        if (step.pause.seconds === undefined) delete earlier.seconds;
+        else earlier.seconds = Math.max(earlier.seconds, step.pause.seconds);
+      }
+      return;
+    }
+    pauses.push({ afterBatch, step: index, ...(step.pause.seconds === undefined ? {} : { seconds: step.pause.seconds }) });
+  });
+  return { batches, pauses };
 }

@@ -201,7 +201,11 @@ export interface QueueWaiter {
   since: string;
 }
 
-export type StepKind = 'distribute' | 'switch' | 'revert' | 'prune' | 'bake' | 'approval';
+/**
+ * `watch`: what follows a batch's switch (its bake, its timed pause), `pause`: a canary's pause
+ * (its token waits for a person), `promote`: a person said go on (one batch, or `all` of them).
+ */
+export type StepKind = 'distribute' | 'switch' | 'revert' | 'prune' | 'bake' | 'approval' | 'watch' | 'pause' | 'promote';
 
 export interface StepOutcome {
   status: 'succeeded' | 'failed';
@@ -228,8 +232,12 @@ export interface StepRecord extends Partial<StepOutcome> {
   state: 'running' | 'succeeded' | 'failed';
   createdAt: string;
   updatedAt: string;
-  /** For bakes: when the bake ends. */
+  /** For bakes and watches: when the bake ends. */
   until?: string;
+  /** For watches with a timed pause, and timed pauses: when the pause ends by itself. */
+  pauseUntil?: string;
+  /** For pauses: the canary step it is (its index in the strategy's steps). */
+  canaryStep?: number;
 }
 
 export interface StoredToken {
@@ -274,6 +282,7 @@ export type AuditAction =
   'token.revoked' |
   'approval.decided' |
   'release.cancelled' |
+  'release.promoted' |
   'release.rollback_opened';
 
 /** One line of the audit log: who changed what. Never holds a secret. */
@@ -535,4 +544,19 @@ export interface WebhookDelivery {
  */
 export interface Notifier {
   post(url: string, payload: Record<string, unknown>, deliveryId: string): Promise<WebhookDelivery>;
+}
+
+/** One HTTP probe of an analysis: the status the URL answered, or a throw when it could not be asked. */
+export interface HttpProbe {
+  get(url: string, timeoutSeconds: number): Promise<{ status: number }>;
+}
+
+export type AlarmState = 'OK' | 'ALARM' | 'INSUFFICIENT_DATA';
+
+/**
+ * The alarms an analysis watches (CloudWatch DescribeAlarms on AWS, a stand-in locally). Names it
+ * does not know are left out of the answer.
+ */
+export interface AlarmMonitor {
+  describe(names: string[]): Promise<{ name: string; state: AlarmState }[]>;
 }

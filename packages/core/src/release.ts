@@ -6,6 +6,7 @@ export const RELEASE_STATUSES = [
   'distributing',
   'awaiting_approval',
   'switching',
+  'paused',
   'succeeded',
   'failed',
   'rejected',
@@ -25,7 +26,9 @@ const RELEASE_TRANSITIONS: Record<ReleaseStatus, readonly ReleaseStatus[]> = {
   pending: ['distributing', 'awaiting_approval', 'switching', 'failed', 'cancelled'],
   distributing: ['awaiting_approval', 'switching', 'failed', 'cancelled'],
   awaiting_approval: ['switching', 'rejected', 'failed', 'cancelled'],
-  switching: ['distributing', 'awaiting_approval', 'succeeded', 'failed', 'cancelled'],
+  switching: ['distributing', 'awaiting_approval', 'paused', 'succeeded', 'failed', 'cancelled'],
+  // A canary's pause between two batches: promoted (or its time up) it switches on; a cancel reverts.
+  paused: ['switching', 'failed', 'cancelled'],
   succeeded: [],
   failed: [],
   rejected: [],
@@ -146,6 +149,8 @@ const ENVIRONMENT_PROGRESS: Record<ReleaseStatus, number> = {
   distributing: 1,
   awaiting_approval: 2,
   switching: 3,
+  // Between two batches of the switch: it moves back and forth with switching.
+  paused: 3,
   succeeded: 4,
   failed: 4,
   rejected: 4,

@@ -3,18 +3,20 @@ import type { AppService } from './apps.ts';
 import type { AuditLog } from './audit.ts';
 import type { ArtifactService } from './artifacts.ts';
 import type { Principal } from './auth.ts';
-import { ConflictError, EnvironmentLockedError, IllegalTransitionError, NotFoundError, UnprocessableError } from './errors.ts';
+import { ConflictError, EnvironmentLockedError, IllegalTransitionError, NotFoundError, ReleaseEndedError, StaleTaskTokenError, UnprocessableError } from './errors.ts';
 import type { Clock, IdGenerator } from './ids.ts';
 import type { Logger } from './logger.ts';
-import type { EnvironmentLiveStore, EventStore, ExecutionKind, LockStore, Page, PlanStore, ReleaseRecordStore, Workflow } from './ports.ts';
+import type { EnvironmentLiveStore, EventStore, ExecutionKind, LockStore, Page, PlanStore, ReleaseRecordStore, StepRecord, StepStore, Workflow } from './ports.ts';
 import { OPEN_LOCK_LEASE_SECONDS } from './stages/environment-line.ts';
 import { assertTransition, type EnvironmentState, type HostState, isTerminal, type Release, type ReleaseEvent } from './release.ts';
-import { EnvironmentName, ListReleasesQuery, OpenReleaseRequest, parse, ReleaseId, RollbackRequest } from './schemas.ts';
+import { EnvironmentName, ListReleasesQuery, OpenReleaseRequest, parse, PromoteRequest, ReleaseId, RollbackRequest } from './schemas.ts';
+import { FULL_PROMOTION_KEY, stepKey } from './stages/context.ts';
 
 /** The ports of the release table the release service uses. */
 export type ReleaseServiceStore = ReleaseRecordStore &
   EventStore &
-  Pick<LockStore, 'getLock' | 'acquireLock'> &
+  Pick<StepStore, 'startStep' | 'getStep' | 'completeStep' | 'listSteps'> &
+  Pick<LockStore, 'getLock' | 'acquireLock' | 'listQueue' | 'leaveQueue'> &
   Pick<EnvironmentLiveStore, 'getEnvironmentLive'> &
   Pick<PlanStore, 'getHostStates'>;
 
@@ -36,7 +38,25 @@ export interface ReleaseEnvironmentView extends Omit<EnvironmentState, 'releaseI
   hosts: Omit<HostState, 'releaseId' | 'environment'>[];
 }
 
+/** Where a paused release stands: its environment, the canary step, since when, until when (timed). */
+export interface PauseView {
+  environment: string;
+  /** The index of the pause in the environment's canary steps. */
+  step: number;
+  /** The batch it follows, from 1. */
+  batch: number;
+  pausedAt: string;
+  /** A timed pause goes on by itself then. */
+  resumeAt?: string;
+}
+
 export interface ReleaseView extends Release {
+  /** While `paused`. */
+  pause?: PauseView;
+  /** While waiting in an environment's line (an app with `queue: true`): 1 is next. */
+  queuePosition?: number;
+  /** The environment whose line it waits in. */
+  queuedFor?: string;
   environments: ReleaseEnvironmentView[];
   /** Each approval gate: approvers, what they decided and when; never a link. */
   approvals: Awaited<ReturnType<ApprovalService['summary']>>;
@@ -59,7 +79,118 @@ export function createReleaseService(deps: ReleaseDeps) {
     await store.appendEvent({ releaseId, id: ids.next(), at: clock.now().toISOString(), type, actor, data });
   }
 
+  /** The pause step a paused release waits in, if any. */
+  async function runningPause(releaseId: string): Promise<StepRecord | undefined> {
+    return (await store.listSteps(releaseId)).find((step) => step.kind === 'pause' && step.state === 'running');
+  }
+
+  /** Completes (or fails) the task waiting on a step's token; a token no task waits on is fine. */
+  async function tellTask(taskToken: string | undefined, send: (token: string) => Promise<void>) {
+    if (!taskToken) return;
+    try {
+      await send(taskToken);
+    } catch (error) {
+      if (!(error instanceof StaleTaskTokenError)) throw error;
+    }
+  }
+
+  /**
+   * A cancelled release stops waiting at its pause: the Pause task fails at once, and the workflow
+   * goes on to put back every host it switched (a timed pause notices at its next look).
+   */
+  async function endPauses(release: Release, why: string) {
+    const pause = await runningPause(release.id);
+    if (!pause) return;
+    const { settled, step } = await store.completeStep(release.id, pause.key, { status: 'failed', error: ReleaseEndedError.name, cause: why }, clock.now().toISOString());
+    if (settled) await tellTask(step.taskToken, (token) => workflow.sendTaskFailure(token, ReleaseEndedError.name, why));
+  }
+
+  /**
+   * A cancelled release leaves every line it waits in, wherever it stands in it (not only at the
+   * front): its EnterEnvironment task fails at once and the releases behind it move up.
+   */
+  async function leaveLines(release: Release, why: string) {
+    if (!release.config.queue) return;
+    for (const env of release.config.environments) {
+      const waiter = (await store.listQueue(release.app, env.name)).find((w) => w.releaseId === release.id);
+      if (!waiter) continue;
+      await store.leaveQueue(release.app, env.name, release.id);
+      await tellTask(waiter.taskToken, (token) => workflow.sendTaskFailure(token, ReleaseEndedError.name, `release ${release.id} ${why}`));
+      await record(release.id, 'environment.left_line', 'slipway', { environment: env.name });
+    }
+  }
+
+  /** Where the release waits in line, if it does: the first environment whose line holds it. */
+  async function queuePlace(release: Release): Promise<{ queuePosition: number; queuedFor: string } | undefined> {
+    if (!release.config.queue || isTerminal(release.status)) return undefined;
+    for (const env of release.config.environments) {
+      const line = await store.listQueue(release.app, env.name);
+      const index = line.findIndex((w) => w.releaseId === release.id);
+      if (index < 0) continue;
+      // Ended releases still at the head are cleared on the next wake-up: they do not count.
+      const ahead = await Promise.all(line.slice(0, index).map((w) => store.getRelease(w.releaseId)));
+      return { queuePosition: ahead.filter((r) => r && !isTerminal(r.status)).length + 1, queuedFor: env.name };
+    }
+    return undefined;
+  }
+
+  async function pauseView(release: Release): Promise<PauseView | undefined> {
+    if (release.status !== 'paused') return undefined;
+    const pause = await runningPause(release.id);
+    if (!pause) return undefined;
+    return {
+      environment: pause.environment,
+      step: pause.canaryStep ?? 0,
+      batch: (pause.batchIndex ?? 0) + 1,
+      pausedAt: pause.createdAt,
+      ...(pause.pauseUntil ? { resumeAt: pause.pauseUntil } : {}),
+    };
+  }
+
   return {
+    /**
+     * Goes on from a canary's pause: the waiting Pause task completes (a timed pause ends at its
+     * next look), the release switches on. `full` skips every pause still ahead. Recorded in the
+     * release's events and the audit log.
+     */
+    async promote(id: string, body: unknown, actor: Principal): Promise<Pick<Release, 'id' | 'status'>> {
+      const releaseId = parse(ReleaseId, id, 'release id');
+      const request = parse(PromoteRequest, body ?? {}, 'promote request');
+      const release = await store.getRelease(releaseId);
+      if (!release) throw new NotFoundError(`release ${releaseId} does not exist`);
+      const pause = release.status === 'paused' ? await runningPause(releaseId) : undefined;
+      if (!pause) {
+        throw new ConflictError(`release ${releaseId} is ${release.status}, not paused, so there is nothing to promote; promote it while it says paused`);
+      }
+      const at = clock.now().toISOString();
+      const promotion = (key: string): StepRecord => ({ releaseId, key, kind: 'promote', environment: pause.environment, hosts: [], state: 'succeeded', createdAt: at, updatedAt: at });
+      // The marks first: a Pause or Watch stage looking now finds them whatever happens next.
+      await store.startStep({ ...promotion(stepKey('promote', pause.environment, pause.batchIndex)), batchIndex: pause.batchIndex ?? 0 });
+      if (request.full) await store.startStep(promotion(FULL_PROMOTION_KEY));
+      const details = { environment: pause.environment, step: pause.canaryStep ?? 0, batch: (pause.batchIndex ?? 0) + 1, full: request.full };
+      await record(releaseId, 'release.promoted', actor.name, details);
+      await deps.audit.record('release.promoted', actor.name, `releases/${releaseId}`, { app: release.app, version: release.version, ...details });
+      const { settled, step } = await store.completeStep(releaseId, pause.key, { status: 'succeeded', output: {} }, at);
+      if (settled) await tellTask(step.taskToken, (token) => workflow.sendTaskSuccess(token, {}));
+      // Back to switching at once (the workflow would say so at its next batch anyway).
+      const env = (await store.getEnvironmentStates(releaseId)).find((state) => state.environment === pause.environment);
+      if (env?.status === 'paused') {
+        await store.putEnvironmentState({ ...env, status: 'switching' }, 'paused').catch((error: unknown) => {
+          if (!(error instanceof ConflictError)) throw error;
+        });
+      }
+      try {
+        const moved = await store.updateReleaseStatus(releaseId, 'paused', 'switching', at);
+        logger.info('release promoted', { releaseId, by: actor.name, full: request.full });
+        return { id: releaseId, status: moved.status };
+      } catch (error) {
+        // The workflow (or a cancel) moved it meanwhile: it says where it is.
+        if (!(error instanceof ConflictError)) throw error;
+        const now = (await store.getRelease(releaseId))!;
+        return { id: releaseId, status: now.status };
+      }
+    },
+
     async open(body: unknown, actor: Principal): Promise<Pick<Release, 'id' | 'status'>> {
       const request = parse(OpenReleaseRequest, body, 'release request');
       const app = await apps.requireApp(request.app);
@@ -224,9 +355,12 @@ export function createReleaseService(deps: ReleaseDeps) {
           await record(releaseId, 'release.cancelled', actor.name, { from: release.status });
           await deps.audit.record('release.cancelled', actor.name, `releases/${releaseId}`, { app: release.app, version: release.version, from: release.status });
           await approvals.cancelGates(cancelled, actor.name);
+          await endPauses(cancelled, `cancelled by ${actor.name}`);
           // Nothing has reached a host while pending (a queued release waits here): stop it outright.
           // Later, the workflow itself must put back what it switched, so it is left to notice.
           if (release.status === 'pending') await workflow.stopRelease(releaseId, `cancelled by ${actor.name}`, executionKind(release));
+          // Out of every line it waits in, wherever it stands (its task, if any still waits, hears why).
+          await leaveLines(cancelled, `cancelled by ${actor.name}`);
           logger.info('release cancelled', { releaseId, by: actor.name });
           return { id: releaseId, status: cancelled.status };
         } catch (error) {
@@ -240,14 +374,18 @@ export function createReleaseService(deps: ReleaseDeps) {
       const releaseId = parse(ReleaseId, id, 'release id');
       const release = await store.getRelease(releaseId);
       if (!release) throw new NotFoundError(`release ${releaseId} does not exist`);
-      const [environments, hosts, events, gates] = await Promise.all([
+      const [environments, hosts, events, gates, pause, place] = await Promise.all([
         store.getEnvironmentStates(releaseId),
         store.getHostStates(releaseId),
         store.listEvents(releaseId),
         approvals.summary(releaseId),
+        pauseView(release),
+        queuePlace(release),
       ]);
       return {
         ...release,
+        ...(pause ? { pause } : {}),
+        ...(place ?? {}),
         environments: environments
           .sort((a, b) => a.order - b.order)
           .map(({ releaseId: _r, app: _a, ...env }) => ({

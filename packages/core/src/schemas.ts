@@ -178,19 +178,84 @@ export const BatchSize = z.union(
   { error: 'must be a host count (1 or more) or a percent like "25%"' },
 );
 
+const PERCENT_100 = '100%';
+
+/** One step of a canary: switch until this many hosts run the release, or pause (for a person, or N seconds). */
+const CanaryStep = z.union(
+  [
+    z.strictObject({ hosts: BatchSize }),
+    z.strictObject({
+      pause: z.strictObject({ seconds: z.number().int().min(1).max(86_400, 'must be at most 86400 (one day)').optional() }),
+    }),
+  ],
+  { error: 'each step must be {"hosts": 2 or "50%"}, {"pause": {}} (wait for a person) or {"pause": {"seconds": 600}}' },
+);
+export type CanaryStep = z.infer<typeof CanaryStep>;
+
+const Canary = z
+  .strictObject({
+    type: z.literal('canary'),
+    canaryHosts: z.number().int().min(1).max(100).optional(),
+    batchSize: BatchSize.optional(),
+    steps: z.array(CanaryStep).min(1, 'name at least one step').max(50, 'at most 50 steps').optional(),
+  })
+  .superRefine((canary, ctx) => {
+    if (canary.steps === undefined) {
+      if (canary.batchSize === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['steps'], message: 'give either steps (e.g. [{"hosts": 1}, {"pause": {}}, {"hosts": "100%"}]) or batchSize' });
+      }
+      return;
+    }
+    if (canary.canaryHosts !== undefined || canary.batchSize !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['steps'], message: 'steps replace canaryHosts and batchSize: remove those two fields' });
+    }
+    const steps = canary.steps;
+    if ('pause' in steps[0]!) ctx.addIssue({ code: 'custom', path: ['steps', 0], message: 'a pause must follow a hosts step: start with {"hosts": 1}' });
+    const last = steps.at(-1)!;
+    if (!('hosts' in last) || last.hosts !== PERCENT_100) {
+      ctx.addIssue({ code: 'custom', path: ['steps', steps.length - 1], message: 'the last step must be {"hosts": "100%"} so every host gets the release: add it at the end' });
+    }
+  });
+
 const Strategy = z.discriminatedUnion(
   'type',
   [
     z.strictObject({ type: z.literal('all-at-once') }),
     z.strictObject({ type: z.literal('rolling'), batchSize: BatchSize }),
-    z.strictObject({
-      type: z.literal('canary'),
-      canaryHosts: z.number().int().min(1).max(100).default(1),
-      batchSize: BatchSize,
-    }),
+    Canary,
   ],
   { error: 'type must be one of all-at-once, rolling, canary' },
 );
+
+/**
+ * What Slipway watches through every bake and timed pause after a switch: an HTTP endpoint that must
+ * answer `expectStatus`, and/or CloudWatch alarms that must not be in ALARM (locally: see README).
+ */
+const Analysis = z
+  .strictObject({
+    http: z
+      .strictObject({
+        url: z
+          .url({ error: 'must be an http or https URL' })
+          .max(2000)
+          .refine((url) => /^https?:\/\//.test(url), 'must be an http or https URL'),
+        expectStatus: z.number().int().min(100).max(599).default(200),
+        timeoutSeconds: z.number().int().min(1).max(30, 'must be at most 30').default(5),
+      })
+      .optional(),
+    alarms: z
+      .array(z.string().min(1).max(255).regex(NO_CONTROL_CHARACTERS, 'must have no control characters'))
+      .min(1, 'name at least one alarm')
+      .max(100, 'at most 100 alarms (one DescribeAlarms call)')
+      .refine((names) => new Set(names).size === names.length, 'must not name an alarm twice')
+      .optional(),
+    intervalSeconds: z.number().int().min(1).max(3600).default(10),
+    failureLimit: z.number().int().min(1).max(100).default(3),
+  })
+  .refine((analysis) => analysis.http !== undefined || analysis.alarms !== undefined, {
+    message: 'give http ({"url": "https://..."}) or alarms (["name"]), or both',
+  });
+export type Analysis = z.infer<typeof Analysis>;
 
 const Email = z.email({ error: 'must be an email address' }).max(254);
 
@@ -219,6 +284,7 @@ const Environment = z.strictObject({
   strategy: Strategy.default({ type: 'all-at-once' }),
   bakeSeconds: z.number().int().min(0).max(86_400, 'must be at most 86400 (one day)').default(0),
   approval: Approval.optional(),
+  analysis: Analysis.optional(),
 });
 
 export const AppConfig = z.strictObject({
@@ -340,6 +406,11 @@ export type ListReleasesQuery = z.infer<typeof ListReleasesQuery>;
 export const RollbackRequest = z.strictObject({
   /** A release retained on the environment; by default the one live before the current one. */
   toRelease: ReleaseId.optional(),
+});
+
+export const PromoteRequest = z.strictObject({
+  /** Skip every pause still ahead (the release then runs to its end unless something fails). */
+  full: z.boolean().default(false),
 });
 
 export const ROLES = ['viewer', 'deployer', 'approver', 'admin'] as const;

@@ -26,6 +26,7 @@ export const STAGE_PORTS = {
   hostCommands: 'sends a command to hosts and reads each host\'s result',
   artifactDownloads: 'signs the artifact URL a host without the aws CLI downloads from',
   artifactManifests: 'reads an artifact once to list its files, and stores the list beside it',
+  alarms: 'reads the state of the CloudWatch alarms an environment\'s analysis watches',
 } as const;
 export type StagePort = keyof typeof STAGE_PORTS;
 
@@ -132,13 +133,25 @@ export const STAGES = {
     heartbeatSeconds: 600,
     retry: STANDARD_RETRY,
   }),
-  BakeUntil: stage({
-    summary: 'Computes, once, when the bake after a batch ends.',
-    input: z.object({ releaseId: ReleaseId, environment: EnvironmentName, batchIndex: BatchIndex, bakeSeconds: z.number().int().min(1) }),
-    method: 'bakeUntil',
-    uses: ['releaseStore'],
+  Watch: stage({
+    summary:
+      'What follows a batch\'s switch: the bake, then a timed pause, probing the environment\'s analysis\n' +
+      'through both; answers when to ask again, or that a pause for a person (or nothing) comes next.',
+    input: z.object({ releaseId: ReleaseId, environment: EnvironmentName, batchIndex: BatchIndex }),
+    method: 'watch',
+    uses: ['releaseStore', 'mail', 'alarms'],
     callback: false,
-    timeoutSeconds: 60,
+    // Probes with their own timeouts (at most 30 s each) run inside it.
+    timeoutSeconds: 120,
+    retry: STANDARD_RETRY,
+  }),
+  Pause: stage({
+    summary: 'A canary\'s pause for a person: the task waits on its token until the release is promoted or cancelled.',
+    input: BatchCallbackInput,
+    method: 'pause',
+    uses: ['releaseStore', 'taskCallbacks', 'mail'],
+    callback: true,
+    timeoutSeconds: APPROVAL_BACKSTOP_SECONDS,
     retry: STANDARD_RETRY,
   }),
   CompleteEnvironment: stage({
@@ -378,24 +391,38 @@ const approvalGate = branch(
   }),
 );
 
-const bake: Step = branch(
-  'BakeRequired',
-  { Variable: '$.bakeSeconds', NumericGreaterThan: 0 },
-  (next) =>
-    chain(
-      [
-        task('BakeUntil', { input: { ...batchInput, bakeSeconds: '$.bakeSeconds' }, resultPath: '$.bake' }),
-        (after) => state('Bake', { Type: 'Wait', TimestampPath: '$.bake.until', ...transition(after) }),
+/**
+ * After a batch's switch, when the environment bakes or pauses: Watch answers when to ask it again
+ * (the Wait is the bake, a timed pause, or the time to the next probe of the analysis), or that a
+ * pause for a person comes next (the Pause task, a callback), or that the next batch may start.
+ */
+const watch: Step = branch('WatchRequired', { Variable: '$.watch', BooleanEquals: true }, (next) => {
+  if (next === undefined) throw new Error('Watch needs a state to go to when the batch is done');
+  const pause = task('Pause', {
+    comment: 'Waits for a person to promote the release (POST /v1/releases/{id}/promote) or cancel it; costs nothing while it waits.',
+    input: batchInput,
+    resultPath: null,
+  })(next);
+  return withStates(
+    task('Watch', { input: batchInput, resultPath: '$.watched' })('WatchNext'),
+    state('WatchNext', {
+      Type: 'Choice',
+      Choices: [
+        { Variable: '$.watched.next', StringEquals: 'wait', Next: 'Bake' },
+        { Variable: '$.watched.next', StringEquals: 'pause', Next: pause.start },
       ],
-      next,
-    ),
-);
+      Default: next,
+    }),
+    state('Bake', { Type: 'Wait', Comment: 'The bake, a timed pause, or the time to the next probe: then Watch again.', TimestampPath: '$.watched.until', Next: 'Watch' }),
+    pause,
+  );
+});
 
 const switchBatches = map('SwitchBatches', {
   itemsPath: '$.plan.batches',
-  itemSelector: { releaseId: '$.releaseId', environment: environmentField('name'), bakeSeconds: environmentField('bakeSeconds'), batchIndex: '$$.Map.Item.Value' },
+  itemSelector: { releaseId: '$.releaseId', environment: environmentField('name'), watch: environmentField('watch'), batchIndex: '$$.Map.Item.Value' },
   processor: withStates(
-    chain([task('SwitchBatch', { input: batchInput, resultPath: null }), bake], 'BatchDone'),
+    chain([task('SwitchBatch', { input: batchInput, resultPath: null }), watch], 'BatchDone'),
     state('BatchDone', {
       Type: 'Succeed',
       Comment: 'Each iteration\'s output is its batch index only: the Map collects them all (5,000 batches are about 24 KB).',

@@ -1,8 +1,9 @@
 import { type ApprovalService, approvalStepKey } from './approvals.ts';
-import { ApprovalRejectedError, ApprovalTimedOutError, NotFoundError, ReleaseEndedError, UnprocessableError } from './errors.ts';
+import { type AnalysisSources, analysisFailureReason, probeAnalysis } from './analysis.ts';
+import { AnalysisFailedError, ApprovalRejectedError, ApprovalTimedOutError, NotFoundError, ReleaseEndedError, UnprocessableError } from './errors.ts';
 import type { Clock, IdGenerator } from './ids.ts';
 import type { Logger } from './logger.ts';
-import { type EnvironmentPlan, MAX_BATCHES_PER_RELEASE, planBatches, type PlanSummary, summarizePlan } from './plan.ts';
+import { type EnvironmentPlan, MAX_BATCHES_PER_RELEASE, type PlannedPause, planEnvironment, type PlanSummary, summarizePlan } from './plan.ts';
 import type {
   ArtifactStore,
   EnvironmentLiveStore,
@@ -17,14 +18,15 @@ import type {
 } from './ports.ts';
 import { isTerminal, type Release } from './release.ts';
 import { manifestOf } from './manifest.ts';
-import { createStageContext, stepKey, targetOf } from './stages/context.ts';
+import type { Analysis } from './schemas.ts';
+import { createStageContext, FULL_PROMOTION_KEY, stepKey, targetOf } from './stages/context.ts';
 import { createEnvironmentLine, LOCK_LEASE_SECONDS } from './stages/environment-line.ts';
 import { type StageFailure, reasonOf } from './stages/failures.ts';
 import { createHostCommands } from './stages/host-commands.ts';
 import { liveAfter, protectedReleases } from './stages/retained.ts';
 import { deliverOutcome } from './steps.ts';
 
-export { stepKey, targetOf } from './stages/context.ts';
+export { FULL_PROMOTION_KEY, stepKey, targetOf } from './stages/context.ts';
 export { LOCK_LEASE_SECONDS, OPEN_LOCK_LEASE_SECONDS } from './stages/environment-line.ts';
 export { causeText, describeFailure, reasonOf, type StageFailure } from './stages/failures.ts';
 export { COMMAND_TIMEOUT_SECONDS, forEachLimited } from './stages/host-commands.ts';
@@ -51,6 +53,8 @@ export type StageStore = ReleaseRecordStore & EventStore & LockStore & PlanStore
 
 export interface StageDeps {
   approvals: ApprovalService;
+  /** What an environment's analysis asks (an HTTP probe, alarms); a missing one fails the analysis safe. */
+  analysis?: AnalysisSources;
   store: StageStore;
   fleet: Fleet;
   workflow: Workflow;
@@ -65,6 +69,22 @@ const ARTIFACT_URL_TTL_SECONDS = 300;
 /** How many unreachable hosts a refusal names; the rest are counted. */
 const UNREACHABLE_NAMED = 10;
 
+/** How often a timed pause without probes looks for a promote (a Wait cannot be cut short). */
+const PROMOTE_CHECK_SECONDS = 10;
+
+/** What the Watch stage answers the state machine: wait until `until` and ask again, pause, or go on. */
+export interface WatchOutcome {
+  next: 'wait' | 'pause' | 'done';
+  until: string;
+}
+
+/** The next wake-up: the end of the phase, or the next probe if sooner. */
+function nextWake(at: Date, phaseEnds: string, intervalSeconds: number | undefined): string {
+  if (intervalSeconds === undefined) return phaseEnds;
+  const probe = new Date(at.getTime() + intervalSeconds * 1000).toISOString();
+  return probe < phaseEnds ? probe : phaseEnds;
+}
+
 const count = (n: number, one: string, many = `${one}s`) => `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
 
 /** "production: 3 of 5,000 hosts cannot take commands now: i-0a… (SSM PingStatus ConnectionLost), …": named up to a limit. */
@@ -78,6 +98,7 @@ function describeUnreachable(environment: string, resolved: ResolvedTargets): st
 
 export function createReleaseStages(deps: StageDeps) {
   const { store, fleet, workflow, objects, clock, ids, logger, approvals } = deps;
+  const analysisSources = deps.analysis ?? {};
   const context = createStageContext({ store, clock, ids });
   const { now, requireRelease, requireRunning, record, advance, setEnvironmentStatus, setEnvironmentFailure, environmentState } = context;
   const { planOf, environmentPlan, batchHosts, environmentConfig } = context;
@@ -102,6 +123,86 @@ export function createReleaseStages(deps: StageDeps) {
     }
   }
 
+  /** Promoted past this batch's pause, or past every pause (`full`). */
+  async function isPromoted(releaseId: string, environment: string, batchIndex: number): Promise<boolean> {
+    const [one, all] = await Promise.all([
+      store.getStep(releaseId, stepKey('promote', environment, batchIndex)),
+      store.getStep(releaseId, FULL_PROMOTION_KEY),
+    ]);
+    return one !== undefined || all !== undefined;
+  }
+
+  /**
+   * The release is paused after this batch: the pause step (holding the task's token, for a pause
+   * that waits for a person), the statuses, the event and the opener's mail, each once.
+   */
+  async function holdPause(release: Release, environment: string, batchIndex: number, pause: PlannedPause, how: { taskToken?: string; resumeAt?: string }) {
+    const at = now();
+    const key = stepKey('pause', environment, batchIndex);
+    const { created, step } = await store.startStep({
+      releaseId: release.id,
+      key,
+      kind: 'pause',
+      environment,
+      batchIndex,
+      hosts: [],
+      state: 'running',
+      canaryStep: pause.step,
+      ...(how.taskToken ? { taskToken: how.taskToken } : {}),
+      ...(how.resumeAt ? { pauseUntil: how.resumeAt } : {}),
+      createdAt: at,
+      updatedAt: at,
+    });
+    if (!created && how.taskToken && !(await store.replaceStepToken(release.id, key, how.taskToken, at))) {
+      // Promoted (or ended) meanwhile: answer the task as the step ended.
+      await deliverOutcome(workflow, (await store.getStep(release.id, key))!, how.taskToken);
+      return;
+    }
+    if (step.state !== 'running') return;
+    await setEnvironmentStatus(release, environment, 'paused');
+    await advance(release.id, 'paused');
+    if (created) {
+      const resumeAt = how.resumeAt ? { resumeAt: how.resumeAt } : {};
+      await record(release.id, 'release.paused', { environment, batch: batchIndex + 1, step: pause.step, ...resumeAt });
+      await approvals.notifyPaused(release, { environment, batch: batchIndex, step: pause.step, ...resumeAt });
+    }
+  }
+
+  /** The pause after this batch is over (its time is up, or it was promoted): switching goes on. */
+  async function endPause(releaseId: string, environment: string, batchIndex: number) {
+    const key = stepKey('pause', environment, batchIndex);
+    const step = await store.getStep(releaseId, key);
+    if (step?.state === 'running') {
+      const { settled } = await store.completeStep(releaseId, key, { status: 'succeeded', output: {} }, now());
+      if (settled) await record(releaseId, 'release.resumed', { environment, batch: batchIndex + 1 });
+    }
+    const release = await requireRunning(releaseId);
+    await setEnvironmentStatus(release, environment, 'switching');
+    if (release.status === 'paused') await advance(releaseId, 'switching');
+  }
+
+  /**
+   * Probes the analysis once and records what it saw. Throws AnalysisFailedError (the switched
+   * hosts go back) when the failures in this environment reach the limit, or when the very first
+   * probe could not run at all: an analysis that cannot watch must not let the release go on.
+   */
+  async function analyse(release: Release, environment: string, analysis: Analysis, batchIndex: number) {
+    const earlier = (await store.listEvents(release.id)).filter((e) => e.type === 'analysis.probe' && e.data?.environment === environment);
+    const results = await probeAnalysis(analysis, analysisSources);
+    for (const result of results) {
+      await record(release.id, 'analysis.probe', { environment, batch: batchIndex + 1, check: result.check, ok: result.ok, status: result.status });
+    }
+    const failed = results.find((result) => !result.ok);
+    if (!failed) return;
+    const failures = earlier.filter((e) => e.data?.ok === false).length + results.filter((result) => !result.ok).length;
+    const atStart = earlier.length === 0 && !failed.ran;
+    if (atStart || failures >= analysis.failureLimit) {
+      const reason = analysisFailureReason(failed, failures, analysis.failureLimit, atStart);
+      logger.warn('the analysis failed; the switched hosts go back', { releaseId: release.id, environment, check: failed.check, status: failed.status });
+      throw new AnalysisFailedError(reason);
+    }
+  }
+
   return {
     /**
      * Plans the release and stores the plan; answers only its summary (the state machine's data
@@ -121,11 +222,13 @@ export function createReleaseStages(deps: StageDeps) {
         const resolved = await fleet.resolveTargets(env.targets);
         if (resolved.unreachable.length > 0) unreachable.push(describeUnreachable(env.name, resolved));
         else if (resolved.hosts.length === 0) empty ??= env.name;
+        const { batches, pauses } = planEnvironment(resolved.hosts, env.strategy);
         environments.push({
           name: env.name,
           approval: env.approval !== undefined,
           bakeSeconds: env.bakeSeconds,
-          batches: planBatches(resolved.hosts, env.strategy),
+          batches,
+          ...(pauses.length > 0 ? { pauses } : {}),
         });
       }
       if (unreachable.length > 0) {
@@ -250,22 +353,65 @@ export function createReleaseStages(deps: StageDeps) {
       );
     },
 
-    /** When the bake after a batch ends; computed once, so a resumed Wait does not bake again. */
-    async bakeUntil(input: { releaseId: string; environment: string; batchIndex: number; bakeSeconds: number }) {
+    /**
+     * What follows a batch's switch, run again after each wait until it answers `pause` or `done`:
+     * the bake, then a timed pause (the release says `paused`; it goes on by itself, or when
+     * promoted), with the environment's analysis probed at each call through both. A manual pause
+     * answers `pause`: the Pause task waits for a person. When each phase ends is computed once.
+     */
+    async watch(input: { releaseId: string; environment: string; batchIndex: number }): Promise<WatchOutcome> {
+      const release = await requireRunning(input.releaseId);
+      const env = environmentConfig(release, input.environment);
+      const pause = (await environmentPlan(release.id, env.name)).pauses?.find((p) => p.afterBatch === input.batchIndex);
       const at = clock.now();
+      const bakeEnds = new Date(at.getTime() + env.bakeSeconds * 1000);
       const { step } = await store.startStep({
-        releaseId: input.releaseId,
-        key: stepKey('bake', input.environment, input.batchIndex),
-        kind: 'bake',
-        environment: input.environment,
+        releaseId: release.id,
+        key: stepKey('watch', env.name, input.batchIndex),
+        kind: 'watch',
+        environment: env.name,
         batchIndex: input.batchIndex,
         hosts: [],
-        state: 'succeeded',
-        until: new Date(at.getTime() + input.bakeSeconds * 1000).toISOString(),
+        state: 'running',
+        until: bakeEnds.toISOString(),
+        ...(pause?.seconds ? { pauseUntil: new Date(bakeEnds.getTime() + pause.seconds * 1000).toISOString() } : {}),
         createdAt: at.toISOString(),
         updatedAt: at.toISOString(),
       });
-      return { until: step.until! };
+      const current = at.toISOString();
+      const promoted = pause ? await isPromoted(release.id, env.name, input.batchIndex) : false;
+      const baking = current < step.until!;
+      const timedPause = !baking && step.pauseUntil !== undefined && !promoted && current < step.pauseUntil;
+      if (env.analysis && (baking || timedPause)) await analyse(release, env.name, env.analysis, input.batchIndex);
+      if (baking) return { next: 'wait', until: nextWake(at, step.until!, env.analysis?.intervalSeconds) };
+      if (timedPause) {
+        await holdPause(release, env.name, input.batchIndex, pause!, { resumeAt: step.pauseUntil! });
+        // Promote cannot cut a Wait short: without probes the pause still looks for one this often.
+        return { next: 'wait', until: nextWake(at, step.pauseUntil!, env.analysis?.intervalSeconds ?? PROMOTE_CHECK_SECONDS) };
+      }
+      if (step.pauseUntil !== undefined) await endPause(release.id, env.name, input.batchIndex);
+      if (pause && pause.seconds === undefined && !promoted) return { next: 'pause', until: current };
+      return { next: 'done', until: current };
+    },
+
+    /**
+     * The Pause callback task: a canary's pause for a person. The token waits in the pause step until
+     * someone promotes the release (or cancels it); a pause promoted before it got here ends at once.
+     */
+    async pause(input: { taskToken: string; releaseId: string; environment: string; batchIndex: number }) {
+      const release = await requireRunning(input.releaseId);
+      const pause = (await environmentPlan(release.id, input.environment)).pauses?.find((p) => p.afterBatch === input.batchIndex);
+      if (!pause || (await isPromoted(release.id, input.environment, input.batchIndex))) {
+        await endPause(release.id, input.environment, input.batchIndex);
+        await workflow.sendTaskSuccess(input.taskToken, {});
+        return;
+      }
+      await holdPause(release, input.environment, input.batchIndex, pause, { taskToken: input.taskToken });
+      // Promoted between the look above and the token being stored: the promote found no token.
+      if (await isPromoted(release.id, input.environment, input.batchIndex)) {
+        const { settled } = await store.completeStep(release.id, stepKey('pause', input.environment, input.batchIndex), { status: 'succeeded', output: {} }, now());
+        if (settled) await workflow.sendTaskSuccess(input.taskToken, {});
+      }
     },
 
     /**

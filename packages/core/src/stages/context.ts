@@ -11,6 +11,9 @@ export function stepKey(kind: StepKind, environment: string, batchIndex?: number
   return batchIndex === undefined ? `${kind}#${environment}` : `${kind}#${environment}#${batchIndex}`;
 }
 
+/** The step a promote with `full: true` leaves: every pause still ahead is skipped. */
+export const FULL_PROMOTION_KEY = 'promote#all';
+
 /** The release a record switches hosts to: itself, or for a rollback, the release it goes back to. */
 export function targetOf(release: Release): string {
   return release.rollback?.target ?? release.id;

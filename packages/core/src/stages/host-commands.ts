@@ -16,7 +16,7 @@ const HOST_WRITES_IN_FLIGHT = 25;
 /** How many failed hosts a step's settled event names; the rest are counted. */
 const FAILED_HOSTS_NAMED = 50;
 
-export type CommandKind = Exclude<StepKind, 'bake' | 'approval'>;
+export type CommandKind = Exclude<StepKind, 'bake' | 'approval' | 'watch' | 'pause' | 'promote'>;
 
 const HOST_STATUS_ON_SUCCESS: Record<CommandKind, HostStatus | undefined> = {
   distribute: 'distributed',
