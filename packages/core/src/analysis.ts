@@ -79,3 +79,15 @@ export function analysisFailureReason(failed: CheckResult, failures: number, lim
   if (atStart) return `analysis failed: ${failed.check} could not run at the start of the analysis (${failed.status}), so the release does not go on`;
   return `analysis failed: ${failed.check}, last status ${failed.status} (${failures} failed probe${failures === 1 ? '' : 's'}, limit ${limit})`;
 }
+
+/**
+ * The HTTP probe of an analysis with the runtime's own fetch (the dev server locally, the Watch
+ * Lambda on AWS). Redirects are not followed: a 302 is what the URL answered.
+ */
+export const fetchHttpProbe: HttpProbe = {
+  async get(url, timeoutSeconds) {
+    const response = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(timeoutSeconds * 1000) });
+    await response.body?.cancel();
+    return { status: response.status };
+  },
+};

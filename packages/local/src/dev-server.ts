@@ -19,6 +19,7 @@ import {
   type AppConfig,
   createLogger,
   createSlipway,
+  fetchHttpProbe,
   createUlidGenerator,
   generateToken,
   type Logger,
@@ -34,6 +35,7 @@ import { create as createCommandStatus } from '../../../functions/command-status
 import { STAGE_FUNCTIONS } from '../../../functions/registry.ts';
 import { create as createSweep } from '../../../functions/sweep.ts';
 import { DEFAULT_OUTPUT_RETENTION_DAYS } from './config.ts';
+import { createFileAlarmMonitor } from './alarms.ts';
 import { DEMO_APP, demoHosts } from './demo.ts';
 import { createLocalExecutor, type LocalExecutor, type LocalFunction, renderDefinition } from './executor.ts';
 import { createRoutedFleet, type SshSettings } from './routed-fleet.ts';
@@ -112,6 +114,7 @@ export function dataPaths(dataDir: string) {
     adminToken: join(dataDir, 'admin-token'),
     signingKey: join(dataDir, 'signing-key'),
     webhookSecret: join(dataDir, 'webhook-secret'),
+    alarms: join(dataDir, 'alarms'),
   };
 }
 
@@ -263,6 +266,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       workflow: executor,
       fleet,
       refuseTargets: fleet.refuseTargets,
+      // Analyses probe from this server; an alarm is a file under <dataDir>/alarms (alarms.ts).
+      analysis: { http: fetchHttpProbe, alarms: createFileAlarmMonitor(paths.alarms) },
       mailer: options.mailer ? options.mailer(outbox) : outbox,
       notifier: createWebhookNotifier({ secret: options.webhookSecret ?? (await loadOrCreateSecret(paths.webhookSecret)) }),
       outbox,

@@ -8,3 +8,4 @@ export * from './outbox.ts';
 export * from './routed-fleet.ts';
 export * from './ssh-fleet.ts';
 export * from './ssh-known-hosts.ts';
+export * from './alarms.ts';
