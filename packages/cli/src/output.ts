@@ -12,6 +12,11 @@ export function printRelease(release: ReleaseView, io: Io) {
   io.out(`  artifact ${release.artifact.key} (${release.artifact.size} bytes)`);
   if (release.description) io.out(`  ${release.description.split('\n').join('\n  ')}`);
   if (release.reason) io.out(`  reason: ${release.reason}`);
+  if (release.pause) {
+    const until = release.pause.resumeAt ? `, goes on by itself at ${release.pause.resumeAt}` : '; slipway release promote ' + release.id + ' goes on';
+    io.out(`  paused in ${release.pause.environment} after batch ${release.pause.batch} since ${release.pause.pausedAt}${until}`);
+  }
+  if (release.queuePosition) io.out(`  waiting in line for ${release.queuedFor}: position ${release.queuePosition} (1 is next)`);
   for (const env of release.environments) {
     io.out(`  ${env.environment}: ${env.status}`);
     for (const host of env.hosts) io.out(`    ${host.host}: ${host.status}`);

@@ -226,7 +226,7 @@ Environment:
       }
     }));
 
-  const release = program.command('release').description('releases: open, follow, inspect, cancel, approve or reject');
+  const release = program.command('release').description('releases: open, follow, inspect, cancel, promote, approve or reject');
   release
     .command('open')
     .summary('open a release of an artifact')
@@ -308,6 +308,18 @@ Environment:
     .action(act(async (id: string, options: JsonOption) => {
       const cancelled = await client().request<{ id: string; status: string }>('POST', `/v1/releases/${path(id)}/cancel`);
       print(options, cancelled, () => io.out(`release ${cancelled.id} ${cancelled.status}`));
+      return 0;
+    }));
+  release
+    .command('promote')
+    .summary('go on from a canary\'s pause')
+    .description('go on from a canary\'s pause (as a deployer or an approver).\nAPI: POST /v1/releases/{id}/promote')
+    .argument('<id>', 'the release id')
+    .option('--full', 'skip every pause still ahead: the release runs to its end unless something fails')
+    .option(json, jsonHelp)
+    .action(act(async (id: string, options: JsonOption & { full?: boolean }) => {
+      const promoted = await client().request<{ id: string; status: string }>('POST', `/v1/releases/${path(id)}/promote`, { full: options.full === true });
+      print(options, promoted, () => io.out(`release ${promoted.id} ${promoted.status}${options.full ? ' (no more pauses)' : ''}`));
       return 0;
     }));
   for (const decision of ['approve', 'reject'] as const) {

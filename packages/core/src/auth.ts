@@ -22,6 +22,8 @@ export const PERMISSIONS = {
   'releases:approve': ['approver', 'admin'],
   'releases:rollback': ['deployer', 'admin'],
   'releases:cancel': ['deployer', 'admin'],
+  /** Going on from a canary's pause: whoever deploys, or whoever would approve. */
+  'releases:promote': ['deployer', 'approver', 'admin'],
   'tokens:read': ['admin'],
   'tokens:write': ['admin'],
   'audit:read': ['admin'],

@@ -15,6 +15,7 @@ import {
   CreateTokenRequest,
   ListReleasesQuery,
   OpenReleaseRequest,
+  PromoteRequest,
   RollbackRequest,
 } from '../schemas.ts';
 import {
@@ -144,6 +145,21 @@ export function apiRoutes(services: ApiServices): ApiRoute[] {
       handle: async ({ params, principal }) => {
         const cancelled = await releases.cancel(params.id!, principal);
         return { body: cancelled, location: releaseLocation(cancelled.id) };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/releases/{id}/promote',
+      operationId: 'promoteRelease',
+      summary: 'Go on from a canary\'s pause; {"full": true} skips every pause still ahead',
+      permission: 'releases:promote',
+      params: ReleasePath,
+      body: { schema: PromoteRequest, what: 'promote request', optional: true },
+      success: { status: 202, description: 'the release, switching on', schema: ReleaseAccepted },
+      errors: [404, 409],
+      handle: async ({ params, body, principal }) => {
+        const promoted = await releases.promote(params.id!, body, principal);
+        return { body: promoted, location: releaseLocation(promoted.id) };
       },
     },
     {

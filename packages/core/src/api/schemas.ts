@@ -74,6 +74,18 @@ export const ReleaseDiffBody = z.object({
 const ReleaseSummary = z.looseObject({ id: ReleaseId, app: AppName, version: z.string(), status: ReleaseStatus, createdAt: Timestamp });
 export const ReleasePage = z.object({ items: z.array(ReleaseSummary), nextCursor: z.string().optional() });
 export const ReleaseView = ReleaseSummary.extend({
+  pause: z
+    .object({
+      environment: EnvironmentName,
+      step: z.number().int().meta({ description: 'the pause\'s index in the canary steps' }),
+      batch: z.number().int().meta({ description: 'the batch it follows, from 1' }),
+      pausedAt: Timestamp,
+      resumeAt: Timestamp.optional().meta({ description: 'a timed pause goes on by itself then' }),
+    })
+    .optional()
+    .meta({ description: 'while paused: where, since when, and until when for a timed pause' }),
+  queuePosition: z.number().int().min(1).optional().meta({ description: 'while waiting in an environment\'s line: 1 is next' }),
+  queuedFor: EnvironmentName.optional().meta({ description: 'the environment whose line it waits in' }),
   environments: z.array(z.looseObject({ environment: EnvironmentName })),
   events: z.array(z.looseObject({ type: z.string(), at: Timestamp })),
 });
