@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { restartTestServer, startTestServer, type TestServer } from '../support/dev-server.ts';
+import { scenario } from '../support/scenario.ts';
+
+/**
+ * Canary steps on the embedded default: the release switches one host, pauses (the Pause task waits
+ * on its token, across a restart of the server), and goes on when a person promotes it; a cancel
+ * while paused puts the switched host back.
+ */
+let server: TestServer;
+const s = scenario(() => server);
+
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(async () => server.stop());
+
+const HOSTS = ['canary-1', 'canary-2', 'canary-3', 'canary-4'];
+
+async function canaryApp() {
+  await s.app({
+    name: 'canary',
+    deployRoot: '/srv/canary',
+    hooks: { healthCheck: 'test -f "$RELEASE_DIR/index.html"' },
+    environments: [
+      {
+        name: 'production',
+        targets: { hosts: HOSTS },
+        strategy: { type: 'canary', steps: [{ hosts: 1 }, { pause: {} }, { hosts: '100%' }] },
+      },
+    ],
+  });
+}
+
+/** Opens as a deployer whose token names an email, so the opener gets the pause mail. */
+async function openAsDeployer(version: string, token: string) {
+  const artifact = await s.tarball('canary', { 'index.html': version });
+  const opened = await server.call('POST', '/v1/releases', { token, body: { app: 'canary', version, artifact, description: `release ${version}` } });
+  if (opened.status !== 202) throw new Error(JSON.stringify(opened.body));
+  return opened.body.id as string;
+}
+
+const hostsOn = async (id: string) => (await Promise.all(HOSTS.map((host) => s.current(host)))).filter((current) => current === `releases/${id}`).length;
+
+describe('a canary with a pause for a person', () => {
+  let deployer: string;
+  let first: string;
+
+  it('pauses with exactly one host switched, stays paused across a restart, and finishes after promote', async () => {
+    await canaryApp();
+    deployer = await server.tokenFor('deployer', 'dev@example.com');
+    first = await openAsDeployer('1.0.0', deployer);
+    const paused = await s.waitFor(first, (r) => r.status === 'paused', 'paused');
+    expect(paused.pause).toMatchObject({ environment: 'production', step: 1, batch: 1 });
+    expect(paused.pause.resumeAt).toBeUndefined();
+    expect(paused.environments[0].status).toBe('paused');
+    expect(await hostsOn(first)).toBe(1);
+    expect(await s.current('canary-1')).toBe(`releases/${first}`);
+
+    // The opener is told, with the link to the release.
+    const mails = (await server.call('GET', '/v1/outbox')).body.items as { to: string[]; subject: string; text: string }[];
+    const mail = mails.find((m) => m.to[0] === 'dev@example.com' && m.subject.includes('paused'));
+    expect(mail?.text).toContain(`/v1/releases/${first}`);
+
+    // Nothing to promote elsewhere; a viewer may not promote.
+    const viewer = await server.tokenFor('viewer');
+    expect((await server.call('POST', `/v1/releases/${first}/promote`, { token: viewer })).status).toBe(403);
+
+    server = await restartTestServer(server);
+    const after = await s.release(first);
+    expect(after.status).toBe('paused');
+    expect(await hostsOn(first)).toBe(1);
+    // The execution waits on the Pause task and has gone no further.
+    const history = (await server.executor.releaseHistory(first))!;
+    expect(history.status).toBe('RUNNING');
+    expect(history.events.some((e: any) => e.state === 'Pause')).toBe(true);
+    expect(history.events.filter((e: any) => e.state === 'SwitchBatch' && e.type === 'TaskScheduled').length).toBeLessThanOrEqual(1);
+
+    const approver = await server.tokenFor('approver', 'lead@example.com');
+    const promoted = await server.call('POST', `/v1/releases/${first}/promote`, { token: approver, body: {} });
+    expect(promoted.status, JSON.stringify(promoted.body)).toBe(202);
+    const ended = await s.waitForEnd(first, 60_000);
+    expect(ended.status, ended.reason).toBe('succeeded');
+    expect(await hostsOn(first)).toBe(4);
+    expect(ended.events.find((e: any) => e.type === 'release.promoted')).toMatchObject({ actor: 'lead@example.com', data: { environment: 'production', full: false } });
+    const audit = (await server.call('GET', '/v1/audit')).body.items as { action: string; actor: string; subject: string }[];
+    expect(audit.find((entry) => entry.action === 'release.promoted')).toMatchObject({ actor: 'lead@example.com', subject: `releases/${first}` });
+    // Promoting what is not paused is a conflict.
+    expect((await server.call('POST', `/v1/releases/${first}/promote`, { token: approver })).status).toBe(409);
+  });
+
+  it('a cancel while paused puts the switched host back on what was live', async () => {
+    const second = await openAsDeployer('2.0.0', deployer);
+    await s.waitFor(second, (r) => r.status === 'paused', 'paused');
+    expect(await hostsOn(second)).toBe(1);
+    expect((await server.call('POST', `/v1/releases/${second}/cancel`, { token: deployer })).status).toBe(202);
+    const ended = await s.waitForEnd(second, 60_000);
+    expect(ended.status).toBe('cancelled');
+    for (const host of HOSTS) expect(await s.current(host)).toBe(`releases/${first}`);
+    expect(await s.live('canary')).toEqual({ production: { live: first, lock: null } });
+  });
+});
