@@ -108,8 +108,16 @@ describe('a queue: true app', () => {
     const hosts = await queuedApp('leave');
     const [first, second, third] = await threeInLine('leave');
     expect((await s.release(second)).status).toBe('pending');
+    // Positions, 1 next; the holder has none.
+    expect((await s.release(first)).queuePosition).toBeUndefined();
+    expect(await s.release(second)).toMatchObject({ queuePosition: 1, queuedFor: 'live' });
+    expect(await s.release(third)).toMatchObject({ queuePosition: 2, queuedFor: 'live' });
     expect((await server.call('POST', `/v1/releases/${second}/cancel`)).status).toBe(202);
     expect((await s.waitForEnd(second)).status).toBe('cancelled');
+    // The one behind it moved up (unless the holder ended meanwhile and let it in).
+    const moved = await s.release(third);
+    if (moved.status === 'pending') expect(moved.queuePosition).toBe(1);
+    expect((await s.release(second)).queuePosition).toBeUndefined();
     const ended = [await s.waitForEnd(first, 60_000), await s.waitForEnd(third, 60_000)];
     expectInOrder(ended);
     expect((await s.release(second)).events.some((e: any) => e.type === 'environment.entered')).toBe(false);
@@ -126,5 +134,43 @@ describe('a queue: true app', () => {
     expectInOrder(ended);
     for (const host of hosts) expect(await s.current(host)).toBe(`releases/${ids[2]}`);
     expect(await s.live('again')).toEqual({ live: { live: ids[2], lock: null } });
+  });
+
+  it('a release cancelled in a later environment\'s line leaves it at once from behind, and the one ahead keeps its place', async () => {
+    // The holder waits at b's gate, so b's line stands still while the test looks at it.
+    await s.app({
+      name: 'later',
+      deployRoot: '/srv/later',
+      queue: true,
+      environments: [
+        { name: 'a', targets: { hosts: ['later-a'] } },
+        { name: 'b', targets: { hosts: ['later-b'] }, approval: { approvers: ['lead@example.com'] } },
+      ],
+    });
+    const artifacts = [await upload('later', '1'), await upload('later', '2'), await upload('later', '3')];
+    const holder = await openWith('later', '1', artifacts[0]!);
+    await s.waitForGate(holder, 'b');
+    const second = await openWith('later', '2', artifacts[1]!);
+    await s.waitFor(second, (r) => r.queuedFor === 'b', 'waited in b\'s line');
+    const third = await openWith('later', '3', artifacts[2]!);
+    await s.waitFor(third, (r) => r.queuedFor === 'b', 'waited in b\'s line');
+    expect(await s.release(second)).toMatchObject({ queuePosition: 1, queuedFor: 'b' });
+    expect(await s.release(third)).toMatchObject({ queuePosition: 2, queuedFor: 'b' });
+
+    // Behind another waiter, and past its first environment: it still ends now, not when it reaches the front.
+    expect((await server.call('POST', `/v1/releases/${third}/cancel`)).status).toBe(202);
+    const cancelled = await s.waitForEnd(third, 30_000);
+    expect(cancelled.status).toBe('cancelled');
+    expect(cancelled.queuePosition).toBeUndefined();
+    expect((await s.release(holder)).status).toBe('awaiting_approval');
+    expect(await s.release(second)).toMatchObject({ queuePosition: 1, queuedFor: 'b' });
+
+    // The holder ends: the first in line is let in by that very release's end.
+    expect((await server.call('POST', `/v1/releases/${holder}/cancel`)).status).toBe(202);
+    expect((await s.waitForEnd(holder)).status).toBe('cancelled');
+    const entered = await s.waitForGate(second, 'b');
+    expect(entered.queuePosition).toBeUndefined();
+    expect((await server.call('POST', `/v1/releases/${second}/cancel`)).status).toBe(202);
+    expect((await s.waitForEnd(second)).status).toBe('cancelled');
   });
 });
