@@ -1,6 +1,6 @@
 /**
- * The one hand-kept part of the IAM proof: which functions call each method of the Workflow and
- * Fleet ports.
+ * The one hand-kept part of the IAM proof: which functions call each method of the Workflow,
+ * Fleet and AlarmMonitor ports.
  *
  * Why by hand: the local runtime has no Step Functions or SSM client (the executor and the folder
  * fleet stand in for them), so the end-to-end run sees the DynamoDB and S3 calls of each function,
@@ -41,4 +41,6 @@ export const PORT_CALLERS: Record<string, readonly string[]> = {
   'fleet.send': ['Distribute', 'SwitchBatch', 'RevertBatch', 'Prune'],
   // stages.commandFinished: the status event (CommandStatus) and reconcileCommands (Sweep).
   'fleet.results': ['CommandStatus', 'Sweep'],
+  // stages.watch probes an environment's analysis through its bakes and timed pauses (Watch).
+  'alarms.describe': ['Watch'],
 };

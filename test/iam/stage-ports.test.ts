@@ -29,6 +29,12 @@ describe('stage permissions from the stage table', () => {
     expect(actions.some((grant) => grant.startsWith('states:SendTaskSuccess ')), name).toBe(uses.includes('taskCallbacks'));
   });
 
+  it('lets only Watch, which probes analyses, read alarm states, and no other function of the stack', () => {
+    const readsAlarms = Object.keys(all).filter((fn) => grants(fn).some((grant) => grant.startsWith('cloudwatch:DescribeAlarms ')));
+    expect(readsAlarms).toEqual(['Watch']);
+    expect(STAGE_NAMES.filter((name) => (STAGES[name].uses as readonly string[]).includes('alarms'))).toEqual(['Watch']);
+  });
+
   it('lets only Distribute, which signs the download URL, and Prepare, which lists the files, read artifacts', () => {
     expect(STAGE_NAMES.filter((name) => grants(name).includes(ARTIFACT_READ))).toEqual(['Prepare', 'Distribute']);
     expect(STAGE_NAMES.filter((name) => grants(name).includes(MANIFEST_WRITE))).toEqual(['Prepare']);

@@ -1,9 +1,11 @@
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import {
   type AttributedCall,
   createCallAttribution,
+  createCloudWatchAlarmMonitor,
   createDocumentClient,
   createS3Client,
   createSsmFleet,
@@ -110,6 +112,12 @@ export async function recordPortCalls(refs: StackRefs): Promise<AttributedCall[]
   const dynamo = await localDynamo(WIRE_TABLE);
   // The bucket hosts write command output to: a failed host's stdout is there, its (empty) stderr is not.
   const output = await localS3(outputBucket);
+  const cloudwatchFake = await startWireFake(
+    ({ body }) => ({ body: { MetricAlarms: (body.AlarmNames as string[]).map((AlarmName) => ({ AlarmName, StateValue: 'OK' })), CompositeAlarms: [] } }),
+    'application/x-amz-json-1.0',
+  );
+  const cloudwatch = new CloudWatchClient(cloudwatchFake.clientOptions(1));
+  recordCalls(cloudwatch, recorder.recordCall);
   const sfn = new SFNClient(sfnFake.clientOptions(1));
   const ssm = new SSMClient(ssmFake.clientOptions(1));
   recordCalls(sfn, recorder.recordCall);
@@ -159,6 +167,7 @@ export async function recordPortCalls(refs: StackRefs): Promise<AttributedCall[]
     await output.client.send(
       new PutObjectCommand({ Bucket: outputBucket, Key: 'command-output/c-1/ssm-1/mi-0123456789abcdef0/awsrunShellScript/0.awsrunShellScript/stdout', Body: 'all of it' }),
     );
+    await run('alarms.describe', () => createCloudWatchAlarmMonitor(cloudwatch).describe(['shop/5xx', 'shop-latency']));
     await run('fleet.results', async () => {
       await fleet.results('c-1');
       // Wired without the bucket (or when reading it fails), a failed host's output comes from SSM.
@@ -167,9 +176,10 @@ export async function recordPortCalls(refs: StackRefs): Promise<AttributedCall[]
   } finally {
     sfn.destroy();
     ssm.destroy();
+    cloudwatch.destroy();
     documents.destroy();
     objects.destroy();
-    await Promise.all([sfnFake.close(), ssmFake.close(), dynamo.close(), output.close()]);
+    await Promise.all([sfnFake.close(), ssmFake.close(), cloudwatchFake.close(), dynamo.close(), output.close()]);
   }
 
   const calls: AttributedCall[] = [];

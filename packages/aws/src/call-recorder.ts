@@ -109,6 +109,12 @@ function resourcesOf(service: string, operation: string, input: Input): { action
       return ssmResources(operation, input);
     case 'ses':
       return sesResources(operation, input);
+    case 'cloudwatch':
+      // DescribeAlarms by name: one alarm ARN per name (an alarm's ARN ends in its name).
+      if (operation === 'DescribeAlarms' && Array.isArray(input.AlarmNames)) {
+        return (input.AlarmNames as unknown[]).map((name) => ({ action: operation, resource: `arn:aws:cloudwatch:{region}:{account}:alarm:${String(name)}` }));
+      }
+      return anything(operation);
     default:
       return anything(operation);
   }

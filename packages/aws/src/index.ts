@@ -7,6 +7,7 @@ export * from './errors.ts';
 export * from './runtime.ts';
 export * from './s3-artifact-store.ts';
 export * from './sfn-workflow.ts';
+export * from './cloudwatch-alarms.ts';
 export * from './table.ts';
 export * from './dynamo-approval-store.ts';
 export * from './ses-mailer.ts';

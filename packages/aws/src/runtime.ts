@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { GetParameterError, ParameterNotFoundError } from '@aws-lambda-powertools/parameters/errors';
 import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
@@ -10,6 +11,7 @@ import {
   createSlipway,
   createUlidGenerator,
   DependencyUnavailableError,
+  fetchHttpProbe,
   isWellFormedToken,
   type Logger,
   type Notifier,
@@ -23,6 +25,7 @@ import {
 } from '@slipway/core';
 import { z } from 'zod';
 import { createDocumentClient, createS3Client } from './clients.ts';
+import { createCloudWatchAlarmMonitor } from './cloudwatch-alarms.ts';
 import { createDynamoApprovalStore } from './dynamo-approval-store.ts';
 import { createDynamoAuditStore } from './dynamo-audit-store.ts';
 import { createDynamoReleaseStore } from './dynamo-release-store.ts';
@@ -233,6 +236,8 @@ export async function loadAwsRuntime(env: NodeJS.ProcessEnv, options: AwsRuntime
     // The S3 client reads the tail of a failed host's output, which SSM's own answer cuts short.
     fleet: createSsmFleet({ ssm, documents, tableName: config.SLIPWAY_TABLE, outputBucket: config.SLIPWAY_BUCKET, s3 }),
     refuseTargets: (app) => sshTargetProblems(app, SSH_TARGETS_ON_AWS),
+    // Analyses probe from the Watch function; only it is granted cloudwatch:DescribeAlarms.
+    analysis: { http: fetchHttpProbe, alarms: createCloudWatchAlarmMonitor(new CloudWatchClient({ region: config.AWS_REGION })) },
     workflow: createStepFunctionsWorkflow(
       new SFNClient({ region: config.AWS_REGION }),
       config.SLIPWAY_RELEASE_STATE_MACHINE_ARN,
