@@ -1,3 +1,4 @@
+import type { AnalysisSources } from '../analysis.ts';
 import { createSlipway } from '../index.ts';
 import { silentLogger } from '../logger.ts';
 import type { AppConfig } from '../schemas.ts';
@@ -14,7 +15,7 @@ export const BASE_URL = 'https://deploy.example.com';
  * order, a workflow that records the tokens it is told about, a fleet that runs nothing. What
  * `createSlipway` builds from these is the code under test.
  */
-export function createTestSlipway(options: { start?: string } = {}) {
+export function createTestSlipway(options: { start?: string; analysis?: AnalysisSources } = {}) {
   const clock = createManualClock(options.start);
   const ids = createSequentialIds();
   const store = createMemoryReleaseStore();
@@ -39,6 +40,7 @@ export function createTestSlipway(options: { start?: string } = {}) {
     logger: silentLogger,
     baseUrl: () => BASE_URL,
     signingKey: 'test-signing-key',
+    ...(options.analysis ? { analysis: options.analysis } : {}),
   });
   const stages = slipway.stages!;
 

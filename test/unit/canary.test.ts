@@ -1,0 +1,324 @@
+import { AnalysisFailedError, AppConfig, ConflictError, ForbiddenError, planEnvironment, ReleaseEndedError, summarizePlan, ValidationError } from '@slipway/core';
+import { describe, expect, it } from 'vitest';
+import { createTestSlipway, type TestSlipway } from '../../packages/core/src/testing/harness.ts';
+
+/**
+ * Canary steps, pauses, promote and analysis on fakes with a hand-moved clock, the stages driven in
+ * the order the state machine drives them (SwitchBatch, then Watch until it stops saying wait, then
+ * Pause when it says so).
+ */
+
+const hosts = (n: number) => Array.from({ length: n }, (_, i) => `web-${i + 1}`);
+type Steps = NonNullable<Extract<AppConfig['environments'][number]['strategy'], { type: 'canary' }>['steps']>;
+const canary = (steps: Steps) => ({ type: 'canary' as const, steps });
+
+function config(environment: Record<string, unknown>) {
+  return AppConfig.parse({
+    name: 'shop',
+    deployRoot: '/srv/shop',
+    environments: [{ name: 'production', targets: { hosts: hosts(4) }, ...environment }],
+  });
+}
+
+describe('canary steps in the config', () => {
+  const problems = (strategy: unknown) => {
+    const parsed = AppConfig.safeParse({ name: 'shop', deployRoot: '/srv/shop', environments: [{ name: 'production', targets: { hosts: ['a'] }, strategy }] });
+    return parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  };
+
+  it('takes hosts by count or percent, pauses for a person or for seconds, and keeps the old form', () => {
+    expect(problems(canary([{ hosts: 1 }, { pause: {} }, { hosts: '50%' }, { pause: { seconds: 600 } }, { hosts: '100%' }]))).toEqual([]);
+    expect(problems({ type: 'canary', canaryHosts: 1, batchSize: '25%' })).toEqual([]);
+    expect(problems({ type: 'canary', batchSize: 2 })).toEqual([]);
+  });
+
+  it('refuses a last step short of 100%, a leading pause, a mix of both forms and unknown step shapes, naming the field and the fix', () => {
+    expect(problems(canary([{ hosts: 1 }, { pause: {} }, { hosts: '50%' }]))).toEqual([
+      'environments.0.strategy.steps.2: the last step must be {"hosts": "100%"} so every host gets the release: add it at the end',
+    ]);
+    expect(problems(canary([{ pause: {} }, { hosts: '100%' }]))).toEqual(['environments.0.strategy.steps.0: a pause must follow a hosts step: start with {"hosts": 1}']);
+    expect(problems({ type: 'canary', canaryHosts: 1, steps: [{ hosts: '100%' }] })).toEqual([
+      'environments.0.strategy.steps: steps replace canaryHosts and batchSize: remove those two fields',
+    ]);
+    expect(problems({ type: 'canary' })[0]).toContain('give either steps');
+    expect(problems(canary([{ hosts: 1, pause: {} } as never, { hosts: '100%' }]))[0]).toContain('each step must be');
+    expect(problems(canary([{ pause: { seconds: 0 } } as never, { hosts: '100%' }])).length).toBeGreaterThan(0);
+  });
+
+  it('refuses an analysis with nothing to watch, and defaults the rest', () => {
+    const parsed = AppConfig.safeParse({ name: 'shop', deployRoot: '/srv/shop', environments: [{ name: 'p', targets: { hosts: ['a'] }, analysis: { intervalSeconds: 5 } }] });
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues[0]?.message).toContain('give http');
+    const ok = config({ analysis: { http: { url: 'https://shop.example.com/health' } } });
+    expect(ok.environments[0]!.analysis).toEqual({ http: { url: 'https://shop.example.com/health', expectStatus: 200, timeoutSeconds: 5 }, intervalSeconds: 10, failureLimit: 3 });
+  });
+});
+
+describe('planning canary steps', () => {
+  it('cuts 10 hosts into 1, to 50%, to 100%, with each pause after the batch it follows', () => {
+    const plan = planEnvironment(hosts(10), canary([{ hosts: 1 }, { pause: {} }, { hosts: '50%' }, { pause: { seconds: 600 } }, { hosts: '100%' }]));
+    expect(plan.batches.map((batch) => batch.length)).toEqual([1, 4, 5]);
+    expect(plan.batches.flat()).toEqual(hosts(10));
+    expect(plan.pauses).toEqual([
+      { afterBatch: 0, step: 1 },
+      { afterBatch: 1, step: 3, seconds: 600 },
+    ]);
+  });
+
+  it('adds no batch for a step that reaches no new host, and merges two pauses after one batch (a person wins)', () => {
+    const plan = planEnvironment(hosts(2), canary([{ hosts: 1 }, { pause: { seconds: 60 } }, { hosts: '50%' }, { pause: {} }, { hosts: '100%' }]));
+    expect(plan.batches).toEqual([['web-1'], ['web-2']]);
+    expect(plan.pauses).toEqual([{ afterBatch: 0, step: 1 }]);
+  });
+
+  it('keeps the old canaryHosts/batchSize form, and the summary carries no host, only whether a batch is watched', () => {
+    expect(planEnvironment(hosts(5), { type: 'canary', canaryHosts: 1, batchSize: 2 }).batches.map((b) => b.length)).toEqual([1, 2, 2]);
+    const summary = summarizePlan({
+      releaseId: 'r',
+      app: 'shop',
+      environments: [
+        { name: 'a', approval: false, bakeSeconds: 0, batches: [hosts(3)] },
+        { name: 'b', approval: false, bakeSeconds: 0, batches: [['x'], ['y']], pauses: [{ afterBatch: 0, step: 1 }] },
+      ],
+    });
+    expect(summary.environments.map((env) => env.watch)).toEqual([false, true]);
+    expect(JSON.stringify(summary)).not.toContain('web-');
+  });
+});
+
+/** Opens and prepares a release of `environment` on the fakes, and enters and distributes it. */
+async function entered(t: TestSlipway, environment: Record<string, unknown>, version = '1.0.0') {
+  await t.appWithArtifact(config(environment));
+  const { id } = await t.open('shop', version);
+  await t.stages.prepare({ releaseId: id, app: 'shop' });
+  await t.stages.enterEnvironment({ taskToken: `enter-${id}`, releaseId: id, environment: 'production' });
+  await t.stages.distribute({ taskToken: `distribute-${id}`, releaseId: id, environment: 'production' });
+  await t.finish('distribute');
+  return id;
+}
+
+async function switched(t: TestSlipway, id: string, batchIndex: number) {
+  await t.stages.switchBatch({ taskToken: `switch-${id}-${batchIndex}`, releaseId: id, environment: 'production', batchIndex });
+  await t.finish('switch');
+}
+
+/** Watch as the ASL loops on it: the clock moves to each `until` until it says pause or done. */
+async function watched(t: TestSlipway, id: string, batchIndex: number, rounds = 100) {
+  for (let round = 0; round < rounds; round++) {
+    const outcome = await t.stages.watch({ releaseId: id, environment: 'production', batchIndex });
+    if (outcome.next !== 'wait') return outcome;
+    t.clock.set(outcome.until);
+  }
+  return t.stages.watch({ releaseId: id, environment: 'production', batchIndex });
+}
+
+const deployer = { name: 'dev@example.com', role: 'deployer' as const };
+const approver = { name: 'lead@example.com', role: 'approver' as const };
+
+describe('a pause for a person', () => {
+  const steps = canary([{ hosts: 1 }, { pause: {} }, { hosts: '100%' }]);
+
+  it('says paused with the step and since when, mails the opener once, and goes on when promoted', async () => {
+    const t = createTestSlipway();
+    const id = await entered(t, { strategy: steps });
+    await switched(t, id, 0);
+    expect(await watched(t, id, 0)).toMatchObject({ next: 'pause' });
+    await t.stages.pause({ taskToken: 'pause-1', releaseId: id, environment: 'production', batchIndex: 0 });
+    expect(t.workflow.outcomeOf('pause-1')).toBeUndefined();
+    const view = await t.slipway.releases.view(id);
+    expect(view.status).toBe('paused');
+    expect(view.pause).toEqual({ environment: 'production', step: 1, batch: 1, pausedAt: t.clock.now().toISOString() });
+    expect(view.environments[0]!.status).toBe('paused');
+    // A resumed Pause task (a restart) waits on its new token, and mails nobody again.
+    await t.stages.pause({ taskToken: 'pause-2', releaseId: id, environment: 'production', batchIndex: 0 });
+    const pausedMails = t.mailer.sent.filter((mail) => mail.subject.includes('paused'));
+    expect(pausedMails).toHaveLength(1);
+    expect(pausedMails[0]!.text).toContain(`/v1/releases/${id}`);
+
+    expect(await t.slipway.releases.promote(id, {}, approver)).toEqual({ id, status: 'switching' });
+    expect(t.workflow.outcomeOf('pause-2')).toMatchObject({ kind: 'success' });
+    expect(t.workflow.outcomeOf('pause-1')).toBeUndefined();
+    expect((await t.slipway.releases.view(id)).pause).toBeUndefined();
+    await expect(t.slipway.releases.promote(id, {}, approver)).rejects.toThrow(ConflictError);
+    const audit = await t.slipway.audit.list({});
+    expect(audit.items.find((entry) => entry.action === 'release.promoted')).toMatchObject({ actor: 'lead@example.com', subject: `releases/${id}` });
+  });
+
+  it('a promote before the Pause task stored its token ends the pause at once', async () => {
+    const t = createTestSlipway();
+    const id = await entered(t, { strategy: steps });
+    await switched(t, id, 0);
+    // The Watch said pause; the promote comes in before the Pause task runs (status is paused only then).
+    await expect(t.slipway.releases.promote(id, {}, deployer)).rejects.toThrow(ConflictError);
+    await t.stages.pause({ taskToken: 'pause-1', releaseId: id, environment: 'production', batchIndex: 0 });
+    await t.slipway.releases.promote(id, {}, deployer);
+    // Run again (a retry after the answer was lost): it answers at once.
+    await t.stages.pause({ taskToken: 'pause-again', releaseId: id, environment: 'production', batchIndex: 0 });
+    expect(t.workflow.outcomeOf('pause-again')).toMatchObject({ kind: 'success' });
+  });
+
+  it('full skips every pause still ahead', async () => {
+    const t = createTestSlipway();
+    const id = await entered(t, { strategy: canary([{ hosts: 1 }, { pause: {} }, { hosts: 2 }, { pause: {} }, { hosts: '100%' }]) });
+    await switched(t, id, 0);
+    await watched(t, id, 0);
+    await t.stages.pause({ taskToken: 'pause-1', releaseId: id, environment: 'production', batchIndex: 0 });
+    await t.slipway.releases.promote(id, { full: true }, deployer);
+    await switched(t, id, 1);
+    expect(await watched(t, id, 1)).toMatchObject({ next: 'done' });
+    await t.stages.pause({ taskToken: 'pause-2', releaseId: id, environment: 'production', batchIndex: 1 });
+    expect(t.workflow.outcomeOf('pause-2')).toMatchObject({ kind: 'success' });
+    expect((await t.store.getRelease(id))!.status).toBe('switching');
+  });
+
+  it('a cancel while paused fails the waiting task, so the workflow puts the switched hosts back', async () => {
+    const t = createTestSlipway();
+    const id = await entered(t, { strategy: steps });
+    await switched(t, id, 0);
+    await watched(t, id, 0);
+    await t.stages.pause({ taskToken: 'pause-1', releaseId: id, environment: 'production', batchIndex: 0 });
+    await t.slipway.releases.cancel(id, deployer);
+    expect(t.workflow.outcomeOf('pause-1')).toMatchObject({ kind: 'failure', error: ReleaseEndedError.name });
+    expect(await t.stages.planRevert({ releaseId: id, environment: 'production' })).toEqual({ batches: [0] });
+  });
+
+  it('only deployers, approvers and admins may promote', async () => {
+    const { hasPermission } = await import('@slipway/core');
+    expect(['viewer', 'deployer', 'approver', 'admin'].filter((role) => hasPermission(role as never, 'releases:promote'))).toEqual(['deployer', 'approver', 'admin']);
+    expect(ForbiddenError).toBeDefined();
+  });
+});
+
+describe('a timed pause', () => {
+  it('bakes, then says paused until its end, then goes on by itself; a promote ends it early', async () => {
+    const t = createTestSlipway();
+    const id = await entered(t, { strategy: canary([{ hosts: 1 }, { pause: { seconds: 600 } }, { hosts: 2 }, { pause: { seconds: 600 } }, { hosts: '100%' }]), bakeSeconds: 60 });
+    const start = t.clock.now().getTime();
+    await switched(t, id, 0);
+    const baking = await t.stages.watch({ releaseId: id, environment: 'production', batchIndex: 0 });
+    expect(baking).toEqual({ next: 'wait', until: new Date(start + 60_000).toISOString() });
+    expect((await t.store.getRelease(id))!.status).toBe('switching');
+    t.clock.set(baking.until);
+    const pausing = await t.stages.watch({ releaseId: id, environment: 'production', batchIndex: 0 });
+    expect(pausing.next).toBe('wait');
+    const view = await t.slipway.releases.view(id);
+    expect(view.status).toBe('paused');
+    expect(view.pause).toMatchObject({ environment: 'production', step: 1, resumeAt: new Date(start + 660_000).toISOString() });
+    expect(await watched(t, id, 0)).toMatchObject({ next: 'done' });
+    expect(t.clock.now().getTime()).toBe(start + 660_000);
+    expect((await t.store.getRelease(id))!.status).toBe('switching');
+
+    await switched(t, id, 1);
+    t.clock.set((await t.stages.watch({ releaseId: id, environment: 'production', batchIndex: 1 })).until);
+    await t.stages.watch({ releaseId: id, environment: 'production', batchIndex: 1 });
+    expect((await t.store.getRelease(id))!.status).toBe('paused');
+    const promotedAt = t.clock.now().getTime();
+    await t.slipway.releases.promote(id, {}, deployer);
+    expect(await watched(t, id, 1, 1)).toMatchObject({ next: 'done' });
+    expect(t.clock.now().getTime() - promotedAt).toBeLessThanOrEqual(10_000);
+  });
+});
+
+describe('analysis through the bake', () => {
+  const analysis = { http: { url: 'https://shop.example.com/health?key=secret' }, intervalSeconds: 10, failureLimit: 2 };
+
+  function probing(statuses: (number | Error)[]) {
+    const seen: string[] = [];
+    return {
+      seen,
+      http: {
+        async get(url: string) {
+          seen.push(url);
+          const next = statuses.length > 1 ? statuses.shift()! : statuses[0]!;
+          if (next instanceof Error) throw next;
+          return { status: next };
+        },
+      },
+    };
+  }
+
+  async function slipwayProbing(statuses: (number | Error)[]) {
+    const probe = probing(statuses);
+    const t = createTestSlipway({ analysis: { http: probe.http } });
+    const id = await entered(t, { strategy: { type: 'rolling', batchSize: 2 }, bakeSeconds: 60, analysis });
+    await switched(t, id, 0);
+    return { t, id, probe };
+  }
+
+  it('probes every interval through the bake and records each probe\'s time and status, without the URL\'s query', async () => {
+    const { t, id, probe } = await slipwayProbing([200]);
+    expect(await watched(t, id, 0)).toMatchObject({ next: 'done' });
+    expect(probe.seen.length).toBe(6);
+    const probes = (await t.store.listEvents(id)).filter((e) => e.type === 'analysis.probe');
+    expect(probes).toHaveLength(6);
+    expect(probes[0]!.data).toEqual({ environment: 'production', batch: 1, check: 'GET https://shop.example.com/health', ok: true, status: '200' });
+    expect(new Set(probes.map((p) => p.at)).size).toBe(6);
+    expect(JSON.stringify(probes)).not.toContain('secret');
+  });
+
+  it('fails the release when failures reach the limit, with what failed and its last status', async () => {
+    const { t, id } = await slipwayProbing([200, 500, 200, 503]);
+    const error = await watched(t, id, 0).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AnalysisFailedError);
+    expect((error as Error).message).toBe('analysis failed: GET https://shop.example.com/health, last status 503 (expected 200) (2 failed probes, limit 2)');
+  });
+
+  it('fails safe when the very first probe cannot run, and when no probe is wired at all', async () => {
+    const { t, id } = await slipwayProbing([new Error('connect ECONNREFUSED 127.0.0.1:9')]);
+    await expect(t.stages.watch({ releaseId: id, environment: 'production', batchIndex: 0 })).rejects.toThrow(/could not run at the start.*ECONNREFUSED/);
+
+    const bare = createTestSlipway();
+    const other = await entered(bare, { strategy: { type: 'rolling', batchSize: 2 }, bakeSeconds: 60, analysis });
+    await switched(bare, other, 0);
+    await expect(bare.stages.watch({ releaseId: other, environment: 'production', batchIndex: 0 })).rejects.toThrow(AnalysisFailedError);
+  });
+
+  it('a probe that cannot run later counts as one failure, not an instant one', async () => {
+    const { t, id } = await slipwayProbing([200, new Error('timeout'), 200]);
+    expect(await watched(t, id, 0)).toMatchObject({ next: 'done' });
+  });
+});
+
+describe('the line: positions and leaving it', () => {
+  const queued = () =>
+    AppConfig.parse({
+      name: 'shop',
+      deployRoot: '/srv/shop',
+      queue: true,
+      environments: [
+        { name: 'a', targets: { hosts: ['a-1'] } },
+        { name: 'b', targets: { hosts: ['b-1'] } },
+      ],
+    });
+
+  async function openedAndPrepared(t: TestSlipway, version: string) {
+    const { id } = await t.open('shop', version);
+    await t.stages.prepare({ releaseId: id, app: 'shop' });
+    return id;
+  }
+
+  it('shows each waiter\'s position (1 is next); a cancel behind another in a later environment leaves at once, and the holder\'s end lets the first in', async () => {
+    const t = createTestSlipway();
+    await t.appWithArtifact(queued());
+    const holder = await openedAndPrepared(t, '1.0.0');
+    await t.stages.enterEnvironment({ taskToken: 'holder-b', releaseId: holder, environment: 'b' });
+    const second = await openedAndPrepared(t, '2.0.0');
+    const third = await openedAndPrepared(t, '3.0.0');
+    await t.stages.enterEnvironment({ taskToken: 'second-b', releaseId: second, environment: 'b' });
+    await t.stages.enterEnvironment({ taskToken: 'third-b', releaseId: third, environment: 'b' });
+    expect(await t.slipway.releases.view(second)).toMatchObject({ queuePosition: 1, queuedFor: 'b' });
+    expect(await t.slipway.releases.view(third)).toMatchObject({ queuePosition: 2, queuedFor: 'b' });
+    expect((await t.slipway.releases.view(holder)).queuePosition).toBeUndefined();
+
+    // The third has moved on from pending (its first environment is done), so the cancel does not stop its execution.
+    await t.store.updateReleaseStatus(third, 'pending', 'switching', t.clock.now().toISOString());
+    await t.slipway.releases.cancel(third, deployer);
+    expect(t.workflow.outcomeOf('third-b')).toMatchObject({ kind: 'failure', error: ReleaseEndedError.name });
+    expect((await t.store.listQueue('shop', 'b')).map((w) => w.releaseId)).toEqual([second]);
+
+    // The holder ends: the first in line is let in by that call, without the sweep.
+    await t.stages.failEnvironment({ releaseId: holder, environment: 'b', failure: { Error: 'HostCommandFailedError', Cause: 'boom' } });
+    expect(t.workflow.outcomeOf('second-b')).toMatchObject({ kind: 'success' });
+    expect((await t.slipway.releases.view(second)).queuePosition).toBeUndefined();
+  });
+});
