@@ -35,6 +35,17 @@ describe.each(stores)('plan store contract: %s', (_name, make) => {
     expect(await store.getPlan(id)).toEqual(a);
   });
 
+  it('keeps a canary\'s pauses with the environment they belong to', async () => {
+    const store = await make();
+    const id = releaseId();
+    const pauses = [{ afterBatch: 0, step: 1 }, { afterBatch: 1, step: 3, seconds: 600 }];
+    const plan = { ...planOf(id), environments: [planOf(id).environments[0]!, { ...planOf(id).environments[1]!, pauses }] };
+    await store.savePlan(plan);
+    const stored = await store.getPlan(id);
+    expect(stored?.environments[1]?.pauses).toEqual(pauses);
+    expect(stored?.environments[0]?.pauses).toBeUndefined();
+  });
+
   it('holds a plan of 5,000 hosts', async () => {
     const store = await make();
     const id = releaseId();
