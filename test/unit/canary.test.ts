@@ -1,4 +1,4 @@
-import { AnalysisFailedError, AppConfig, ConflictError, ForbiddenError, planEnvironment, ReleaseEndedError, summarizePlan, ValidationError } from '@slipway/core';
+import { AnalysisFailedError, AppConfig, ConflictError, ForbiddenError, planEnvironment, ReleaseEndedError, summarizePlan } from '@slipway/core';
 import { describe, expect, it } from 'vitest';
 import { createTestSlipway, type TestSlipway } from '../../packages/core/src/testing/harness.ts';
 

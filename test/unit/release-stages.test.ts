@@ -45,16 +45,6 @@ async function through(t: TestSlipway, id: string, environment: string) {
   await t.stages.completeEnvironment({ releaseId: id, environment });
 }
 
-/** Watch after a batch as the ASL loops on it: wait (the clock moves to `until`) until it says go on. */
-async function watchThrough(t: TestSlipway, id: string, environment: string, batchIndex: number) {
-  for (let round = 0; round < 100; round++) {
-    const outcome = await t.stages.watch({ releaseId: id, environment, batchIndex });
-    if (outcome.next !== 'wait') return outcome;
-    t.clock.set(outcome.until);
-  }
-  throw new Error('Watch never said go on');
-}
-
 const eventTypes = async (t: TestSlipway, id: string) => (await t.store.listEvents(id)).map((e) => e.type);
 
 describe('Prepare', () => {

@@ -22,7 +22,9 @@ export function createCloudWatchAlarmMonitor(cloudwatch: CloudWatchClient): Alar
             new DescribeAlarmsCommand({ AlarmNames: batch, AlarmTypes: ['MetricAlarm', 'CompositeAlarm'], MaxRecords: NAMES_PER_CALL, ...(nextToken ? { NextToken: nextToken } : {}) }),
           );
           for (const alarm of [...(page.MetricAlarms ?? []), ...(page.CompositeAlarms ?? [])]) {
-            if (alarm.AlarmName && alarm.StateValue && STATES.has(alarm.StateValue)) found.push({ name: alarm.AlarmName, state: alarm.StateValue as AlarmState });
+            if (alarm.AlarmName && alarm.StateValue && STATES.has(alarm.StateValue)) {
+              found.push({ name: alarm.AlarmName, state: alarm.StateValue as AlarmState });
+            }
           }
           nextToken = page.NextToken;
         } while (nextToken);

@@ -85,7 +85,8 @@ export function createSlipway(deps: SlipwayDeps) {
   });
   const releases = createReleaseService({ store, apps, artifacts, approvals, workflow, clock, ids, logger, audit });
   const retention = createRetention({ store, objects, workflow, clock, logger, ...(deps.retention ? { policy: deps.retention } : {}) });
-  const stages = fleet ? createReleaseStages({ store, fleet, workflow, objects, approvals, clock, ids, logger, ...(deps.analysis ? { analysis: deps.analysis } : {}) }) : undefined;
+  const analysis = deps.analysis ? { analysis: deps.analysis } : {};
+  const stages = fleet ? createReleaseStages({ store, fleet, workflow, objects, approvals, clock, ids, logger, ...analysis }) : undefined;
   const api = createHttpApi({
     auth,
     apps,

@@ -167,7 +167,8 @@ export function createReleaseService(deps: ReleaseDeps) {
       // The marks first: a Pause or Watch stage looking now finds them whatever happens next.
       await store.startStep({ ...promotion(stepKey('promote', pause.environment, pause.batchIndex)), batchIndex: pause.batchIndex ?? 0 });
       if (request.full) await store.startStep(promotion(FULL_PROMOTION_KEY));
-      const details = { environment: pause.environment, step: pause.canaryStep ?? 0, batch: (pause.batchIndex ?? 0) + 1, full: request.full };
+      const batch = (pause.batchIndex ?? 0) + 1;
+      const details = { environment: pause.environment, step: pause.canaryStep ?? 0, batch, full: request.full };
       await record(releaseId, 'release.promoted', actor.name, details);
       await deps.audit.record('release.promoted', actor.name, `releases/${releaseId}`, { app: release.app, version: release.version, ...details });
       const { settled, step } = await store.completeStep(releaseId, pause.key, { status: 'succeeded', output: {} }, at);

@@ -136,7 +136,13 @@ export function createReleaseStages(deps: StageDeps) {
    * The release is paused after this batch: the pause step (holding the task's token, for a pause
    * that waits for a person), the statuses, the event and the opener's mail, each once.
    */
-  async function holdPause(release: Release, environment: string, batchIndex: number, pause: PlannedPause, how: { taskToken?: string; resumeAt?: string }) {
+  async function holdPause(
+    release: Release,
+    environment: string,
+    batchIndex: number,
+    pause: PlannedPause,
+    how: { taskToken?: string; resumeAt?: string },
+  ) {
     const at = now();
     const key = stepKey('pause', environment, batchIndex);
     const { created, step } = await store.startStep({

@@ -54,6 +54,7 @@ const can = {
   rollback: () => me && ['deployer', 'admin'].includes(me.role),
   approve: () => me && ['approver', 'admin'].includes(me.role),
   cancel: () => me && ['deployer', 'admin'].includes(me.role),
+  promote: () => me && ['deployer', 'approver', 'admin'].includes(me.role),
 };
 
 const badge = (status) => h('span', { class: `badge s-${status}` }, String(status).replace('_', ' '));
@@ -367,6 +368,17 @@ async function renderRelease(id) {
   const running = !TERMINAL.has(release.status);
   const history = open.has('history') ? await workflowHistory(id, running) : null;
   const cancelError = h('p', { class: 'error', role: 'alert' });
+  const promoteError = h('p', { class: 'error', role: 'alert' });
+  const promote = (full) => async () => {
+    const what = full ? 'Promote and skip every pause still ahead? The release then runs to its end.' : 'Promote this release to its next canary step?';
+    if (!window.confirm(what)) return;
+    try {
+      await api('POST', `/v1/releases/${release.id}/promote`, full ? { full: true } : {});
+      route();
+    } catch (err) {
+      promoteError.textContent = err.message;
+    }
+  };
   show(
     h('h1', {}, `${release.app} ${release.version} `, badge(release.status)),
     h(
@@ -376,6 +388,30 @@ async function renderRelease(id) {
       h('p', {}, `Opened by ${release.openedBy} at ${when(release.createdAt)}. Release `, h('span', { class: 'mono' }, release.id), '.'),
       release.description ? h('pre', {}, release.description) : null,
       release.reason ? h('p', { class: 'error' }, `Reason: ${release.reason}`) : null,
+      release.queuePosition
+        ? h('p', { class: 'queue-position' }, `Waiting in line for ${release.queuedFor}: position ${release.queuePosition} (1 is next).`)
+        : null,
+      release.pause
+        ? h(
+            'div',
+            { class: 'pause' },
+            h(
+              'p',
+              {},
+              `Paused in ${release.pause.environment} after batch ${release.pause.batch} since ${when(release.pause.pausedAt)}`,
+              release.pause.resumeAt ? `; goes on by itself at ${when(release.pause.resumeAt)}.` : '; waits for someone to promote it.',
+            ),
+            can.promote()
+              ? h(
+                  'div',
+                  { class: 'actions' },
+                  h('button', { type: 'button', onclick: promote(false) }, 'Promote'),
+                  h('button', { type: 'button', onclick: promote(true) }, 'Promote to the end'),
+                  promoteError,
+                )
+              : null,
+          )
+        : null,
       running && can.cancel()
         ? h(
             'div',
