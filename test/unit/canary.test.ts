@@ -1,4 +1,14 @@
-import { AnalysisFailedError, AppConfig, ConflictError, ForbiddenError, planEnvironment, ReleaseEndedError, summarizePlan } from '@slipway/core';
+import {
+  AnalysisFailedError,
+  AppConfig,
+  ConflictError,
+  ForbiddenError,
+  historyEventsOf,
+  planEnvironment,
+  promoteCheckSeconds,
+  ReleaseEndedError,
+  summarizePlan,
+} from '@slipway/core';
 import { describe, expect, it } from 'vitest';
 import { createTestSlipway, type TestSlipway } from '../../packages/core/src/testing/harness.ts';
 
@@ -114,6 +124,28 @@ async function watched(t: TestSlipway, id: string, batchIndex: number, rounds = 
 
 const deployer = { name: 'dev@example.com', role: 'deployer' as const };
 const approver = { name: 'lead@example.com', role: 'approver' as const };
+
+describe('the history a plan may use', () => {
+  it('counts each probe and each look of a timed pause, and a timed pause looks for a promote at most 50 times', () => {
+    const batches = [hosts(1), hosts(1)];
+    const plain = historyEventsOf({ batches, bakeSeconds: 0 }, undefined);
+    expect(plain).toBe(54);
+    expect(historyEventsOf({ batches, bakeSeconds: 60 }, undefined)).toBe(plain + 2 * 9);
+    expect(historyEventsOf({ batches, bakeSeconds: 60 }, 10)).toBe(plain + 2 * (9 + 5 * 10));
+    expect(promoteCheckSeconds(60)).toBe(10);
+    expect(promoteCheckSeconds(86_400)).toBe(1728);
+    const dayLong = historyEventsOf({ batches, bakeSeconds: 0, pauses: [{ afterBatch: 0, step: 1, seconds: 86_400 }] }, undefined);
+    expect(dayLong).toBe(plain + 9 + 49 * 10);
+  });
+
+  it('Prepare refuses, before any host is touched, an analysis that would probe more often than the history holds', async () => {
+    const t = createTestSlipway();
+    await t.appWithArtifact(config({ strategy: { type: 'rolling', batchSize: 1 }, bakeSeconds: 86_400, analysis: { http: { url: 'https://shop.example.com/' }, intervalSeconds: 1 } }));
+    const { id } = await t.open('shop', '1.0.0');
+    await expect(t.stages.prepare({ releaseId: id, app: 'shop' })).rejects.toThrow(/raise analysis.intervalSeconds/);
+    expect(t.fleet.sends).toHaveLength(0);
+  });
+});
 
 describe('a pause for a person', () => {
   const steps = canary([{ hosts: 1 }, { pause: {} }, { hosts: '100%' }]);

@@ -62,6 +62,44 @@ export interface PlanSummary {
  */
 export const MAX_BATCHES_PER_RELEASE = 700;
 
+/** The history events the 700 batches above reserve: what watched batches and analysis probes must fit in as well. */
+export const HISTORY_EVENT_BUDGET = 18_900;
+const EVENTS_PER_BATCH = 27;
+/**
+ * What a watched batch costs beyond the 27 (which already count one bake: its choice, its task and its
+ * Wait): the Watch loop's second look, and each further round of it (Wait, Watch, WatchNext).
+ */
+const EVENTS_PER_WATCHED_BATCH = 9;
+const EVENTS_PER_WATCH_ROUND = 10;
+/** A timed pause without probes looks for a promote at most this many times (a Wait cannot be cut short). */
+export const TIMED_PAUSE_LOOKS = 50;
+/** ...and at least this often, for short pauses. */
+export const PROMOTE_CHECK_SECONDS = 10;
+
+/** How long a timed pause without probes waits between looks for a promote. */
+export function promoteCheckSeconds(pauseSeconds: number): number {
+  return Math.max(PROMOTE_CHECK_SECONDS, Math.ceil(pauseSeconds / TIMED_PAUSE_LOOKS));
+}
+
+/**
+ * About how many history events switching (and, after a failure, reverting) one environment costs:
+ * each batch, each watched batch's loop, each probe of its analysis and each look of a timed pause.
+ * An estimate on the safe side, for Prepare to refuse a plan the execution could not hold.
+ */
+export function historyEventsOf(plan: Pick<EnvironmentPlan, 'batches' | 'pauses' | 'bakeSeconds'>, intervalSeconds: number | undefined): number {
+  const rounds = (seconds: number, every: number) => (seconds > 0 ? Math.ceil(seconds / every) : 0);
+  let events = plan.batches.length * EVENTS_PER_BATCH;
+  plan.batches.forEach((_, index) => {
+    const pause = plan.pauses?.find((p) => p.afterBatch === index);
+    if (plan.bakeSeconds === 0 && !pause) return;
+    const bake = intervalSeconds ? rounds(plan.bakeSeconds, intervalSeconds) : rounds(plan.bakeSeconds, plan.bakeSeconds);
+    const seconds = pause?.seconds ?? 0;
+    const paused = intervalSeconds ? rounds(seconds, intervalSeconds) : rounds(seconds, promoteCheckSeconds(seconds));
+    events += EVENTS_PER_WATCHED_BATCH + Math.max(0, bake + paused - 1) * EVENTS_PER_WATCH_ROUND;
+  });
+  return events;
+}
+
 export function summarizePlan(plan: ReleasePlan): PlanSummary {
   return {
     environments: plan.environments.map((env) => ({

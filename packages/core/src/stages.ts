@@ -3,7 +3,17 @@ import { type AnalysisSources, analysisFailureReason, probeAnalysis } from './an
 import { AnalysisFailedError, ApprovalRejectedError, ApprovalTimedOutError, NotFoundError, ReleaseEndedError, UnprocessableError } from './errors.ts';
 import type { Clock, IdGenerator } from './ids.ts';
 import type { Logger } from './logger.ts';
-import { type EnvironmentPlan, MAX_BATCHES_PER_RELEASE, type PlannedPause, planEnvironment, type PlanSummary, summarizePlan } from './plan.ts';
+import {
+  type EnvironmentPlan,
+  HISTORY_EVENT_BUDGET,
+  historyEventsOf,
+  MAX_BATCHES_PER_RELEASE,
+  type PlannedPause,
+  planEnvironment,
+  type PlanSummary,
+  promoteCheckSeconds,
+  summarizePlan,
+} from './plan.ts';
 import type {
   ArtifactStore,
   EnvironmentLiveStore,
@@ -68,9 +78,6 @@ export interface StageDeps {
 const ARTIFACT_URL_TTL_SECONDS = 300;
 /** How many unreachable hosts a refusal names; the rest are counted. */
 const UNREACHABLE_NAMED = 10;
-
-/** How often a timed pause without probes looks for a promote (a Wait cannot be cut short). */
-const PROMOTE_CHECK_SECONDS = 10;
 
 /** What the Watch stage answers the state machine: wait until `until` and ask again, pause, or go on. */
 export interface WatchOutcome {
@@ -248,6 +255,17 @@ export function createReleaseStages(deps: StageDeps) {
         const limit = `one release switches at most ${MAX_BATCHES_PER_RELEASE} (a Step Functions execution holds at most 25,000 history events)`;
         throw new UnprocessableError(`the plan has ${count(batchCount, 'batch', 'batches')} (${perEnvironment.join(', ')}); ${limit}: use larger batches`);
       }
+      const events = environments.map((env) => ({
+        name: env.name,
+        events: historyEventsOf(env, release.config.environments.find((e) => e.name === env.name)?.analysis?.intervalSeconds),
+      }));
+      const eventCount = events.reduce((sum, env) => sum + env.events, 0);
+      if (eventCount > HISTORY_EVENT_BUDGET) {
+        const perEnvironment = events.map((env) => `${env.name} about ${count(env.events, 'event')}`);
+        throw new UnprocessableError(
+          `the switch would take about ${count(eventCount, 'history event')} (${perEnvironment.join(', ')}), more than the ${HISTORY_EVENT_BUDGET.toLocaleString('en-US')} a release may use (a Step Functions execution holds at most 25,000): raise analysis.intervalSeconds, shorten bakeSeconds or the timed pauses, or use larger batches`,
+        );
+      }
       // Before the plan: a retry after the plan was saved answers at once, so the list is made first.
       await recordManifest(release);
       const plan = await store.savePlan({ releaseId: release.id, app: release.app, environments });
@@ -393,7 +411,8 @@ export function createReleaseStages(deps: StageDeps) {
       if (timedPause) {
         await holdPause(release, env.name, input.batchIndex, pause!, { resumeAt: step.pauseUntil! });
         // Promote cannot cut a Wait short: without probes the pause still looks for one this often.
-        return { next: 'wait', until: nextWake(at, step.pauseUntil!, env.analysis?.intervalSeconds ?? PROMOTE_CHECK_SECONDS) };
+        const every = env.analysis?.intervalSeconds ?? promoteCheckSeconds(pause!.seconds!);
+        return { next: 'wait', until: nextWake(at, step.pauseUntil!, every) };
       }
       if (step.pauseUntil !== undefined) await endPause(release.id, env.name, input.batchIndex);
       if (pause && pause.seconds === undefined && !promoted) return { next: 'pause', until: current };
