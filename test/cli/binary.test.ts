@@ -94,6 +94,7 @@ describe('slipway, the binary', () => {
       'release watch',
       'release history',
       'release cancel',
+      'release promote',
       'release approve',
       'release reject',
       'rollback',

@@ -1,3 +1,4 @@
+import { main } from '@slipway/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { restartTestServer, startTestServer, type TestServer } from '../support/dev-server.ts';
 import { scenario } from '../support/scenario.ts';
@@ -98,5 +99,28 @@ describe('a canary with a pause for a person', () => {
     expect(ended.status).toBe('cancelled');
     for (const host of HOSTS) expect(await s.current(host)).toBe(`releases/${first}`);
     expect(await s.live('canary')).toEqual({ production: { live: first, lock: null } });
+  });
+
+  it('slipway release show says where it is paused, and slipway release promote --full runs it to its end', async () => {
+    const steps = [{ hosts: 1 }, { pause: {} }, { hosts: 2 }, { pause: {} }, { hosts: '100%' }];
+    const stored = await server.call('PUT', '/v1/apps/canary', {
+      body: { name: 'canary', deployRoot: '/srv/canary', environments: [{ name: 'production', targets: { hosts: HOSTS }, strategy: { type: 'canary', steps } }] },
+    });
+    expect(stored.status).toBe(200);
+    const third = await openAsDeployer('3.0.0', deployer);
+    await s.waitFor(third, (r) => r.status === 'paused', 'paused');
+    const cli = async (args: string[]) => {
+      const out: string[] = [];
+      const io = { out: (line: string) => out.push(line), err: (line: string) => out.push(line) };
+      const code = await main(args, { SLIPWAY_URL: server.url, SLIPWAY_TOKEN: deployer }, io);
+      return { code, out: out.join('\n') };
+    };
+    const shown = await cli(['release', 'show', third]);
+    expect(shown.out).toContain('paused in production after batch 1');
+    expect(await cli(['release', 'promote', third, '--full'])).toEqual({ code: 0, out: `release ${third} switching (no more pauses)` });
+    const ended = await s.waitForEnd(third, 60_000);
+    expect(ended.status, ended.reason).toBe('succeeded');
+    expect(ended.events.filter((e: any) => e.type === 'release.paused')).toHaveLength(1);
+    expect(await hostsOn(third)).toBe(4);
   });
 });
