@@ -161,6 +161,10 @@ describe('a pause for a person', () => {
     expect(view.status).toBe('paused');
     expect(view.pause).toEqual({ environment: 'production', step: 1, batch: 1, pausedAt: t.clock.now().toISOString() });
     expect(view.environments[0]!.status).toBe('paused');
+    // Its lease outlives the pause: no line takes the environment over from a paused canary.
+    const lease = (await t.store.getLock('shop', 'production'))!;
+    expect(lease.holder).toBe(id);
+    expect(Date.parse(lease.leaseUntil) - t.clock.now().getTime()).toBeGreaterThan(20 * 24 * 3600 * 1000);
     // A resumed Pause task (a restart) waits on its new token, and mails nobody again.
     await t.stages.pause({ taskToken: 'pause-2', releaseId: id, environment: 'production', batchIndex: 0 });
     const pausedMails = t.mailer.sent.filter((mail) => mail.subject.includes('paused'));
@@ -248,6 +252,17 @@ describe('a timed pause', () => {
     await t.slipway.releases.promote(id, {}, deployer);
     expect(await watched(t, id, 1, 1)).toMatchObject({ next: 'done' });
     expect(t.clock.now().getTime() - promotedAt).toBeLessThanOrEqual(10_000);
+  });
+});
+
+describe('a day-long bake', () => {
+  it('keeps the environment\'s lease beyond the bake\'s end (a lease alone lasts 6 hours)', async () => {
+    const t = createTestSlipway();
+    const id = await entered(t, { strategy: { type: 'rolling', batchSize: 2 }, bakeSeconds: 86_400 });
+    await switched(t, id, 0);
+    await t.stages.watch({ releaseId: id, environment: 'production', batchIndex: 0 });
+    const lease = (await t.store.getLock('shop', 'production'))!;
+    expect(Date.parse(lease.leaseUntil) - t.clock.now().getTime()).toBeGreaterThan(86_400_000);
   });
 });
 

@@ -85,6 +85,9 @@ export interface WatchOutcome {
   until: string;
 }
 
+/** How long a pause for a person may wait (its task's backstop, as an approval gate's): its lease covers it. */
+const PERSON_PAUSE_SECONDS = 24 * 24 * 3600;
+
 /** The next wake-up: the end of the phase, or the next probe if sooner. */
 function nextWake(at: Date, phaseEnds: string, intervalSeconds: number | undefined): string {
   if (intervalSeconds === undefined) return phaseEnds;
@@ -172,6 +175,9 @@ export function createReleaseStages(deps: StageDeps) {
       return;
     }
     if (step.state !== 'running') return;
+    // The lease outlives the pause: a line must not take the environment over from a paused canary.
+    const pauseSeconds = how.resumeAt ? Math.max(0, (Date.parse(how.resumeAt) - clock.now().getTime()) / 1000) : PERSON_PAUSE_SECONDS;
+    await holdLock(release, environment, Math.ceil(pauseSeconds) + LOCK_LEASE_SECONDS);
     await setEnvironmentStatus(release, environment, 'paused');
     await advance(release.id, 'paused');
     if (created) {
@@ -405,6 +411,8 @@ export function createReleaseStages(deps: StageDeps) {
       const current = at.toISOString();
       const promoted = pause ? await isPromoted(release.id, env.name, input.batchIndex) : false;
       const baking = current < step.until!;
+      // A bake may last a day, longer than a lease: each look renews it past the bake's end.
+      if (baking) await holdLock(release, env.name, Math.ceil((Date.parse(step.until!) - at.getTime()) / 1000) + LOCK_LEASE_SECONDS);
       const timedPause = !baking && step.pauseUntil !== undefined && !promoted && current < step.pauseUntil;
       if (env.analysis && (baking || timedPause)) await analyse(release, env.name, env.analysis, input.batchIndex);
       if (baking) return { next: 'wait', until: nextWake(at, step.until!, env.analysis?.intervalSeconds) };
