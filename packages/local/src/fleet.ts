@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import {
   type Fleet,
@@ -15,12 +16,29 @@ import {
 /** Each stream of a host's output is kept to its last 64 KiB: the end is where errors are. */
 export const OUTPUT_LIMIT_BYTES = 64 * 1024;
 const TIMED_OUT = 124;
-const POLL_MS = 250;
+/**
+ * The reporter is woken when a host script it started ends; this slower look only finds what no
+ * wake-up announces: runs started before a restart of the server, or a wake-up lost to a race.
+ */
+const FALLBACK_POLL_MS = 1000;
+/** A command from before the timeout was kept in command.json. */
+const DEFAULT_TIMEOUT_SECONDS = 3600;
+/**
+ * Host scripts running at once, all commands together: a distribute is CPU-bound (hash, gunzip,
+ * write) and dozens at once on a few cores only thrash, and spawning hundreds at once blocks the
+ * event loop the API answers on for seconds (issue 18). Twice the cores keeps every core busy while
+ * some scripts wait on the disk or the network.
+ */
+export function defaultHostConcurrency(): number {
+  return Math.max(2, availableParallelism() * 2);
+}
 /**
  * A command folder being deleted is first renamed to this prefix (ids never start with a dot), so a
  * crash mid-delete leaves a folder that no command id names; the next prune finishes it.
  */
 const DELETING = '.deleting-';
+/** In a host's run folder: the run waits its turn and has not been started. */
+const WAITING = 'waiting';
 
 export interface LocalFleetOptions {
   /** `<fleetDir>/<host>/` stands for the host's deployRoot. */
@@ -29,6 +47,8 @@ export interface LocalFleetOptions {
   /** Called once a command has an outcome on every host: the local stand-in for the SSM status event. */
   onCommandFinished: (commandId: string) => Promise<void>;
   logger: Logger;
+  /** Host scripts running at once over all commands; the others wait their turn (default: defaultHostConcurrency()). */
+  maxConcurrentHosts?: number;
 }
 
 interface HostRun {
@@ -93,8 +113,19 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
   prune(olderThan: Date): Promise<string[]>;
 } {
   const { fleetDir, commandsDir, onCommandFinished, logger } = options;
+  const maxConcurrentHosts = options.maxConcurrentHosts ?? defaultHostConcurrency();
+  if (!Number.isInteger(maxConcurrentHosts) || maxConcurrentHosts < 1) {
+    throw new Error(`maxConcurrentHosts must be a whole number of at least 1, not ${maxConcurrentHosts}`);
+  }
   const watching = new Set<string>();
   let closed = false;
+  /** `<commandId>/<host>` of every run this process waits to start or has started and not seen end. */
+  const ours = new Set<string>();
+  const waitingToStart: { commandId: string; host: string; timeoutSeconds: number }[] = [];
+  let runningNow = 0;
+  /** Per command: how many of its runs ended (a reporter compares before and after it looks), and who to wake. */
+  const endings = new Map<string, { count: number; wake?: () => void }>();
+  const runKey = (commandId: string, host: string) => `${commandId}/${host}`;
   const hostDir = (host: string) => join(fleetDir, host);
   const runDir = (commandId: string, host: string) => join(commandsDir, commandId, 'hosts', host);
 
@@ -106,8 +137,18 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
     }
   }
 
+  async function commandTimeout(commandId: string): Promise<number> {
+    try {
+      const { timeoutSeconds } = JSON.parse(await readFile(join(commandsDir, commandId, 'command.json'), 'utf8')) as { timeoutSeconds?: number };
+      return typeof timeoutSeconds === 'number' && timeoutSeconds > 0 ? timeoutSeconds : DEFAULT_TIMEOUT_SECONDS;
+    } catch {
+      return DEFAULT_TIMEOUT_SECONDS;
+    }
+  }
+
   async function invocation(commandId: string, host: string): Promise<HostInvocation | 'running'> {
     const dir = runDir(commandId, host);
+    if (ours.has(runKey(commandId, host)) && !(await exists(join(dir, 'exit')))) return 'running';
     let run: HostRun | undefined;
     try {
       run = JSON.parse(await readFile(join(dir, 'run.json'), 'utf8')) as HostRun;
@@ -141,6 +182,7 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
     for (const host of hosts) {
       const dir = runDir(commandId, host);
       if (await exists(join(dir, 'exit'))) continue;
+      if (ours.has(runKey(commandId, host))) return true;
       try {
         const run = JSON.parse(await readFile(join(dir, 'run.json'), 'utf8')) as HostRun;
         if (alive(run.pid)) return true;
@@ -174,15 +216,53 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
     return { finished, invocations };
   }
 
-  /** Reports a finished command once; a command whose report failed is reported again on the next start. */
+  /** Whether the run on the host is over: an exit code, or no live process and none to come from us. */
+  async function over(commandId: string, host: string): Promise<boolean> {
+    return (await invocation(commandId, host)) !== 'running';
+  }
+
+  function noteEnded(commandId: string) {
+    const ending = endings.get(commandId) ?? { count: 0 };
+    ending.count += 1;
+    endings.set(commandId, ending);
+    ending.wake?.();
+  }
+
+  /** Until a run of the command ends (or FALLBACK_POLL_MS), unless one ended since `seen` already. */
+  async function nextEnding(commandId: string, seen: number) {
+    const ending = endings.get(commandId) ?? { count: 0 };
+    endings.set(commandId, ending);
+    if (ending.count !== seen) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, FALLBACK_POLL_MS);
+      ending.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    ending.wake = undefined;
+  }
+
+  /**
+   * Reports a finished command once; a command whose report failed is reported again on the next
+   * start. Woken as each run it started ends, it looks again only at the hosts still running.
+   */
   async function reportWhenFinished(commandId: string) {
     if (watching.has(commandId) || closed) return;
     watching.add(commandId);
     try {
-      while (!(await results(commandId)).finished) {
-        await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      let left: string[] = [];
+      let hosts: string[] = [];
+      do {
+        const seen = endings.get(commandId)?.count ?? 0;
+        if (hosts.length === 0) left = hosts = await commandHosts(commandId);
+        const still: string[] = [];
+        for (const host of left) if (!(await over(commandId, host))) still.push(host);
+        left = still;
+        if (hosts.length > 0 && left.length === 0) break;
+        await nextEnding(commandId, seen);
         if (closed) return;
-      }
+      } while (!closed);
       if (closed) return;
       await onCommandFinished(commandId);
       await writeFile(join(commandsDir, commandId, 'reported'), new Date().toISOString());
@@ -190,9 +270,14 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
       logger.error('reporting a finished command failed; it is reported again on the next start', { commandId, error });
     } finally {
       watching.delete(commandId);
+      endings.delete(commandId);
     }
   }
 
+  /**
+   * Readies a host's run (its script is written whole before it counts as waiting), then queues its
+   * start. A run written but not started when the server stops is started by `reconcile`.
+   */
   async function startOnHost(commandId: string, host: string, script: string, timeoutSeconds: number) {
     const dir = runDir(commandId, host);
     await mkdir(dir, { recursive: true });
@@ -204,26 +289,69 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
       return;
     }
     await writeFile(join(dir, 'script.sh'), script, { mode: 0o700 });
-    // The exit code is written last and atomically: its presence means the run is over.
-    const wrapper =
-      'timeout --kill-after=10 "$1" bash "$2/script.sh" >"$2/stdout" 2>"$2/stderr"; ' +
-      'printf "%s\\n" "$?" >"$2/exit.tmp"; mv -f "$2/exit.tmp" "$2/exit"';
-    const child = spawn('bash', ['-c', wrapper, 'slipway-host', String(timeoutSeconds), dir], {
-      cwd: hostDir(host),
-      detached: true,
-      stdio: 'ignore',
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: hostDir(host), LANG: 'C.UTF-8' },
-    });
-    child.once('error', (error) => {
-      // bash could not even start: the run failed on this host, and says why.
-      void writeFile(join(dir, 'stderr'), `could not start the command: ${error.message}\n`)
-        .then(() => writeFile(join(dir, 'exit'), '127\n'))
-        .catch(() => {});
-    });
-    child.unref();
-    const run: HostRun = { startedAt: new Date().toISOString(), ...(child.pid ? { pid: child.pid } : {}) };
-    await writeFile(join(dir, 'run.json.tmp'), JSON.stringify(run));
-    await rename(join(dir, 'run.json.tmp'), join(dir, 'run.json'));
+    // Written after the whole script, removed before the start: only a run that surely never started
+    // carries it, so the next start may start it without ever running a command twice.
+    await writeFile(join(dir, WAITING), '');
+    queueStart(commandId, host, timeoutSeconds);
+  }
+
+  function queueStart(commandId: string, host: string, timeoutSeconds: number) {
+    const key = runKey(commandId, host);
+    if (ours.has(key)) return;
+    ours.add(key);
+    waitingToStart.push({ commandId, host, timeoutSeconds });
+    startWaiting();
+  }
+
+  function startWaiting() {
+    while (!closed && runningNow < maxConcurrentHosts && waitingToStart.length > 0) {
+      const next = waitingToStart.shift()!;
+      runningNow += 1;
+      void launch(next.commandId, next.host, next.timeoutSeconds);
+    }
+  }
+
+  async function launch(commandId: string, host: string, timeoutSeconds: number) {
+    const dir = runDir(commandId, host);
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      runningNow -= 1;
+      ours.delete(runKey(commandId, host));
+      noteEnded(commandId);
+      startWaiting();
+    };
+    try {
+      await rm(join(dir, WAITING), { force: true });
+      // The exit code is written last and atomically: its presence means the run is over.
+      const wrapper =
+        'timeout --kill-after=10 "$1" bash "$2/script.sh" >"$2/stdout" 2>"$2/stderr"; ' +
+        'printf "%s\\n" "$?" >"$2/exit.tmp"; mv -f "$2/exit.tmp" "$2/exit"';
+      const child = spawn('bash', ['-c', wrapper, 'slipway-host', String(timeoutSeconds), dir], {
+        cwd: hostDir(host),
+        detached: true,
+        stdio: 'ignore',
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: hostDir(host), LANG: 'C.UTF-8' },
+      });
+      child.once('error', (error) => {
+        // bash could not even start: the run failed on this host, and says why.
+        void writeFile(join(dir, 'stderr'), `could not start the command: ${error.message}\n`)
+          .then(() => writeFile(join(dir, 'exit'), '127\n'))
+          .catch(() => {})
+          .finally(end);
+      });
+      // The wrapper exits after writing the exit file: that is the moment to wake the reporter.
+      child.once('exit', end);
+      child.unref();
+      const run: HostRun = { startedAt: new Date().toISOString(), ...(child.pid ? { pid: child.pid } : {}) };
+      await writeFile(join(dir, 'run.json.tmp'), JSON.stringify(run));
+      await rename(join(dir, 'run.json.tmp'), join(dir, 'run.json'));
+    } catch (error) {
+      logger.error('could not start a host script', { commandId, host, error });
+      await writeFile(join(dir, 'exit'), '127\n').catch(() => {});
+      end();
+    }
   }
 
   return {
@@ -254,7 +382,12 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
       const dir = join(commandsDir, command.commandId);
       await mkdir(dir, { recursive: true });
       if (!(await exists(join(dir, 'command.json')))) {
-        const description = { hosts: command.hosts, kind: command.script.kind, sentAt: new Date().toISOString() };
+        const description = {
+          hosts: command.hosts,
+          kind: command.script.kind,
+          sentAt: new Date().toISOString(),
+          timeoutSeconds: command.timeoutSeconds,
+        };
         await writeFile(join(dir, 'command.json.tmp'), JSON.stringify(description));
         await rename(join(dir, 'command.json.tmp'), join(dir, 'command.json'));
       }
@@ -276,7 +409,7 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
 
     async settle(timeoutMs) {
       const deadline = Date.now() + timeoutMs;
-      while (watching.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      while (watching.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     },
 
     close() {
@@ -323,7 +456,14 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
       const commands = (await readdir(commandsDir).catch(() => [] as string[])).filter((name) => !name.startsWith('.'));
       for (const commandId of commands) {
         if (await exists(join(commandsDir, commandId, 'reported'))) continue;
-        if ((await commandHosts(commandId)).length === 0) continue;
+        const hosts = await commandHosts(commandId);
+        if (hosts.length === 0) continue;
+        // Runs written but still waiting their turn when the server stopped start now.
+        const timeoutSeconds = await commandTimeout(commandId);
+        for (const host of hosts) {
+          const dir = runDir(commandId, host);
+          if (!(await exists(join(dir, 'run.json'))) && (await exists(join(dir, WAITING)))) queueStart(commandId, host, timeoutSeconds);
+        }
         void reportWhenFinished(commandId);
       }
     },

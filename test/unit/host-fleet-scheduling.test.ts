@@ -1,0 +1,142 @@
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createLogger, type HostCommand } from '@slipway/core';
+import { createLocalFleet } from '@slipway/local';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { temporaryDirectory } from '../support/stand-ins.ts';
+
+/**
+ * The local fleet runs at most `maxConcurrentHosts` host scripts at once, starts the others as
+ * runs end, and a run still waiting its turn when the server stops is started on the next start.
+ * Scripts wait on a gate file the test drops: nothing sleeps, nothing is timed.
+ */
+const HOSTS = ['web-1', 'web-2', 'web-3', 'web-4', 'web-5'];
+
+let root: string;
+let fleetDir: string;
+let commandsDir: string;
+let gate: string;
+let active: string;
+beforeEach(async () => {
+  root = await temporaryDirectory('slipway-scheduling-');
+  fleetDir = join(root, 'fleet');
+  commandsDir = join(root, 'commands');
+  gate = join(root, 'go');
+  active = join(root, 'active');
+  await mkdir(active, { recursive: true });
+  for (const host of HOSTS) {
+    await mkdir(join(fleetDir, host, 'releases', 'r1'), { recursive: true });
+    await writeFile(join(fleetDir, host, 'releases', 'r1', '.slipway-ready'), '');
+  }
+});
+afterEach(async () => {
+  await writeFile(gate, '').catch(() => {});
+  await rm(root, { recursive: true, force: true, maxRetries: 5 });
+});
+
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
+
+async function eventually(condition: () => Promise<boolean>, what: string, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * A switch whose preRelease hook marks its host active, writes down how many hosts are active
+ * with it, waits for the gate, and unmarks itself.
+ */
+function gated(commandId: string, hosts = HOSTS): HostCommand {
+  const hook = [
+    `touch "${active}/$(basename "$DEPLOY_ROOT")"`,
+    `ls "${active}" | wc -l > "$DEPLOY_ROOT/seen-active"`,
+    `until [ -e "${gate}" ]; do sleep 0.02; done`,
+    `rm -f "${active}/$(basename "$DEPLOY_ROOT")"`,
+  ].join('\n');
+  return {
+    commandId,
+    hosts,
+    timeoutSeconds: 60,
+    script: {
+      kind: 'switch',
+      deployRoot: '/ignored',
+      releaseId: 'r1',
+      version: '1.0.0',
+      switchId: 'r1',
+      preRelease: hook,
+      postRelease: '',
+      healthCheck: '',
+      healthCheckAttempts: 1,
+      healthCheckIntervalSeconds: 1,
+    },
+  };
+}
+
+function makeFleet(maxConcurrentHosts: number) {
+  const finished: string[] = [];
+  const fleet = createLocalFleet({
+    fleetDir,
+    commandsDir,
+    maxConcurrentHosts,
+    logger: createLogger({ service: 'test', write: () => {} }),
+    onCommandFinished: async (commandId) => {
+      finished.push(commandId);
+    },
+  });
+  return { fleet, finished };
+}
+
+const started = async (commandId: string) => {
+  const hosts = await readdir(join(commandsDir, commandId, 'hosts')).catch(() => [] as string[]);
+  const runs = await Promise.all(hosts.map((host) => exists(join(commandsDir, commandId, 'hosts', host, 'run.json'))));
+  return runs.filter(Boolean).length;
+};
+
+describe('local fleet scheduling', () => {
+  it('runs at most maxConcurrentHosts scripts at once and starts the rest as runs end', async () => {
+    const { fleet, finished } = makeFleet(2);
+    await fleet.send(gated('c1'));
+    // Two runs hold the gate; the three others wait their turn, counted as running, not started.
+    await eventually(async () => (await readdir(active)).length === 2, 'two hosts are active');
+    expect(await started('c1')).toBe(2);
+    const { finished: done, invocations } = await fleet.results('c1');
+    expect(done).toBe(false);
+    expect(invocations).toEqual([]);
+
+    await writeFile(gate, '');
+    await eventually(async () => finished.includes('c1'), 'the command is reported');
+    const results = await fleet.results('c1');
+    expect(results.finished).toBe(true);
+    expect(results.invocations.map((run) => run.status)).toEqual(HOSTS.map(() => 'success'));
+    for (const host of HOSTS) {
+      expect(Number((await readFile(join(fleetDir, host, 'seen-active'), 'utf8')).trim()), host).toBeLessThanOrEqual(2);
+    }
+    fleet.close();
+  });
+
+  it('starts the runs still waiting their turn when the server stopped, on the next start', async () => {
+    const first = makeFleet(1);
+    await first.fleet.send(gated('c2', ['web-1', 'web-2']));
+    await eventually(async () => (await readdir(active)).length === 1, 'one host is active');
+    first.fleet.close();
+    expect(await started('c2')).toBe(1);
+
+    const second = makeFleet(1);
+    await second.fleet.reconcile();
+    await writeFile(gate, '');
+    await eventually(async () => second.finished.includes('c2'), 'the next fleet reports the command');
+    const results = await second.fleet.results('c2');
+    expect(results.invocations.map((run) => [run.host, run.status])).toEqual([
+      ['web-1', 'success'],
+      ['web-2', 'success'],
+    ]);
+    expect(first.finished).toEqual([]);
+    second.fleet.close();
+  });
+});
