@@ -26,7 +26,11 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const SIZE_MB = Number(process.env.SIZE_MB ?? 50);
 const FLEETS = (process.env.BENCH_HOSTS ?? '20,50').split(',').filter(Boolean).map(Number);
 const TINY = Number(process.env.BENCH_TINY ?? 500);
-const CAPISTRANO = join(dirname(fileURLToPath(import.meta.url)), '../../shared/peers/capistrano');
+// Beside the repository in /work/main, but not beside a worktree elsewhere: CAPISTRANO_DIR says where.
+const CAPISTRANO =
+  [process.env.CAPISTRANO_DIR, join(dirname(fileURLToPath(import.meta.url)), '../../shared/peers/capistrano'), '/work/shared/peers/capistrano']
+    .filter((dir): dir is string => Boolean(dir))
+    .find((dir) => existsSync(join(dir, 'run.sh'))) ?? '';
 
 const dataDir = await mkdtemp(join(tmpdir(), 'slipway-bench-fleet-'));
 const server = await startDevServer({ dataDir, port: 0, logLevel: 'warn', demo: false });
@@ -120,7 +124,7 @@ function sequentialUnpack(artifact: string, n: number): number {
 /** Capistrano's harness (`run.sh N SIZE_MB`, tarball mode), when `cap` is installed; its summary lines. */
 function capistrano(n: number): string | undefined {
   if (spawnSync('sh', ['-c', 'command -v cap'], { encoding: 'utf8' }).status !== 0) return undefined;
-  if (!existsSync(join(CAPISTRANO, 'run.sh'))) return undefined;
+  if (!CAPISTRANO) return undefined;
   const run = spawnSync('bash', [join(CAPISTRANO, 'run.sh'), String(n), String(SIZE_MB)], {
     encoding: 'utf8',
     env: { ...process.env, CAPBENCH_SCMS: 'tarball' },

@@ -208,7 +208,7 @@ if [ "$(current_target)" = "releases/$RELEASE_ID" ]; then
   exit ${HOST_EXIT_CODES.unpackFailed}
 fi
 PARTIAL="$DEPLOY_ROOT/releases/.$RELEASE_ID.partial"
-clean_partial() { rm -rf -- "$PARTIAL" "$PARTIAL.tar.gz" "$PARTIAL.names" "$PARTIAL.listing"; }
+clean_partial() { rm -rf -- "$PARTIAL" "$PARTIAL.tar.gz" "$PARTIAL.sha256" "$PARTIAL.names" "$PARTIAL.names-fifo" "$PARTIAL.listing"; }
 refuse() {
   # An artifact or a shared path that could make this script write outside the release.
   log "refusing to distribute: $1" >&2
@@ -270,8 +270,18 @@ inspect_artifact() {
   # listed names compare, segment by segment, exactly as the real ones do. --numeric-owner keeps
   # archive-supplied user names out of the verbose listing, whose text before the name then holds no
   # ">", so the first " <name> -> " in a symbolic link's line is where its name ends.
-  if ! tar -tzf "$PARTIAL.tar.gz" -P --quoting-style=escape > "$PARTIAL.names" ||
-    ! tar -tvzf "$PARTIAL.tar.gz" -P --quoting-style=escape --numeric-owner > "$PARTIAL.listing"; then
+  # Both listings come from one decompression: tee feeds the names listing through a FIFO, and
+  # each listing's own exit status counts.
+  local names_pid listed=yes
+  rm -f -- "$PARTIAL.names-fifo"
+  mkfifo -m 600 -- "$PARTIAL.names-fifo"
+  tar -t -P --quoting-style=escape < "$PARTIAL.names-fifo" > "$PARTIAL.names" &
+  names_pid=$!
+  gzip -dc -- "$PARTIAL.tar.gz" | tee -- "$PARTIAL.names-fifo" |
+    tar -tv -P --quoting-style=escape --numeric-owner > "$PARTIAL.listing" || listed=no
+  wait "$names_pid" || listed=no
+  rm -f -- "$PARTIAL.names-fifo"
+  if [ "$listed" = no ]; then
     log "could not read the artifact" >&2; clean_partial; exit ${HOST_EXIT_CODES.unpackFailed}
   fi
   local -a names listing
@@ -387,7 +397,9 @@ fetch_artifact() {
       aws s3 cp --only-show-errors "$ARTIFACT_S3_URI" "$PARTIAL.tar.gz" < /dev/null
     fi
   else
-    curl -fsS --retry 3 --connect-timeout 10 --max-time 600 -o "$PARTIAL.tar.gz" -- "$ARTIFACT_URL"
+    # One pass over the bytes: to disk and through sha256 as they arrive (checked before any use).
+    curl -fsS --retry 3 --connect-timeout 10 --max-time 600 -- "$ARTIFACT_URL" | tee -- "$PARTIAL.tar.gz" |
+      sha256sum | cut -d' ' -f1 > "$PARTIAL.sha256"
   fi
 }
 # The host's instance role reads the artifact when it can (an S3 location and the aws CLI): nothing
@@ -410,7 +422,11 @@ fi
 if [ "$downloaded" = no ]; then
   download url || { log "could not download the artifact" >&2; clean_partial; exit ${HOST_EXIT_CODES.artifactDownloadFailed}; }
 fi
-actual=$(sha256sum -- "$PARTIAL.tar.gz" | cut -d' ' -f1)
+if [ "$downloaded" = no ] && [ -s "$PARTIAL.sha256" ]; then
+  actual=$(cat -- "$PARTIAL.sha256")
+else
+  actual=$(sha256sum -- "$PARTIAL.tar.gz" | cut -d' ' -f1)
+fi
 if [ "$actual" != "$ARTIFACT_SHA256" ]; then
   log "sha256 mismatch: expected $ARTIFACT_SHA256, got $actual" >&2
   clean_partial
@@ -419,7 +435,7 @@ fi
 inspect_artifact
 tar -xzf "$PARTIAL.tar.gz" -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir || {
   log "could not unpack the artifact" >&2; clean_partial; exit ${HOST_EXIT_CODES.unpackFailed}; }
-rm -f -- "$PARTIAL.tar.gz" "$PARTIAL.names" "$PARTIAL.listing"
+rm -f -- "$PARTIAL.tar.gz" "$PARTIAL.sha256" "$PARTIAL.names" "$PARTIAL.names-fifo" "$PARTIAL.listing"
 odd=$(find "$PARTIAL" -mindepth 1 \\( \\( ! -type f ! -type d ! -type l \\) -o \\( -type f -links +1 \\) \\) -printf '%P' -quit)
 if [ -n "$odd" ]; then refuse "'$odd' was unpacked as something other than a plain file, folder or symbolic link"; fi
 # Every shared path is checked before any is linked, so a refusal leaves shared/ as it was.
