@@ -4,6 +4,7 @@ import { createDynamoAppStore } from './dynamo-app-store.ts';
 import { createDynamoArtifactRecords } from './dynamo-artifact-records.ts';
 import { createDynamoEnvironmentLive } from './dynamo-environment-live.ts';
 import { createDynamoEventStore } from './dynamo-event-store.ts';
+import { createDynamoIdempotencyStore } from './dynamo-idempotency-store.ts';
 import { createDynamoLockStore } from './dynamo-lock-store.ts';
 import { createDynamoPlanStore } from './dynamo-plan-store.ts';
 import { createDynamoReleasePurge, createDynamoReleaseRecords } from './dynamo-release-records.ts';
@@ -14,6 +15,7 @@ export { createDynamoAppStore } from './dynamo-app-store.ts';
 export { createDynamoArtifactRecords } from './dynamo-artifact-records.ts';
 export { createDynamoEnvironmentLive } from './dynamo-environment-live.ts';
 export { createDynamoEventStore } from './dynamo-event-store.ts';
+export { createDynamoIdempotencyStore } from './dynamo-idempotency-store.ts';
 export { createDynamoLockStore } from './dynamo-lock-store.ts';
 export { createDynamoPlanStore } from './dynamo-plan-store.ts';
 export { createDynamoReleasePurge, createDynamoReleaseRecords } from './dynamo-release-records.ts';
@@ -36,5 +38,6 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
     ...createDynamoStepStore(table),
     ...createDynamoEnvironmentLive(table),
     ...createDynamoArtifactRecords(table),
+    ...createDynamoIdempotencyStore(table),
   };
 }

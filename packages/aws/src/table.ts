@@ -24,6 +24,7 @@
  * | waiting in line  | QUEUE#<app>#<env>   | WAIT#<releaseId> | QUEUED / <app>#<env>#<releaseId> |           |
  * | token name claim | TOKENS              | NAME#<name>      |                         |                    |
  * | audit entry      | AUDIT               | <ulid>           |                         |                    |
+ * | idempotency key  | IDEMPOTENCY#<digest>| IDEMPOTENCY      |                         |                    |
  * | execution (local)| EXEC#<executionId>  | META, EVENT#<id>, FRAME#<frame>, DONE#<frame> | EXECUTIONS#RUNNING / <id> |  |
  *
  * Release ids sort by creation time, so the GSIs list newest first with ScanIndexForward=false.

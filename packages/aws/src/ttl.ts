@@ -20,6 +20,8 @@ export const TTL_DAYS = {
    * record, and no command runs for longer than a day, so these serve nobody after a month.
    */
   commandParts: 30,
+  /** An Idempotency-Key's record, past its `expiresAt` (a day after the request): a day more. */
+  idempotencyAfterExpiry: 1,
 } as const;
 
 const DAY_SECONDS = 86_400;

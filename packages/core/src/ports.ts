@@ -177,6 +177,35 @@ export interface ArtifactRecordStore {
 }
 
 /**
+ * One `Idempotency-Key` of one caller on one route (`key` is a digest of the three, never the raw
+ * header). Powertools' idempotency is the model: claimed in progress by a conditional write,
+ * completed with the answer to replay, deleted when the request failed so a retry runs again.
+ */
+export interface IdempotencyRecord {
+  key: string;
+  /** A digest of the request body: the same key with another body is a client bug, not a retry. */
+  requestHash: string;
+  status: 'in_progress' | 'completed';
+  /** A claim still in progress after this (its handler died) may be taken over. */
+  inProgressUntil: string;
+  /** After this the record counts as absent (and the table's TTL may delete it). */
+  expiresAt: string;
+  response?: { status: number; body: unknown; location?: string };
+}
+
+export interface IdempotencyStore {
+  /**
+   * Claims the key in progress when no live record holds it (none, an expired one, or an abandoned
+   * claim as of `now`); otherwise answers the record that holds it, unchanged.
+   */
+  claimIdempotencyKey(claim: Omit<IdempotencyRecord, 'status' | 'response'>, now: string): Promise<{ claimed: true } | { claimed: false; record: IdempotencyRecord }>;
+  /** Stores the answer to replay; the record keeps its key and request hash. */
+  completeIdempotencyKey(key: string, response: NonNullable<IdempotencyRecord['response']>, expiresAt: string): Promise<void>;
+  /** Forgets a claim whose request failed, so a retry runs again. */
+  releaseIdempotencyKey(key: string): Promise<void>;
+}
+
+/**
  * Everything the release table holds, as one object: what the runtimes wire. Each service and stage
  * declares the small ports above that it uses, so a test hands it only those.
  */
@@ -188,7 +217,8 @@ export type ReleaseStore = AppStore &
   PlanStore &
   StepStore &
   EnvironmentLiveStore &
-  ArtifactRecordStore;
+  ArtifactRecordStore &
+  IdempotencyStore;
 
 /** A release waiting in line for an environment's lock, parked on its EnterEnvironment callback token. */
 export interface QueueWaiter {

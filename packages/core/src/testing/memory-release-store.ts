@@ -6,6 +6,8 @@ import type {
   ArtifactRecordStore,
   EnvironmentLiveStore,
   EventStore,
+  IdempotencyRecord,
+  IdempotencyStore,
   ListReleasesFilter,
   LockStore,
   PlanStore,
@@ -412,6 +414,26 @@ export function createMemoryArtifactRecords(): ArtifactRecordStore {
 }
 
 /** Every fake together, as the one object the runtimes wire; `deleteRelease` empties each of them. */
+export function createMemoryIdempotencyStore(): IdempotencyStore {
+  const records = new Map<string, IdempotencyRecord>();
+  return {
+    async claimIdempotencyKey(claim, now) {
+      const held = records.get(claim.key);
+      const live = held && !(held.expiresAt < now) && !(held.status === 'in_progress' && held.inProgressUntil < now);
+      if (held && live) return { claimed: false, record: copy(held) };
+      records.set(claim.key, { ...copy(claim), status: 'in_progress' });
+      return { claimed: true };
+    },
+    async completeIdempotencyKey(key, response, expiresAt) {
+      const held = records.get(key);
+      if (held) records.set(key, { ...held, status: 'completed', response: copy(response), expiresAt });
+    },
+    async releaseIdempotencyKey(key) {
+      records.delete(key);
+    },
+  };
+}
+
 export function createMemoryReleaseStore(): ReleaseStore {
   const records = createMemoryReleaseRecords();
   const events = createMemoryEventStore();
@@ -430,6 +452,7 @@ export function createMemoryReleaseStore(): ReleaseStore {
     ...stepPorts,
     ...createMemoryEnvironmentLive(),
     ...createMemoryArtifactRecords(),
+    ...createMemoryIdempotencyStore(),
     async deleteRelease(id) {
       for (const part of [steps, plans, events, records]) part.forgetRelease(id);
     },
