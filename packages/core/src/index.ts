@@ -4,6 +4,7 @@ import { createAuditLog } from './audit.ts';
 import { createArtifactService } from './artifacts.ts';
 import { createAuthService } from './auth.ts';
 import { createDiffService } from './diffs.ts';
+import { createIdempotency } from './idempotency.ts';
 import { createHttpApi } from './api/index.ts';
 import type { Clock, IdGenerator } from './ids.ts';
 import type { Logger } from './logger.ts';
@@ -24,6 +25,7 @@ export * from './diffs.ts';
 export * from './errors.ts';
 export * from './api/index.ts';
 export * from './ids.ts';
+export * from './idempotency.ts';
 export * from './logger.ts';
 export { type ArtifactManifest, diffManifests, type ManifestDiff, type ManifestEntry, manifestOf } from './manifest.ts';
 export * from './notifications.ts';
@@ -59,6 +61,8 @@ export interface SlipwayDeps {
   refuseTargets?: AppDeps['refuseTargets'];
   /** How long records, artifacts and output are kept (defaults in retention.ts). */
   retention?: Partial<RetentionPolicy>;
+  /** Requests the API handles at once before it answers 503 (default DEFAULT_MAX_IN_FLIGHT_REQUESTS). */
+  maxInFlightRequests?: number;
 }
 
 /** Wires the use-cases once per runtime (Lambda cold start, dev server, test). */
@@ -88,6 +92,8 @@ export function createSlipway(deps: SlipwayDeps) {
   const analysis = deps.analysis ? { analysis: deps.analysis } : {};
   const stages = fleet ? createReleaseStages({ store, fleet, workflow, objects, approvals, clock, ids, logger, ...analysis }) : undefined;
   const api = createHttpApi({
+    idempotency: createIdempotency({ store, clock }),
+    ...(deps.maxInFlightRequests ? { maxInFlightRequests: deps.maxInFlightRequests } : {}),
     auth,
     apps,
     artifacts,

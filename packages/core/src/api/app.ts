@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { PAGE_HEADERS } from '../approval-pages.ts';
 import type { Principal } from '../auth.ts';
+import { IDEMPOTENCY_HEADER } from '../idempotency.ts';
 import {
   isSlipwayError,
   MethodNotAllowedError,
@@ -15,6 +16,14 @@ import { buildOpenApiDocument } from './openapi.ts';
 import { apiRoutes, type ApiServices } from './routes.ts';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+/**
+ * Requests handled at once before more are refused with 503. An open costs tens of milliseconds of
+ * the event loop here (issue 18): a deeper queue only turns into answers that come too late, or
+ * never, for requests whose work went on anyway.
+ */
+export const DEFAULT_MAX_IN_FLIGHT_REQUESTS = 32;
+/** What a refused request is told to wait before it tries again, in seconds. */
+export const OVERLOAD_RETRY_AFTER_SECONDS = 1;
 /** The approval page's form holds a decision and a short reason: anything bigger is not ours. */
 export const MAX_FORM_BYTES = 16 * 1024;
 
@@ -148,6 +157,33 @@ export function createHttpApi(services: ApiServices): HttpApi {
     });
   });
   app.onError(errorResponse);
+
+  // Load shedding: beyond capacity, an immediate 503 that nothing was done, never a late timeout.
+  const maxInFlight = services.maxInFlightRequests ?? DEFAULT_MAX_IN_FLIGHT_REQUESTS;
+  let inFlight = 0;
+  app.use(async (c, next) => {
+    if (c.req.path === '/healthz') return next();
+    if (inFlight >= maxInFlight) {
+      logger.warn('request refused: the API is at capacity', { requestId: c.get('requestId'), inFlight, maxInFlight });
+      return json(
+        503,
+        {
+          error: {
+            code: 'overloaded',
+            message: `the API is handling ${maxInFlight} requests already; nothing was done, try again in ${OVERLOAD_RETRY_AFTER_SECONDS} s`,
+            details: null,
+          },
+        },
+        { 'retry-after': String(OVERLOAD_RETRY_AFTER_SECONDS) },
+      );
+    }
+    inFlight += 1;
+    try {
+      await next();
+    } finally {
+      inFlight -= 1;
+    }
+  });
   app.notFound((c) =>
     errorResponse(new NotFoundError(`no route ${c.req.method} ${c.req.path}; see the API reference at /openapi.json`), c),
   );
@@ -207,8 +243,18 @@ export function createHttpApi(services: ApiServices): HttpApi {
         body = await jsonBody(c, route.body.optional ?? false);
         parse(route.body.schema, body, route.body.what);
       }
-      const result = await route.handle({ params: params as Record<string, string>, query, body, principal });
-      return json(route.success.status, result.body, result.location ? { location: result.location } : {});
+      const run = async () => {
+        const result = await route.handle({ params: params as Record<string, string>, query, body, principal });
+        return { status: route.success.status, body: result.body, ...(result.location ? { location: result.location } : {}) };
+      };
+      const key = route.idempotent && services.idempotency ? c.req.header(IDEMPOTENCY_HEADER) : undefined;
+      const answer =
+        key === undefined
+          ? { ...(await run()), replayed: false }
+          : await services.idempotency!.run({ caller: principal.name, route: route.operationId, key }, c.get('body'), run);
+      const headers: Record<string, string> = answer.location ? { location: answer.location } : {};
+      if (answer.replayed) headers['idempotent-replayed'] = 'true';
+      return json(answer.status, answer.body ?? undefined, headers);
     });
   }
   // After every route: a known path with another method.

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PERMISSIONS } from '../auth.ts';
+import { IDEMPOTENCY_HEADER } from '../idempotency.ts';
 import { ApprovalForm } from '../schemas.ts';
 import type { ApiRoute } from './routes.ts';
 import { ApprovalLinkPath, ErrorBody, Health } from './schemas.ts';
@@ -30,13 +31,27 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   415: 'unsupported_media_type: send application/json',
   422: 'unprocessable: well-formed, but not allowed now (artifact_missing, artifact_mismatch, ...)',
   500: 'internal: quote the x-request-id to the operators',
-  503: 'unavailable: a dependency failed; try again',
+  503: 'unavailable or overloaded: a dependency failed, or the API is at capacity and did nothing; try again after Retry-After seconds',
 };
 
 const errorResponse = (status: number) => ({
   description: ERROR_DESCRIPTIONS[status] ?? 'error',
+  ...(status === 503
+    ? { headers: { 'retry-after': { description: 'seconds to wait before trying again', schema: { type: 'integer' } } } }
+    : {}),
   content: { 'application/json': { schema: ERROR_REF } },
 });
+
+const IDEMPOTENCY_PARAMETER = {
+  name: IDEMPOTENCY_HEADER,
+  in: 'header',
+  required: false,
+  description:
+    'A key of the client\'s choosing (a UUID, say) naming this request: a retry with the same key and body answers the first ' +
+    'answer (with Idempotent-Replayed: true) and changes nothing; the same key with another body answers 422 ' +
+    'idempotency_key_reused, and while the first request runs, 409 idempotency_in_progress. Kept a day.',
+  schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' },
+};
 
 function parameters(where: 'path' | 'query', schema: z.ZodObject | undefined) {
   if (!schema) return [];
@@ -51,7 +66,9 @@ function parameters(where: 'path' | 'query', schema: z.ZodObject | undefined) {
 
 function operation(route: ApiRoute) {
   const { success } = route;
-  const errors = new Set<number>([401, 403, 500, ...route.errors]);
+  // Every token-protected route may be refused at capacity (503 with Retry-After).
+  const errors = new Set<number>([401, 403, 500, 503, ...route.errors]);
+  if (route.idempotent) [409, 422].forEach((status) => errors.add(status));
   if (route.params || route.query || route.body) errors.add(400);
   if (route.body) [413, 415].forEach((status) => errors.add(status));
   const roles = PERMISSIONS[route.permission].join(', ');
@@ -60,7 +77,11 @@ function operation(route: ApiRoute) {
     summary: route.summary,
     description: `Roles: ${roles}.`,
     security: [{ bearerAuth: [] }],
-    parameters: [...parameters('path', route.params), ...parameters('query', route.query?.schema)],
+    parameters: [
+      ...parameters('path', route.params),
+      ...parameters('query', route.query?.schema),
+      ...(route.idempotent ? [IDEMPOTENCY_PARAMETER] : []),
+    ],
     ...(route.body
       ? {
           requestBody: {

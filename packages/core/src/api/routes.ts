@@ -5,6 +5,7 @@ import type { ArtifactService } from '../artifacts.ts';
 import type { AuditLog } from '../audit.ts';
 import type { AuthService, Permission, Principal } from '../auth.ts';
 import type { DiffService } from '../diffs.ts';
+import type { Idempotency } from '../idempotency.ts';
 import type { Logger } from '../logger.ts';
 import type { ReleaseService } from '../releases.ts';
 import {
@@ -59,6 +60,13 @@ export interface ApiServices {
    * file is read on the first request for it, never at start.
    */
   assets?: (path: string) => { contentType: string; body: string } | undefined;
+  /** Answers a retried request that names its Idempotency-Key with the first answer (routes marked `idempotent`). */
+  idempotency?: Idempotency;
+  /**
+   * Requests the API handles at once; one more is answered 503 with Retry-After at once instead of
+   * queueing until it times out (default DEFAULT_MAX_IN_FLIGHT_REQUESTS). /healthz is never refused.
+   */
+  maxInFlightRequests?: number;
 }
 
 /** Statuses a route may answer beyond those every authenticated route shares (401, 403, 500). */
@@ -95,6 +103,8 @@ export interface ApiRoute {
     schema?: z.ZodType;
   };
   errors: readonly ErrorStatus[];
+  /** Takes an Idempotency-Key header: a retry with the same key and body gets the first answer and changes nothing. */
+  idempotent?: boolean;
   /** `location`: where what a 201 created, or a 202 started, can be read. */
   handle(input: RouteInput): Promise<{ body?: unknown; location?: string }>;
 }
@@ -255,6 +265,7 @@ export function apiRoutes(services: ApiServices): ApiRoute[] {
       body: { schema: OpenReleaseRequest, what: 'release request' },
       success: { status: 202, description: 'the release, pending', schema: ReleaseAccepted },
       errors: [404, 409, 422],
+      idempotent: true,
       handle: async ({ body, principal }) => {
         const opened = await releases.open(body, principal);
         return { body: opened, location: releaseLocation(opened.id) };
