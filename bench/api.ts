@@ -1,7 +1,15 @@
 /**
  * API throughput and latency on the embedded default: opening releases, reading one, listing.
  * Run on demand with `npm run bench`; it prints figures and asserts nothing.
+ *
+ * BENCH_MODE=closed (default): BENCH_CONCURRENCY clients, each sending its next request when the
+ * last is answered. BENCH_MODE=open: requests at a fixed rate whatever the answers (BENCH_RATE
+ * opens/s, then BENCH_READ_RATE reads/s, for BENCH_SECONDS each), latency counted from each
+ * request's scheduled send, so a server that falls behind cannot hide it (coordinated omission);
+ * then how many releases exist against how many opens were answered 202: under overload nothing
+ * may lie.
  */
+import { randomUUID } from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,6 +21,46 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const OPENS = Number(process.env.BENCH_OPENS ?? 300);
 const READS = Number(process.env.BENCH_READS ?? 600);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
+const MODE = process.env.BENCH_MODE ?? 'closed';
+const RATE = Number(process.env.BENCH_RATE ?? 100);
+const READ_RATE = Number(process.env.BENCH_READ_RATE ?? 200);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
+
+/** Sends `rate` requests a second for `seconds`, each at its scheduled time; tallies answers by status. */
+async function openLoop(name: string, rate: number, seconds: number, send: (i: number) => Promise<number>) {
+  const count = Math.round(rate * seconds);
+  const latencies: number[] = [];
+  const statuses = new Map<string, number>();
+  const started = performance.now();
+  const pending: Promise<void>[] = [];
+  for (let i = 0; i < count; i++) {
+    const scheduled = started + (i * 1000) / rate;
+    const wait = scheduled - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    pending.push(
+      send(i).then(
+        (status) => {
+          latencies.push(performance.now() - scheduled);
+          statuses.set(String(status), (statuses.get(String(status)) ?? 0) + 1);
+        },
+        (error: unknown) => {
+          latencies.push(performance.now() - scheduled);
+          const key = `error ${(error as Error).message}`;
+          statuses.set(key, (statuses.get(key) ?? 0) + 1);
+        },
+      ),
+    );
+  }
+  await Promise.all(pending);
+  const elapsed = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  console.log(
+    `${name.padEnd(22)} offered ${rate}/s for ${seconds} s: ${count} requests, all answered in ${elapsed.toFixed(1)} s; ` +
+    `p50 ${percentile(latencies, 50).toFixed(1)} ms  p99 ${percentile(latencies, 99).toFixed(1)} ms  max ${(latencies.at(-1) ?? 0).toFixed(0)} ms; ` +
+    `answers ${[...statuses].map(([status, n]) => `${status}: ${n}`).join(', ')}`,
+  );
+  return statuses;
+}
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
@@ -77,19 +125,54 @@ try {
   await call('POST', '/v1/releases', { app: 'bench', version: 'first', artifact });
   console.log(`first open (hashes the 5 MiB artifact once): ${(performance.now() - t0).toFixed(1)} ms`);
 
+  if (MODE === 'open') {
+    const rss = () => `${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`;
+    console.log(`open loop; rss before ${rss()}`);
+    const opened: string[] = [];
+    const answers = await openLoop('POST /v1/releases', RATE, SECONDS, async (i) => {
+      const response = await fetch(`${server.url}/v1/releases`, {
+        method: 'POST',
+        headers: { ...headers, 'idempotency-key': randomUUID() },
+        body: JSON.stringify({ app: 'bench', version: `2.0.${i}`, artifact }),
+      });
+      const body = (await response.json()) as { id?: string };
+      if (response.status === 202 && body.id) opened.push(body.id);
+      return response.status;
+    });
+    console.log(`rss after the opens ${rss()}`);
+    let created = 0;
+    let cursor: string | undefined;
+    do {
+      const page = await call('GET', `/v1/releases?app=bench&limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      created += (page.items as { version: string }[]).filter((item) => item.version.startsWith('2.0.')).length;
+      cursor = page.nextCursor;
+    } while (cursor);
+    console.log(`releases created by the open loop: ${created}; answered 202: ${answers.get('202') ?? 0} (equal when nothing lied)`);
+    await openLoop('GET /v1/releases/{id}', READ_RATE, SECONDS, async (i) => {
+      const id = opened[i % Math.max(1, opened.length)] ?? 'none';
+      const response = await fetch(`${server.url}/v1/releases/${id}`, { headers });
+      await response.arrayBuffer();
+      return response.status;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    console.log(`rss 5 s after the load ${rss()}`);
+  }
+
   const ids: string[] = [];
-  await measure('POST /v1/releases', OPENS, async (i) => {
+  if (MODE !== 'open') await measure('POST /v1/releases', OPENS, async (i) => {
     ids.push((await call('POST', '/v1/releases', { app: 'bench', version: `1.0.${i}`, artifact })).id);
   });
-  await measure('GET /v1/releases/{id}', READS, async (i) => {
-    await call('GET', `/v1/releases/${ids[i % ids.length]}`);
-  });
-  await measure('GET /v1/releases', READS, async () => {
-    await call('GET', '/v1/releases?app=bench&limit=50');
-  });
-  await measure('GET /v1/apps/{app}', READS, async () => {
-    await call('GET', '/v1/apps/bench');
-  });
+  if (MODE !== 'open') {
+    await measure('GET /v1/releases/{id}', READS, async (i) => {
+      await call('GET', `/v1/releases/${ids[i % ids.length]}`);
+    });
+    await measure('GET /v1/releases', READS, async () => {
+      await call('GET', '/v1/releases?app=bench&limit=50');
+    });
+    await measure('GET /v1/apps/{app}', READS, async () => {
+      await call('GET', '/v1/apps/bench');
+    });
+  }
   const memory = process.memoryUsage();
   console.log(
     `memory after: rss ${(memory.rss / 2 ** 20).toFixed(0)} MiB, heap used ${(memory.heapUsed / 2 ** 20).toFixed(0)} MiB ` +
