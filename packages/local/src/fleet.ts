@@ -312,6 +312,83 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
     }
   }
 
+  /**
+   * Starts host scripts through one small bash that forks them: fork() from this process costs in
+   * proportion to its memory, and at several hundred MB each spawn held the event loop for tens of
+   * milliseconds (`node --cpu-prof` of bench/fleet.ts: a quarter of the server's main thread). Each
+   * run is its own session (setsid), so it outlives this process and the launcher alike; the
+   * launcher says when it started (with the pid) and when it ended. Fields are NUL-separated, so any
+   * path passes.
+   */
+  const launcherScript = `
+run_host() {
+  local dir=$1 timeout=$2 home=$3 pid
+  cd -- "$home" 2> /dev/null || cd /
+  HOME=$home setsid bash -c "$WRAPPER" slipway-host "$timeout" "$dir" < /dev/null > /dev/null 2>&1 &
+  pid=$!
+  printf 'started\\0%s\\0%s\\0' "$dir" "$pid"
+  wait "$pid"
+  printf 'ended\\0%s\\0' "$dir"
+}
+while IFS= read -r -d '' dir && IFS= read -r -d '' timeout && IFS= read -r -d '' home; do
+  run_host "$dir" "$timeout" "$home" &
+done
+wait
+`;
+  // The exit code is written last and atomically: its presence means the run is over.
+  const wrapper =
+    'timeout --kill-after=10 "$1" bash "$2/script.sh" >"$2/stdout" 2>"$2/stderr"; ' +
+    'printf "%s\\n" "$?" >"$2/exit.tmp"; mv -f "$2/exit.tmp" "$2/exit"';
+  let launcher: ReturnType<typeof spawn> | undefined;
+  /** Runs handed to the launcher, by run folder: told their pid, then their end. */
+  const launched = new Map<string, { started: (pid: number) => void; ended: () => void }>();
+
+  function theLauncher() {
+    if (launcher) return launcher;
+    const child = spawn('bash', ['-c', launcherScript], {
+      stdio: ['pipe', 'pipe', 'ignore'],
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', WRAPPER: wrapper },
+    });
+    launcher = child;
+    let pending = '';
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (chunk: string) => {
+      pending += chunk;
+      for (;;) {
+        const fields = pending.split('\0');
+        const kind = fields[0];
+        if (kind === 'started' && fields.length >= 4) {
+          launched.get(fields[1]!)?.started(Number(fields[2]));
+          pending = fields.slice(3).join('\0');
+        } else if (kind === 'ended' && fields.length >= 3) {
+          const run = launched.get(fields[1]!);
+          launched.delete(fields[1]!);
+          run?.ended();
+          pending = fields.slice(2).join('\0');
+        } else {
+          break;
+        }
+      }
+    });
+    const gone = () => {
+      if (launcher !== child) return;
+      launcher = undefined;
+      // Runs it started go on in their own sessions; their ends are found by looking (FALLBACK_POLL_MS).
+      for (const run of launched.values()) run.ended();
+      launched.clear();
+    };
+    child.once('exit', gone);
+    child.once('error', (error) => {
+      logger.error('the local fleet\'s launcher failed', { error });
+      gone();
+    });
+    child.stdin!.on('error', () => gone());
+    child.unref();
+    (child.stdout as unknown as { unref?: () => void }).unref?.();
+    (child.stdin as unknown as { unref?: () => void }).unref?.();
+    return child;
+  }
+
   async function launch(commandId: string, host: string, timeoutSeconds: number) {
     const dir = runDir(commandId, host);
     let ended = false;
@@ -325,27 +402,17 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
     };
     try {
       await rm(join(dir, WAITING), { force: true });
-      // The exit code is written last and atomically: its presence means the run is over.
-      const wrapper =
-        'timeout --kill-after=10 "$1" bash "$2/script.sh" >"$2/stdout" 2>"$2/stderr"; ' +
-        'printf "%s\\n" "$?" >"$2/exit.tmp"; mv -f "$2/exit.tmp" "$2/exit"';
-      const child = spawn('bash', ['-c', wrapper, 'slipway-host', String(timeoutSeconds), dir], {
-        cwd: hostDir(host),
-        detached: true,
-        stdio: 'ignore',
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: hostDir(host), LANG: 'C.UTF-8' },
+      const pid = await new Promise<number | undefined>((resolve) => {
+        launched.set(dir, {
+          started: (started) => resolve(started),
+          ended: () => {
+            resolve(undefined);
+            end();
+          },
+        });
+        theLauncher().stdin!.write(`${dir}\0${timeoutSeconds}\0${hostDir(host)}\0`);
       });
-      child.once('error', (error) => {
-        // bash could not even start: the run failed on this host, and says why.
-        void writeFile(join(dir, 'stderr'), `could not start the command: ${error.message}\n`)
-          .then(() => writeFile(join(dir, 'exit'), '127\n'))
-          .catch(() => {})
-          .finally(end);
-      });
-      // The wrapper exits after writing the exit file: that is the moment to wake the reporter.
-      child.once('exit', end);
-      child.unref();
-      const run: HostRun = { startedAt: new Date().toISOString(), ...(child.pid ? { pid: child.pid } : {}) };
+      const run: HostRun = { startedAt: new Date().toISOString(), ...(pid ? { pid } : {}) };
       await writeFile(join(dir, 'run.json.tmp'), JSON.stringify(run));
       await rename(join(dir, 'run.json.tmp'), join(dir, 'run.json'));
     } catch (error) {
@@ -415,6 +482,8 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
 
     close() {
       closed = true;
+      // The launcher ends once its input does; the runs it started go on in their own sessions.
+      launcher?.stdin?.end();
     },
 
     async prune(olderThan: Date) {
