@@ -1,5 +1,12 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { createDynamoApprovalStore, createDynamoAuditStore, createDynamoTokenStore, keys } from '@slipway/aws';
+import {
+  createDynamoApprovalStore,
+  createDynamoAuditStore,
+  createDynamoIdempotencyStore,
+  createDynamoTokenStore,
+  createTableAccess,
+  keys,
+} from '@slipway/aws';
 import { createAuditLog, createAuthService, createLogger, createUlidGenerator, hashToken } from '@slipway/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { epochSeconds, TTL_DAYS } from '../../packages/aws/src/ttl.ts';
@@ -48,7 +55,27 @@ describe('epochSeconds', () => {
   });
 
   it('says how long each kind of item outlives its use', () => {
-    expect(TTL_DAYS).toEqual({ tokenAfterExpiry: 7, approvalLinkAfterExpiry: 30, notificationClaim: 400, commandParts: 30 });
+    expect(TTL_DAYS).toEqual({
+      tokenAfterExpiry: 7,
+      approvalLinkAfterExpiry: 30,
+      notificationClaim: 400,
+      commandParts: 30,
+      idempotencyAfterExpiry: 1,
+    });
+  });
+});
+
+describe('TTL on idempotency keys', () => {
+  it('gives a claimed key expiresAt + 1 day, moved with the expiry its answer is stored with', async () => {
+    const table = await freshTable();
+    const store = createDynamoIdempotencyStore(createTableAccess(dynamo.client, table));
+    const claim = { key: 'k1', requestHash: 'h', inProgressUntil: '2026-01-01T00:01:00.000Z', expiresAt: '2026-01-02T00:00:00.000Z' };
+    await store.claimIdempotencyKey(claim, T0);
+    const key = { pk: 'IDEMPOTENCY#k1', sk: 'IDEMPOTENCY' };
+    expect((await raw(table, key)).ttl).toBe(T0_SECONDS + 2 * DAY);
+    await store.completeIdempotencyKey('k1', { status: 202, body: { id: 'r1' } }, '2026-01-03T00:00:00.000Z');
+    expect((await raw(table, key)).ttl).toBe(T0_SECONDS + 3 * DAY);
+    expect((await store.claimIdempotencyKey({ key: 'k1', requestHash: 'h', inProgressUntil: T0, expiresAt: T0 }, T0)).claimed).toBe(false);
   });
 });
 
