@@ -5,6 +5,7 @@ import { createDynamoArtifactRecords } from './dynamo-artifact-records.ts';
 import { createDynamoEnvironmentLive } from './dynamo-environment-live.ts';
 import { createDynamoEventStore } from './dynamo-event-store.ts';
 import { createDynamoIdempotencyStore } from './dynamo-idempotency-store.ts';
+import { createDynamoHostInventory } from './dynamo-host-inventory.ts';
 import { createDynamoLockStore } from './dynamo-lock-store.ts';
 import { createDynamoPlanStore } from './dynamo-plan-store.ts';
 import { createDynamoReleasePurge, createDynamoReleaseRecords } from './dynamo-release-records.ts';
@@ -16,6 +17,7 @@ export { createDynamoArtifactRecords } from './dynamo-artifact-records.ts';
 export { createDynamoEnvironmentLive } from './dynamo-environment-live.ts';
 export { createDynamoEventStore } from './dynamo-event-store.ts';
 export { createDynamoIdempotencyStore } from './dynamo-idempotency-store.ts';
+export { createDynamoHostInventory } from './dynamo-host-inventory.ts';
 export { createDynamoLockStore } from './dynamo-lock-store.ts';
 export { createDynamoPlanStore } from './dynamo-plan-store.ts';
 export { createDynamoReleasePurge, createDynamoReleaseRecords } from './dynamo-release-records.ts';
@@ -39,5 +41,6 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
     ...createDynamoEnvironmentLive(table),
     ...createDynamoArtifactRecords(table),
     ...createDynamoIdempotencyStore(table),
+    ...createDynamoHostInventory(table),
   };
 }

@@ -61,6 +61,7 @@ export const TABLE_DEFINITION = {
 export const keys = {
   app: (app: string) => ({ pk: `APP#${app}`, sk: 'CONFIG' }),
   live: (app: string, env: string) => ({ pk: `APP#${app}`, sk: `LIVE#${env}` }),
+  hostRecord: (app: string, env: string, host: string) => ({ pk: `FLEET#${app}#${env}`, sk: `HOST#${host}` }),
   lock: (app: string, env: string) => ({ pk: `LOCK#${app}#${env}`, sk: 'LOCK' }),
   release: (id: string) => ({ pk: `REL#${id}`, sk: 'RELEASE' }),
   releaseEnv: (id: string, env: string) => ({ pk: `REL#${id}`, sk: `ENV#${env}` }),

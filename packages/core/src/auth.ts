@@ -24,6 +24,8 @@ export const PERMISSIONS = {
   'releases:cancel': ['deployer', 'admin'],
   /** Going on from a canary's pause: whoever deploys, or whoever would approve. */
   'releases:promote': ['deployer', 'approver', 'admin'],
+  /** A scan runs a (read-only) command on every host of an environment. */
+  'hosts:scan': ['deployer', 'admin'],
   'tokens:read': ['admin'],
   'tokens:write': ['admin'],
   'audit:read': ['admin'],

@@ -13,6 +13,10 @@ import type { ApprovalStore, ArtifactStore, AuditStore, Fleet, Mailer, Notifier,
 import { createReleaseStages } from './stages.ts';
 import { createReleaseService } from './releases.ts';
 import { createRetention, type RetentionPolicy } from './retention.ts';
+import { createHostInventory } from './host-inventory.ts';
+import { createHostOutput } from './host-output.ts';
+import { createReleaseFeed } from './release-feed.ts';
+import { NotFoundError } from './errors.ts';
 
 export * from './analysis.ts';
 export * from './approval-pages.ts';
@@ -23,6 +27,9 @@ export * from './audit.ts';
 export * from './auth.ts';
 export * from './diffs.ts';
 export * from './errors.ts';
+export * from './host-inventory.ts';
+export * from './host-output.ts';
+export * from './release-feed.ts';
 export * from './api/index.ts';
 export * from './ids.ts';
 export * from './idempotency.ts';
@@ -47,6 +54,11 @@ export interface SlipwayDeps {
   fleet?: Fleet;
   /** What environments' analyses ask (stages only); an analysis with no source fails safe. */
   analysis?: AnalysisSources;
+  /**
+   * The fleet the API reads live output from and scans hosts with, where it has one but runs no
+   * stage (the API Lambda); `fleet` otherwise.
+   */
+  apiFleet?: Fleet;
   mailer: Mailer;
   notifier: Notifier;
   clock: Clock;
@@ -91,10 +103,21 @@ export function createSlipway(deps: SlipwayDeps) {
   const retention = createRetention({ store, objects, workflow, clock, logger, ...(deps.retention ? { policy: deps.retention } : {}) });
   const analysis = deps.analysis ? { analysis: deps.analysis } : {};
   const stages = fleet ? createReleaseStages({ store, fleet, workflow, objects, approvals, clock, ids, logger, ...analysis }) : undefined;
+  const hostFleet = deps.apiFleet ?? fleet;
+  const hostOutput = createHostOutput({ store, ...(hostFleet ? { fleet: hostFleet } : {}) });
+  const hostInventory = createHostInventory({ store, apps, clock, ids, logger, ...(hostFleet ? { fleet: hostFleet } : {}) });
+  const releaseFeed = createReleaseFeed({ store, view: (id) => releases.view(id) });
   const api = createHttpApi({
     idempotency: createIdempotency({ store, clock }),
     ...(deps.maxInFlightRequests ? { maxInFlightRequests: deps.maxInFlightRequests } : {}),
     auth,
+    hostOutput,
+    hostInventory,
+    releaseFeed,
+    async listEvents(id) {
+      if (!(await store.getRelease(id))) throw new NotFoundError(`no release ${id}`);
+      return (await store.listEvents(id)).map(({ releaseId: _releaseId, ...event }) => event);
+    },
     apps,
     artifacts,
     releases,
@@ -105,7 +128,7 @@ export function createSlipway(deps: SlipwayDeps) {
     ...(deps.outbox ? { outbox: deps.outbox } : {}),
     ...(deps.assets ? { assets: deps.assets } : {}),
   });
-  return { auth, apps, artifacts, releases, diffs, approvals, audit, retention, stages, api };
+  return { auth, apps, artifacts, releases, diffs, approvals, audit, retention, stages, api, hostOutput, hostInventory, releaseFeed };
 }
 export type Slipway = ReturnType<typeof createSlipway>;
 export * from './host-scripts.ts';

@@ -176,6 +176,30 @@ export interface ArtifactRecordStore {
   deleteArtifactRecord(app: string, sha256: string): Promise<void>;
 }
 
+/** What a host was last seen running: from a scan of the host, or from a switch or revert that ended on it. */
+export interface HostRecord {
+  app: string;
+  environment: string;
+  host: string;
+  /** The release `current` points to; null when the host has none (or it points outside releases/). */
+  current: { releaseId: string; version: string } | null;
+  /** The release folders on the host, newest first, as last seen. */
+  retained: string[];
+  checkedAt: string;
+  /** What told us: a scan reads the host; a switch or revert knows where it left `current`. */
+  source: 'scan' | 'switch' | 'revert';
+  /** Set when the last scan got no answer from the host: why. */
+  unreachable?: string;
+}
+
+/** The last known state of each host of an environment. */
+export interface HostInventoryStore {
+  /** Writes each record whole, replacing the host's previous one. */
+  putHostRecords(records: HostRecord[]): Promise<void>;
+  /** In host order. */
+  listHostRecords(app: string, environment: string): Promise<HostRecord[]>;
+}
+
 /**
  * One `Idempotency-Key` of one caller on one route (`key` is a digest of the three, never the raw
  * header). Powertools' idempotency is the model: claimed in progress by a conditional write,
@@ -218,7 +242,8 @@ export type ReleaseStore = AppStore &
   StepStore &
   EnvironmentLiveStore &
   ArtifactRecordStore &
-  IdempotencyStore;
+  IdempotencyStore &
+  HostInventoryStore;
 
 /** A release waiting in line for an environment's lock, parked on its EnterEnvironment callback token. */
 export interface QueueWaiter {
@@ -477,6 +502,30 @@ export interface Fleet {
    * of the command still running).
    */
   results(commandId: string): Promise<{ finished: boolean; invocations: HostInvocation[] }>;
+  /**
+   * What one host of a command has printed so far, from `from` (a position this method gave out;
+   * undefined: the start). Optional: a fleet that cannot read output while a command runs leaves it
+   * out, and a host's output is then what `results` recorded when the step ended.
+   */
+  readOutput?(commandId: string, host: string, from: string | undefined): Promise<HostOutputRead>;
+}
+
+/** One line a host printed, and the position just after it (where a later read resumes). */
+export interface HostOutputLine {
+  stream: 'stdout' | 'stderr';
+  text: string;
+  position: string;
+}
+
+export interface HostOutputRead {
+  /** Whole lines only while the command runs; the last unterminated line too once it ended. */
+  lines: HostOutputLine[];
+  /** Where the next read starts: after the last line here, or `from` when there is none. */
+  next: string;
+  /** True once the host's run is over and every line of it was read. */
+  ended: boolean;
+  /** Bytes skipped because the output grew past the kept limit (the start is cut, the end kept). */
+  cutBytes?: number;
 }
 
 export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'timed_out' | 'cancelled';

@@ -17,6 +17,7 @@ import {
 import type {
   ArtifactStore,
   EnvironmentLiveStore,
+  HostInventoryStore,
   EventStore,
   Fleet,
   LockStore,
@@ -32,6 +33,7 @@ import type { Analysis } from './schemas.ts';
 import { createStageContext, FULL_PROMOTION_KEY, stepKey, targetOf } from './stages/context.ts';
 import { createEnvironmentLine, LOCK_LEASE_SECONDS } from './stages/environment-line.ts';
 import { type StageFailure, reasonOf } from './stages/failures.ts';
+import { createHostOutcomeRecorder } from './host-inventory.ts';
 import { createHostCommands } from './stages/host-commands.ts';
 import { liveAfter, protectedReleases } from './stages/retained.ts';
 import { deliverOutcome } from './steps.ts';
@@ -59,7 +61,7 @@ export { liveAfter, protectedReleases } from './stages/retained.ts';
  */
 
 /** The ports of the release table the stages use: not the apps, the purge or the artifact records. */
-export type StageStore = ReleaseRecordStore & EventStore & LockStore & PlanStore & StepStore & EnvironmentLiveStore;
+export type StageStore = ReleaseRecordStore & EventStore & LockStore & PlanStore & StepStore & EnvironmentLiveStore & HostInventoryStore;
 
 export interface StageDeps {
   approvals: ApprovalService;
@@ -114,7 +116,8 @@ export function createReleaseStages(deps: StageDeps) {
   const { planOf, environmentPlan, batchHosts, environmentConfig } = context;
   const line = createEnvironmentLine({ store, workflow, clock, logger, context });
   const { holdLock, enter, freeEnvironment } = line;
-  const commands = createHostCommands({ store, fleet, workflow, clock, ids, logger, context });
+  const afterCommand = createHostOutcomeRecorder({ store, clock });
+  const commands = createHostCommands({ store, fleet, workflow, clock, ids, logger, context, afterCommand });
   const { runCommandStep } = commands;
 
   /**

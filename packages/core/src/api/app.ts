@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { streamSSE } from 'hono/streaming';
 import { PAGE_HEADERS } from '../approval-pages.ts';
 import type { Principal } from '../auth.ts';
 import { IDEMPOTENCY_HEADER } from '../idempotency.ts';
@@ -13,7 +14,12 @@ import {
 } from '../errors.ts';
 import { parse } from '../schemas.ts';
 import { buildOpenApiDocument } from './openapi.ts';
-import { apiRoutes, type ApiServices } from './routes.ts';
+import { apiRoutes, type ApiServices, type StreamEvent } from './routes.ts';
+
+/** A comment line this often keeps proxies from closing a quiet stream. */
+const SSE_KEEPALIVE_MS = 15_000;
+
+const wantsEventStream = (c: Context) => /\btext\/event-stream\b/i.test(c.req.header('accept') ?? '');
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 /**
@@ -242,6 +248,37 @@ export function createHttpApi(services: ApiServices): HttpApi {
       if (route.body) {
         body = await jsonBody(c, route.body.optional ?? false);
         parse(route.body.schema, body, route.body.what);
+      }
+      if (route.events && wantsEventStream(c)) {
+        const controller = new AbortController();
+        c.req.raw.signal?.addEventListener('abort', () => controller.abort(), { once: true });
+        const events = route.events({
+          params: params as Record<string, string>,
+          query,
+          body,
+          principal,
+          lastEventId: c.req.header('last-event-id'),
+          signal: controller.signal,
+        })[Symbol.asyncIterator]();
+        // The first event is awaited here: a release that does not exist is a 404, not a stream.
+        const first = await events.next();
+        return streamSSE(c, async (stream) => {
+          stream.onAbort(() => controller.abort());
+          const keepalive = setInterval(() => void stream.write(': keepalive\n\n').catch(() => controller.abort()), SSE_KEEPALIVE_MS);
+          const send = (event: StreamEvent) =>
+            stream.writeSSE({ event: event.event, data: JSON.stringify(event.data), ...(event.id !== undefined ? { id: event.id } : {}) });
+          try {
+            for (let next = first; !next.done && !controller.signal.aborted; next = await events.next()) await send(next.value);
+          } catch (error) {
+            // The answer has begun (200): what went wrong is one last event, and the log.
+            logger.error('event stream failed', { requestId: c.get('requestId'), error });
+            await stream.writeSSE({ event: 'error', data: JSON.stringify({ message: 'the stream failed; reconnect with Last-Event-ID' }) });
+          } finally {
+            clearInterval(keepalive);
+            controller.abort();
+            await events.return?.(undefined);
+          }
+        });
       }
       const run = async () => {
         const result = await route.handle({ params: params as Record<string, string>, query, body, principal });

@@ -96,7 +96,15 @@ function operation(route: ApiRoute) {
         ...(success.status === 201 || success.status === 202
           ? { headers: { location: { description: 'where what was created or started can be read', schema: { type: 'string' } } } }
           : {}),
-        ...(success.schema ? { content: { 'application/json': { schema: jsonSchema(success.schema, 'output') } } } : {}),
+        ...(success.schema
+          ? {
+              content: {
+                'application/json': { schema: jsonSchema(success.schema, 'output') },
+                // With Accept: text/event-stream (see the schema's description for the events).
+                ...(route.events ? { 'text/event-stream': { schema: { type: 'string' } } } : {}),
+              },
+            }
+          : {}),
       },
       ...Object.fromEntries([...errors].sort().map((status) => [status, errorResponse(status)])),
     },

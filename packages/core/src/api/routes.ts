@@ -3,6 +3,9 @@ import type { ApprovalService } from '../approvals.ts';
 import type { AppService } from '../apps.ts';
 import type { ArtifactService } from '../artifacts.ts';
 import type { AuditLog } from '../audit.ts';
+import type { HostInventory } from '../host-inventory.ts';
+import type { HostOutputService } from '../host-output.ts';
+import type { ReleaseFeed } from '../release-feed.ts';
 import type { AuthService, Permission, Principal } from '../auth.ts';
 import type { DiffService } from '../diffs.ts';
 import type { Idempotency } from '../idempotency.ts';
@@ -30,12 +33,18 @@ import {
   CreatedToken,
   DiffQuery,
   EnvironmentPath,
+  HostList,
+  HostOutputBody,
+  HostOutputQuery,
+  HostScanBody,
   OutboxBody,
   PrincipalBody,
   ReleaseAccepted,
   ReleaseDiffBody,
   ReleaseHistory,
   ReleasePage,
+  ReleaseEventList,
+  ReleaseHostPath,
   ReleasePath,
   ReleaseView,
   StoredAppBody,
@@ -52,6 +61,11 @@ export interface ApiServices {
   diffs: DiffService;
   approvals: ApprovalService;
   audit: AuditLog;
+  hostOutput: HostOutputService;
+  hostInventory: HostInventory;
+  releaseFeed: ReleaseFeed;
+  /** A release's event log (JSON answer of the events route). */
+  listEvents(releaseId: string): Promise<unknown[]>;
   logger: Logger;
   /** The local outbox; absent on AWS, where mail goes out through SES. */
   outbox?: { list(): Promise<unknown[]> };
@@ -82,6 +96,13 @@ export interface RouteInput {
   principal: Principal;
 }
 
+/** One server-sent event; `id` is what a client sends back as Last-Event-ID to resume. */
+export interface StreamEvent {
+  event: string;
+  id?: string | undefined;
+  data: unknown;
+}
+
 /**
  * One authenticated JSON route: the table the router registers and the OpenAPI document describes,
  * so what is validated and what is documented are the same schemas.
@@ -107,12 +128,17 @@ export interface ApiRoute {
   idempotent?: boolean;
   /** `location`: where what a 201 created, or a 202 started, can be read. */
   handle(input: RouteInput): Promise<{ body?: unknown; location?: string }>;
+  /**
+   * With `Accept: text/event-stream`: the same resource as server-sent events, until the iterable
+   * ends or the client goes (`signal`). `lastEventId` is the client's Last-Event-ID header.
+   */
+  events?(input: RouteInput & { lastEventId: string | undefined; signal: AbortSignal }): AsyncIterable<StreamEvent>;
 }
 
 const releaseLocation = (id: string) => `/v1/releases/${encodeURIComponent(id)}`;
 
 export function apiRoutes(services: ApiServices): ApiRoute[] {
-  const { auth, apps, artifacts, releases, diffs, approvals, audit, outbox } = services;
+  const { auth, apps, artifacts, releases, diffs, approvals, audit, outbox, hostOutput, hostInventory, releaseFeed } = services;
   return [
     ...(outbox
       ? [
@@ -315,6 +341,60 @@ export function apiRoutes(services: ApiServices): ApiRoute[] {
       success: { status: 200, description: 'the paths added, removed and changed, relative to the release folder', schema: ReleaseDiffBody },
       errors: [404],
       handle: async ({ params, query }) => ({ body: await diffs.diff(params.id!, query.environment!) }),
+    },
+    {
+      method: 'GET',
+      path: '/v1/releases/{id}/events',
+      operationId: 'getReleaseEvents',
+      summary: 'A release\'s event log; as server-sent events, the release each time it changes, until it ends',
+      permission: 'read',
+      params: ReleasePath,
+      success: { status: 200, description: 'the events, oldest first', schema: ReleaseEventList },
+      errors: [404],
+      handle: async ({ params }) => ({ body: { items: await services.listEvents(params.id!) } }),
+      events: ({ params, signal }) => releaseFeed.events(params.id!, signal),
+    },
+    {
+      method: 'GET',
+      path: '/v1/releases/{id}/hosts/{host}/output',
+      operationId: 'getHostOutput',
+      summary: 'What a host printed in this release\'s steps so far, live while a step runs',
+      permission: 'read',
+      params: ReleaseHostPath,
+      query: { schema: HostOutputQuery, what: 'output query' },
+      success: { status: 200, description: 'the lines from `after` on, in order, each with its stream and step', schema: HostOutputBody },
+      errors: [404],
+      handle: async ({ params, query }) => {
+        const { after, waitSeconds } = HostOutputQuery.parse(query);
+        const options = { ...(after ? { after } : {}), ...(waitSeconds ? { waitSeconds } : {}) };
+        return { body: await hostOutput.read(params.id!, params.host!, options) };
+      },
+      events: ({ params, query, lastEventId, signal }) => hostOutput.events(params.id!, params.host!, lastEventId ?? query.after, signal),
+    },
+    {
+      method: 'GET',
+      path: '/v1/apps/{app}/environments/{env}/hosts',
+      operationId: 'listHosts',
+      summary: 'Every target host of an environment: the release it runs, the one expected, drift',
+      permission: 'read',
+      params: EnvironmentPath,
+      success: { status: 200, description: 'the hosts, by name', schema: HostList },
+      errors: [404],
+      handle: async ({ params }) => ({ body: { items: await hostInventory.list(params.app!, params.env!) } }),
+    },
+    {
+      method: 'POST',
+      path: '/v1/apps/{app}/environments/{env}/hosts/scan',
+      operationId: 'scanHosts',
+      summary: 'Read `current` and `releases/` on every target host (a read-only command) and record it',
+      permission: 'hosts:scan',
+      params: EnvironmentPath,
+      success: { status: 200, description: 'the hosts as scanned, with drift', schema: HostScanBody },
+      errors: [404],
+      handle: async ({ params, principal }) => {
+        const { hosts, scanned, unreachable } = await hostInventory.scan(params.app!, params.env!, principal);
+        return { body: { items: hosts, scanned, unreachable } };
+      },
     },
     {
       method: 'POST',

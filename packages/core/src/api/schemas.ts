@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { RELEASE_STATUSES } from '../release.ts';
-import { AppConfig, AppName, ArtifactSource, EnvironmentName, PrincipalName, ReleaseId, Role, Sha256 } from '../schemas.ts';
+import { AppConfig, AppName, ArtifactSource, EnvironmentName, HostId, PrincipalName, ReleaseId, Role, Sha256 } from '../schemas.ts';
 
 /**
  * The schemas of the HTTP layer that schemas.ts does not hold: path parameters and the answers.
@@ -12,6 +12,13 @@ export const AppPath = z.strictObject({ app: AppName });
 export const ReleasePath = z.strictObject({ id: ReleaseId });
 export const EnvironmentPath = z.strictObject({ app: AppName, env: EnvironmentName });
 export const TokenPath = z.strictObject({ name: PrincipalName });
+export const ReleaseHostPath = z.strictObject({ id: ReleaseId, host: HostId });
+export const HostOutputQuery = z.strictObject({
+  after: z.string().max(4096).optional().meta({ description: 'a position from an earlier answer (`next`, or a line\'s `position`): read on from there' }),
+  waitSeconds: z.coerce.number().int().min(0).max(20).optional().meta({
+    description: 'a long poll: wait up to this long for a first new line (API Gateway answers whole responses, so this is how to follow output there)',
+  }),
+});
 export const ArtifactPath = z.strictObject({ app: AppName, sha256: Sha256 });
 /** Approval links are checked by the approval service: a wrong one gets the same page as an unknown one. */
 export const ApprovalLinkPath = z.strictObject({ approvalId: z.string().meta({ description: 'the secret id from an approver\'s mail' }) });
@@ -121,3 +128,37 @@ export const AuditPage = z.object({
 });
 export const OutboxBody = z.object({ items: z.array(z.looseObject({})) });
 export const Health = z.object({ ok: z.literal(true) });
+
+const HostOutputLine = z.object({
+  position: z.string().meta({ description: 'where a read resuming after this line starts (the SSE event id)' }),
+  step: z.string(),
+  environment: EnvironmentName,
+  stream: z.enum(['stdout', 'stderr']),
+  text: z.string(),
+});
+export const HostOutputBody = z
+  .object({
+    releaseId: ReleaseId,
+    host: HostId,
+    lines: z.array(HostOutputLine),
+    next: z.string(),
+    ended: z.boolean(),
+    cutBytes: z.number().int().optional().meta({ description: 'bytes skipped: the output grew past the kept limit (the end is kept)' }),
+  })
+  .meta({ description: 'with Accept: text/event-stream, `line` events (id: the position) until an `end` event; resume with Last-Event-ID' });
+export const ReleaseEventList = z
+  .object({ items: z.array(z.looseObject({ type: z.string(), at: Timestamp })) })
+  .meta({ description: 'with Accept: text/event-stream, a `release` event holding the whole release each time it changes, then `end`' });
+
+const HostViewBody = z.object({
+  host: HostId,
+  current: z.object({ releaseId: ReleaseId, version: z.string() }).nullable(),
+  expected: ReleaseId.nullable().meta({ description: 'the release the environment says is live' }),
+  drift: z.boolean().meta({ description: 'not on expected, or did not answer the last scan' }),
+  retained: z.array(ReleaseId),
+  checkedAt: Timestamp.nullable(),
+  source: z.enum(['scan', 'switch', 'revert']).nullable(),
+  unreachable: z.string().optional(),
+});
+export const HostList = z.object({ items: z.array(HostViewBody) });
+export const HostScanBody = z.object({ items: z.array(HostViewBody), scanned: z.number().int(), unreachable: z.number().int() });

@@ -2,7 +2,7 @@ import { HostCommandFailedError, StaleTaskTokenError } from '../errors.ts';
 import type { HostScript } from '../host-scripts.ts';
 import type { Clock, IdGenerator } from '../ids.ts';
 import type { Logger } from '../logger.ts';
-import type { Fleet, PlanStore, StepKind, StepOutcome, StepStore, Workflow } from '../ports.ts';
+import type { Fleet, HostInvocation, PlanStore, StepKind, StepOutcome, StepRecord, StepStore, Workflow } from '../ports.ts';
 import type { HostStatus, Release } from '../release.ts';
 import { deliverOutcome } from '../steps.ts';
 import { type StageContext, stepKey } from './context.ts';
@@ -55,6 +55,11 @@ export interface HostCommandDeps {
   ids: IdGenerator;
   logger: Logger;
   context: Pick<StageContext, 'now' | 'record'>;
+  /**
+   * Told each finished command's host outcomes before the step settles (the host inventory records
+   * where a switch or revert left each host). A failure here is logged, never fails the step.
+   */
+  afterCommand?: (step: StepRecord, invocations: HostInvocation[]) => Promise<void>;
 }
 
 /**
@@ -62,7 +67,7 @@ export interface HostCommandDeps {
  * it is sent, the fleet reports when it finished on every host, and the step settles once and tells
  * whichever task waits on it now.
  */
-export function createHostCommands({ store, fleet, workflow, clock, ids, logger, context }: HostCommandDeps) {
+export function createHostCommands({ store, fleet, workflow, clock, ids, logger, context, afterCommand }: HostCommandDeps) {
   const { now, record } = context;
 
   /**
@@ -133,6 +138,11 @@ export function createHostCommands({ store, fleet, workflow, clock, ids, logger,
           endedAt: invocation.endedAt,
         });
       });
+    }
+    if (afterCommand && step.environment !== 'all') {
+      await afterCommand(step, invocations).catch((error: unknown) =>
+        logger.warn('could not record where the command left the hosts; a scan will tell', { commandId, error }),
+      );
     }
     const failed = invocations.filter((i) => i.status !== 'success');
     const outcome: StepOutcome =

@@ -5,6 +5,8 @@ import type {
   ArtifactRecord,
   ArtifactRecordStore,
   EnvironmentLiveStore,
+  HostInventoryStore,
+  HostRecord,
   EventStore,
   IdempotencyRecord,
   IdempotencyStore,
@@ -413,6 +415,21 @@ export function createMemoryArtifactRecords(): ArtifactRecordStore {
   };
 }
 
+export function createMemoryHostInventory(): HostInventoryStore {
+  const records = new Map<string, HostRecord>();
+  return {
+    async putHostRecords(list) {
+      for (const record of list) records.set(`${record.app}#${record.environment}#${record.host}`, copy(record));
+    },
+    async listHostRecords(app, environment) {
+      return [...records.values()]
+        .filter((record) => record.app === app && record.environment === environment)
+        .sort((a, b) => (a.host < b.host ? -1 : 1))
+        .map(copy);
+    },
+  };
+}
+
 /** Every fake together, as the one object the runtimes wire; `deleteRelease` empties each of them. */
 export function createMemoryIdempotencyStore(): IdempotencyStore {
   const records = new Map<string, IdempotencyRecord>();
@@ -453,6 +470,7 @@ export function createMemoryReleaseStore(): ReleaseStore {
     ...createMemoryEnvironmentLive(),
     ...createMemoryArtifactRecords(),
     ...createMemoryIdempotencyStore(),
+    ...createMemoryHostInventory(),
     async deleteRelease(id) {
       for (const part of [steps, plans, events, records]) part.forgetRelease(id);
     },
