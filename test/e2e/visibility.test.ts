@@ -1,6 +1,7 @@
 import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { main } from '@slipway/cli';
 import { create } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/dev-server.ts';
@@ -50,6 +51,14 @@ async function open(version: string): Promise<string> {
   return opened.body.id;
 }
 
+async function cli(args: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const env = { SLIPWAY_URL: server.url, SLIPWAY_TOKEN: server.adminToken };
+  const code = await main(args, env, { out: (line) => out.push(line), err: (line) => err.push(line) });
+  return { code, out, err };
+}
+
 const outputUrl = (id: string, host: string) => `${server.url}/v1/releases/${id}/hosts/${host}/output`;
 
 /** Reads a stream's `line` events until its `end`. */
@@ -76,6 +85,7 @@ describe('live host output', () => {
     ids['1'] = await open('1');
     const viewer = await server.tokenFor('viewer', 'watcher@example.com');
     const stream = await openSse(outputUrl(ids['1']!, 'vis-1'), viewer);
+    const watching = cli(['release', 'watch', ids['1']!, '--host', 'vis-2']);
     expect(stream.status).toBe(200);
     expect(stream.contentType).toContain('text/event-stream');
     const seen: SseEvent[] = [];
@@ -100,6 +110,13 @@ describe('live host output', () => {
     expect(new Set(full.map((e) => e.id)).size).toBe(full.length);
     expect((await server.waitForEnd(ids['1']!)).status).toBe('succeeded');
     for (const host of HOSTS) await rm(join(hostDir(host), 'hold'));
+
+    // `slipway release watch --host` followed the other host the same while it ran.
+    const watched = await watching;
+    expect(watched.code, watched.err.join('\n')).toBe(0);
+    expect(watched.out).toContain('switch     health of 1 on vis-2');
+    expect(watched.out).toContain('switch     checked 1');
+    expect(watched.err).toContain('switch     a warning on stderr');
   });
 
   it('resumes after Last-Event-ID with the lines after it and none twice', async () => {
@@ -174,6 +191,10 @@ describe('hosts and drift', () => {
     expect(byHost['vis-1']).toMatchObject({ current: { releaseId: ids['2'], version: '2' }, drift: false, source: 'scan' });
     expect(byHost['vis-2']).toMatchObject({ current: { releaseId: ids['1'], version: '1' }, expected: ids['2'], drift: true, source: 'scan' });
     expect(byHost['vis-2'].retained).toEqual([ids['2'], ids['1']]);
+    const printed = await cli(['hosts', 'vis', 'production']);
+    expect(printed.code).toBe(1);
+    expect(printed.out.find((line) => line.includes('vis-2'))).toMatch(/^DRIFT\s+vis-2\s+1 \(/);
+    expect(printed.out.at(-1)).toBe('1 of 2 hosts drift');
     // Recorded: the list says the same without scanning again.
     expect((await server.call('GET', hostsPath)).body.items.find((h: any) => h.host === 'vis-2').drift).toBe(true);
   });

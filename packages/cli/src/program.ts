@@ -7,14 +7,24 @@ import { openAsBlob } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AuditEntry, CreatedToken, ExecutionHistory, Page, ReleaseSummary, ReleaseView, TokenView, UploadTicket } from '@slipway/core';
+import type {
+  AuditEntry,
+  CreatedToken,
+  ExecutionHistory,
+  HostView,
+  Page,
+  ReleaseSummary,
+  ReleaseView,
+  TokenView,
+  UploadTicket,
+} from '@slipway/core';
 import { Command, InvalidArgumentError } from 'commander';
 import cliPackage from '../package.json' with { type: 'json' };
 import { type ApiClient, ApiError, createApiClient } from './client.ts';
 import { type Io, printAudit, printCreatedToken, printHistory, printRelease, printReleases, printTokens } from './output.ts';
 import { gitSourceOf } from './git-source.ts';
 import { packDirectory } from './pack.ts';
-import { watchRelease } from './watch.ts';
+import { printHosts, watchHostOutput, watchRelease } from './watch.ts';
 
 export const VERSION: string = cliPackage.version;
 const DEFAULT_URL = 'http://127.0.0.1:8787';
@@ -286,8 +296,16 @@ Environment:
     .description('follow a release until it ends; exit 0 only if it succeeded')
     .argument('<id>', 'the release id')
     .option('--interval <seconds>', 'seconds between looks, 0.1 to 60 (default 1)', intervalSeconds)
+    .option('--host <host>', 'follow what this host prints instead, line by line (API: GET /v1/releases/{id}/hosts/{host}/output)')
     .option(json, 'print the final release as JSON (progress goes to stderr)')
-    .action(act(async (id: string, options: JsonOption & { interval?: number }) => follow(id, options)));
+    .action(act(async (id: string, options: JsonOption & { interval?: number; host?: string }) => {
+      if (!options.host) return follow(id, options);
+      const ended = await watchHostOutput(client(), id, options.host, io);
+      if (options.json) io.out(JSON.stringify(ended, null, 2));
+      const release = await client().request<ReleaseView>('GET', `/v1/releases/${path(id)}`);
+      io.err(`release ${id}: ${release.status}`);
+      return release.status === 'succeeded' ? 0 : 1;
+    }));
   release
     .command('history')
     .summary('the workflow\'s execution, state by state')
@@ -366,6 +384,27 @@ Environment:
       }
       print(options, started, () => io.out(line));
       return 0;
+    }));
+
+  program
+    .command('hosts')
+    .summary('which release each host of an environment runs, and which drift')
+    .description([
+      'which release each host of an environment runs, against the one live there; drift: not on it, or not answering.',
+      'Exits 1 when a host drifts.',
+      'API: GET /v1/apps/{app}/environments/{env}/hosts (with --scan: POST .../hosts/scan)',
+    ].join('\n'))
+    .argument('<app>', 'the app')
+    .argument('<env>', 'the environment')
+    .option('--scan', 'read every host first (a read-only command on each; deployer or admin)')
+    .option(json, jsonHelp)
+    .action(act(async (app: string, environment: string, options: JsonOption & { scan?: boolean }) => {
+      const base = `/v1/apps/${path(app, 'environments', environment)}/hosts`;
+      const listed = options.scan
+        ? await client().request<{ items: HostView[]; scanned: number; unreachable: number }>('POST', `${base}/scan`)
+        : await client().request<{ items: HostView[] }>('GET', base);
+      print(options, listed, () => printHosts(listed.items, io));
+      return listed.items.some((h) => h.drift) ? 1 : 0;
     }));
 
   const token = program.command('token').description('API tokens: who may call the API, in which role');

@@ -1,4 +1,4 @@
-import type { ReleaseView } from '@slipway/core';
+import type { HostOutputView, HostView, ReleaseView } from '@slipway/core';
 import type { ApiClient } from './client.ts';
 
 export interface WatchIo {
@@ -49,4 +49,48 @@ export async function watchRelease(
     }
     await new Promise((resolve) => setTimeout(resolve, options.intervalMs));
   }
+}
+
+/** How long each request of `watch --host` waits for a new line: a long poll, which API Gateway carries too. */
+const OUTPUT_WAIT_SECONDS = 20;
+
+/**
+ * Follows what one host prints during a release, line by line, until the release ended and all was
+ * read. Long polls (`waitSeconds`), so it works the same through API Gateway, which cannot stream.
+ */
+export async function watchHostOutput(
+  client: ApiClient,
+  id: string,
+  host: string,
+  io: WatchIo & { err(line: string): void },
+): Promise<HostOutputView> {
+  let after: string | undefined;
+  for (;;) {
+    const query = new URLSearchParams({ waitSeconds: String(OUTPUT_WAIT_SECONDS), ...(after ? { after } : {}) });
+    const where = `/v1/releases/${encodeURIComponent(id)}/hosts/${encodeURIComponent(host)}/output?${query}`;
+    const view = await client.request<HostOutputView>('GET', where);
+    if (view.cutBytes) io.err(`[${view.cutBytes} bytes of output cut: only the end of each step's output is kept]`);
+    for (const line of view.lines) (line.stream === 'stderr' ? io.err : io.out)(`${line.step.padEnd(10)} ${line.text}`);
+    after = view.next;
+    if (view.ended) return view;
+  }
+}
+
+/** `slipway hosts`: one line per host, drift first in the eye. */
+export function printHosts(hosts: HostView[], io: WatchIo) {
+  if (hosts.length === 0) {
+    io.out('no hosts');
+    return;
+  }
+  const expected = hosts[0]!.expected;
+  io.out(`live release: ${expected ?? 'none'}`);
+  const width = Math.max(4, ...hosts.map((h) => h.host.length));
+  for (const h of hosts) {
+    const current = h.current ? `${h.current.version} (${h.current.releaseId})` : 'no release';
+    const seen = h.checkedAt ? `seen ${h.checkedAt} by ${h.source}` : 'never seen';
+    const flag = h.drift ? 'DRIFT' : 'ok   ';
+    io.out(`${flag}  ${h.host.padEnd(width)}  ${current}  keeps ${h.retained.length}  ${seen}${h.unreachable ? `  unreachable: ${h.unreachable}` : ''}`);
+  }
+  const drifting = hosts.filter((h) => h.drift).length;
+  io.out(drifting ? `${drifting} of ${hosts.length} hosts drift` : `all ${hosts.length} hosts on the live release`);
 }
