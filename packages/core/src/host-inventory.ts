@@ -126,11 +126,11 @@ export function createHostInventory({ store, apps, fleet, clock, ids, logger, sl
       let invocations: HostInvocation[] = [];
       if (resolved.hosts.length > 0) {
         await fleet.send({ commandId, hosts: resolved.hosts, script: { kind: 'scan', deployRoot: app.config.deployRoot }, timeoutSeconds: SCAN_TIMEOUT_SECONDS });
-        const deadline = Date.now() + SCAN_WAIT_MS;
+        const deadline = clock.now().getTime() + SCAN_WAIT_MS;
         for (;;) {
           const results = await fleet.results(commandId);
           invocations = results.invocations;
-          if (results.finished || Date.now() >= deadline) break;
+          if (results.finished || clock.now().getTime() >= deadline) break;
           await pause(SCAN_POLL_MS);
         }
       }

@@ -576,12 +576,14 @@ function scan(script: ScanScript): string {
 set -euo pipefail
 DEPLOY_ROOT=${shellQuote(script.deployRoot)}
 if [ -L "$DEPLOY_ROOT/current" ]; then
-  printf 'current\t%s\n' "$(readlink -- "$DEPLOY_ROOT/current" | head -n 1)"
+  printf 'current\\t%s\\n' "$(readlink -- "$DEPLOY_ROOT/current" | head -n 1)"
 fi
-if [ -d "$DEPLOY_ROOT/releases" ]; then
-  find "$DEPLOY_ROOT/releases" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf '%f\n' |
-    LC_ALL=C grep -E '^[A-Za-z0-9_-]+$' | LC_ALL=C sort -r | sed 's/^/release\t/' || true
-fi
+# The glob leaves out dot folders (a distribute's staging); a name is checked whole, so one with a
+# newline in it cannot pass as two.
+for dir in "$DEPLOY_ROOT"/releases/*/; do
+  name=\${dir%/}; name=\${name##*/}
+  if [[ $name =~ ^[A-Za-z0-9_-]+$ ]]; then printf 'release\\t%s\\n' "$name"; fi
+done | LC_ALL=C sort -r
 `;
 }
 

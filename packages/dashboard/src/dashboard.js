@@ -10,6 +10,11 @@ let poll = null;
 // while its section is open, and at most every HISTORY_REFRESH_MS while the release runs.
 const HISTORY_REFRESH_MS = 10_000;
 let historyCache = null;
+// A running release is followed over server-sent events (GET /v1/releases/{id}/events); only if the
+// stream cannot be had (a proxy that buffers, an old server) does the page poll, this often.
+const FALLBACK_POLL_MS = 2000;
+let feed = null;
+const feedFailed = new Set();
 
 function h(tag, attrs = {}, ...children) {
   const element = document.createElement(tag);
@@ -48,6 +53,71 @@ async function api(method, path, body, { signOutOn401 = true } = {}) {
   }
   if (!response.ok) throw new ApiError(response.status, data.error?.message ?? `HTTP ${response.status}`, data.error?.details);
   return data;
+}
+
+/**
+ * Reads server-sent events from `path` (fetch, not EventSource: EventSource cannot send the token
+ * header) and hands each to `onEvent` as `{event, id, data}`; resolves when the stream ends.
+ */
+async function readEvents(path, signal, onEvent) {
+  const response = await fetch(path, {
+    headers: { authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY)}`, accept: 'text/event-stream' },
+    signal,
+  });
+  if (!response.ok || !(response.headers.get('content-type') ?? '').includes('text/event-stream')) {
+    throw new ApiError(response.status, `no event stream (HTTP ${response.status})`);
+  }
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const event = { event: 'message', id: undefined, data: [] };
+      for (const line of block.split('\n')) {
+        const colon = line.indexOf(':');
+        if (colon <= 0) continue;
+        const field = line.slice(0, colon);
+        const text = line.slice(colon + 1).replace(/^ /, '');
+        if (field === 'event') event.event = text;
+        else if (field === 'id') event.id = text;
+        else if (field === 'data') event.data.push(text);
+      }
+      if (event.data.length) onEvent({ ...event, data: JSON.parse(event.data.join('\n')) });
+    }
+  }
+}
+
+function stopFollowing() {
+  feed?.controller.abort();
+  feed = null;
+}
+
+/** Follows a running release's changes over SSE; falls back to polling if the stream fails. */
+function followRelease(id) {
+  if (feed?.id === id) return;
+  stopFollowing();
+  const controller = new AbortController();
+  const current = { id, controller };
+  feed = current;
+  const here = () => location.hash === `#/releases/${id}`;
+  readEvents(`/v1/releases/${encodeURIComponent(id)}/events`, controller.signal, (event) => {
+    if (event.event === 'release' && here()) renderRelease(id, event.data).catch((err) => show(failure(err)));
+  })
+    .then(() => {
+      // The server closes the stream when the release ends, or after a while: reconnect if it still runs.
+      if (feed === current) feed = null;
+      if (here()) renderRelease(id).catch((err) => show(failure(err)));
+    })
+    .catch(() => {
+      if (controller.signal.aborted) return;
+      if (feed === current) feed = null;
+      feedFailed.add(id);
+      if (here()) renderRelease(id).catch((err) => show(failure(err)));
+    });
 }
 
 const can = {
@@ -113,9 +183,82 @@ function renderSignIn(message) {
   input.focus();
 }
 
+/**
+ * One environment's hosts against the releases they keep: a row per host, a column per release
+ * (newest first); ● where `current` points, ○ a release folder kept. A drifting host's row is red.
+ */
+function hostGrid(app, envName, hosts, onScan) {
+  const expected = hosts[0]?.expected ?? null;
+  const named = hosts.flatMap((host) => [host.current?.releaseId, ...host.retained, host.expected].filter(Boolean));
+  const releases = [...new Set(named)].sort().reverse();
+  const versions = new Map(hosts.filter((host) => host.current).map((host) => [host.current.releaseId, host.current.version]));
+  const drifting = hosts.filter((host) => host.drift).length;
+  const summary = drifting ? `${drifting} of ${hosts.length} hosts drift` : `${hosts.length} hosts, none drifts`;
+  const status = h('p', { class: drifting ? 'error' : 'muted', role: 'status' }, summary);
+  return h(
+    'div',
+    { class: 'host-grid', 'data-environment': envName },
+    h(
+      'h3',
+      {},
+      `${envName} hosts `,
+      can.rollback() && onScan
+        ? h('button', { type: 'button', onclick: (event) => onScan(event.target, status) }, 'Scan hosts')
+        : null,
+    ),
+    status,
+    hosts.length === 0
+      ? null
+      : h(
+          'table',
+          {},
+          h('thead', {}, h('tr', {}, h('th', {}, 'Host'), releases.map((id) => h('th', { class: id === expected ? 'live' : null, title: id }, versions.get(id) ?? id.slice(-6), id === expected ? ' (live)' : '')), h('th', {}, 'Seen'))),
+          h(
+            'tbody',
+            {},
+            hosts.map((host) =>
+              h(
+                'tr',
+                { 'data-host': host.host, class: host.drift ? 'drift' : null },
+                h('td', {}, host.host, host.drift ? h('span', { class: 'badge s-failed' }, 'drift') : null),
+                releases.map((id) => h('td', { class: 'cell' }, host.current?.releaseId === id ? '●' : host.retained.includes(id) ? '○' : '')),
+                h('td', { class: 'muted' }, host.checkedAt ? `${when(host.checkedAt)} (${host.source})` : 'never', host.unreachable ? h('div', { class: 'error' }, host.unreachable) : null),
+              ),
+            ),
+          ),
+        ),
+  );
+}
+
+async function hostGrids(view) {
+  const app = view.config.name;
+  const grids = await Promise.all(
+    view.environments.map(async (env) => {
+      const path = `/v1/apps/${encodeURIComponent(app)}/environments/${encodeURIComponent(env.name)}/hosts`;
+      const listed = await api('GET', path).catch(() => null);
+      if (!listed) return null;
+      const scan = async (button, status) => {
+        button.disabled = true;
+        status.textContent = 'Scanning…';
+        try {
+          const scanned = await api('POST', `${path}/scan`);
+          grid.replaceWith(hostGrid(app, env.name, scanned.items, scan));
+        } catch (err) {
+          status.textContent = err.message;
+          button.disabled = false;
+        }
+      };
+      const grid = hostGrid(app, env.name, listed.items, scan);
+      return grid;
+    }),
+  );
+  return grids.filter(Boolean);
+}
+
 async function renderApps() {
   const { items } = await api('GET', '/v1/apps');
   const views = await Promise.all(items.map((name) => api('GET', `/v1/apps/${encodeURIComponent(name)}`)));
+  const grids = new Map(await Promise.all(views.map(async (view) => [view.config.name, await hostGrids(view)])));
   show(
     h('h1', {}, 'Apps'),
     ...views.map((view) =>
@@ -149,6 +292,7 @@ async function renderApps() {
             ),
           ),
         ),
+        grids.get(view.config.name),
       ),
     ),
   );
@@ -362,9 +506,9 @@ async function workflowHistory(id, running) {
   return historyCache.data;
 }
 
-async function renderRelease(id) {
+async function renderRelease(id, pushed) {
   const open = new Set([...main.querySelectorAll('details[open]')].map((d) => d.dataset.key));
-  const release = await api('GET', `/v1/releases/${encodeURIComponent(id)}`);
+  const release = pushed ?? (await api('GET', `/v1/releases/${encodeURIComponent(id)}`));
   const running = !TERMINAL.has(release.status);
   const history = open.has('history') ? await workflowHistory(id, running) : null;
   const cancelError = h('p', { class: 'error', role: 'alert' });
@@ -463,7 +607,12 @@ async function renderRelease(id) {
         : h('p', { class: 'muted' }, open.has('history') ? 'The workflow history is not available.' : 'Loading…'),
     ),
   );
-  if (running) poll = setTimeout(() => location.hash === `#/releases/${id}` && renderRelease(id).catch((err) => show(failure(err))), 1000);
+  if (!running) stopFollowing();
+  else if (!feedFailed.has(id)) followRelease(id);
+  else {
+    clearTimeout(poll);
+    poll = setTimeout(() => location.hash === `#/releases/${id}` && renderRelease(id).catch((err) => show(failure(err))), FALLBACK_POLL_MS);
+  }
 }
 
 /** Every file a release adds, removes and changes in one environment (the approval mail links here). */
@@ -484,6 +633,7 @@ async function renderDiff(id, environment) {
 
 async function route() {
   clearTimeout(poll);
+  if (feed && location.hash !== `#/releases/${feed.id}`) stopFollowing();
   if (!sessionStorage.getItem(TOKEN_KEY)) return renderSignIn();
   try {
     me ??= await api('GET', '/v1/me');

@@ -1,0 +1,104 @@
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { create } from 'tar';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../support/dev-server.ts';
+
+/**
+ * The dashboard follows a running release over server-sent events instead of polling, and shows
+ * each environment's hosts as a grid with drift in red (Debian's Chromium).
+ */
+const HOSTS = ['grid-1', 'grid-2'];
+let server: TestServer;
+let browser: Browser;
+const hostDir = (host: string) => join(server.dataDir, 'fleet', host);
+
+async function open(version: string) {
+  const source = join(server.dataDir, `src-${version}`);
+  await mkdir(source, { recursive: true });
+  await writeFile(join(source, 'index.html'), version);
+  await create({ gzip: true, file: `${source}.tar.gz`, cwd: source, portable: true }, ['index.html']);
+  const artifact = await server.upload('grid', await readFile(`${source}.tar.gz`));
+  const opened = await server.call('POST', '/v1/releases', { body: { app: 'grid', version, artifact } });
+  if (opened.status !== 202) throw new Error(JSON.stringify(opened.body));
+  return opened.body.id as string;
+}
+
+async function signIn(token: string): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await page.goto(server.url);
+  await page.getByLabel('API token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Apps' }).waitFor();
+  return page;
+}
+
+beforeAll(async () => {
+  server = await startTestServer();
+  for (const host of HOSTS) await mkdir(hostDir(host), { recursive: true });
+  await server.call('PUT', '/v1/apps/grid', {
+    body: {
+      name: 'grid',
+      deployRoot: '/srv/grid',
+      // The check waits for a file the test creates: the release stays in switching until then.
+      hooks: { healthCheck: 'if [ -f "$DEPLOY_ROOT/hold" ]; then until [ -f "$DEPLOY_ROOT/go" ]; do sleep 0.05; done; fi' },
+      environments: [{ name: 'production', targets: { hosts: HOSTS }, strategy: { type: 'rolling', batchSize: 2 } }],
+    },
+  });
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+  });
+});
+afterAll(async () => {
+  await browser?.close();
+  await server.stop();
+});
+
+describe('the dashboard, live', () => {
+  it('updates a running release from its event stream, with no polling of the release', async () => {
+    for (const host of HOSTS) await writeFile(join(hostDir(host), 'hold'), '');
+    const id = await open('1.0.0');
+    const page = await signIn(server.adminToken);
+    const calls = { release: 0, events: 0 };
+    page.on('request', (request) => {
+      const path = new URL(request.url()).pathname;
+      if (path === `/v1/releases/${id}`) calls.release += 1;
+      if (path === `/v1/releases/${id}/events` && request.headers().accept === 'text/event-stream') calls.events += 1;
+    });
+    await page.goto(`${server.url}/#/releases/${id}`);
+    await page.locator('h1 .badge', { hasText: 'switching' }).waitFor({ timeout: 60_000 });
+    expect(calls.events).toBe(1);
+    const releaseReadsWhileRunning = calls.release;
+
+    for (const host of HOSTS) await writeFile(join(hostDir(host), 'go'), '');
+    await page.locator('h1 .badge', { hasText: 'succeeded' }).waitFor({ timeout: 60_000 });
+    await page.locator('tr[data-host="grid-2"] .badge', { hasText: 'healthy' }).waitFor({ timeout: 20_000 });
+    // The first render reads the release; everything after came over the one stream.
+    expect(releaseReadsWhileRunning).toBe(1);
+    expect(calls.release).toBeLessThanOrEqual(2);
+    expect(calls.events).toBe(1);
+    for (const host of HOSTS) await rm(join(hostDir(host), 'hold'));
+    await page.close();
+  });
+
+  it('shows the hosts of an environment as a grid, and a scan turns a host flipped by hand red', async () => {
+    const page = await signIn(server.adminToken);
+    const grid = page.locator('section[aria-label="grid"] .host-grid[data-environment="production"]');
+    await grid.waitFor({ timeout: 20_000 });
+    for (const host of HOSTS) await expect.poll(() => grid.locator(`tr[data-host="${host}"] td.cell`).first().textContent()).toBe('●');
+    await expect.poll(() => grid.locator('tr.drift').count()).toBe(0);
+
+    // By hand: grid-2 loses its current link.
+    await rm(join(hostDir('grid-2'), 'current'));
+    await grid.getByRole('button', { name: 'Scan hosts' }).click();
+    const scanned = page.locator('section[aria-label="grid"] .host-grid[data-environment="production"]');
+    await scanned.locator('tr.drift[data-host="grid-2"]').waitFor({ timeout: 30_000 });
+    expect(await scanned.locator('tr[data-host="grid-2"] td.cell').first().textContent()).toBe('○');
+    expect(await scanned.getByRole('status').textContent()).toBe('1 of 2 hosts drift');
+    const background = await scanned.locator('tr.drift[data-host="grid-2"] td').first().evaluate((cell) => cell.ownerDocument.defaultView!.getComputedStyle(cell).backgroundColor);
+    expect(background).toBe('rgb(249, 222, 222)');
+    await page.close();
+  });
+});
