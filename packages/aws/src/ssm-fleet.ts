@@ -1,3 +1,4 @@
+import { type CloudWatchLogsClient, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   type CommandInvocation,
@@ -16,6 +17,8 @@ import {
   forEachLimited,
   type HostCommand,
   type HostInvocation,
+  type HostOutputLine,
+  type HostOutputRead,
   type InvocationStatus,
   renderHostScript,
   type ResolvedTargets,
@@ -70,7 +73,45 @@ export interface SsmFleetOptions {
    */
   s3?: S3Client;
   clock?: () => Date;
+  /**
+   * Hosts also stream each command's output to this CloudWatch Logs group as it runs
+   * (SendCommand's CloudWatchOutputConfig), and `readOutput` follows it with `logs` (GetLogEvents).
+   * Without both, the fleet has no live output and a host's output is known when its step ends.
+   */
+  outputLogGroup?: string;
+  logs?: CloudWatchLogsClient;
 }
+
+/** A live read's position in a host's two log streams: each a GetLogEvents token and the lines of its page already read. */
+interface LogPosition {
+  o?: string;
+  os?: number;
+  e?: string;
+  es?: number;
+}
+
+const encodePosition = (position: LogPosition) => Buffer.from(JSON.stringify(position), 'utf8').toString('base64url');
+
+function decodePosition(text: string | undefined): LogPosition {
+  if (!text) return {};
+  try {
+    const parsed = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as LogPosition;
+    return typeof parsed === 'object' && parsed !== null ? parsed : {};
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * How often a live reader looks at CloudWatch Logs again: GetLogEvents allows 25 calls a second per
+ * account and region, and each look is two (stdout, stderr).
+ */
+const LIVE_OUTPUT_POLL_MS = 2000;
+/** How many pages one live read follows in one stream (GetLogEvents may answer an empty page before the end). */
+const LOG_PAGES_PER_READ = 3;
+/** The log stream SSM writes a host's stdout or stderr to, under the group CloudWatchOutputConfig names. */
+export const logStreamOf = (ssmCommandId: string, host: string, stream: 'stdout' | 'stderr') =>
+  `${ssmCommandId}/${host}/aws-runShellScript/${stream}`;
 
 /** One SendCommand of a command: up to 50 hosts. Recorded as an intent before it is sent. */
 interface Part {
@@ -243,6 +284,9 @@ export function createSsmFleet(options: SsmFleetOptions): Fleet {
           MaxErrors: '100%',
           TimeoutSeconds: 600,
           ...(options.outputBucket ? { OutputS3BucketName: options.outputBucket, OutputS3KeyPrefix: outputPrefix(command.commandId) } : {}),
+          ...(options.outputLogGroup
+            ? { CloudWatchOutputConfig: { CloudWatchOutputEnabled: true, CloudWatchLogGroupName: options.outputLogGroup } }
+            : {}),
         }),
       );
     } catch (error) {
@@ -402,6 +446,74 @@ export function createSsmFleet(options: SsmFleetOptions): Fleet {
     }
   }
 
+  /** Which SSM command reached `host`: its part's CommandId, kept once known (it never changes). */
+  const sentTo = new Map<string, string>();
+  async function ssmCommandFor(commandId: string, host: string): Promise<string | undefined> {
+    const key = `${commandId}/${host}`;
+    if (!sentTo.has(key)) {
+      const { parts } = await readCommand(commandId);
+      for (const part of parts.values()) {
+        if (part.ssmCommandId && part.hosts.includes(host)) sentTo.set(key, part.ssmCommandId);
+      }
+    }
+    return sentTo.get(key);
+  }
+
+  /**
+   * New lines of one log stream from `token` (skipping the `skip` lines of that page already read),
+   * each with the place after it. A stream not there yet (the host has not printed) reads as empty.
+   */
+  async function readLogStream(logStreamName: string, token: string | undefined, skip: number) {
+    const lines: { text: string; token: string | undefined; skip: number }[] = [];
+    let at = { token, skip };
+    for (let page = 0; page < LOG_PAGES_PER_READ; page++) {
+      let answer;
+      try {
+        answer = await options.logs!.send(
+          new GetLogEventsCommand({
+            logGroupName: options.outputLogGroup,
+            logStreamName,
+            startFromHead: true,
+            ...(at.token ? { nextToken: at.token } : {}),
+          }),
+        );
+      } catch (error) {
+        if ((error as { name?: string }).name === 'ResourceNotFoundException') break;
+        throw translateSdkError(error, 'CloudWatch Logs (read command output)');
+      }
+      const texts = (answer.events ?? []).flatMap((event) => (event.message ?? '').replace(/\n$/, '').split('\n'));
+      texts.slice(at.skip).forEach((text, i) => lines.push({ text, token: at.token, skip: at.skip + i + 1 }));
+      const next = answer.nextForwardToken;
+      // The same token back: the end of the stream for now; the lines of this page stay counted.
+      if (!next || next === at.token) {
+        at = { token: at.token, skip: Math.max(at.skip, texts.length) };
+        break;
+      }
+      at = { token: next, skip: 0 };
+    }
+    return { lines, at };
+  }
+
+  /**
+   * What the host printed so far, followed in CloudWatch Logs. SSM sends output there in batches
+   * as the command runs (a few seconds behind the host). Whether the run is over is the step's to
+   * say (settled once every host ended): this never says `ended` itself.
+   */
+  async function readOutput(commandId: string, host: string, from: string | undefined): Promise<HostOutputRead> {
+    const position = decodePosition(from);
+    const ssmCommandId = await ssmCommandFor(commandId, host);
+    if (!ssmCommandId) return { lines: [], next: encodePosition(position), ended: false };
+    const out = await readLogStream(logStreamOf(ssmCommandId, host, 'stdout'), position.o, position.os ?? 0);
+    const err = await readLogStream(logStreamOf(ssmCommandId, host, 'stderr'), position.e, position.es ?? 0);
+    const errFrom = { e: position.e, es: position.es ?? 0 };
+    const outAt = { o: out.at.token, os: out.at.skip };
+    const lines: HostOutputLine[] = [
+      ...out.lines.map((line) => ({ stream: 'stdout' as const, text: line.text, position: encodePosition({ o: line.token, os: line.skip, ...errFrom }) })),
+      ...err.lines.map((line) => ({ stream: 'stderr' as const, text: line.text, position: encodePosition({ ...outAt, e: line.token, es: line.skip }) })),
+    ];
+    return { lines, next: encodePosition({ ...outAt, e: err.at.token, es: err.at.skip }), ended: false };
+  }
+
   async function describeInstances(input: DescribeInstanceInformationCommandInput): Promise<InstanceInformation[]> {
     const found: InstanceInformation[] = [];
     let nextToken: string | undefined;
@@ -495,6 +607,8 @@ export function createSsmFleet(options: SsmFleetOptions): Fleet {
         },
       );
     },
+
+    ...(options.logs && options.outputLogGroup ? { readOutput, outputPollMs: LIVE_OUTPUT_POLL_MS } : {}),
 
     async results(commandId: string) {
       const { partCount = 0, parts } = await readCommand(commandId);

@@ -42,7 +42,7 @@ export type HostOutputEvent =
 export interface HostOutputDeps {
   store: Pick<ReleaseRecordStore, 'getRelease'> & Pick<StepStore, 'listSteps'> & Pick<PlanStore, 'getHostStates'>;
   /** Absent where the API has no fleet: output is then what the steps recorded when they ended. */
-  fleet?: Pick<Fleet, 'readOutput'>;
+  fleet?: Pick<Fleet, 'readOutput' | 'outputPollMs'>;
 }
 
 /** How long a long poll (`waitSeconds`) may wait: within API Gateway's 30-second limit. */
@@ -120,7 +120,8 @@ export function createHostOutput({ store, fleet }: HostOutputDeps) {
         const read = await fleet.readOutput(step.commandId!, host, within);
         lines.push(...read.lines.map((line) => ({ position: `${index}.${line.position}`, ...base, stream: line.stream, text: line.text })));
         cutBytes += read.cutBytes ?? 0;
-        if (!read.ended) {
+        // A settled step whose read found nothing more is over, for fleets that cannot say so themselves.
+        if (!read.ended && !(step.state !== 'running' && read.lines.length === 0)) {
           next = `${index}.${read.next}`;
           caughtUp = false;
           break;
@@ -164,7 +165,7 @@ export function createHostOutput({ store, fleet }: HostOutputDeps) {
       position = view.next;
       if (view.lines.length > 0 || view.ended || view.cutBytes) yield view;
       if (view.ended || signal?.aborted || Date.now() >= until) return;
-      await sleep(OUTPUT_POLL_MS, signal);
+      await sleep(fleet?.outputPollMs ?? OUTPUT_POLL_MS, signal);
       if (Date.now() - refreshedAt >= STEPS_REFRESH_MS) {
         ({ release, steps } = await load(releaseId, host));
         refreshedAt = Date.now();

@@ -508,6 +508,8 @@ export interface Fleet {
    * out, and a host's output is then what `results` recorded when the step ended.
    */
   readOutput?(commandId: string, host: string, from: string | undefined): Promise<HostOutputRead>;
+  /** How often a live reader may call `readOutput` again (the fleet's own quotas); 250 ms when absent. */
+  outputPollMs?: number;
 }
 
 /** One line a host printed, and the position just after it (where a later read resumes). */
@@ -522,7 +524,10 @@ export interface HostOutputRead {
   lines: HostOutputLine[];
   /** Where the next read starts: after the last line here, or `from` when there is none. */
   next: string;
-  /** True once the host's run is over and every line of it was read. */
+  /**
+   * True once the host's run is over and every line of it was read. A fleet that cannot tell (its
+   * output arrives apart from the outcome) answers false, and the step's settling says it.
+   */
   ended: boolean;
   /** Bytes skipped because the output grew past the kept limit (the start is cut, the end kept). */
   cutBytes?: number;
