@@ -14,7 +14,7 @@ export default $config({
     };
   },
   async run() {
-    const { table, bucket } = await import('./infra/storage');
+    const { table, bucket, commandOutputLogs } = await import('./infra/storage');
     const { secretParameterArns, secretParameterNames } = await import('./infra/secrets');
     const { email, sender } = await import('./infra/email');
     const { createFunctions } = await import('./infra/functions');
@@ -42,8 +42,8 @@ export default $config({
       email.nodes.configurationSet.arn,
     ]);
     const refs = $util
-      .all([arns, secretParameterArns])
-      .apply(([[regionName, account, tableArn, bucketArn, release, rollback, senderIdentity, senderConfigurationSet], secretArns]) => ({
+      .all([arns, secretParameterArns, commandOutputLogs.arn])
+      .apply(([[regionName, account, tableArn, bucketArn, release, rollback, senderIdentity, senderConfigurationSet], secretArns, logGroupArn]) => ({
         region: regionName,
         account,
         tableArn,
@@ -53,6 +53,7 @@ export default $config({
         senderIdentityArn: senderIdentity,
         senderConfigurationSetArn: senderConfigurationSet,
         secretParameterArns: secretArns,
+        commandOutputLogGroupArn: logGroupArn,
       }));
 
     const api = new sst.aws.ApiGatewayV2('Api');
@@ -61,6 +62,7 @@ export default $config({
     const environment = {
       SLIPWAY_TABLE: table.name,
       SLIPWAY_BUCKET: bucket.name,
+      SLIPWAY_OUTPUT_LOG_GROUP: commandOutputLogs.name,
       SLIPWAY_RELEASE_STATE_MACHINE_ARN: releaseArn,
       SLIPWAY_ROLLBACK_STATE_MACHINE_ARN: rollbackArn,
       SLIPWAY_SENDER: sender,
@@ -74,7 +76,7 @@ export default $config({
     const machines = createStateMachines(stageArns);
     createEventRules(functions.commandStatus, functions.executionFailed, functions.sweep, [machines.release.arn, machines.rollback.arn]);
 
-    const hostPolicy = createHostPolicy(bucket.arn);
+    const hostPolicy = createHostPolicy(bucket.arn, commandOutputLogs.arn);
 
     return {
       api: api.url,

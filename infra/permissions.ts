@@ -23,6 +23,8 @@ export interface StackRefs {
   senderConfigurationSetArn: string;
   /** The SSM SecureString parameter of each secret (infra/secrets.ts). */
   secretParameterArns: Record<SecretName, string>;
+  /** The log group hosts stream Run Command output to as it runs (`arn:aws:logs:...:log-group:<name>`). */
+  commandOutputLogGroupArn: string;
 }
 
 /** Actions AWS only grants on "*" (no resource-level permissions); each is named here, none else may use "*". */
@@ -102,10 +104,15 @@ const executions = (r: StackRefs): string[] =>
  * What a managed host (its instance role) needs, besides AmazonSSMManagedInstanceCore: the
  * artifacts it downloads and the Run Command output it writes to the bucket.
  */
-export function hostStatements(bucketArn: string): Statement[] {
+export function hostStatements(bucketArn: string, commandOutputLogGroupArn: string): Statement[] {
+  const logGroup = /^arn:aws:logs:([^:]*):([^:]*):log-group:/.exec(commandOutputLogGroupArn);
   return [
     { actions: ['s3:GetObject'], resources: [`${bucketArn}/artifacts/*`] },
     { actions: ['s3:PutObject'], resources: [`${bucketArn}/command-output/*`] },
+    // The SSM agent streams output as it runs (CloudWatchOutputConfig): it looks the group up, then
+    // makes a stream per command, host and stream, and writes to it.
+    { actions: ['logs:CreateLogStream', 'logs:DescribeLogStreams', 'logs:PutLogEvents'], resources: [`${commandOutputLogGroupArn}:*`] },
+    { actions: ['logs:DescribeLogGroups'], resources: [`arn:aws:logs:${logGroup?.[1] ?? '*'}:${logGroup?.[2] ?? '*'}:log-group:*`] },
   ];
 }
 
@@ -148,6 +155,12 @@ export function permissions(r: StackRefs): Record<string, Statement[]> {
       { actions: ['states:StartExecution'], resources: [r.releaseStateMachineArn, r.rollbackStateMachineArn] },
       // StopExecution: cancelling a release still pending stops its execution outright.
       { actions: ['states:DescribeExecution', 'states:GetExecutionHistory', 'states:StopExecution'], resources: executions(r) },
+      // The host scan (POST .../hosts/scan) is a read-only command on the hosts, sent and read here.
+      ...sendCommands(r),
+      commandResults,
+      ...readCommandOutput(r).filter((statement) => !statement.actions.includes('s3:ListBucket')),
+      // Live host output: the streams SSM writes each host's output to as it runs.
+      { actions: ['logs:GetLogEvents'], resources: [`${r.commandOutputLogGroupArn}:log-stream:*`] },
     ],
     CommandStatus: [table(r), taskCallbacks, commandResults, ...readCommandOutput(r), sendMail(r)],
     // Retention deletes artifacts nothing uses any more (the bucket keeps the old version for 30 days).

@@ -46,3 +46,12 @@ new aws.s3.BucketServerSideEncryptionConfiguration('ArtifactsEncryption', {
   bucket: bucket.name,
   rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'AES256' } }],
 });
+
+/**
+ * Run Command output as it is printed (SendCommand's CloudWatchOutputConfig): what the API follows
+ * for live host output. Kept as long as the bucket keeps the whole output.
+ */
+export const commandOutputLogs = new aws.cloudwatch.LogGroup('CommandOutput', {
+  name: `/slipway/${$app.name}-${$app.stage}/command-output`,
+  retentionInDays: 30,
+});

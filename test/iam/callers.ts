@@ -35,12 +35,15 @@ export const PORT_CALLERS: Record<string, readonly string[]> = {
   ],
   // stages.reconcileCommands (Sweep).
   'workflow.sendTaskHeartbeat': ['Sweep'],
-  // stages.prepare (Prepare).
-  'fleet.resolveTargets': ['Prepare'],
-  // runCommandStep (stages.ts) from distribute, switchBatch, revertBatch, prune.
-  'fleet.send': ['Distribute', 'SwitchBatch', 'RevertBatch', 'Prune'],
-  // stages.commandFinished: the status event (CommandStatus) and reconcileCommands (Sweep).
-  'fleet.results': ['CommandStatus', 'Sweep'],
+  // stages.prepare (Prepare); the host list and its scan (host-inventory.ts: list, scan) (Api).
+  'fleet.resolveTargets': ['Prepare', 'Api'],
+  // runCommandStep (stages.ts) from distribute, switchBatch, revertBatch, prune; the host scan (Api).
+  'fleet.send': ['Distribute', 'SwitchBatch', 'RevertBatch', 'Prune', 'Api'],
+  // stages.commandFinished: the status event (CommandStatus) and reconcileCommands (Sweep); the
+  // host scan waits for its own command's results (Api).
+  'fleet.results': ['CommandStatus', 'Sweep', 'Api'],
+  // Live host output (host-output.ts) (Api).
+  'fleet.readOutput': ['Api'],
   // stages.watch probes an environment's analysis through its bakes and timed pauses (Watch).
   'alarms.describe': ['Watch'],
 };

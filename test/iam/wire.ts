@@ -1,4 +1,5 @@
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
@@ -91,6 +92,9 @@ function systemsManager(outputBucket: string) {
         const ids: string[] = filter?.Values ?? ['i-0a1b2c3d4e5f60718', 'mi-0123456789abcdef0'];
         return { body: { InstanceInformationList: ids.map((InstanceId) => ({ InstanceId, PingStatus: 'Online' })) } };
       }
+      // CloudWatch Logs, on the same fake: a host's stream with one line in it.
+      case 'Logs_20140328.GetLogEvents':
+        return { body: { events: [{ timestamp: 1, message: 'a line\n', ingestionTime: 1 }], nextForwardToken: body.nextToken ?? 'f/1' } };
       default:
         return notFound('UnknownOperation');
     }
@@ -120,8 +124,11 @@ export async function recordPortCalls(refs: StackRefs): Promise<AttributedCall[]
   recordCalls(cloudwatch, recorder.recordCall);
   const sfn = new SFNClient(sfnFake.clientOptions(1));
   const ssm = new SSMClient(ssmFake.clientOptions(1));
+  const logs = new CloudWatchLogsClient(ssmFake.clientOptions(1));
   recordCalls(sfn, recorder.recordCall);
   recordCalls(ssm, recorder.recordCall);
+  recordCalls(logs, recorder.recordCall);
+  const outputLogGroup = refs.commandOutputLogGroupArn.replace(/^arn:aws:logs:[^:]*:[^:]*:log-group:/, '');
   const connection = {
     region: LOCAL_REGION,
     credentials: LOCAL_CREDENTIALS,
@@ -132,7 +139,7 @@ export async function recordPortCalls(refs: StackRefs): Promise<AttributedCall[]
   const objects = createS3Client(connection);
   try {
     const workflow = createStepFunctionsWorkflow(sfn, refs.releaseStateMachineArn, refs.rollbackStateMachineArn);
-    const fleet = createSsmFleet({ ssm, documents, tableName: WIRE_TABLE, outputBucket, s3: objects });
+    const fleet = createSsmFleet({ ssm, documents, tableName: WIRE_TABLE, outputBucket, s3: objects, logs, outputLogGroup });
     const run = (method: string, work: () => Promise<unknown>) => recorder.within(method, work);
 
     await run('workflow.startRelease', async () => {
@@ -168,6 +175,9 @@ export async function recordPortCalls(refs: StackRefs): Promise<AttributedCall[]
       new PutObjectCommand({ Bucket: outputBucket, Key: 'command-output/c-1/ssm-1/mi-0123456789abcdef0/awsrunShellScript/0.awsrunShellScript/stdout', Body: 'all of it' }),
     );
     await run('alarms.describe', () => createCloudWatchAlarmMonitor(cloudwatch).describe(['shop/5xx', 'shop-latency']));
+    await run('fleet.readOutput', async () => {
+      await fleet.readOutput!('c-1', 'i-0a1b2c3d4e5f60718', undefined);
+    });
     await run('fleet.results', async () => {
       await fleet.results('c-1');
       // Wired without the bucket (or when reading it fails), a failed host's output comes from SSM.
@@ -177,6 +187,7 @@ export async function recordPortCalls(refs: StackRefs): Promise<AttributedCall[]
     sfn.destroy();
     ssm.destroy();
     cloudwatch.destroy();
+    logs.destroy();
     documents.destroy();
     objects.destroy();
     await Promise.all([sfnFake.close(), ssmFake.close(), cloudwatchFake.close(), dynamo.close(), output.close()]);

@@ -15,4 +15,5 @@ export const STACK_REFS: StackRefs = {
     AdminToken: 'arn:aws:ssm:eu-west-1:123456789012:parameter/slipway/prod/admin-token',
     WebhookSecret: 'arn:aws:ssm:eu-west-1:123456789012:parameter/slipway/prod/webhook-secret',
   },
+  commandOutputLogGroupArn: 'arn:aws:logs:eu-west-1:123456789012:log-group:/slipway/slipway-prod/command-output',
 };

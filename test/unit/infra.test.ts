@@ -62,16 +62,18 @@ describe('least privilege', () => {
   });
 
   it('gives managed hosts exactly the artifacts to read and the command output to write', () => {
-    expect(hostStatements(refs.bucketArn)).toEqual([
+    expect(hostStatements(refs.bucketArn, refs.commandOutputLogGroupArn)).toEqual([
       { actions: ['s3:GetObject'], resources: [`${refs.bucketArn}/artifacts/*`] },
       { actions: ['s3:PutObject'], resources: [`${refs.bucketArn}/command-output/*`] },
+      { actions: ['logs:CreateLogStream', 'logs:DescribeLogStreams', 'logs:PutLogEvents'], resources: [`${refs.commandOutputLogGroupArn}:*`] },
+      { actions: ['logs:DescribeLogGroups'], resources: ['arn:aws:logs:eu-west-1:123456789012:log-group:*'] },
     ]);
   });
 
-  it('lets only host stages run commands, on the shell document and tagged hosts only', () => {
+  it('lets only host stages and the host scan (Api) run commands, on the shell document and tagged hosts only', () => {
     for (const [fn, statements] of Object.entries(all)) {
       const sends = statements.filter((s) => s.actions.includes('ssm:SendCommand'));
-      if (!['Distribute', 'SwitchBatch', 'RevertBatch', 'Prune'].includes(fn)) {
+      if (!['Distribute', 'SwitchBatch', 'RevertBatch', 'Prune', 'Api'].includes(fn)) {
         expect(sends, fn).toEqual([]);
         continue;
       }

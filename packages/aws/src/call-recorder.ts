@@ -36,6 +36,7 @@ const PREFIX: Record<string, string> = {
   SSMClient: 'ssm',
   SESv2Client: 'ses',
   SESClient: 'ses',
+  CloudWatchLogsClient: 'logs',
 };
 
 /** S3 operations whose IAM action has another name (AWS's "actions, resources and condition keys" page for S3). */
@@ -115,6 +116,8 @@ function resourcesOf(service: string, operation: string, input: Input): { action
         return (input.AlarmNames as unknown[]).map((name) => ({ action: operation, resource: `arn:aws:cloudwatch:{region}:{account}:alarm:${String(name)}` }));
       }
       return anything(operation);
+    case 'logs':
+      return logsResources(operation, input);
     default:
       return anything(operation);
   }
@@ -188,6 +191,13 @@ function ssmResources(operation: string, input: Input) {
   // Targets by tag reach whichever instances carry them: IAM checks each, so any instance.
   if (list(input.Targets).length > 0) targets.push('arn:aws:ec2:{region}:{account}:instance/*');
   return [documentArn, ...targets].map((resource) => ({ action: operation, resource }));
+}
+
+/** Log events are read per stream; the rest of CloudWatch Logs by group. */
+function logsResources(operation: string, input: Input) {
+  if (!input.logGroupName) return anything(operation);
+  const group = `arn:aws:logs:{region}:{account}:log-group:${String(input.logGroupName)}`;
+  return [{ action: operation, resource: input.logStreamName ? `${group}:log-stream:${String(input.logStreamName)}` : `${group}:*` }];
 }
 
 function sesResources(operation: string, input: Input) {

@@ -4,6 +4,7 @@ import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import {
   ConfigurationError,
@@ -86,6 +87,8 @@ const AwsEnvironment = z.object({
   AWS_REGION: z.string().min(1),
   SLIPWAY_TABLE: z.string().min(1),
   SLIPWAY_BUCKET: z.string().min(1),
+  /** The log group hosts stream command output to (live host output); without it, output is known when a step ends. */
+  SLIPWAY_OUTPUT_LOG_GROUP: z.string().min(1).optional(),
   SLIPWAY_RELEASE_STATE_MACHINE_ARN: z.string().startsWith('arn:'),
   SLIPWAY_ROLLBACK_STATE_MACHINE_ARN: z.string().startsWith('arn:'),
   SLIPWAY_SENDER: z.email(),
@@ -234,7 +237,16 @@ export async function loadAwsRuntime(env: NodeJS.ProcessEnv, options: AwsRuntime
     baseUrl: () => config.SLIPWAY_BASE_URL,
     ...(options.assets ? { assets: options.assets } : {}),
     // The S3 client reads the tail of a failed host's output, which SSM's own answer cuts short.
-    fleet: createSsmFleet({ ssm, documents, tableName: config.SLIPWAY_TABLE, outputBucket: config.SLIPWAY_BUCKET, s3 }),
+    fleet: createSsmFleet({
+      ssm,
+      documents,
+      tableName: config.SLIPWAY_TABLE,
+      outputBucket: config.SLIPWAY_BUCKET,
+      s3,
+      ...(config.SLIPWAY_OUTPUT_LOG_GROUP
+        ? { outputLogGroup: config.SLIPWAY_OUTPUT_LOG_GROUP, logs: new CloudWatchLogsClient({ region: config.AWS_REGION }) }
+        : {}),
+    }),
     refuseTargets: (app) => sshTargetProblems(app, SSH_TARGETS_ON_AWS),
     // Analyses probe from the Watch function; only it is granted cloudwatch:DescribeAlarms.
     analysis: { http: fetchHttpProbe, alarms: createCloudWatchAlarmMonitor(new CloudWatchClient({ region: config.AWS_REGION })) },
