@@ -49,8 +49,12 @@ export interface HostOutputDeps {
 export const MAX_WAIT_SECONDS = 20;
 /** How often a waiting reader looks at the fleet again (a file read locally, a GetLogEvents on AWS). */
 export const OUTPUT_POLL_MS = 250;
-/** How often a waiting reader reads the release and its steps again: the store's cost per open stream. */
-export const STEPS_REFRESH_MS = 2000;
+/**
+ * How often a waiting reader reads the release and its steps again (a GetItem and a Query): the
+ * store's cost per open stream. Often while the reader has read every step there is (the host's
+ * next step's first lines wait on it), seldom while a step's output is still coming.
+ */
+export const STEPS_REFRESH_MS = { caughtUp: 750, streaming: 3000 } as const;
 /** An open stream ends after this long; the client reconnects with Last-Event-ID and misses nothing. */
 export const MAX_STREAM_MS = 15 * 60_000;
 
@@ -154,7 +158,8 @@ export function createHostOutput({ store, fleet }: HostOutputDeps) {
 
   /**
    * Follows the output from `after`: yields each read that has something (or says the end), and
-   * between reads looks at the fleet every OUTPUT_POLL_MS and at the store every STEPS_REFRESH_MS.
+   * between reads looks at the fleet every OUTPUT_POLL_MS (or the fleet's own pace) and at the
+   * store as STEPS_REFRESH_MS says.
    */
   async function* follow(releaseId: string, host: string, after: string | undefined, until: number, signal?: AbortSignal) {
     let { release, steps } = await load(releaseId, host);
@@ -166,7 +171,8 @@ export function createHostOutput({ store, fleet }: HostOutputDeps) {
       if (view.lines.length > 0 || view.ended || view.cutBytes) yield view;
       if (view.ended || signal?.aborted || Date.now() >= until) return;
       await sleep(fleet?.outputPollMs ?? OUTPUT_POLL_MS, signal);
-      if (Date.now() - refreshedAt >= STEPS_REFRESH_MS) {
+      const refreshEvery = parsePosition(position).step >= steps.length ? STEPS_REFRESH_MS.caughtUp : STEPS_REFRESH_MS.streaming;
+      if (Date.now() - refreshedAt >= refreshEvery) {
         ({ release, steps } = await load(releaseId, host));
         refreshedAt = Date.now();
       }

@@ -54,11 +54,6 @@ export interface SlipwayDeps {
   fleet?: Fleet;
   /** What environments' analyses ask (stages only); an analysis with no source fails safe. */
   analysis?: AnalysisSources;
-  /**
-   * The fleet the API reads live output from and scans hosts with, where it has one but runs no
-   * stage (the API Lambda); `fleet` otherwise.
-   */
-  apiFleet?: Fleet;
   mailer: Mailer;
   notifier: Notifier;
   clock: Clock;
@@ -103,9 +98,9 @@ export function createSlipway(deps: SlipwayDeps) {
   const retention = createRetention({ store, objects, workflow, clock, logger, ...(deps.retention ? { policy: deps.retention } : {}) });
   const analysis = deps.analysis ? { analysis: deps.analysis } : {};
   const stages = fleet ? createReleaseStages({ store, fleet, workflow, objects, approvals, clock, ids, logger, ...analysis }) : undefined;
-  const hostFleet = deps.apiFleet ?? fleet;
-  const hostOutput = createHostOutput({ store, ...(hostFleet ? { fleet: hostFleet } : {}) });
-  const hostInventory = createHostInventory({ store, apps, clock, ids, logger, ...(hostFleet ? { fleet: hostFleet } : {}) });
+  // Without a fleet, output is what the steps recorded and the host list what switches recorded.
+  const hostOutput = createHostOutput({ store, ...(fleet ? { fleet } : {}) });
+  const hostInventory = createHostInventory({ store, apps, clock, ids, logger, ...(fleet ? { fleet } : {}) });
   const releaseFeed = createReleaseFeed({ store, view: (id) => releases.view(id) });
   const api = createHttpApi({
     idempotency: createIdempotency({ store, clock }),
