@@ -236,6 +236,8 @@ export async function loadAwsRuntime(env: NodeJS.ProcessEnv, options: AwsRuntime
       : createUnsignedWebhookRefusal(AWS_SECRET_PARAMETERS.webhookSecret),
     baseUrl: () => config.SLIPWAY_BASE_URL,
     ...(options.assets ? { assets: options.assets } : {}),
+    // API Gateway HTTP APIs answer only once the function returned: a stream could never be followed.
+    eventStreams: false,
     // The S3 client reads the tail of a failed host's output, which SSM's own answer cuts short.
     fleet: createSsmFleet({
       ssm,

@@ -66,6 +66,8 @@ export interface SlipwayDeps {
   assets?: (path: string) => { contentType: string; body: string } | undefined;
   /** Refuses, when a config is applied, targets this runtime cannot reach (see AppDeps). */
   refuseTargets?: AppDeps['refuseTargets'];
+  /** False where answers are buffered whole (Lambda behind API Gateway): no server-sent events there. */
+  eventStreams?: boolean;
   /** How long records, artifacts and output are kept (defaults in retention.ts). */
   retention?: Partial<RetentionPolicy>;
   /** Requests the API handles at once before it answers 503 (default DEFAULT_MAX_IN_FLIGHT_REQUESTS). */
@@ -122,6 +124,7 @@ export function createSlipway(deps: SlipwayDeps) {
     logger,
     ...(deps.outbox ? { outbox: deps.outbox } : {}),
     ...(deps.assets ? { assets: deps.assets } : {}),
+    ...(deps.eventStreams === undefined ? {} : { eventStreams: deps.eventStreams }),
   });
   return { auth, apps, artifacts, releases, diffs, approvals, audit, retention, stages, api, hostOutput, hostInventory, releaseFeed };
 }

@@ -249,7 +249,7 @@ export function createHttpApi(services: ApiServices): HttpApi {
         body = await jsonBody(c, route.body.optional ?? false);
         parse(route.body.schema, body, route.body.what);
       }
-      if (route.events && wantsEventStream(c)) {
+      if (route.events && services.eventStreams !== false && wantsEventStream(c)) {
         const controller = new AbortController();
         c.req.raw.signal?.addEventListener('abort', () => controller.abort(), { once: true });
         const events = route.events({

@@ -67,6 +67,12 @@ export interface ApiServices {
   /** A release's event log (JSON answer of the events route). */
   listEvents(releaseId: string): Promise<unknown[]>;
   logger: Logger;
+  /**
+   * Whether `Accept: text/event-stream` gets a stream. False on Lambda behind API Gateway, which
+   * buffers a whole answer (a stream would end in a 504): there every route answers JSON, and
+   * clients follow by long poll (`waitSeconds`) or, the dashboard, by polling.
+   */
+  eventStreams?: boolean;
   /** The local outbox; absent on AWS, where mail goes out through SES. */
   outbox?: { list(): Promise<unknown[]> };
   /**
