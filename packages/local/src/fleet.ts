@@ -1,12 +1,11 @@
 import { spawn } from 'node:child_process';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import {
   type Fleet,
   type HostCommand,
   type HostInvocation,
-  type HostOutputLine,
   type HostOutputRead,
   type InvocationStatus,
   type Logger,
@@ -14,6 +13,7 @@ import {
   type ResolvedTargets,
   type Targets,
 } from '@slipway/core';
+import { readGrowingOutput } from './output-files.ts';
 
 /** Each stream of a host's output is kept to its last 64 KiB: the end is where errors are. */
 export const OUTPUT_LIMIT_BYTES = 64 * 1024;
@@ -70,61 +70,6 @@ async function readCapped(file: string): Promise<string> {
   }
 }
 
-/** What a live read answers of one stream at most: a host printing faster is cut at the start. */
-export const LIVE_OUTPUT_LIMIT_BYTES = 512 * 1024;
-
-/**
- * The bytes of `file` from `from` on, at most LIVE_OUTPUT_LIMIT_BYTES of its end, and how many were
- * skipped to keep to that; a missing file reads as empty.
- */
-async function readFrom(file: string, from: number): Promise<{ bytes: Buffer; start: number; cut: number }> {
-  let handle;
-  try {
-    handle = await open(file, 'r');
-  } catch {
-    return { bytes: Buffer.alloc(0), start: from, cut: 0 };
-  }
-  try {
-    const { size } = await handle.stat();
-    const start = Math.max(from, size - LIVE_OUTPUT_LIMIT_BYTES);
-    const bytes = Buffer.alloc(Math.max(0, size - start));
-    const { bytesRead } = bytes.length ? await handle.read(bytes, 0, bytes.length, start) : { bytesRead: 0 };
-    return { bytes: bytes.subarray(0, bytesRead), start, cut: start - from };
-  } finally {
-    await handle.close();
-  }
-}
-
-/**
- * Splits new bytes of a stream into lines, each with the offset just after it. While the run goes
- * on only whole lines count (the rest is read again next time); once it ended, the last line too.
- * After a cut, the partial first line is dropped: its start was cut.
- */
-function linesOf(bytes: Buffer, start: number, cut: boolean, ended: boolean): { lines: { text: string; end: number }[]; end: number } {
-  const lines: { text: string; end: number }[] = [];
-  let lineStart = 0;
-  if (cut) {
-    const newline = bytes.indexOf(10);
-    if (newline < 0) return { lines, end: start + (ended ? bytes.length : 0) };
-    lineStart = newline + 1;
-  }
-  for (let newline = bytes.indexOf(10, lineStart); newline >= 0; newline = bytes.indexOf(10, lineStart)) {
-    lines.push({ text: bytes.subarray(lineStart, newline).toString('utf8'), end: start + newline + 1 });
-    lineStart = newline + 1;
-  }
-  if (ended && lineStart < bytes.length) {
-    lines.push({ text: bytes.subarray(lineStart).toString('utf8'), end: start + bytes.length });
-    lineStart = bytes.length;
-  }
-  return { lines, end: start + lineStart };
-}
-
-/** A local read position: the byte offsets reached in stdout and stderr, `<stdout>-<stderr>`. */
-function parsePosition(position: string | undefined): [number, number] {
-  const match = position === undefined ? null : /^(\d+)-(\d+)$/.exec(position);
-  return match ? [Number(match[1]), Number(match[2])] : [0, 0];
-}
-
 /** The file's mtime in ms, or undefined when it is not there. */
 async function modifiedAt(path: string): Promise<number | undefined> {
   return stat(path).then(
@@ -157,6 +102,7 @@ function alive(pid: number | undefined): boolean {
  * meanwhile (as the reconciling check does with SSM on AWS).
  */
 export function createLocalFleet(options: LocalFleetOptions): Fleet & {
+  readOutput: NonNullable<Fleet['readOutput']>;
   reconcile(): Promise<void>;
   hostDir(host: string): string;
   /** Resolves once no command is running on any host (or after `timeoutMs`). */
@@ -547,22 +493,7 @@ wait
           over = false;
         }
       }
-      const [outFrom, errFrom] = parsePosition(from);
-      const out = await readFrom(join(dir, 'stdout'), outFrom);
-      const err = await readFrom(join(dir, 'stderr'), errFrom);
-      const outLines = linesOf(out.bytes, out.start, out.cut > 0, over);
-      const errLines = linesOf(err.bytes, err.start, err.cut > 0, over);
-      const lines: HostOutputLine[] = [
-        ...outLines.lines.map((line) => ({ stream: 'stdout' as const, text: line.text, position: `${line.end}-${errFrom}` })),
-        ...errLines.lines.map((line) => ({ stream: 'stderr' as const, text: line.text, position: `${outLines.end}-${line.end}` })),
-      ];
-      const cutBytes = out.cut + err.cut;
-      return {
-        lines,
-        next: `${outLines.end}-${errLines.end}`,
-        ended: over && outLines.end === out.start + out.bytes.length && errLines.end === err.start + err.bytes.length,
-        ...(cutBytes > 0 ? { cutBytes } : {}),
-      };
+      return readGrowingOutput(join(dir, 'stdout'), join(dir, 'stderr'), from, over);
     },
 
     async settle(timeoutMs) {

@@ -50,6 +50,11 @@ export async function createRoutedFleet(sshSettings: SshSettings | undefined, fo
       if (ssh && (await ssh.owns(commandId))) return ssh.results(commandId);
       return folders.results(commandId);
     },
+    // Live output: SSH host ids have an "@", folder host ids never do.
+    async readOutput(commandId, host, from) {
+      if (ssh && host.includes('@')) return ssh.readOutput(commandId, host, from);
+      return folders.readOutput(commandId, host, from);
+    },
   };
   return {
     ...fleet,

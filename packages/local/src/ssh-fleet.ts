@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -8,6 +8,7 @@ import {
   type Fleet,
   type HostCommand,
   type HostInvocation,
+  type HostOutputRead,
   type HostScript,
   type InvocationStatus,
   type Logger,
@@ -22,6 +23,7 @@ import {
   sshHostId,
   type Targets,
 } from '@slipway/core';
+import { readGrowingOutput } from './output-files.ts';
 import ssh2, { type ClientChannel } from 'ssh2';
 import { hostKeyAlgorithmsFor, hostKeyCheck, type KnownHostLine, parseKnownHosts } from './ssh-known-hosts.ts';
 
@@ -162,6 +164,7 @@ async function readSshFiles(identityFile: string, knownHostsFile: string) {
 }
 
 export type SshFleet = Fleet & {
+  readOutput: NonNullable<Fleet['readOutput']>;
   /** Whether this fleet sent the command (the routing fleet asks). */
   owns(commandId: string): Promise<boolean>;
   /** Follows again every command not yet reported: after a restart, outcomes are found on the hosts. */
@@ -197,6 +200,7 @@ export async function createSshFleet(options: SshFleetOptions): Promise<SshFleet
 
   const commandDir = (commandId: string) => join(commandsDir, commandId);
   const outcomeFile = (commandId: string, host: string) => join(commandDir(commandId), 'hosts', `${host}.json`);
+  const liveFile = (commandId: string, host: string, stream: 'stdout' | 'stderr') => join(commandDir(commandId), 'hosts', `${host}.${stream}`);
 
   async function readCommand(commandId: string): Promise<JournalCommand | undefined> {
     try {
@@ -333,6 +337,7 @@ export async function createSshFleet(options: SshFleetOptions): Promise<SshFleet
     const client = await connect(target, hostId);
     const stdout = new OutputTail();
     const stderr = new OutputTail();
+    let live: { stdout: WriteStream; stderr: WriteStream } | undefined;
     let timedOut = false;
     // The host's own `timeout` ends the run; this is for a host that stops answering altogether.
     const deadline = setTimeout(() => {
@@ -370,7 +375,21 @@ export async function createSshFleet(options: SshFleetOptions): Promise<SshFleet
         script: renderHostScript(script),
       });
       onLaunch();
-      const code = await execute(client, 'bash -s', launch, { stdout: (chunk) => stdout.push(chunk), stderr: (chunk) => stderr.push(chunk) });
+      // Live output (readOutput) reads these as they grow. Each try starts them again: the launcher
+      // streams the run's output from its start every time, so a byte's offset never changes.
+      await mkdir(join(commandDir(commandId), 'hosts'), { recursive: true });
+      live = { stdout: createWriteStream(liveFile(commandId, hostId, 'stdout')), stderr: createWriteStream(liveFile(commandId, hostId, 'stderr')) };
+      const { stdout: liveOut, stderr: liveErr } = live;
+      const code = await execute(client, 'bash -s', launch, {
+        stdout: (chunk) => {
+          stdout.push(chunk);
+          liveOut.write(chunk);
+        },
+        stderr: (chunk) => {
+          stderr.push(chunk);
+          liveErr.write(chunk);
+        },
+      });
       if (code === null) {
         if (timedOut) {
           return { host: hostId, status: 'timed_out', exitCode: null, stdout: stdout.text(), stderr: `${stderr.text()}\nno answer from ${hostId} within the command's timeout`, startedAt, endedAt: new Date().toISOString() };
@@ -382,6 +401,8 @@ export async function createSshFleet(options: SshFleetOptions): Promise<SshFleet
       clearTimeout(deadline);
       clients.delete(client);
       client.end();
+      // Closed before the outcome is written, so a reader that sees the outcome has every byte.
+      if (live) await Promise.all([live.stdout, live.stderr].map((file) => new Promise((resolve) => file.end(resolve))));
     }
   }
 
@@ -512,6 +533,12 @@ export async function createSshFleet(options: SshFleetOptions): Promise<SshFleet
     },
 
     results,
+
+    /** The run's output as it streams in over the connection; over once the host has an outcome. */
+    async readOutput(commandId: string, host: string, from: string | undefined): Promise<HostOutputRead> {
+      const over = await exists(outcomeFile(commandId, host));
+      return readGrowingOutput(liveFile(commandId, host, 'stdout'), liveFile(commandId, host, 'stderr'), from, over);
+    },
 
     async reconcile() {
       for (const commandId of await readdir(commandsDir).catch(() => [] as string[])) {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { RELEASE_STATUSES } from '../release.ts';
-import { AppConfig, AppName, ArtifactSource, EnvironmentName, HostId, PrincipalName, ReleaseId, Role, Sha256 } from '../schemas.ts';
+import { AppConfig, AppName, ArtifactSource, EnvironmentName, HostId, parseSshHost, PrincipalName, ReleaseId, Role, Sha256 } from '../schemas.ts';
 
 /**
  * The schemas of the HTTP layer that schemas.ts does not hold: path parameters and the answers.
@@ -12,7 +12,14 @@ export const AppPath = z.strictObject({ app: AppName });
 export const ReleasePath = z.strictObject({ id: ReleaseId });
 export const EnvironmentPath = z.strictObject({ app: AppName, env: EnvironmentName });
 export const TokenPath = z.strictObject({ name: PrincipalName });
-export const ReleaseHostPath = z.strictObject({ id: ReleaseId, host: HostId });
+/** A host as releases name it: an instance id or folder name, or an SSH host's `user@host:port`. */
+const AnyHost = z
+  .string()
+  .max(300)
+  .refine((value) => HostId.safeParse(value).success || 'host' in parseSshHost(value), {
+    message: 'must be a host as the release names it: an instance id, a folder name, or user@host:port',
+  });
+export const ReleaseHostPath = z.strictObject({ id: ReleaseId, host: AnyHost });
 export const HostOutputQuery = z.strictObject({
   after: z.string().max(4096).optional().meta({ description: 'a position from an earlier answer (`next`, or a line\'s `position`): read on from there' }),
   waitSeconds: z.coerce.number().int().min(0).max(20).optional().meta({
@@ -139,7 +146,7 @@ const HostOutputLine = z.object({
 export const HostOutputBody = z
   .object({
     releaseId: ReleaseId,
-    host: HostId,
+    host: AnyHost,
     lines: z.array(HostOutputLine),
     next: z.string(),
     ended: z.boolean(),
@@ -151,7 +158,7 @@ export const ReleaseEventList = z
   .meta({ description: 'with Accept: text/event-stream, a `release` event holding the whole release each time it changes, then `end`' });
 
 const HostViewBody = z.object({
-  host: HostId,
+  host: AnyHost,
   current: z.object({ releaseId: ReleaseId, version: z.string() }).nullable(),
   expected: ReleaseId.nullable().meta({ description: 'the release the environment says is live' }),
   drift: z.boolean().meta({ description: 'not on expected, or did not answer the last scan' }),
