@@ -42,7 +42,9 @@ beforeAll(async () => {
       name: 'grid',
       deployRoot: '/srv/grid',
       // The check waits for a file the test creates: the release stays in switching until then.
-      hooks: { healthCheck: 'if [ -f "$DEPLOY_ROOT/hold" ]; then until [ -f "$DEPLOY_ROOT/go" ]; do sleep 0.05; done; fi' },
+      hooks: {
+        healthCheck: 'echo "waiting on ${DEPLOY_ROOT##*/}"; if [ -f "$DEPLOY_ROOT/hold" ]; then until [ -f "$DEPLOY_ROOT/go" ]; do sleep 0.05; done; fi; echo checked',
+      },
       environments: [{ name: 'production', targets: { hosts: HOSTS }, strategy: { type: 'rolling', batchSize: 2 } }],
     },
   });
@@ -72,9 +74,18 @@ describe('the dashboard, live', () => {
     expect(calls.events).toBe(1);
     const releaseReadsWhileRunning = calls.release;
 
+    // The host row's live output shows the health check's line while the check still waits.
+    const row = page.locator('tr[data-host="grid-1"]');
+    await row.getByText('Live output').click();
+    const live = row.locator('pre.live');
+    await expect.poll(() => live.textContent(), { timeout: 60_000 }).toContain('switch | waiting on grid-1');
+    expect(await live.textContent()).not.toContain('checked');
+
     for (const host of HOSTS) await writeFile(join(hostDir(host), 'go'), '');
     await page.locator('h1 .badge', { hasText: 'succeeded' }).waitFor({ timeout: 60_000 });
     await page.locator('tr[data-host="grid-2"] .badge', { hasText: 'healthy' }).waitFor({ timeout: 20_000 });
+    // Kept open and filled across the re-renders the release's updates cause.
+    await expect.poll(() => live.textContent(), { timeout: 20_000 }).toContain('switch | checked');
     // The first render reads the release; everything after came over the one stream.
     expect(releaseReadsWhileRunning).toBe(1);
     expect(calls.release).toBeLessThanOrEqual(2);

@@ -98,6 +98,7 @@ describe('slipway, the binary', () => {
       'release approve',
       'release reject',
       'rollback',
+      'hosts',
       'token',
       'token create',
       'token list',
@@ -280,6 +281,7 @@ describe('slipway, the binary', () => {
     expect(watched).toMatchObject({ id: opened.id, status: 'succeeded' });
     expect((await parsed(['release', 'show', opened.id])).environments[0].hosts[0]).toMatchObject({ host: 'cj-1' });
     expect((await parsed(['release', 'list', '--app', 'cli-json', '--limit', '1'])).items).toHaveLength(1);
+    expect((await parsed(['hosts', 'cli-json', 'live'])).items).toEqual([expect.objectContaining({ host: 'cj-1', expected: opened.id, drift: false })]);
     const created = await parsed(['token', 'create', '--name', 'json@example.com', '--role', 'viewer', '--expires-in', '3600']);
     expect(created).toMatchObject({ name: 'json@example.com', role: 'viewer', token: expect.any(String) });
     expect((await parsed(['token', 'list'])).items).toContainEqual(expect.objectContaining({ name: 'json@example.com' }));

@@ -426,7 +426,68 @@ function timeline(release, env) {
   return h('div', { class: 'timeline', 'aria-label': `${env.environment} progress` }, steps.flatMap((s, i) => (i ? [h('span', { class: 'arrow', 'aria-hidden': 'true' }, '→'), s] : [s])));
 }
 
-function hostTable(env, open) {
+// What a host prints, for each host whose "Live output" is open: kept across the page's re-renders
+// (every release update redraws it), dropped when the page changes.
+const LIVE_LINES_KEPT = 2000;
+const liveOutput = new Map();
+
+function stopLiveOutput() {
+  for (const entry of liveOutput.values()) entry.controller.abort();
+  liveOutput.clear();
+}
+
+function liveText(key) {
+  const entry = liveOutput.get(key);
+  if (!entry) return '';
+  return entry.lines.join('\n') || (entry.done ? 'Nothing was printed.' : 'Waiting for the host to print…');
+}
+
+function showLiveOutput(key) {
+  const pre = [...main.querySelectorAll('pre[data-live]')].find((node) => node.dataset.live === key);
+  if (!pre) return;
+  pre.textContent = liveText(key);
+  pre.scrollTop = pre.scrollHeight;
+}
+
+/**
+ * Follows a host's output over SSE (GET /v1/releases/{id}/hosts/{host}/output); where the answer is
+ * not a stream (API Gateway buffers), by long polls of the same route.
+ */
+function followHostOutput(releaseId, host) {
+  const key = `${releaseId}/${host}`;
+  if (liveOutput.has(key)) return;
+  const entry = { lines: [], controller: new AbortController(), done: false };
+  liveOutput.set(key, entry);
+  const path = `/v1/releases/${encodeURIComponent(releaseId)}/hosts/${encodeURIComponent(host)}/output`;
+  const add = (line) => {
+    entry.lines.push(`${line.step} ${line.stream === 'stderr' ? '!' : '|'} ${line.text}`);
+    if (entry.lines.length > LIVE_LINES_KEPT) entry.lines.splice(0, entry.lines.length - LIVE_LINES_KEPT);
+  };
+  const longPoll = async () => {
+    let after = '';
+    while (!entry.controller.signal.aborted) {
+      const view = await api('GET', `${path}?waitSeconds=20${after ? `&after=${encodeURIComponent(after)}` : ''}`);
+      view.lines.forEach(add);
+      after = view.next;
+      entry.done = view.ended;
+      showLiveOutput(key);
+      if (view.ended) return;
+    }
+  };
+  readEvents(path, entry.controller.signal, (event) => {
+    if (event.event === 'line') add(event.data);
+    if (event.event === 'cut') entry.lines.push(`[${event.data.bytes} earlier bytes cut]`);
+    if (event.event === 'end') entry.done = true;
+    showLiveOutput(key);
+  })
+    .catch((error) => (entry.controller.signal.aborted ? undefined : error instanceof ApiError ? longPoll() : Promise.reject(error)))
+    .catch((error) => {
+      entry.lines.push(`[the output could not be followed: ${error.message}]`);
+      showLiveOutput(key);
+    });
+}
+
+function hostTable(release, env, open) {
   return h(
     'table',
     {},
@@ -453,10 +514,32 @@ function hostTable(env, open) {
                 output.stderr ? h('pre', {}, output.stderr) : null,
               );
             }),
+            liveSection(release, env, host, open),
           ),
         ),
       ),
     ),
+  );
+}
+
+/** The host's output as it is printed, while the section is open. */
+function liveSection(release, env, host, open) {
+  const key = `${env.environment}/${host.host}/live`;
+  const liveKey = `${release.id}/${host.host}`;
+  if (open.has(key)) followHostOutput(release.id, host.host);
+  return h(
+    'details',
+    {
+      'data-key': key,
+      open: open.has(key),
+      ontoggle: (event) => {
+        if (!event.target.open) return;
+        followHostOutput(release.id, host.host);
+        showLiveOutput(liveKey);
+      },
+    },
+    h('summary', {}, 'Live output'),
+    h('pre', { 'data-live': liveKey, class: 'live' }, liveText(liveKey)),
   );
 }
 
@@ -586,7 +669,7 @@ async function renderRelease(id, pushed) {
     ...release.environments.flatMap((env) => [
       h('h2', {}, `${env.environment} `, badge(env.status), ' ', h('a', { class: 'small', href: `#/releases/${encodeURIComponent(release.id)}/diff/${encodeURIComponent(env.environment)}` }, 'What changes')),
       timeline(release, env),
-      env.hosts.length ? hostTable(env, open) : h('p', { class: 'muted' }, 'No host has started yet.'),
+      env.hosts.length ? hostTable(release, env, open) : h('p', { class: 'muted' }, 'No host has started yet.'),
     ]),
     h('h2', {}, 'Events'),
     h(
@@ -634,6 +717,7 @@ async function renderDiff(id, environment) {
 async function route() {
   clearTimeout(poll);
   if (feed && location.hash !== `#/releases/${feed.id}`) stopFollowing();
+  if (![...liveOutput.keys()].some((key) => location.hash === `#/releases/${key.split('/')[0]}`)) stopLiveOutput();
   if (!sessionStorage.getItem(TOKEN_KEY)) return renderSignIn();
   try {
     me ??= await api('GET', '/v1/me');
