@@ -43,18 +43,21 @@ export default $config({
     ]);
     const refs = $util
       .all([arns, secretParameterArns, commandOutputLogs.arn])
-      .apply(([[regionName, account, tableArn, bucketArn, release, rollback, senderIdentity, senderConfigurationSet], secretArns, logGroupArn]) => ({
-        region: regionName,
-        account,
-        tableArn,
-        bucketArn,
-        releaseStateMachineArn: release,
-        rollbackStateMachineArn: rollback,
-        senderIdentityArn: senderIdentity,
-        senderConfigurationSetArn: senderConfigurationSet,
-        secretParameterArns: secretArns,
-        commandOutputLogGroupArn: logGroupArn,
-      }));
+      .apply(([stack, secretArns, logGroupArn]) => {
+        const [regionName, account, tableArn, bucketArn, release, rollback, senderIdentity, senderConfigurationSet] = stack;
+        return {
+          region: regionName,
+          account,
+          tableArn,
+          bucketArn,
+          releaseStateMachineArn: release,
+          rollbackStateMachineArn: rollback,
+          senderIdentityArn: senderIdentity,
+          senderConfigurationSetArn: senderConfigurationSet,
+          secretParameterArns: secretArns,
+          commandOutputLogGroupArn: logGroupArn,
+        };
+      });
 
     const api = new sst.aws.ApiGatewayV2('Api');
     // Shared by every function; no secret: each function gets the names of the SSM parameters it
