@@ -194,6 +194,41 @@ describe('host scripts', () => {
     await expect(readlink(join(fresh, 'current'))).rejects.toThrow();
   });
 
+  it('never switches a batch after its revert: a switch that starts late (queued, retried) finds the revert\'s mark', async () => {
+    const host = join(sandbox, 'late switch host');
+    for (const id of ['l1', 'l2']) expect((await run({ ...distributeScript(id, artifacts.two), deployRoot: host })).code).toBe(0);
+    expect((await run({ ...switchScript('l1'), deployRoot: host })).code).toBe(0);
+    // The release is cancelled while l2's switch waits its turn: its revert runs first.
+    const revert = await run({ kind: 'revert', deployRoot: host, releaseId: 'l2', switchId: 'l2', version: '2', postRelease: '' });
+    expect(revert.stdout).toContain('nothing to revert');
+    const late = await run({ ...switchScript('l2'), deployRoot: host });
+    expect(late.code).toBe(HOST_EXIT_CODES.switchRevoked);
+    expect(late.stderr).toContain('this switch (l2) was put back on this host before it ran; not switching');
+    expect(await readlink(join(host, 'current'))).toBe('releases/l1');
+  });
+
+  it('runs one command at a time on a deploy root: a revert waits for the switch still running, then puts it back', async () => {
+    const host = join(sandbox, 'serial host');
+    const gate = join(sandbox, 'serial-gate');
+    for (const id of ['s1', 's2']) expect((await run({ ...distributeScript(id, artifacts.two), deployRoot: host })).code).toBe(0);
+    expect((await run({ ...switchScript('s1'), deployRoot: host })).code).toBe(0);
+    // s2's postRelease starts a daemon (which must not keep the lock), then waits for the test's gate.
+    const waiting = `sleep 300 > /dev/null 2>&1 & until [ -e ${shellQuote(gate)} ]; do sleep 0.05; done`;
+    const switching = run({ ...switchScript('s2', { postRelease: waiting }), deployRoot: host });
+    await expect.poll(async () => readlink(join(host, 'current')).catch(() => ''), { timeout: 30_000 }).toBe('releases/s2');
+    const lockFree = () => exec('flock', ['-n', join(host, '.slipway/lock'), 'true']).then(() => true, () => false);
+    expect(await lockFree()).toBe(false);
+    const reverting = run({ kind: 'revert', deployRoot: host, releaseId: 's2', switchId: 's2', version: '2', postRelease: '' });
+    await writeFile(gate, '');
+    expect((await switching).code).toBe(0);
+    const reverted = await reverting;
+    expect(reverted.code, reverted.stderr).toBe(0);
+    expect(await readlink(join(host, 'current'))).toBe('releases/s1');
+    // The daemon s2's hook started is still alive, and holds no lock.
+    expect(await lockFree()).toBe(true);
+    await exec('pkill', ['-f', '^sleep 300$']).catch(() => {});
+  });
+
   it('left no trace of any hostile value being executed', async () => {
     expect(await pwnedFiles()).toEqual([]);
   });

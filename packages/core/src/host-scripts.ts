@@ -74,6 +74,8 @@ export const HOST_EXIT_CODES = {
   preReleaseFailed: 21,
   postReleaseFailed: 22,
   healthCheckFailed: 23,
+  /** The switch's batch was put back on this host before the switch ran: it must not switch now. */
+  switchRevoked: 24,
 } as const;
 
 /**
@@ -135,6 +137,15 @@ ${RESOLVE_HOME_DEPLOY_ROOT}RELEASE_DIR="$DEPLOY_ROOT/releases/$RELEASE_ID"
 STATE_DIR="$DEPLOY_ROOT/.slipway"
 mkdir -p -- "$DEPLOY_ROOT/releases" "$DEPLOY_ROOT/shared" "$STATE_DIR"
 log() { printf '%s slipway: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"; }
+# One Slipway command at a time on this deploy root, whatever sent it: a revert waits for a switch
+# still running, and a switch that starts after its revert finds the revert's mark. Hooks run
+# without the lock's descriptor, so a daemon a hook starts never holds it.
+if command -v flock > /dev/null 2>&1; then
+  exec 9>> "$STATE_DIR/lock"
+  flock 9
+else
+  log "flock is not installed (util-linux): commands on this host are not serialized" >&2
+fi
 # What a hook may see of this script's own environment besides the variables set above: the host's
 # proxy settings and time zone. Nothing else of the caller's (a dev server's tokens, an agent's
 # variables, the artifact URL) reaches a hook.
@@ -151,7 +162,7 @@ run_hook() {
   for name in "\${HOOK_PASSES[@]}"; do
     if [ -n "\${!name+set}" ]; then hook_env+=("$name=\${!name}"); fi
   done
-  (cd -- "$RELEASE_DIR" && exec env -i "\${hook_env[@]}" bash --norc -c "$2" < /dev/null)
+  (cd -- "$RELEASE_DIR" && exec env -i "\${hook_env[@]}" bash --norc -c "$2" < /dev/null 9>&-)
 }
 switch_current_to() {
   # Atomic: a new link under a temporary name, then one rename over "current".
@@ -467,6 +478,11 @@ function switchLive(script: Extract<HostScript, { kind: 'switch' }>): string {
     HEALTH_ATTEMPTS: String(script.healthCheckAttempts),
     HEALTH_INTERVAL: String(script.healthCheckIntervalSeconds),
   })}
+if [ -e "$STATE_DIR/reverted-$SWITCH_ID" ]; then
+  # Sent before its revert but started after it (queued, or a retry): the batch is already put back.
+  log "this switch ($SWITCH_ID) was put back on this host before it ran; not switching" >&2
+  exit ${HOST_EXIT_CODES.switchRevoked}
+fi
 if [ ! -f "$RELEASE_DIR/.slipway-ready" ]; then
   log "release $RELEASE_ID is not distributed on this host" >&2
   exit ${HOST_EXIT_CODES.notDistributed}
@@ -507,6 +523,8 @@ function revert(script: Extract<HostScript, { kind: 'revert' }>): string {
     HOOK_POST_RELEASE: script.postRelease,
   })}
 PREVIOUS_FILE="$STATE_DIR/previous-$SWITCH_ID"
+# Marked first: a switch of this batch that has not run yet must never run after this.
+: > "$STATE_DIR/reverted-$SWITCH_ID"
 if [ "$(current_target)" != "releases/$RELEASE_ID" ]; then
   log "current is not releases/$RELEASE_ID; nothing to revert"
   exit 0
@@ -555,7 +573,7 @@ while IFS= read -r name; do
     kept=$((kept + 1))
   else
     rm -rf -- "$DEPLOY_ROOT/releases/$name"
-    rm -f -- "$STATE_DIR/previous-$name"
+    rm -f -- "$STATE_DIR/previous-$name" "$STATE_DIR/reverted-$name"
     log "pruned $name"
   fi
 done < <(find "$DEPLOY_ROOT/releases" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf '%f\\n' | sort -r)
