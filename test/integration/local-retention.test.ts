@@ -79,8 +79,12 @@ const quick = (commandId: string, hosts = HOSTS): HostCommand => ({
   script: { kind: 'prune', deployRoot: '/ignored', releaseId: 'r1', keepReleases: 5, protect: [] },
 });
 
-/** A real switch whose preRelease hook waits until the test drops a `go` file on the host. */
-async function waiting(commandId: string, host = 'web-1'): Promise<HostCommand> {
+/**
+ * A real switch whose preRelease hook waits until the test drops a `go` file on the host. It holds
+ * the host's command lock while it waits, so it gets a host of its own (web-3): the other commands
+ * would wait behind it on a shared one.
+ */
+async function waiting(commandId: string, host = 'web-3'): Promise<HostCommand> {
   await mkdir(join(fleetDir, host, 'releases', 'r1'), { recursive: true });
   await writeFile(join(fleetDir, host, 'releases', 'r1', '.slipway-ready'), '');
   return {
@@ -114,7 +118,7 @@ describe('local fleet retention', () => {
     await fleet.send(await waiting('running'));
     await eventually(async () => (await reported('old')) && (await reported('recent')), 'the quick commands are reported');
     await eventually(async () => attempted.includes('unreported') && logs.some((l) => l.includes('reporting a finished command failed')), 'a report failed');
-    await eventually(async () => (await readFile(join(commandsDir, 'running', 'hosts', 'web-1', 'stdout'), 'utf8').catch(() => '')).includes('running preRelease'), 'the hook runs');
+    await eventually(async () => (await readFile(join(commandsDir, 'running', 'hosts', 'web-3', 'stdout'), 'utf8').catch(() => '')).includes('running preRelease'), 'the hook runs');
 
     for (const id of ['old', 'unreported', 'running']) await age(join(commandsDir, id), 45);
     await age(join(commandsDir, 'recent'), 29);
@@ -138,7 +142,7 @@ describe('local fleet retention', () => {
     expect(await commandFolders()).toEqual(['running', 'unreported']);
 
     // Once it ends and is reported, the running one goes at the next pass.
-    await writeFile(join(fleetDir, 'web-1', 'go'), '');
+    await writeFile(join(fleetDir, 'web-3', 'go'), '');
     await eventually(() => reported('running'), 'the waiting command is reported');
     expect((await fleet.results('running')).invocations.map((i) => i.status)).toEqual(['success']);
     expect(await fleet.prune(tomorrow)).toEqual(['running']);
