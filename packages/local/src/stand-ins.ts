@@ -62,14 +62,33 @@ export async function startLocalS3(directory: string, portFile?: string): Promis
   return { endpoint: `http://127.0.0.1:${port}`, close: () => server.close() };
 }
 
-export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<void> {
+/** The table's status, or undefined when there is no such table. */
+async function tableStatus(client: DynamoDBClient, tableName: string): Promise<string | undefined> {
   try {
-    await client.send(new DescribeTableCommand({ TableName: tableName }));
-    return;
+    return (await client.send(new DescribeTableCommand({ TableName: tableName }))).Table?.TableStatus ?? 'ACTIVE';
   } catch (error) {
-    if (!(error instanceof Error && error.name === 'ResourceNotFoundException')) throw error;
+    if (error instanceof Error && error.name === 'ResourceNotFoundException') return undefined;
+    throw error;
   }
-  await client.send(new CreateTableCommand({ TableName: tableName, ...TABLE_DEFINITION }));
+}
+
+/**
+ * Creates the table when missing and returns once it is ACTIVE: the local DynamoDB marks a new table
+ * ACTIVE a moment after CreateTable answers, and until then every write to it is refused
+ * (ResourceNotFoundException), which a loaded machine does see.
+ */
+export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  let status = await tableStatus(client, tableName);
+  if (status === undefined) {
+    await client.send(new CreateTableCommand({ TableName: tableName, ...TABLE_DEFINITION }));
+    status = await tableStatus(client, tableName);
+  }
+  const deadline = Date.now() + 60_000;
+  while (status !== 'ACTIVE') {
+    if (Date.now() > deadline) throw new Error(`the local DynamoDB table ${tableName} is still ${status ?? 'missing'} after 60 s`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    status = await tableStatus(client, tableName);
+  }
 }
 
 export async function ensureBucket(client: S3Client, bucket: string): Promise<void> {
