@@ -582,10 +582,8 @@ function approvalSection(release) {
 
 async function workflowHistory(id, running) {
   const fresh = historyCache?.id === id && (!running || Date.now() - historyCache.at < HISTORY_REFRESH_MS);
-  if (!fresh) {
-    const data = await api('GET', `/v1/releases/${encodeURIComponent(id)}/history`).catch(() => null);
-    historyCache = { id, at: Date.now(), data };
-  }
+  // The promise is cached, not its answer: renders running at once (a click and a live update) share one read.
+  if (!fresh) historyCache = { id, at: Date.now(), data: api('GET', `/v1/releases/${encodeURIComponent(id)}/history`).catch(() => null) };
   return historyCache.data;
 }
 
