@@ -59,9 +59,12 @@ describe('a canary with a pause for a person', () => {
     expect(await s.current('canary-1')).toBe(`releases/${first}`);
 
     // The opener is told, with the link to the release.
-    const mails = (await server.call('GET', '/v1/outbox')).body.items as { to: string[]; subject: string; text: string }[];
-    const mail = mails.find((m) => m.to[0] === 'dev@example.com' && m.subject.includes('paused'));
-    expect(mail?.text).toContain(`/v1/releases/${first}`);
+    // The mail goes out after the status is paused: wait for it rather than assume it is there.
+    const pauseMail = async () => {
+      const mails = (await server.call('GET', '/v1/outbox')).body.items as { to: string[]; subject: string; text: string }[];
+      return mails.find((m) => m.to[0] === 'dev@example.com' && m.subject.includes('paused'))?.text ?? '';
+    };
+    await expect.poll(pauseMail, { timeout: 60_000 }).toContain(`/v1/releases/${first}`);
 
     // Nothing to promote elsewhere; a viewer may not promote.
     const viewer = await server.tokenFor('viewer');
