@@ -1,6 +1,7 @@
 import { NotFoundError, ValidationError } from './errors.ts';
 import type { Fleet, PlanStore, ReleaseRecordStore, StepRecord, StepStore } from './ports.ts';
 import { isTerminal, type Release } from './release.ts';
+import { abortableSleep } from './release-feed.ts';
 
 /**
  * A host's output during a release: every host-command step that ran on it, oldest first, read from
@@ -77,19 +78,6 @@ function hostSteps(steps: StepRecord[], host: string): StepRecord[] {
     .filter((step) => step.commandId && step.hosts.includes(host))
     .sort((a, b) => (a.createdAt === b.createdAt ? (a.key < b.key ? -1 : 1) : a.createdAt < b.createdAt ? -1 : 1));
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const stop = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', stop);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', stop, { once: true });
-  });
 
 export function createHostOutput({ store, fleet }: HostOutputDeps) {
   async function requireRelease(releaseId: string): Promise<Release> {
@@ -170,7 +158,7 @@ export function createHostOutput({ store, fleet }: HostOutputDeps) {
       position = view.next;
       if (view.lines.length > 0 || view.ended || view.cutBytes) yield view;
       if (view.ended || signal?.aborted || Date.now() >= until) return;
-      await sleep(fleet?.outputPollMs ?? OUTPUT_POLL_MS, signal);
+      await abortableSleep(fleet?.outputPollMs ?? OUTPUT_POLL_MS, signal);
       const refreshEvery = parsePosition(position).step >= steps.length ? STEPS_REFRESH_MS.caughtUp : STEPS_REFRESH_MS.streaming;
       if (Date.now() - refreshedAt >= refreshEvery) {
         ({ release, steps } = await load(releaseId, host));

@@ -29,7 +29,8 @@ export interface ReleaseFeedDeps {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
-const defaultSleep = (ms: number, signal?: AbortSignal) =>
+/** Waits `ms`, or less when `signal` aborts; never rejects. The live streams' one wait. */
+export const abortableSleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
     const stop = () => {
       clearTimeout(timer);
@@ -42,7 +43,7 @@ const defaultSleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', stop, { once: true });
   });
 
-export function createReleaseFeed({ store, view, sleep = defaultSleep }: ReleaseFeedDeps) {
+export function createReleaseFeed({ store, view, sleep = abortableSleep }: ReleaseFeedDeps) {
   return {
     async* events(id: string, signal?: AbortSignal): AsyncGenerator<ReleaseFeedEvent> {
       const until = Date.now() + MAX_FEED_MS;
