@@ -21,6 +21,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDevServer } from '@slipway/local';
 import { create } from 'tar';
+import { benchClient } from './client.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const SIZE_MB = Number(process.env.SIZE_MB ?? 50);
@@ -34,22 +35,9 @@ const CAPISTRANO =
 
 const dataDir = await mkdtemp(join(tmpdir(), 'slipway-bench-fleet-'));
 const server = await startDevServer({ dataDir, port: 0, logLevel: 'warn', demo: false });
-const headers = { authorization: `Bearer ${server.adminToken}`, 'content-type': 'application/json' };
-const call = async (method: string, path: string, body?: unknown) => {
-  const response = await fetch(`${server.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-  const parsed = (await response.json()) as any;
-  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(parsed)}`);
-  return parsed;
-};
+const { headers, call, waitForEnd } = benchClient(server, 20);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-const waitForEnd = async (id: string) => {
-  for (;;) {
-    const release = await call('GET', `/v1/releases/${id}`);
-    if (['succeeded', 'failed', 'rejected', 'cancelled'].includes(release.status)) return release;
-    await sleep(20);
-  }
-};
 
 /** SIZE_MB one-MiB files of random bytes and an index.html, packed as the CLI packs: a portable .tar.gz. */
 async function buildArtifact(name: string, sizeMb: number): Promise<{ file: string; bytes: Buffer; sha256: string }> {

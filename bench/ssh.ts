@@ -24,6 +24,7 @@ import { startDevServer } from '@slipway/local';
 import ssh2 from 'ssh2';
 import { create } from 'tar';
 import { startTestSshd, type TestSshd } from '../test/support/sshd.ts';
+import { benchClient } from './client.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const run = promisify(execFile);
@@ -126,20 +127,7 @@ async function releaseBench(hostCount: number, artifactFile: string) {
     dataDir, port: 0, logLevel: 'warn', demo: false,
     ssh: { identityFile: sshd.identityFile, knownHostsFile: sshd.knownHostsFile },
   });
-  const headers = { authorization: `Bearer ${server.adminToken}`, 'content-type': 'application/json' };
-  const call = async (method: string, path: string, body?: unknown) => {
-    const response = await fetch(`${server.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-    const parsed = (await response.json()) as any;
-    if (!response.ok) throw new Error(`${method} ${path}: ${JSON.stringify(parsed)}`);
-    return parsed;
-  };
-  const waitForEnd = async (id: string) => {
-    for (;;) {
-      const release = await call('GET', `/v1/releases/${id}`);
-      if (['succeeded', 'failed', 'rejected', 'cancelled'].includes(release.status)) return release;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  };
+  const { call, waitForEnd } = benchClient(server, 50);
   try {
     if (hostCount === HOST_COUNTS[0]) await transport(sshd);
     if (TRANSPORT_ONLY) return;

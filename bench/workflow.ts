@@ -9,26 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDevServer } from '@slipway/local';
 import { create } from 'tar';
+import { benchClient } from './client.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 
 const dataDir = await mkdtemp(join(tmpdir(), 'slipway-bench-'));
 const server = await startDevServer({ dataDir, port: 0, logLevel: 'warn', demo: false });
-const headers = { authorization: `Bearer ${server.adminToken}`, 'content-type': 'application/json' };
-const call = async (method: string, path: string, body?: unknown) => {
-  const response = await fetch(`${server.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-  const parsed = (await response.json()) as any;
-  if (!response.ok) throw new Error(`${method} ${path}: ${JSON.stringify(parsed)}`);
-  return parsed;
-};
-const waitForEnd = async (id: string) => {
-  for (;;) {
-    const release = await call('GET', `/v1/releases/${id}`);
-    if (['succeeded', 'failed', 'rejected'].includes(release.status)) return release;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-};
+const { call, waitForEnd } = benchClient(server, 10);
 const stats = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   return `median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(0)} ms, min ${sorted[0]!.toFixed(0)} ms, max ${sorted.at(-1)!.toFixed(0)} ms`;
