@@ -13,3 +13,4 @@ export * from './dynamo-approval-store.ts';
 export * from './ses-mailer.ts';
 export * from './webhook-notifier.ts';
 export * from './ssm-fleet.ts';
+export * from './storage-adapters.ts';

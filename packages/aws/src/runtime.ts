@@ -7,9 +7,9 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import {
+  composeSlipway,
   ConfigurationError,
   createLogger,
-  createSlipway,
   createUlidGenerator,
   DependencyUnavailableError,
   fetchHttpProbe,
@@ -19,7 +19,7 @@ import {
   parse,
   type ReleaseStages,
   type Slipway,
-  type SlipwayDeps,
+  type SlipwayAdapters,
   sshTargetProblems,
   systemClock,
   ValidationError,
@@ -27,16 +27,12 @@ import {
 import { z } from 'zod';
 import { createDocumentClient, createS3Client } from './clients.ts';
 import { createCloudWatchAlarmMonitor } from './cloudwatch-alarms.ts';
-import { createDynamoApprovalStore } from './dynamo-approval-store.ts';
-import { createDynamoAuditStore } from './dynamo-audit-store.ts';
-import { createDynamoReleaseStore } from './dynamo-release-store.ts';
 import { translateSdkError } from './errors.ts';
 import { createSesMailer } from './ses-mailer.ts';
-import { createUnsignedWebhookRefusal, createWebhookNotifier, MIN_WEBHOOK_SECRET_LENGTH } from './webhook-notifier.ts';
-import { createDynamoTokenStore } from './dynamo-token-store.ts';
-import { createS3ArtifactStore } from './s3-artifact-store.ts';
 import { createStepFunctionsWorkflow } from './sfn-workflow.ts';
 import { createSsmFleet, SSH_TARGETS_ON_AWS } from './ssm-fleet.ts';
+import { createStorageAdapters } from './storage-adapters.ts';
+import { createUnsignedWebhookRefusal, createWebhookNotifier, MIN_WEBHOOK_SECRET_LENGTH } from './webhook-notifier.ts';
 
 /**
  * The secrets a function may be given. Each lives in SSM Parameter Store as a SecureString; the
@@ -199,7 +195,7 @@ export async function loadAwsStages(env: NodeJS.ProcessEnv): Promise<ReleaseStag
 
 /** What only some functions bring: the API its dashboard files (no other function carries them). */
 export interface AwsRuntimeOptions {
-  assets?: SlipwayDeps['assets'];
+  assets?: SlipwayAdapters['assets'];
 }
 
 /**
@@ -224,20 +220,13 @@ export async function loadAwsRuntime(env: NodeJS.ProcessEnv, options: AwsRuntime
     secrets.webhookSecret?.(),
   ]);
 
-  const deps: Omit<SlipwayDeps, 'signingKey'> = {
-    store: createDynamoReleaseStore(documents, config.SLIPWAY_TABLE),
-    tokens: createDynamoTokenStore(documents, config.SLIPWAY_TABLE),
-    approvalStore: createDynamoApprovalStore(documents, config.SLIPWAY_TABLE),
-    auditStore: createDynamoAuditStore(documents, config.SLIPWAY_TABLE),
-    objects: createS3ArtifactStore(s3, config.SLIPWAY_BUCKET, systemClock),
+  const adapters: SlipwayAdapters = {
+    ...createStorageAdapters(documents, config.SLIPWAY_TABLE, s3, config.SLIPWAY_BUCKET, systemClock),
     mailer: createSesMailer(new SESv2Client({ region: config.AWS_REGION }), config.SLIPWAY_SENDER),
     notifier: secrets.webhookSecret
       ? rotatingWebhookNotifier(secrets.webhookSecret)
       : createUnsignedWebhookRefusal(AWS_SECRET_PARAMETERS.webhookSecret),
-    baseUrl: () => config.SLIPWAY_BASE_URL,
     ...(options.assets ? { assets: options.assets } : {}),
-    // API Gateway HTTP APIs answer only once the function returned: a stream could never be followed.
-    eventStreams: false,
     // The S3 client reads the tail of a failed host's output, which SSM's own answer cuts short.
     fleet: createSsmFleet({
       ssm,
@@ -263,7 +252,13 @@ export async function loadAwsRuntime(env: NodeJS.ProcessEnv, options: AwsRuntime
   };
   // A function not granted the signing key never serves approval pages; should it ever make a CSRF
   // token, one keyed by this process's random bytes verifies nowhere else.
-  const build = (key: string | undefined) => createSlipway({ ...deps, signingKey: key ?? randomBytes(32).toString('base64url') });
+  const build = (key: string | undefined) =>
+    composeSlipway(adapters, {
+      signingKey: key ?? randomBytes(32).toString('base64url'),
+      baseUrl: () => config.SLIPWAY_BASE_URL,
+      // API Gateway HTTP APIs answer only once the function returned: a stream could never be followed.
+      eventStreams: false,
+    });
   const first = build(signingKey);
   if (adminToken) await first.auth.ensureAdminToken(adminToken);
   if (!secrets.signingKey && !secrets.adminToken) return first;

@@ -4,21 +4,11 @@ import { fileURLToPath } from 'node:url';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import {
-  type CallRecorder,
-  createDocumentClient,
-  createDynamoApprovalStore,
-  createDynamoAuditStore,
-  createDynamoReleaseStore,
-  createDynamoTokenStore,
-  createS3ArtifactStore,
-  createS3Client,
-  createWebhookNotifier,
-} from '@slipway/aws';
+import { type CallRecorder, createDocumentClient, createS3Client, createStorageAdapters, createWebhookNotifier } from '@slipway/aws';
 import {
   type AppConfig,
+  composeSlipway,
   createLogger,
-  createSlipway,
   fetchHttpProbe,
   createUlidGenerator,
   generateToken,
@@ -220,7 +210,6 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     await ensureBucket(objects, LOCAL_BUCKET);
 
     const ids = createUlidGenerator();
-    const artifactStore = createS3ArtifactStore(objects, LOCAL_BUCKET, systemClock);
     const executor = createLocalExecutor({
       // The executor stands in for Step Functions: its journal is no function's, so never recorded.
       client: recorder ? createDocumentClient(connection) : documents,
@@ -257,27 +246,25 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     });
     const outbox = createOutbox(paths.outbox, ids);
     let url = '';
-    const slipway = createSlipway({
-      store: createDynamoReleaseStore(documents, LOCAL_TABLE),
-      tokens: createDynamoTokenStore(documents, LOCAL_TABLE),
-      approvalStore: createDynamoApprovalStore(documents, LOCAL_TABLE),
-      auditStore: createDynamoAuditStore(documents, LOCAL_TABLE),
-      objects: artifactStore,
-      workflow: executor,
-      fleet,
-      refuseTargets: fleet.refuseTargets,
-      // Analyses probe from this server; an alarm is a file under <dataDir>/alarms (alarms.ts).
-      analysis: { http: fetchHttpProbe, alarms: createFileAlarmMonitor(paths.alarms) },
-      mailer: options.mailer ? options.mailer(outbox) : outbox,
-      notifier: createWebhookNotifier({ secret: options.webhookSecret ?? (await loadOrCreateSecret(paths.webhookSecret)) }),
-      outbox,
-      clock: systemClock,
-      ids,
-      logger,
-      baseUrl: () => url,
-      assets: dashboardAssets(),
-      signingKey: await loadOrCreateSecret(paths.signingKey),
-    });
+    const slipway = composeSlipway(
+      {
+        // The same table and bucket adapters as on Lambda, against dynalite and s3rver.
+        ...createStorageAdapters(documents, LOCAL_TABLE, objects, LOCAL_BUCKET, systemClock),
+        workflow: executor,
+        fleet,
+        refuseTargets: fleet.refuseTargets,
+        // Analyses probe from this server; an alarm is a file under <dataDir>/alarms (alarms.ts).
+        analysis: { http: fetchHttpProbe, alarms: createFileAlarmMonitor(paths.alarms) },
+        mailer: options.mailer ? options.mailer(outbox) : outbox,
+        notifier: createWebhookNotifier({ secret: options.webhookSecret ?? (await loadOrCreateSecret(paths.webhookSecret)) }),
+        outbox,
+        clock: systemClock,
+        ids,
+        logger,
+        assets: dashboardAssets(),
+      },
+      { baseUrl: () => url, signingKey: await loadOrCreateSecret(paths.signingKey) },
+    );
     const stages = slipway.stages!;
     const registry: Record<string, LocalFunction> = {};
     for (const [name, module] of Object.entries(STAGE_FUNCTIONS)) {

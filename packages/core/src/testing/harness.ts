@@ -1,5 +1,5 @@
 import type { AnalysisSources } from '../analysis.ts';
-import { createSlipway } from '../index.ts';
+import { composeSlipway } from '../composition.ts';
 import { silentLogger } from '../logger.ts';
 import type { AppConfig } from '../schemas.ts';
 import { artifactKey } from '../schemas.ts';
@@ -13,7 +13,7 @@ export const BASE_URL = 'https://deploy.example.com';
 /**
  * Slipway wired on fakes only: every store in memory, a clock the test moves, ids in creation
  * order, a workflow that records the tokens it is told about, a fleet that runs nothing. What
- * `createSlipway` builds from these is the code under test.
+ * `composeSlipway` (the runtimes' composition root) builds from these is the code under test.
  */
 export function createTestSlipway(options: { start?: string; analysis?: AnalysisSources } = {}) {
   const clock = createManualClock(options.start);
@@ -25,23 +25,24 @@ export function createTestSlipway(options: { start?: string; analysis?: Analysis
   const mailer = createFakeMailer();
   const notifier = createFakeNotifier();
   const objects = createFakeArtifactStore();
-  const slipway = createSlipway({
-    store,
-    tokens: createMemoryTokenStore(),
-    objects,
-    approvalStore,
-    auditStore: createMemoryAuditStore(),
-    workflow,
-    fleet,
-    mailer,
-    notifier,
-    clock,
-    ids,
-    logger: silentLogger,
-    baseUrl: () => BASE_URL,
-    signingKey: 'test-signing-key',
-    ...(options.analysis ? { analysis: options.analysis } : {}),
-  });
+  const slipway = composeSlipway(
+    {
+      store,
+      tokens: createMemoryTokenStore(),
+      objects,
+      approvalStore,
+      auditStore: createMemoryAuditStore(),
+      workflow,
+      fleet,
+      mailer,
+      notifier,
+      clock,
+      ids,
+      logger: silentLogger,
+      ...(options.analysis ? { analysis: options.analysis } : {}),
+    },
+    { baseUrl: () => BASE_URL, signingKey: 'test-signing-key' },
+  );
   const stages = slipway.stages!;
 
   /** Stores the app's config and one uploaded artifact of it; answers the artifact's sha256. */
