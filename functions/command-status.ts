@@ -1,7 +1,7 @@
 import middy from '@middy/core';
-import { loadAwsStages } from '@slipway/aws';
-import { parse, type ReleaseStages } from '@slipway/core';
+import { parse } from '@slipway/core';
 import { z } from 'zod';
+import { awsStages } from './lib/aws.ts';
 import type { StagesLoader } from './lib/stage.ts';
 
 /**
@@ -23,8 +23,4 @@ export function create(load: StagesLoader) {
   });
 }
 
-let aws: Promise<ReleaseStages> | undefined;
-export const handler = create(() => {
-  aws ??= loadAwsStages(process.env);
-  return aws;
-});
+export const handler = create(awsStages);

@@ -1,6 +1,6 @@
 import middy from '@middy/core';
-import { loadAwsRuntime } from '@slipway/aws';
 import type { Slipway } from '@slipway/core';
+import { awsRuntime } from './lib/aws.ts';
 
 /**
  * Runs on a schedule (every minute on AWS, every second in the dev server): times out approval gates
@@ -29,8 +29,4 @@ export function create(load: () => Promise<Slipway>) {
   });
 }
 
-let aws: Promise<Slipway> | undefined;
-export const handler = create(() => {
-  aws ??= loadAwsRuntime(process.env);
-  return aws;
-});
+export const handler = create(awsRuntime);

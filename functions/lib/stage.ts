@@ -1,6 +1,6 @@
 import middy from '@middy/core';
-import { loadAwsStages } from '@slipway/aws';
 import { parse, type ReleaseStages, runStage, STAGES, type StageInput, type StageName } from '@slipway/core';
+import { awsStages } from './aws.ts';
 
 export type StagesLoader = () => Promise<ReleaseStages>;
 
@@ -15,12 +15,5 @@ export function stageFunction<N extends StageName>(name: N) {
       const input = parse(STAGES[name].input, event, `${name} input`) as StageInput<N>;
       return (await runStage(await load(), name, input)) ?? null;
     });
-  let aws: Promise<ReleaseStages> | undefined;
-  return {
-    create,
-    handler: create(() => {
-      aws ??= loadAwsStages(process.env);
-      return aws;
-    }),
-  };
+  return { create, handler: create(awsStages) };
 }

@@ -17,7 +17,6 @@ import {
   type Logger,
   type Notifier,
   parse,
-  type ReleaseStages,
   type Slipway,
   type SlipwayAdapters,
   sshTargetProblems,
@@ -186,11 +185,6 @@ function rotatingWebhookNotifier(secret: () => Promise<string>): Notifier {
       return createWebhookNotifier({ secret: await secret() }).post(url, payload, deliveryId);
     },
   };
-}
-
-/** The stage functions: the same wiring, whose `stages` drive SSM Run Command on the fleet. */
-export async function loadAwsStages(env: NodeJS.ProcessEnv): Promise<ReleaseStages> {
-  return (await loadAwsRuntime(env)).stages!;
 }
 
 /** What only some functions bring: the API its dashboard files (no other function carries them). */

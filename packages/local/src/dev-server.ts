@@ -19,11 +19,9 @@ import {
   systemClock,
 } from '@slipway/core';
 import { dashboardAssets } from '@slipway/dashboard';
+import { createCommandStatus, createSweep, STAGE_FUNCTIONS } from '@slipway/functions';
 import { getRequestListener } from '@hono/node-server';
 import type { Context } from 'aws-lambda';
-import { create as createCommandStatus } from '../../../functions/command-status.ts';
-import { STAGE_FUNCTIONS } from '../../../functions/registry.ts';
-import { create as createSweep } from '../../../functions/sweep.ts';
 import { DEFAULT_OUTPUT_RETENTION_DAYS } from './config.ts';
 import { createFileAlarmMonitor } from './alarms.ts';
 import { DEMO_APP, demoHosts } from './demo.ts';
