@@ -20,6 +20,16 @@ export default tseslint.config(
     },
   },
   {
+    // A package reaches another by its name (@slipway/...), which its package.json declares: a path
+    // out of the package (as the dev server once took into ../../../functions) bypasses both.
+    files: ['packages/*/src/**', 'functions/**'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{ group: ['../../*', '!../../*.ts'], message: 'import another workspace package by its name (@slipway/...), not by a path out of this one' }],
+      }],
+    },
+  },
+  {
     // SST finds its platform types through this reference and nothing else.
     files: ['sst.config.ts'],
     rules: { '@typescript-eslint/triple-slash-reference': 'off' },
