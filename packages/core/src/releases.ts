@@ -6,6 +6,7 @@ import type { Principal } from './auth.ts';
 import { ConflictError, EnvironmentLockedError, IllegalTransitionError, NotFoundError, ReleaseEndedError, StaleTaskTokenError, UnprocessableError } from './errors.ts';
 import type { Clock, IdGenerator } from './ids.ts';
 import type { Logger } from './logger.ts';
+import type { EnvironmentPlan } from './plan.ts';
 import type { EnvironmentLiveStore, EventStore, ExecutionKind, LockStore, Page, PlanStore, ReleaseRecordStore, StepRecord, StepStore, Workflow } from './ports.ts';
 import { OPEN_LOCK_LEASE_SECONDS } from './stages/environment-line.ts';
 import { assertTransition, type EnvironmentState, type HostState, isTerminal, type Release, type ReleaseEvent } from './release.ts';
@@ -18,7 +19,7 @@ export type ReleaseServiceStore = ReleaseRecordStore &
   Pick<StepStore, 'startStep' | 'getStep' | 'completeStep' | 'listSteps'> &
   Pick<LockStore, 'getLock' | 'acquireLock' | 'listQueue' | 'leaveQueue'> &
   Pick<EnvironmentLiveStore, 'getEnvironmentLive'> &
-  Pick<PlanStore, 'getHostStates'>;
+  Pick<PlanStore, 'getHostStates' | 'getPlan'>;
 
 export interface ReleaseDeps {
   approvals: ApprovalService;
@@ -50,7 +51,22 @@ export interface PauseView {
   resumeAt?: string;
 }
 
+/** A bake that has started: after which batch (from 1), and when it ends. */
+export interface BakeView {
+  environment: string;
+  batch: number;
+  startedAt: string;
+  until: string;
+}
+
 export interface ReleaseView extends Release {
+  /**
+   * Every environment's batches as Prepare planned them, from the start of the release (absent only
+   * in the moment before Prepare runs), so a page can draw batches that have not run yet.
+   */
+  plan?: EnvironmentPlan[];
+  /** Each bake that has started, for a countdown. */
+  bakes?: BakeView[];
   /** While `paused`. */
   pause?: PauseView;
   /** While waiting in an environment's line (an app with `queue: true`): 1 is next. */
@@ -375,16 +391,29 @@ export function createReleaseService(deps: ReleaseDeps) {
       const releaseId = parse(ReleaseId, id, 'release id');
       const release = await store.getRelease(releaseId);
       if (!release) throw new NotFoundError(`release ${releaseId} does not exist`);
-      const [environments, hosts, events, gates, pause, place] = await Promise.all([
+      const [environments, hosts, events, gates, pause, place, plan, steps] = await Promise.all([
         store.getEnvironmentStates(releaseId),
         store.getHostStates(releaseId),
         store.listEvents(releaseId),
         approvals.summary(releaseId),
         pauseView(release),
         queuePlace(release),
+        store.getPlan(releaseId),
+        store.listSteps(releaseId),
       ]);
+      // A watch step's `until` is its bake's end (its start when the environment does not bake).
+      const bakes = steps
+        .filter((step) => step.kind === 'watch' && step.until && step.until > step.createdAt)
+        .map((step) => ({
+          environment: step.environment,
+          batch: (step.batchIndex ?? 0) + 1,
+          startedAt: step.createdAt,
+          until: step.until!,
+        }));
       return {
         ...release,
+        ...(plan ? { plan: plan.environments } : {}),
+        ...(bakes.length > 0 ? { bakes } : {}),
         ...(pause ? { pause } : {}),
         ...(place ?? {}),
         environments: environments

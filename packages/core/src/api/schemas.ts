@@ -101,6 +101,25 @@ export const ReleaseView = ReleaseSummary.extend({
   queuePosition: z.number().int().min(1).optional().meta({ description: 'while waiting in an environment\'s line: 1 is next' }),
   queuedFor: EnvironmentName.optional().meta({ description: 'the environment whose line it waits in' }),
   environments: z.array(z.looseObject({ environment: EnvironmentName })),
+  plan: z
+    .array(
+      z.object({
+        name: EnvironmentName,
+        approval: z.boolean(),
+        bakeSeconds: z.number().int(),
+        batches: z.array(z.array(z.string())).meta({ description: 'each batch\'s hosts, in the order they switch' }),
+        pauses: z
+          .array(z.object({ afterBatch: z.number().int().meta({ description: 'the batch it follows, from 0' }), step: z.number().int(), seconds: z.number().int().optional() }))
+          .optional()
+          .meta({ description: 'a canary\'s pauses; no seconds: it waits for a promote' }),
+      }),
+    )
+    .optional()
+    .meta({ description: 'every environment\'s planned batches, known from the start of the release (absent only before it is planned)' }),
+  bakes: z
+    .array(z.object({ environment: EnvironmentName, batch: z.number().int().meta({ description: 'the batch it follows, from 1' }), startedAt: Timestamp, until: Timestamp }))
+    .optional()
+    .meta({ description: 'each bake that has started, with when it ends' }),
   events: z.array(z.looseObject({ type: z.string(), at: Timestamp })),
 });
 export const ReleaseHistory = z.looseObject({}).meta({ description: 'the workflow execution, state by state' });
