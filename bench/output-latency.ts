@@ -1,8 +1,9 @@
 /**
  * Live host output on the embedded default: how long a line printed on a host takes to arrive
- * over SSE (GET /v1/releases/{id}/hosts/{host}/output). The hosts' health check prints a line with
- * the wall clock every 100 ms; the bench reads the stream and subtracts. Run on demand with
- * `npm run bench:output`; it prints figures and asserts nothing.
+ * over SSE (GET /v1/releases/{id}/hosts/{host}/output), for an operator following a 50-host release
+ * (issue 14 aims under 1 s). Every host's health check prints a line with the wall clock every
+ * 100 ms; the bench follows all hosts' streams at once and subtracts. Run on demand with
+ * `npm run bench:output` (BENCH_HOSTS, BENCH_TICKS); it prints figures and asserts nothing.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,7 +15,7 @@ import { sha256 } from '../test/support/fixtures.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
-const HOSTS = Number(process.env.BENCH_HOSTS ?? 10);
+const HOSTS = Number(process.env.BENCH_HOSTS ?? 50);
 const TICKS = Number(process.env.BENCH_TICKS ?? 50);
 
 function percentile(sorted: number[], p: number): number {
@@ -64,7 +65,7 @@ try {
   delays.sort((a, b) => a - b);
   console.log(
     `line printed on a host -> arrived over SSE: ${delays.length} lines from ${HOSTS} hosts  ` +
-    `p50 ${percentile(delays, 50)} ms  p95 ${percentile(delays, 95)} ms  max ${delays.at(-1)} ms`,
+    `p50 ${percentile(delays, 50)} ms  p95 ${percentile(delays, 95)} ms  p99 ${percentile(delays, 99)} ms  max ${delays.at(-1)} ms`,
   );
 } finally {
   await server.close();
