@@ -113,10 +113,13 @@ describe('the dashboard', () => {
     await shot(page, 'rollback-confirm');
     await dialog.getByRole('button', { name: 'Roll back now' }).click();
     await page.waitForURL(/#\/releases\/[0-9a-z]+$/);
-    await page.getByRole('heading', { name: /web 1\.0\.0 succeeded/ }).waitFor({ timeout: 30_000 });
+    // Titled as the rollback it is, on the page and in the browser's tab.
+    await page.getByRole('heading', { name: /^Rollback of web production to 1\.0\.0 succeeded$/ }).waitFor({ timeout: 30_000 });
+    expect(await page.title()).toBe('Rollback of web production to 1.0.0 (succeeded) · Slipway');
     for (const host of HOSTS) expect(await readlink(join(server.dataDir, 'fleet', host, 'current'))).toBe(`releases/${ids['1.0.0']}`);
     expect(await page.locator('tr[data-host]').count()).toBe(4);
-    expect(await page.locator('.timeline .step').allTextContents()).toEqual(['Enter', 'Batch 1', 'Batch 2', 'Live']);
+    // A rollback downloads nothing: its graph goes from entering straight to the batches.
+    expect(await page.locator('section.lane[data-environment="production"] .node-title').allTextContents()).toEqual(['Enter', 'Batch 1 of 2', 'Batch 2 of 2', 'Live']);
     await shot(page, 'rollback-release');
     await page.close();
   });
@@ -138,7 +141,8 @@ describe('the dashboard', () => {
     await page.goto(`${server.url}/#/releases?app=web`);
     const rows = page.locator('tbody tr');
     await expect.poll(() => rows.count()).toBe(3);
-    expect(await rows.first().textContent()).toContain('rollback');
+    expect(await rows.first().locator('td').first().locator('a').textContent()).toBe('Rollback of web production to 1.0.0');
+    expect(await rows.nth(1).locator('td').first().locator('a').textContent()).toBe('web 1.1.0');
     expect(await rows.nth(2).textContent()).toContain('1.0.0');
     await shot(page, 'releases');
     await page.close();
@@ -164,7 +168,7 @@ describe('the dashboard', () => {
     const id = await open('gated', '3.0.0');
     const page = await signIn(server.adminToken);
     await page.goto(`${server.url}/#/releases/${id}`);
-    await page.locator('[data-gate="production"]').getByRole('button', { name: 'Approve' }).waitFor({ timeout: 20_000 });
+    await page.locator('[data-gate="production"] .who-decides').waitFor({ timeout: 20_000 });
     page.once('dialog', (dialog) => dialog.accept());
     await page.getByRole('button', { name: 'Cancel release' }).click();
     await page.getByRole('heading', { name: /gated 3\.0\.0 cancelled/ }).waitFor({ timeout: 30_000 });
@@ -190,6 +194,8 @@ describe('the dashboard', () => {
     expect(await page.getByRole('button', { name: 'Cancel release' }).count()).toBe(0);
     expect((await server.call('POST', `/v1/releases/${waiting}/cancel`, { token: viewer })).status).toBe(403);
     await server.call('POST', `/v1/releases/${waiting}/cancel`);
+    // Until its workflow has ended, the cancelled release still holds the lock the next test needs.
+    await waitForEnd(waiting);
     await page.close();
   });
 

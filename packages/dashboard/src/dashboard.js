@@ -387,7 +387,7 @@ async function renderReleases(params) {
               h(
                 'tr',
                 {},
-                h('td', { class: 'mono' }, releaseLink(r.id), r.rollback ? h('span', { class: 'muted' }, ' rollback') : null),
+                h('td', {}, releaseLink(r.id, releaseTitle(r)), h('div', { class: 'mono muted' }, r.id)),
                 h('td', {}, r.app),
                 h('td', {}, r.version),
                 h('td', {}, badge(r.status)),
@@ -402,28 +402,353 @@ async function renderReleases(params) {
   );
 }
 
-function timeline(release, env) {
+/** "Rollback of web production to 1.0.0" for a rollback, "web 1.1.0" for a release. */
+function releaseTitle(release) {
+  return release.rollback ? `Rollback of ${release.app} ${release.rollback.environment} to ${release.version}` : `${release.app} ${release.version}`;
+}
+
+const ENDED = new Set(['succeeded', 'failed', 'rejected', 'cancelled']);
+
+/** "0.4 s", "12 s", "3 min 4 s", "2 h 5 min". */
+function duration(ms) {
+  if (!(ms >= 0)) return '';
+  if (ms < 10_000) return `${(ms / 1000).toFixed(1)} s`;
+  const seconds = Math.round(ms / 1000);
+  if (seconds < 60) return `${seconds} s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
+  return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
+}
+
+/** A configured length: "6 s", "10 min 0 s". */
+const span = (seconds) => (seconds < 60 ? `${seconds} s` : duration(seconds * 1000));
+
+const clockTime = (iso) => (iso ? new Date(iso).toLocaleTimeString() : '');
+
+/**
+ * The start and duration of a node: ended nodes say how long they took; a running one says for how
+ * long it has run, and a bake or timed pause how long it has left (both kept current by `tick`).
+ */
+function nodeTime({ startedAt, endedAt, until, at }) {
+  if (at) return h('div', { class: 'node-time' }, `at ${clockTime(at)}`);
+  if (!startedAt) return null;
+  const parts = [`started ${clockTime(startedAt)}`];
+  if (endedAt) parts.push(`took ${duration(Date.parse(endedAt) - Date.parse(startedAt))}`);
+  return h(
+    'div',
+    { class: 'node-time' },
+    parts.join(' · '),
+    !endedAt && !until ? [' · ', h('span', { 'data-since': startedAt }, `for ${duration(Date.now() - Date.parse(startedAt))}`)] : null,
+    until ? [' · ', h('span', { class: 'countdown', 'data-until': until }, countdown(until))] : null,
+  );
+}
+
+function countdown(until) {
+  const left = Date.parse(until) - Date.now();
+  return left > 0 ? `${duration(left)} left` : 'ending…';
+}
+
+// One timer for the whole page: the countdowns and running times move between the feed's updates.
+setInterval(() => {
+  for (const node of document.querySelectorAll('[data-until]')) node.textContent = countdown(node.dataset.until);
+  for (const node of document.querySelectorAll('[data-since]')) node.textContent = `for ${duration(Date.now() - Date.parse(node.dataset.since))}`;
+}, 1000);
+
+/** One box of the graph: what it is, its state, when it started and for how long, and any detail. */
+function graphNode(key, title, state, time = {}, ...detail) {
+  return h(
+    'li',
+    { class: `node s-${state.state}`, 'data-node': key, 'data-state': state.state },
+    h('div', { class: 'node-title' }, title),
+    h('div', { class: 'node-state' }, h('span', { class: `badge s-${state.state}` }, state.state), state.also ? h('span', { class: `badge s-${state.also}` }, state.also) : null, state.note ? ` ${state.note}` : ''),
+    nodeTime(time),
+    ...detail,
+  );
+}
+
+/**
+ * One environment's path as a flow of boxes: enter (and its line), distribute, the approval gate,
+ * every planned batch (from the start: the plan is known before any batch runs), each batch's bake
+ * and canary pause, and live. A node never reached once the environment ended is `skipped`.
+ */
+function environmentGraph(release, env) {
   const events = release.events.filter((e) => e.data?.environment === env.environment);
-  const has = (type, extra = () => true) => events.some((e) => e.type === type && extra(e));
-  const step = (label, state) => h('span', { class: `step s-${state}` }, label);
-  const steps = [step('Enter', has('environment.entered') ? 'done' : 'pending')];
-  if (!release.rollback) {
-    steps.push(step('Distribute', has('distribute.failed') ? 'failed' : has('distribute.succeeded') ? 'done' : has('distribute.started') ? 'running' : 'pending'));
-  }
+  const find = (type, match = () => true) => events.find((e) => e.type === type && match(e));
+  const last = (type, match = () => true) => events.findLast((e) => e.type === type && match(e));
+  const ended = ENDED.has(env.status) || TERMINAL.has(release.status);
+  const notRun = () => ({ state: ended ? 'skipped' : 'pending' });
+  const plan = release.plan?.find((p) => p.name === env.environment);
   const config = release.config.environments.find((e) => e.name === env.environment);
-  if (config?.approval) {
+  const nodes = [];
+
+  // Enter: at once, or after waiting in the environment's line.
+  const queued = find('environment.queued');
+  const entered = find('environment.entered');
+  const enterState = entered ? { state: 'succeeded' } : queued && !ended ? { state: 'waiting', note: `in line, position ${last('environment.queued').data.position}` } : notRun();
+  nodes.push(graphNode('enter', 'Enter', enterState, { startedAt: (queued ?? entered)?.at, endedAt: entered?.at }));
+
+  if (!release.rollback) {
+    const started = find('distribute.started');
+    const done = find('distribute.succeeded') ?? find('distribute.failed');
+    const state = done ? { state: done.type === 'distribute.failed' ? 'failed' : 'succeeded' } : started ? (ended ? { state: 'skipped' } : { state: 'running' }) : notRun();
+    nodes.push(graphNode('distribute', 'Distribute', state, { startedAt: started?.at, endedAt: done?.at }, started ? h('div', { class: 'node-detail' }, `${started.data.hosts} ${started.data.hosts === 1 ? 'host' : 'hosts'}`) : null));
+  }
+
+  if (plan?.approval ?? config?.approval) {
     const gate = release.approvals.find((a) => a.environment === env.environment);
-    const state = !gate ? 'pending' : gate.status === 'approved' ? 'done' : gate.status === 'pending' ? 'running' : 'failed';
-    steps.push(step(`Approval${gate ? ` (${gate.status.replace('_', ' ')})` : ''}`, state));
+    const settled = gate && gate.status !== 'pending' ? last(`approval.${gate.status}`) : undefined;
+    const state = !gate
+      ? notRun()
+      : { pending: { state: ended ? 'skipped' : 'waiting' }, approved: { state: 'succeeded' }, rejected: { state: 'failed', note: 'rejected' }, timed_out: { state: 'failed', note: 'timed out' } }[gate.status] ?? { state: 'skipped' };
+    nodes.push(
+      graphNode(
+        'approval',
+        'Approval',
+        state,
+        { startedAt: gate?.requestedAt, endedAt: settled?.at },
+        gate ? h('div', { class: 'node-detail' }, `${gate.required} of ${gate.approvers.length}: ${gate.approvers.join(', ')}`) : null,
+      ),
+    );
   }
-  const batches = [...new Set(events.filter((e) => e.type.startsWith('switch.')).map((e) => e.data.batchIndex))].sort((a, b) => a - b);
-  for (const index of batches) {
-    const on = (type) => has(type, (e) => e.data.batchIndex === index);
-    steps.push(step(`Batch ${index + 1}`, on('switch.failed') ? 'failed' : on('switch.succeeded') ? 'done' : 'running'));
+
+  if (!plan) {
+    nodes.push(graphNode('batches', 'Batches', { state: ended ? 'skipped' : 'pending', note: ended ? '' : 'being planned' }));
+  } else {
+    const hostStatus = new Map(env.hosts.map((host) => [host.host, host.status]));
+    const count = plan.batches.length;
+    const live = find('environment.live');
+    // Whether anything after batch `index` has started: what follows it ran (or was skipped).
+    const laterStarted = (index) => events.some((e) => e.type === 'switch.started' && e.data.batchIndex > index) || Boolean(live);
+    plan.batches.forEach((hosts, index) => {
+      const on = (type) => find(type, (e) => e.data.batchIndex === index);
+      const started = on('switch.started');
+      const done = on('switch.succeeded') ?? on('switch.failed');
+      const reverting = on('revert.started');
+      const reverted = on('revert.succeeded');
+      let state;
+      if (done?.type === 'switch.failed') state = { state: 'failed', also: reverted ? 'reverted' : reverting ? 'reverting' : undefined };
+      else if (reverted) state = { state: 'reverted' };
+      else if (done) state = { state: 'succeeded', also: reverting ? 'reverting' : undefined };
+      else if (started) state = { state: ended ? 'skipped' : 'running' };
+      else state = notRun();
+      const shown = hosts.slice(0, 12);
+      nodes.push(
+        graphNode(
+          `batch-${index + 1}`,
+          `Batch ${index + 1} of ${count}`,
+          state,
+          { startedAt: started?.at, endedAt: done?.at },
+          h(
+            'div',
+            { class: 'node-hosts' },
+            shown.map((host) => h('span', { class: `host s-${hostStatus.get(host) ?? 'pending'}`, title: hostStatus.get(host) ?? 'pending' }, host)),
+            hosts.length > shown.length ? h('span', { class: 'muted' }, ` +${hosts.length - shown.length} more`) : null,
+          ),
+        ),
+      );
+
+      if (plan.bakeSeconds > 0) {
+        const bake = release.bakes?.find((b) => b.environment === env.environment && b.batch === index + 1);
+        let bakeState;
+        if (!bake) bakeState = done?.type === 'switch.failed' ? { state: 'skipped' } : notRun();
+        else if (laterStarted(index)) bakeState = { state: 'succeeded' };
+        else if (ended) bakeState = { state: env.status === 'failed' ? 'failed' : 'skipped' };
+        else bakeState = { state: 'running', note: 'baking' };
+        const baking = bakeState.state === 'running';
+        nodes.push(
+          graphNode(`bake-${index + 1}`, `Bake ${span(plan.bakeSeconds)}`, bakeState, {
+            startedAt: bake?.startedAt,
+            // A bake runs its whole time (a promote does not cut it); one that failed ended with its environment.
+            endedAt: !bake || baking ? undefined : bakeState.state === 'succeeded' ? bake.until : env.endedAt,
+            until: baking ? bake.until : undefined,
+          }),
+        );
+      }
+
+      const pause = plan.pauses?.find((p) => p.afterBatch === index);
+      if (pause) {
+        const paused = find('release.paused', (e) => e.data.batch === index + 1);
+        const goneOn = find('release.resumed', (e) => e.data.batch === index + 1) ?? find('release.promoted', (e) => e.data.batch === index + 1);
+        let pauseState;
+        if (goneOn) pauseState = { state: 'succeeded', note: goneOn.type === 'release.promoted' ? `promoted by ${goneOn.actor}` : '' };
+        else if (paused && !ended) pauseState = { state: 'waiting', note: pause.seconds ? '' : 'for a promote' };
+        else if (laterStarted(index)) pauseState = { state: 'skipped' };
+        else pauseState = notRun();
+        const resumeAt = pauseState.state === 'waiting' && release.pause?.environment === env.environment ? release.pause.resumeAt : undefined;
+        nodes.push(
+          graphNode(`pause-${index + 1}`, pause.seconds ? `Pause ${span(pause.seconds)}` : 'Pause', pauseState, {
+            startedAt: paused?.at,
+            endedAt: goneOn?.at,
+            until: resumeAt,
+          }),
+        );
+      }
+    });
+    const liveState = live ? { state: 'succeeded' } : ended ? { state: env.status === 'succeeded' ? 'succeeded' : 'skipped' } : { state: 'pending' };
+    nodes.push(graphNode('live', 'Live', liveState, { at: live?.at }));
   }
-  if (has('revert.planned')) steps.push(step('Revert', has('revert.succeeded') || has('revert.failed') ? 'done' : 'running'));
-  steps.push(step('Live', has('environment.live') ? 'done' : env.status === 'failed' || env.status === 'rejected' ? 'failed' : 'pending'));
-  return h('div', { class: 'timeline', 'aria-label': `${env.environment} progress` }, steps.flatMap((s, i) => (i ? [h('span', { class: 'arrow', 'aria-hidden': 'true' }, '→'), s] : [s])));
+
+  return h(
+    'section',
+    { class: 'lane', 'data-environment': env.environment, 'aria-label': `${env.environment} workflow` },
+    h('h3', {}, env.environment, ' ', badge(env.status)),
+    h('ol', { class: 'flow' }, nodes),
+  );
+}
+
+/**
+ * An event as a sentence: "Batch 2 of 3 in production switched 4 hosts", "alice approved production",
+ * "host web-3 failed at switch: exit 24 …". Unknown types still read: "<type> by <actor>".
+ */
+function sentence(event, release) {
+  const d = event.data ?? {};
+  const env = d.environment;
+  const plan = release.plan?.find((p) => p.name === env);
+  const batchCount = plan?.batches.length ?? release.events.find((e) => e.type === 'release.planned')?.data?.environments?.find((e) => e.name === env)?.batches;
+  const batch = (index) => `Batch ${index + 1}${batchCount ? ` of ${batchCount}` : ''} in ${env}`;
+  const hostsIn = (index) => plan?.batches[index]?.length ?? release.events.find((e) => e.type.endsWith('.started') && e.data?.environment === env && e.data?.batchIndex === index)?.data?.hosts;
+  const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+  const failedHosts = (kind) => {
+    const hosts = d.failedHosts ?? [];
+    const described = hosts.map((name) => {
+      const step = release.environments.find((e) => e.environment === env)?.hosts.find((host) => host.host === name)?.steps?.[kind];
+      // The host's own last word on stderr says more than slipway's summary line after it.
+      const lines = String(step?.stderr || step?.stdout || '').split('\n').map((line) => line.trim()).filter(Boolean);
+      const own = lines.filter((line) => !/^\S+Z slipway: /.test(line));
+      const last = (own.at(-1) ?? lines.at(-1) ?? '').replace(/^\S+Z slipway: /, '');
+      const why = last ? `: ${last.slice(0, 160)}` : '';
+      return `host ${name} failed at ${kind}${step?.exitCode === undefined || step?.exitCode === null ? '' : `: exit ${step.exitCode}`}${why}`;
+    });
+    const more = d.failedCount && d.failedCount > hosts.length ? `, and ${d.failedCount - hosts.length} more` : '';
+    return described.length ? `${described.join('; ')}${more}` : 'a host failed';
+  };
+  const [noun, verb] = event.type.split('.');
+  switch (event.type) {
+    case 'release.opened':
+      return `${event.actor} opened ${release.app} ${d.version ?? release.version}`;
+    case 'rollback.opened':
+      return `${event.actor} opened a rollback of ${release.app} ${env} from ${d.from?.version} to ${d.to?.version}`;
+    case 'workflow.started':
+      return d.recovered ? 'The workflow started (the release had been left waiting)' : 'The workflow started';
+    case 'release.planned':
+      return `Planned: ${(d.environments ?? []).map((e) => `${e.name} ${plural(e.hosts, 'host')} in ${plural(e.batches, 'batch', 'batches')}`).join(', ')}`;
+    case 'environment.queued':
+      return `Waiting in line for ${env}, position ${d.position}${d.holder ? ` (held by release ${d.holder})` : ''}`;
+    case 'environment.left_line':
+      return `Left the line for ${env}`;
+    case 'environment.entered':
+      return `Entered ${env}`;
+    case 'environment.live':
+      return `${d.version} is live in ${env}`;
+    case 'distribute.started':
+      return `Distributing to ${plural(d.hosts, 'host')} in ${env}`;
+    case 'distribute.succeeded':
+      return `Distributed to every host in ${env}`;
+    case 'distribute.failed':
+      return `Distribution in ${env} failed: ${failedHosts('distribute')}`;
+    case 'switch.started':
+      return `${batch(d.batchIndex)} started switching ${plural(d.hosts, 'host')}`;
+    case 'switch.succeeded':
+      return `${batch(d.batchIndex)} switched ${plural(hostsIn(d.batchIndex) ?? 0, 'host')}`;
+    case 'switch.failed':
+      return `${batch(d.batchIndex)} failed: ${failedHosts('switch')}`;
+    case 'revert.planned':
+      return `Putting back ${plural(d.batches, 'switched batch', 'switched batches')} in ${env}`;
+    case 'revert.started':
+      return `${batch(d.batchIndex)}: putting back ${plural(d.hosts, 'host')}`;
+    case 'revert.succeeded':
+      return `${batch(d.batchIndex)} put back on ${plural(hostsIn(d.batchIndex) ?? 0, 'host')}`;
+    case 'revert.failed':
+      return `${batch(d.batchIndex)} could not be put back: ${failedHosts('revert')}`;
+    case 'prune.started':
+      return `Pruning old releases on ${plural(d.hosts, 'host')}`;
+    case 'prune.succeeded':
+      return 'Old releases pruned';
+    case 'prune.failed':
+      return `Pruning old releases failed: ${failedHosts('prune')}`;
+    case 'approval.requested':
+      return `Approval for ${env} asked of ${(d.approvers ?? []).join(', ')} (${d.required} needed), until ${when(d.expiresAt)}`;
+    case 'approval.mailed':
+      return `Approval mail for ${env} sent to ${d.to}`;
+    case 'approval.mail_failed':
+    case 'notification.mail_failed':
+      return `A mail to ${d.to} could not be sent (attempt ${d.attempt}); trying again at ${when(d.retryAt)}: ${d.error}`;
+    case 'approval.viewed':
+      return `${event.actor}'s approval page for ${env} was opened${d.method === 'HEAD' ? ' (HEAD, a link checker)' : ''}`;
+    case 'approval.decided':
+      return `${event.actor} ${d.decision === 'approve' ? 'approved' : 'rejected'} ${env}${d.via && d.via !== 'api' ? ` (via ${d.via})` : ''}${d.reason ? `: ${d.reason}` : ''}`;
+    case 'approval.approved':
+    case 'approval.rejected':
+    case 'approval.timed_out':
+    case 'approval.cancelled':
+      return `The approval gate of ${env} ${verb === 'timed_out' ? 'timed out' : `is ${verb}`}${d.why ? ` (${d.why})` : ''}`;
+    case 'notification.mailed':
+      return `Told ${d.to} by mail that the release ${String(d.status ?? '').replace('_', ' ')}${d.status === 'paused' ? ` in ${env}` : ''}`;
+    case 'notification.webhook':
+      return `The webhook heard that the release ${d.status} (HTTP ${d.httpStatus}, ${plural(d.attempts, 'attempt')})`;
+    case 'notification.webhook_failed':
+      return `The webhook could not be told that the release ${d.status} after ${plural(d.attempts, 'attempt')}: ${d.error}`;
+    case 'release.paused':
+      return `Paused in ${env} after batch ${d.batch}${d.resumeAt ? `; goes on by itself at ${when(d.resumeAt)}` : '; waits for a promote'}`;
+    case 'release.resumed':
+      return `Went on in ${env} after batch ${d.batch}`;
+    case 'release.promoted':
+      return `${event.actor} promoted ${env} after batch ${d.batch}${d.full ? ', skipping every pause still ahead' : ''}`;
+    case 'analysis.probe':
+      return `Analysis after batch ${d.batch} in ${env}: ${d.check} ${d.ok ? 'healthy' : 'unhealthy'}${d.status === undefined ? '' : ` (${d.status})`}`;
+    case 'release.succeeded':
+      return release.rollback ? `Rolled back: ${release.app} ${release.rollback.environment} runs ${release.version}` : `${release.app} ${d.version ?? release.version} is live everywhere`;
+    case 'release.failed':
+      return `The release failed${env ? ` in ${env}` : ''}: ${String(d.reason ?? '').split('\n')[0]}`;
+    case 'release.failed_while_cancelled':
+      return `A failure in ${env} came while the release was being cancelled: ${String(d.reason ?? '').split('\n')[0]}`;
+    case 'release.cancelled':
+      return `${event.actor} cancelled the release (it was ${String(d.from ?? '').replace('_', ' ')})`;
+    default:
+      return `${noun} ${(verb ?? '').replace('_', ' ')}${event.actor && event.actor !== 'slipway' ? ` by ${event.actor}` : ''}${env ? ` in ${env}` : ''}`;
+  }
+}
+
+// A value under such a key, or a string of such a shape, is never shown, not even in the raw JSON:
+// approval links, API tokens, presigned URLs, task tokens.
+const SECRET_KEY = /token|link|url|secret|password|signature|credential/i;
+const SECRET_TEXT = /\/approvals\/|slw_|X-Amz-|taskToken/i;
+
+function redact(value, key = '') {
+  if (SECRET_KEY.test(key)) return '[hidden]';
+  if (typeof value === 'string') return SECRET_TEXT.test(value) ? '[hidden]' : value;
+  if (Array.isArray(value)) return value.map((item) => redact(item));
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redact(v, k)]));
+  return value;
+}
+
+function eventList(release, open) {
+  return h(
+    'table',
+    { class: 'events' },
+    h(
+      'tbody',
+      {},
+      release.events.map((e) => {
+        const key = `event-${e.id}`;
+        const text = sentence(e, release);
+        return h(
+          'tr',
+          { 'data-event': e.type },
+          h('td', { class: 'muted' }, when(e.at)),
+          h('td', { class: 'sentence' }, SECRET_TEXT.test(text) ? `${e.type} (details hidden: they hold a secret)` : text),
+          h(
+            'td',
+            {},
+            h('details', { 'data-key': key, open: open.has(key) }, h('summary', {}, 'JSON'), h('pre', { class: 'mono' }, JSON.stringify(redact({ type: e.type, actor: e.actor, at: e.at, data: e.data }), null, 2))),
+          ),
+        );
+      }),
+    ),
+  );
+}
+
+function workflowGraph(release) {
+  return h('div', { class: 'graph', 'aria-label': 'Workflow' }, release.environments.map((env) => environmentGraph(release, env)));
 }
 
 // What a host prints, for each host whose "Live output" is open: kept across the page's re-renders
@@ -504,16 +829,20 @@ function hostTable(release, env, open) {
           h(
             'td',
             {},
-            Object.entries(host.steps).map(([name, output]) => {
-              const key = `${env.environment}/${host.host}/${name}`;
-              return h(
-                'details',
-                { 'data-key': key, open: open.has(key) },
-                h('summary', {}, `${name}: exit ${output.exitCode ?? '—'}`),
-                output.stdout ? h('pre', {}, output.stdout) : null,
-                output.stderr ? h('pre', {}, output.stderr) : null,
-              );
-            }),
+            // In the order they ran (a revert comes after the switch it undoes).
+            Object.entries(host.steps)
+              .sort(([, a], [, b]) => String(a.startedAt ?? '').localeCompare(String(b.startedAt ?? '')))
+              .map(([name, output]) => {
+                const key = `${env.environment}/${host.host}/${name}`;
+                const took = output.startedAt && output.endedAt ? ` · ${clockTime(output.startedAt)} · ${duration(Date.parse(output.endedAt) - Date.parse(output.startedAt))}` : '';
+                return h(
+                  'details',
+                  { 'data-key': key, 'data-step': name, open: open.has(key) },
+                  h('summary', {}, `${name}: exit ${output.exitCode ?? '—'}${took}`),
+                  output.stdout ? h('pre', {}, output.stdout) : null,
+                  output.stderr ? h('pre', {}, output.stderr) : null,
+                );
+              }),
             liveSection(release, env, host, open),
           ),
         ),
@@ -543,6 +872,15 @@ function liveSection(release, env, host, open) {
   );
 }
 
+const sameName = (a, b) => String(a ?? '').toLowerCase() === String(b ?? '').toLowerCase();
+const decidedBy = (gate, name) => gate.decisions.some((d) => sameName(d.approver, name));
+const isSelf = (release, gate) => !gate.allowSelfApproval && sameName(release.openedBy, me?.name);
+
+/** The API takes a decision only from an approver the gate names (with a role that may approve), once each. */
+function mayDecide(release, gate) {
+  return can.approve() && gate.approvers.some((name) => sameName(name, me.name)) && !decidedBy(gate, me.name);
+}
+
 function approvalSection(release) {
   if (!release.approvals.length) return null;
   return [
@@ -565,15 +903,18 @@ function approvalSection(release) {
         gate.decisions.length
           ? h('ul', {}, gate.decisions.map((d) => h('li', {}, `${d.approver} ${d.decision === 'approve' ? 'approved' : 'rejected'} at ${when(d.at)} via ${d.via}${d.reason ? `: ${d.reason}` : ''}`)))
           : h('p', { class: 'muted' }, 'No decision yet.'),
-        gate.status === 'pending' && can.approve()
-          ? h(
-              'div',
-              { class: 'actions' },
-              h('label', { for: `reason-${gate.environment}` }, 'Reason (optional)', reason),
-              h('button', { class: 'approve', type: 'button', onclick: decide('approve') }, 'Approve'),
-              h('button', { class: 'danger', type: 'button', onclick: decide('reject') }, 'Reject'),
-            )
-          : null,
+        gate.status !== 'pending'
+          ? null
+          : mayDecide(release, gate)
+            ? h(
+                'div',
+                { class: 'actions' },
+                h('label', { for: `reason-${gate.environment}` }, 'Reason (optional)', reason),
+                isSelf(release, gate) ? null : h('button', { class: 'approve', type: 'button', onclick: decide('approve') }, 'Approve'),
+                h('button', { class: 'danger', type: 'button', onclick: decide('reject') }, 'Reject'),
+                isSelf(release, gate) ? h('p', { class: 'muted' }, 'You opened this release, so you may reject it but not approve it.') : null,
+              )
+            : h('p', { class: 'muted who-decides' }, decidedBy(gate, me?.name) ? `You have decided; the others may still: ${gate.approvers.join(', ')}.` : `Only ${gate.approvers.join(', ')} may decide here.`),
         error,
       );
     }),
@@ -604,12 +945,13 @@ async function renderRelease(id, pushed) {
       promoteError.textContent = err.message;
     }
   };
+  document.title = `${releaseTitle(release)} (${release.status.replace('_', ' ')}) · Slipway`;
   show(
-    h('h1', {}, `${release.app} ${release.version} `, badge(release.status)),
+    h('h1', {}, `${releaseTitle(release)} `, badge(release.status)),
     h(
       'div',
       { class: 'card' },
-      release.rollback ? h('p', {}, `Rollback of ${release.rollback.environment} from ${release.rollback.from.version} to ${release.version}.`) : null,
+      release.rollback ? h('p', {}, `Rolls ${release.rollback.environment} back from ${release.rollback.from.version} to ${release.version}.`) : null,
       h('p', {}, `Opened by ${release.openedBy} at ${when(release.createdAt)}. Release `, h('span', { class: 'mono' }, release.id), '.'),
       release.description ? h('pre', {}, release.description) : null,
       release.reason ? h('p', { class: 'error' }, `Reason: ${release.reason}`) : null,
@@ -664,17 +1006,14 @@ async function renderRelease(id, pushed) {
       running ? h('p', { class: 'muted' }, 'Updating live…') : null,
     ),
     approvalSection(release),
+    h('h2', {}, 'Workflow'),
+    workflowGraph(release),
     ...release.environments.flatMap((env) => [
-      h('h2', {}, `${env.environment} `, badge(env.status), ' ', h('a', { class: 'small', href: `#/releases/${encodeURIComponent(release.id)}/diff/${encodeURIComponent(env.environment)}` }, 'What changes')),
-      timeline(release, env),
+      h('h2', {}, `${env.environment} hosts `, badge(env.status), ' ', h('a', { class: 'small', href: `#/releases/${encodeURIComponent(release.id)}/diff/${encodeURIComponent(env.environment)}` }, 'What changes')),
       env.hosts.length ? hostTable(release, env, open) : h('p', { class: 'muted' }, 'No host has started yet.'),
     ]),
     h('h2', {}, 'Events'),
-    h(
-      'table',
-      {},
-      h('tbody', {}, release.events.map((e) => h('tr', {}, h('td', {}, when(e.at)), h('td', { class: 'mono' }, e.type), h('td', {}, e.actor), h('td', { class: 'mono' }, e.data ? JSON.stringify(e.data) : '')))),
-    ),
+    eventList(release, open),
     h(
       'details',
       {
