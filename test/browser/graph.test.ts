@@ -14,6 +14,7 @@ import { startTestServer, type TestServer } from '../support/dev-server.ts';
 const SCREENSHOTS = process.env.SLIPWAY_SCREENSHOTS;
 const FLOW_HOSTS = ['flow-1', 'flow-2', 'flow-3', 'flow-4', 'flow-5', 'flow-6'];
 const BRITTLE_HOSTS = ['brittle-1', 'brittle-2', 'brittle-3', 'brittle-4', 'brittle-5', 'brittle-6'];
+const CANARY_HOSTS = ['bird-1', 'bird-2', 'bird-3'];
 const LEAD = 'lead@example.com';
 let server: TestServer;
 let browser: Browser;
@@ -50,7 +51,7 @@ const reaches = (node: Locator, state: string) => expect.poll(() => stateOf(node
 
 beforeAll(async () => {
   server = await startTestServer();
-  for (const host of [...FLOW_HOSTS, ...BRITTLE_HOSTS, 'flow-s1']) await mkdir(hostDir(host), { recursive: true });
+  for (const host of [...FLOW_HOSTS, ...BRITTLE_HOSTS, ...CANARY_HOSTS, 'flow-s1']) await mkdir(hostDir(host), { recursive: true });
   await server.call('PUT', '/v1/apps/flow', {
     body: {
       name: 'flow',
@@ -76,6 +77,19 @@ beforeAll(async () => {
       // brittle-3, in the second of three batches, never comes up.
       hooks: { healthCheck: 'if [ "${DEPLOY_ROOT##*/}" = brittle-3 ]; then echo "nothing answers on :8080" >&2; exit 24; fi' },
       environments: [{ name: 'production', targets: { hosts: BRITTLE_HOSTS }, strategy: { type: 'rolling', batchSize: 2 } }],
+    },
+  });
+  await server.call('PUT', '/v1/apps/bird', {
+    body: {
+      name: 'bird',
+      deployRoot: '/srv/bird',
+      environments: [
+        {
+          name: 'production',
+          targets: { hosts: CANARY_HOSTS },
+          strategy: { type: 'canary', steps: [{ hosts: 1 }, { pause: { seconds: 600 } }, { hosts: 2 }, { pause: {} }, { hosts: '100%' }] },
+        },
+      ],
     },
   });
   browser = await chromium.launch({
@@ -180,6 +194,37 @@ describe('the release page as a graph', () => {
     expect(JSON.parse((await json.textContent())!)).toMatchObject({ type: 'switch.failed', data: { batchIndex: 1, failedHosts: ['brittle-3'] } });
     await page.locator('table.events tr[data-event="switch.failed"] summary').click();
     await shot(page, 'release-graph-failed');
+    await page.close();
+  });
+
+  it('shows a canary\'s pauses: a timed one counting down, one waiting for a promote, each gone on once promoted', async () => {
+    const id = await open('bird', '1.0.0');
+    const page = await signIn(server.adminToken);
+    await page.goto(`${server.url}/#/releases/${id}`);
+    const production = lane(page, 'production');
+    const timed = production.locator('[data-node="pause-1"]');
+    await reaches(timed, 'waiting');
+    const titles = await production.locator('.node-title').allTextContents();
+    expect(titles).toEqual(['Enter', 'Distribute', 'Batch 1 of 3', 'Pause 10 min', 'Batch 2 of 3', 'Pause', 'Batch 3 of 3', 'Live']);
+    expect(await timed.locator('.countdown').textContent()).toMatch(/^(9 min( \d+ s)?|10 min) left$/);
+    expect(await stateOf(production.locator('[data-node="batch-2"]'))).toBe('pending');
+
+    // A timed pause looks for a promote every 12 s (a Wait cannot be cut short): the batch after it follows then.
+    expect((await server.call('POST', `/v1/releases/${id}/promote`)).status).toBe(202);
+    await reaches(timed, 'succeeded');
+    expect(await timed.locator('.node-state').textContent()).toContain('promoted by admin');
+    const person = production.locator('[data-node="pause-2"]');
+    await reaches(person, 'waiting');
+    expect(await person.locator('.node-state').textContent()).toContain('for a promote');
+    expect(await stateOf(production.locator('[data-node="batch-2"]'))).toBe('succeeded');
+
+    expect((await server.call('POST', `/v1/releases/${id}/promote`)).status).toBe(202);
+    await page.locator('h1 .badge', { hasText: 'succeeded' }).waitFor({ timeout: 120_000 });
+    await reaches(production.locator('[data-node="live"]'), 'succeeded');
+    expect(await stateOf(person)).toBe('succeeded');
+    const sentences = await page.locator('table.events td.sentence').allTextContents();
+    expect(sentences).toContain('admin promoted production after batch 1');
+    expect(sentences.some((s) => /^Paused in production after batch 1; goes on by itself at /.test(s))).toBe(true);
     await page.close();
   });
 });

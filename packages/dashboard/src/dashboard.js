@@ -409,17 +409,17 @@ function releaseTitle(release) {
 
 const ENDED = new Set(['succeeded', 'failed', 'rejected', 'cancelled']);
 
-/** "0.4 s", "12 s", "3 min 4 s", "2 h 5 min". */
+/** "0.4 s", "12 s", "3 min 4 s", "10 min", "2 h 5 min". */
 function duration(ms) {
   if (!(ms >= 0)) return '';
   if (ms < 10_000) return `${(ms / 1000).toFixed(1)} s`;
   const seconds = Math.round(ms / 1000);
   if (seconds < 60) return `${seconds} s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
-  return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
+  const [big, small] = seconds < 3600 ? [`${Math.floor(seconds / 60)} min`, `${seconds % 60} s`] : [`${Math.floor(seconds / 3600)} h`, `${Math.floor((seconds % 3600) / 60)} min`];
+  return small.startsWith('0 ') ? big : `${big} ${small}`;
 }
 
-/** A configured length: "6 s", "10 min 0 s". */
+/** A configured length: "6 s", "10 min", "1 h". */
 const span = (seconds) => (seconds < 60 ? `${seconds} s` : duration(seconds * 1000));
 
 const clockTime = (iso) => (iso ? new Date(iso).toLocaleTimeString() : '');
