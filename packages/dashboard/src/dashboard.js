@@ -426,7 +426,7 @@ const clockTime = (iso) => (iso ? new Date(iso).toLocaleTimeString() : '');
 
 /**
  * The start and duration of a node: ended nodes say how long they took; a running one says for how
- * long it has run, and a bake or timed pause how long it has left (both kept current by `tick`).
+ * long it has run, and a bake or timed pause how long it has left (both kept current by the page's one timer).
  */
 function nodeTime({ startedAt, endedAt, until, at }) {
   if (at) return h('div', { class: 'node-time' }, `at ${clockTime(at)}`);
@@ -459,7 +459,7 @@ function graphNode(key, title, state, time = {}, ...detail) {
     'li',
     { class: `node s-${state.state}`, 'data-node': key, 'data-state': state.state },
     h('div', { class: 'node-title' }, title),
-    h('div', { class: 'node-state' }, h('span', { class: `badge s-${state.state}` }, state.state), state.also ? h('span', { class: `badge s-${state.also}` }, state.also) : null, state.note ? ` ${state.note}` : ''),
+    h('div', { class: 'node-state' }, h('span', { class: `badge s-${state.state}` }, state.state), state.also ? h('span', { class: `badge s-${state.also}` }, state.also.replace('_', ' ')) : null, state.note ? ` ${state.note}` : ''),
     nodeTime(time),
     ...detail,
   );
@@ -524,10 +524,11 @@ function environmentGraph(release, env) {
       const done = on('switch.succeeded') ?? on('switch.failed');
       const reverting = on('revert.started');
       const reverted = on('revert.succeeded');
+      const putBack = reverted ? 'reverted' : on('revert.failed') ? 'revert_failed' : reverting && !ended ? 'reverting' : undefined;
       let state;
-      if (done?.type === 'switch.failed') state = { state: 'failed', also: reverted ? 'reverted' : reverting ? 'reverting' : undefined };
+      if (done?.type === 'switch.failed') state = { state: 'failed', also: putBack };
       else if (reverted) state = { state: 'reverted' };
-      else if (done) state = { state: 'succeeded', also: reverting ? 'reverting' : undefined };
+      else if (done) state = { state: 'succeeded', also: putBack };
       else if (started) state = { state: ended ? 'skipped' : 'running' };
       else state = notRun();
       const shown = hosts.slice(0, 12);
@@ -877,7 +878,7 @@ const decidedBy = (gate, name) => gate.decisions.some((d) => sameName(d.approver
 const isSelf = (release, gate) => !gate.allowSelfApproval && sameName(release.openedBy, me?.name);
 
 /** The API takes a decision only from an approver the gate names (with a role that may approve), once each. */
-function mayDecide(release, gate) {
+function mayDecide(gate) {
   return can.approve() && gate.approvers.some((name) => sameName(name, me.name)) && !decidedBy(gate, me.name);
 }
 
@@ -905,7 +906,7 @@ function approvalSection(release) {
           : h('p', { class: 'muted' }, 'No decision yet.'),
         gate.status !== 'pending'
           ? null
-          : mayDecide(release, gate)
+          : mayDecide(gate)
             ? h(
                 'div',
                 { class: 'actions' },
@@ -1055,6 +1056,7 @@ async function route() {
   clearTimeout(poll);
   if (feed && location.hash !== `#/releases/${feed.id}`) stopFollowing();
   if (![...liveOutput.keys()].some((key) => location.hash === `#/releases/${key.split('/')[0]}`)) stopLiveOutput();
+  document.title = 'Slipway';
   if (!sessionStorage.getItem(TOKEN_KEY)) return renderSignIn();
   try {
     me ??= await api('GET', '/v1/me');
