@@ -226,7 +226,10 @@ if [ "$(current_target)" = "releases/$RELEASE_ID" ]; then
   exit ${HOST_EXIT_CODES.unpackFailed}
 fi
 PARTIAL="$DEPLOY_ROOT/releases/.$RELEASE_ID.partial"
-clean_partial() { rm -rf -- "$PARTIAL" "$PARTIAL.tar.gz" "$PARTIAL.sha256" "$PARTIAL.names" "$PARTIAL.names-fifo" "$PARTIAL.listing"; }
+clean_partial() {
+  rm -rf -- "$PARTIAL" "$PARTIAL.tar.gz" "$PARTIAL.sha256" "$PARTIAL.names" "$PARTIAL.listing" "$PARTIAL.errors" \\
+    "$PARTIAL.hash-fifo" "$PARTIAL.names-fifo" "$PARTIAL.listing-fifo"
+}
 refuse() {
   # An artifact or a shared path that could make this script write outside the release.
   log "refusing to distribute: $1" >&2
@@ -283,24 +286,8 @@ target_inside() {
 }
 inspect_artifact() {
   local LC_ALL=C
-  # -P lists names exactly as stored. The escape quoting style puts each name on one line (a newline
-  # is listed as \\n, a backslash as \\\\, other unusual bytes in octal) and never escapes "/" or ".", so
-  # listed names compare, segment by segment, exactly as the real ones do. --numeric-owner keeps
-  # archive-supplied user names out of the verbose listing, whose text before the name then holds no
-  # ">", so the first " <name> -> " in a symbolic link's line is where its name ends.
-  # Both listings come from one decompression: tee feeds the names listing through a FIFO, and
-  # each listing's own exit status counts.
-  local names_pid listed=yes
-  rm -f -- "$PARTIAL.names-fifo"
-  mkfifo -m 600 -- "$PARTIAL.names-fifo"
-  tar -t -P --quoting-style=escape < "$PARTIAL.names-fifo" > "$PARTIAL.names" &
-  names_pid=$!
-  gzip -dc -- "$PARTIAL.tar.gz" | tee -- "$PARTIAL.names-fifo" |
-    tar -tv -P --quoting-style=escape --numeric-owner > "$PARTIAL.listing" || listed=no
-  wait "$names_pid" || listed=no
-  rm -f -- "$PARTIAL.names-fifo"
-  if [ "$listed" = no ]; then
-    log "could not read the artifact" >&2; clean_partial; exit ${HOST_EXIT_CODES.unpackFailed}
+  if [ "$LISTED" = no ]; then
+    unpack_errors; log "could not read the artifact" >&2; clean_partial; exit ${HOST_EXIT_CODES.unpackFailed}
   fi
   local -a names listing
   # LINKS: each symbolic link's target by its path in the release; LINK_MEMBER: its member name;
@@ -395,7 +382,47 @@ link_shared() {
 for shared_path in "\${SHARED_PATHS[@]}"; do check_shared_path "$shared_path"; done
 clean_partial
 rm -rf -- "$RELEASE_DIR"
-mkdir -p -- "$PARTIAL"
+# The staging folder is this user's alone until it has passed every check: whatever a hostile
+# archive left in it (a device node, a set-user-ID file) is never within another user's reach.
+start_partial() { clean_partial; mkdir -m 700 -- "$PARTIAL"; }
+# The one pass over the artifact: "$@" prints it, and the sha256 of exactly those bytes, both
+# listings and the unpacked tree all come from them, decompressed once. Nothing here is trusted
+# yet: the sha256, the listings and the unpacked tree are checked afterwards, and only then is the
+# folder moved into place. While it unpacks, GNU tar keeps even a hostile archive inside $PARTIAL
+# (see above). Sets FETCHED, UNPACKED and LISTED to yes or no.
+unpack_pass() {
+  local hash_pid names_pid listing_pid
+  local -a statuses
+  rm -f -- "$PARTIAL.hash-fifo" "$PARTIAL.names-fifo" "$PARTIAL.listing-fifo"
+  mkfifo -m 600 -- "$PARTIAL.hash-fifo" "$PARTIAL.names-fifo" "$PARTIAL.listing-fifo"
+  sha256sum < "$PARTIAL.hash-fifo" | cut -d' ' -f1 > "$PARTIAL.sha256" &
+  hash_pid=$!
+  # -P lists names exactly as stored. The escape quoting style puts each name on one line (a newline
+  # is listed as \\n, a backslash as \\\\, other unusual bytes in octal) and never escapes "/" or ".", so
+  # listed names compare, segment by segment, exactly as the real ones do. --numeric-owner keeps
+  # archive-supplied user names out of the verbose listing, whose text before the name then holds no
+  # ">", so the first " <name> -> " in a symbolic link's line is where its name ends.
+  tar -t -P --quoting-style=escape < "$PARTIAL.names-fifo" > "$PARTIAL.names" 2>> "$PARTIAL.errors" &
+  names_pid=$!
+  tar -tv -P --quoting-style=escape --numeric-owner < "$PARTIAL.listing-fifo" > "$PARTIAL.listing" 2>> "$PARTIAL.errors" &
+  listing_pid=$!
+  # Both tees ignore SIGPIPE, so a reader that stops early (tar on a broken archive) starves none of
+  # the others: the sha256 always covers every byte that arrived. Their own status does not count.
+  {
+    "$@" | (trap '' PIPE; exec tee -- "$PARTIAL.hash-fifo") | gzip -dc 2>> "$PARTIAL.errors" |
+      (trap '' PIPE; exec tee -- "$PARTIAL.names-fifo" "$PARTIAL.listing-fifo" 2> /dev/null) |
+      tar -x -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir 2>> "$PARTIAL.errors"
+    statuses=("\${PIPESTATUS[@]}")
+  } || true
+  FETCHED=yes UNPACKED=yes LISTED=yes
+  if [ "\${statuses[0]}" != 0 ]; then FETCHED=no; fi
+  if [ "\${statuses[2]}" != 0 ] || [ "\${statuses[4]}" != 0 ]; then UNPACKED=no; fi
+  wait "$names_pid" || LISTED=no
+  wait "$listing_pid" || LISTED=no
+  wait "$hash_pid" || : > "$PARTIAL.sha256"
+  rm -f -- "$PARTIAL.hash-fifo" "$PARTIAL.names-fifo" "$PARTIAL.listing-fifo"
+}
+unpack_errors() { head -n 20 -- "$PARTIAL.errors" >&2 2> /dev/null || true; }
 download() {
   # $1: s3 (the host's own credentials) or url (the presigned URL). Tried again a few times: the
   # store may be away for a moment, and curl's own --retry gives up on a dropped or refused connection.
@@ -408,17 +435,21 @@ download() {
   done
 }
 fetch_artifact() {
+  start_partial
   if [ "$1" = s3 ]; then
+    # To a file first: aws s3 cp fetches a file in parallel parts, a stream one part after another.
     if [ -n "$ARTIFACT_S3_REGION" ]; then
-      aws s3 cp --only-show-errors --region "$ARTIFACT_S3_REGION" "$ARTIFACT_S3_URI" "$PARTIAL.tar.gz" < /dev/null
+      aws s3 cp --only-show-errors --region "$ARTIFACT_S3_REGION" "$ARTIFACT_S3_URI" "$PARTIAL.tar.gz" < /dev/null || return 1
     else
-      aws s3 cp --only-show-errors "$ARTIFACT_S3_URI" "$PARTIAL.tar.gz" < /dev/null
+      aws s3 cp --only-show-errors "$ARTIFACT_S3_URI" "$PARTIAL.tar.gz" < /dev/null || return 1
     fi
+    unpack_pass cat -- "$PARTIAL.tar.gz"
+    rm -f -- "$PARTIAL.tar.gz"
   else
-    # One pass over the bytes: to disk and through sha256 as they arrive (checked before any use).
-    curl -fsS --retry 3 --connect-timeout 10 --max-time 600 -- "$ARTIFACT_URL" | tee -- "$PARTIAL.tar.gz" |
-      sha256sum | cut -d' ' -f1 > "$PARTIAL.sha256"
+    # Unpacked as it arrives: the archive never lands on disk whole.
+    unpack_pass curl -fsS --retry 3 --connect-timeout 10 --max-time 600 -- "$ARTIFACT_URL"
   fi
+  [ "$FETCHED" = yes ]
 }
 # The host's instance role reads the artifact when it can (an S3 location and the aws CLI): nothing
 # in the command is then a credential anyone could use. A host without the aws CLI, or whose role
@@ -440,25 +471,26 @@ fi
 if [ "$downloaded" = no ]; then
   download url || { log "could not download the artifact" >&2; clean_partial; exit ${HOST_EXIT_CODES.artifactDownloadFailed}; }
 fi
-if [ "$downloaded" = no ] && [ -s "$PARTIAL.sha256" ]; then
-  actual=$(cat -- "$PARTIAL.sha256")
-else
-  actual=$(sha256sum -- "$PARTIAL.tar.gz" | cut -d' ' -f1)
-fi
+# What was unpacked counts only if it came from exactly the artifact's bytes, then only if the
+# listings and the unpacked tree pass the containment rules; until then it is not the release.
+actual=$(cat -- "$PARTIAL.sha256")
 if [ "$actual" != "$ARTIFACT_SHA256" ]; then
-  log "sha256 mismatch: expected $ARTIFACT_SHA256, got $actual" >&2
+  log "sha256 mismatch: expected $ARTIFACT_SHA256, got \${actual:-nothing}" >&2
   clean_partial
   exit ${HOST_EXIT_CODES.checksumMismatch}
 fi
 inspect_artifact
-tar -xzf "$PARTIAL.tar.gz" -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir || {
-  log "could not unpack the artifact" >&2; clean_partial; exit ${HOST_EXIT_CODES.unpackFailed}; }
-rm -f -- "$PARTIAL.tar.gz" "$PARTIAL.sha256" "$PARTIAL.names" "$PARTIAL.names-fifo" "$PARTIAL.listing"
+if [ "$UNPACKED" = no ]; then
+  unpack_errors; log "could not unpack the artifact" >&2; clean_partial; exit ${HOST_EXIT_CODES.unpackFailed}
+fi
+rm -f -- "$PARTIAL.sha256" "$PARTIAL.names" "$PARTIAL.listing" "$PARTIAL.errors"
 odd=$(find "$PARTIAL" -mindepth 1 \\( \\( ! -type f ! -type d ! -type l \\) -o \\( -type f -links +1 \\) \\) -printf '%P' -quit)
 if [ -n "$odd" ]; then refuse "'$odd' was unpacked as something other than a plain file, folder or symbolic link"; fi
 # Every shared path is checked before any is linked, so a refusal leaves shared/ as it was.
 for shared_path in "\${SHARED_PATHS[@]}"; do check_shared_place "$shared_path"; done
 for shared_path in "\${SHARED_PATHS[@]}"; do link_shared "$shared_path"; done
+# Checked: the release folder gets the mode any folder made here gets (umask 022 above).
+chmod -- 755 "$PARTIAL"
 mv -T -- "$PARTIAL" "$RELEASE_DIR"
 run_hook postDeploy "$HOOK_POST_DEPLOY" || { log "postDeploy failed" >&2; exit ${HOST_EXIT_CODES.postDeployFailed}; }
 touch -- "$RELEASE_DIR/.slipway-ready"
