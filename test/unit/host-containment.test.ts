@@ -1,4 +1,6 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { lstat, mkdir, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -59,7 +61,8 @@ function paxRecord(key: string, value: Buffer): Buffer {
   return Buffer.concat([Buffer.from(String(length)), body]);
 }
 
-function tarball(members: Member[]): Buffer {
+/** The members' blocks, without the end of the archive. */
+function tarBlocks(members: Member[]): Buffer {
   const blocks: Buffer[] = [];
   for (const member of members) {
     const name = Buffer.from(member.name);
@@ -76,8 +79,11 @@ function tarball(members: Member[]): Buffer {
     blocks.push(header(name, TYPE_FLAG[member.type], content.length, mode, target));
     if (content.length > 0) blocks.push(padded(content));
   }
-  blocks.push(Buffer.alloc(1024));
-  return gzipSync(Buffer.concat(blocks));
+  return Buffer.concat(blocks);
+}
+
+function tarball(members: Member[]): Buffer {
+  return gzipSync(Buffer.concat([tarBlocks(members), Buffer.alloc(1024)]));
 }
 
 let sandbox: string;
@@ -297,6 +303,167 @@ describe('the distribute step refuses an artifact that could write outside its r
     const climbing = '../../../../outside/evil';
     await expectRefused(files, `the shared path '${climbing}' must not have empty, '.' or '..' segments`, [climbing]);
     await expectRefused(files, `the shared path '${outside}/evil' must be a path relative to the release`, [`${outside}/evil`]);
+  });
+});
+
+/**
+ * The archive is unpacked as it arrives, before its sha256 and its listing are checked: these are
+ * what that order could newly get wrong. Whatever the archive, nothing outside the staging folder is
+ * written while it unpacks, and the staging folder becomes the release only after every check.
+ */
+describe('the one pass over the artifact', () => {
+  /** The step failed with `code`, and the host is as it was: no release, no staging left, current kept. */
+  async function expectNotReady(host: { deployRoot: string }, result: { code: number; stderr: string }, code: number) {
+    expect(result.code, result.stderr).toBe(code);
+    await expect(lstat(join(host.deployRoot, 'releases/evil'))).rejects.toThrow();
+    expect((await readdir(join(host.deployRoot, 'releases'))).sort()).toEqual(['good']);
+    expect(await readlink(join(host.deployRoot, 'current'))).toBe('releases/good');
+  }
+
+  it('writes nothing through a symbolic link the same archive made earlier, however the link is spelled', async () => {
+    // Each link is followed by a member below it, aimed at "outside" or at the live release next door.
+    await expectRefused(
+      [
+        { name: 'a', type: 'symlink', target: 'b' },
+        { name: 'b', type: 'symlink', target: outside },
+        { name: 'a/passwd', type: 'file', content: 'pwned:x:0:0' },
+        { name: 'a/nested/keep.txt', type: 'file', content: 'pwned' },
+      ],
+      // Refused for the link out or for the members below a link, whichever the check meets first.
+      `member '`,
+    );
+    await expectRefused(
+      [
+        { name: 'up', type: 'symlink', target: '..' },
+        { name: 'up/good/index.html', type: 'file', content: 'pwned' },
+      ],
+      `member 'up/good/index.html' is inside the symbolic link 'up'`,
+    );
+    await expectRefused(
+      [
+        { name: 'conf/', type: 'dir' },
+        { name: 'conf', type: 'symlink', target: upToOutside() },
+        { name: 'conf/passwd', type: 'file', content: 'pwned:x:0:0' },
+      ],
+      `member 'conf/passwd' is inside the symbolic link 'conf'`,
+    );
+  });
+
+  it('never writes through a hard link to a file outside, nor gives it a name in the release', async () => {
+    // The same name comes again as a file: written through the link, it would overwrite the original.
+    await expectRefused(
+      [
+        { name: 'h', type: 'hardlink', target: join(outside, 'passwd') },
+        { name: 'h', type: 'file', content: 'pwned:x:0:0' },
+      ],
+      `member 'h' is a hard link`,
+    );
+    await expectRefused(
+      [
+        { name: 'conf', type: 'symlink', target: outside },
+        { name: 'h', type: 'hardlink', target: 'conf/passwd' },
+        { name: 'h', type: 'file', content: 'pwned:x:0:0' },
+      ],
+      `member 'h' is a hard link`,
+    );
+  });
+
+  it('never makes ready a tree unpacked from an archive with a byte changed near its end', async () => {
+    const members: Member[] = [];
+    for (let i = 0; i < 50; i++) members.push({ name: `data/part-${i}.txt`, type: 'file', content: `part ${i} `.repeat(200) });
+    const good = tarball(members);
+    // The last 8 bytes are gzip's CRC and length: every member unpacks before gzip finds the change.
+    const corrupted = Buffer.from(good);
+    corrupted[corrupted.length - 6]! ^= 0xff;
+    const file = join(sandbox, 'corrupted.tar.gz');
+    await writeFile(file, corrupted);
+    const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+    // The artifact that was pushed, changed on its way: its sha256 does not match.
+    const host = await liveHost();
+    const changed = await host.distribute('evil', { url: `file://${file}`, sha256: sha256(good) });
+    await expectNotReady(host, changed, HOST_EXIT_CODES.checksumMismatch);
+    expect(changed.stderr).toContain('sha256 mismatch');
+
+    // An artifact pushed corrupted: the sha256 matches, the archive does not unpack cleanly.
+    const pushedCorrupted = await host.distribute('evil', { url: `file://${file}`, sha256: sha256(corrupted) });
+    await expectNotReady(host, pushedCorrupted, HOST_EXIT_CODES.unpackFailed);
+    expect(pushedCorrupted.stderr).toContain('could not unpack the artifact');
+  });
+
+  it('never makes ready a tree unpacked from a truncated download, and starts the next try afresh', async () => {
+    const stale = tarball([
+      { name: 'stale.txt', type: 'file', content: 'from the broken try' },
+      { name: 'padding.txt', type: 'file', content: 'x'.repeat(64 * 1024) },
+    ]);
+    const whole = tarball([{ name: 'index.html', type: 'file', content: 'whole' }]);
+    const wholeSha256 = createHash('sha256').update(whole).digest('hex');
+    // The first answer promises more bytes than it sends (curl fails), with a whole member in them.
+    let requests = 0;
+    const server = createServer((request, response) => {
+      requests += 1;
+      if (requests === 1) {
+        response.writeHead(200, { 'content-length': String(stale.length + 100_000) });
+        response.write(stale, () => response.destroy());
+      } else {
+        response.end(whole);
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/artifact.tar.gz`;
+    try {
+      const host = await liveHost();
+      // Cut short where the file ends: curl is content, only the sha256 tells.
+      const cut = join(sandbox, 'cut.tar.gz');
+      await writeFile(cut, whole.subarray(0, whole.length - 20));
+      const truncated = await host.distribute('evil', { url: `file://${cut}`, sha256: wholeSha256 });
+      await expectNotReady(host, truncated, HOST_EXIT_CODES.checksumMismatch);
+
+      const retried = await host.distribute('evil', { url, sha256: wholeSha256 });
+      expect(retried.code, retried.stderr).toBe(0);
+      expect(retried.stderr).toContain('download attempt 1 failed');
+      expect(requests).toBe(2);
+      expect(await snapshot(join(host.deployRoot, 'releases/evil'), ['.slipway-ready'])).toEqual(['file index.html 644 whole']);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('keeps the staging folder to this user while the archive unpacks, then gives the release the usual mode', async () => {
+    // Two gzip members, which gunzip reads as one stream: the first is sent, the second held back.
+    // gunzip reads 32 KiB at a time and waits for each, so the first is large and incompressible.
+    const first = gzipSync(tarBlocks([{ name: 'big.txt', type: 'file', content: randomBytes(768 * 1024).toString('base64') }]));
+    const rest = gzipSync(Buffer.concat([tarBlocks([{ name: 'index.html', type: 'file', content: 'x' }]), Buffer.alloc(1024)]));
+    const sha256 = createHash('sha256').update(Buffer.concat([first, rest])).digest('hex');
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const server = createServer((request, response) => {
+      response.writeHead(200, { 'content-length': String(first.length + rest.length) });
+      response.write(first);
+      void held.then(() => response.end(rest));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const host = await liveHost();
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/artifact.tar.gz`;
+      const distributed = host.distribute('modes', { url, sha256 });
+      const partial = join(host.deployRoot, 'releases/.modes.partial');
+      const deadline = Date.now() + 60_000;
+      while (!(await stat(join(partial, 'big.txt')).then(() => true, () => false))) {
+        if (Date.now() > deadline) throw new Error('the first member was never unpacked while the download went on');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect((await stat(partial)).mode & 0o777).toBe(0o700);
+      release();
+      const result = await distributed;
+      expect(result.code, result.stderr).toBe(0);
+      expect((await stat(join(host.deployRoot, 'releases/modes'))).mode & 0o777).toBe(0o755);
+    } finally {
+      release();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 

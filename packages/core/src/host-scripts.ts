@@ -180,7 +180,22 @@ current_target() { if [ -L "$DEPLOY_ROOT/current" ]; then readlink -- "$DEPLOY_R
  * the member or shared path and why, and removes the staging folder. (postDeploy is an admin's
  * command and is not confined.)
  *
- * Before anything is unpacked, the archive's listing is read, and the artifact refused if a member:
+ * The artifact is read once, as it arrives: one stream gives its sha256, its listings and the
+ * unpacked tree, in `releases/.<id>.partial` (mode 700 until checked). That tree is the release only
+ * once the sha256 matches and the checks below pass; otherwise it is removed (the exit code says
+ * which check failed), so a half-downloaded, corrupted or hostile archive never becomes ready.
+ *
+ * While it unpacks, GNU tar (checked against 1.34) keeps even a hostile archive inside the staging
+ * folder, which the checks then refuse: it strips a leading "/" from names and hard link targets,
+ * skips a member whose name has a ".." segment and strips ".." prefixes from hard link targets; it
+ * creates a symbolic link whose target is absolute or contains ".." as a plain placeholder file and
+ * makes the real link only after the last member, so nothing is ever written through it (a member
+ * below it fails with "Not a directory"), and every other link points down into the folder; it
+ * writes a file under a name that exists (a link, say) by removing the name first (O_EXCL), never
+ * through it. With --no-same-owner --no-same-permissions everything belongs to this user, modes
+ * filtered by the umask; --no-overwrite-dir keeps the staging folder's own mode.
+ *
+ * The artifact is refused if its listing (read from the same bytes) has a member that:
  * - is an absolute path or has a ".." segment;
  * - is a hard link: every hard link, even one to a file inside the archive, the one rule that needs
  *   no reasoning about what it points to; or a device node, a FIFO, a socket, or any other type but
@@ -190,9 +205,8 @@ current_target() { if [ -L "$DEPLOY_ROOT/current" ]; then readlink -- "$DEPLOY_R
  *   the text no longer says where ".." leads); going down through one is fine (`public/storage ->
  *   ../storage/app/public` with `storage` shared), as every link is itself held to these rules;
  * - lies below a symbolic link member (`conf -> /etc` and `conf/passwd`), in whichever order.
- * It is then unpacked with --no-same-owner --no-same-permissions --no-overwrite-dir, and what was
- * unpacked is checked once more for anything but files, folders and symbolic links, and for files
- * with more than one name.
+ * What was unpacked is then checked once more for anything but files, folders and symbolic links,
+ * and for files with more than one name.
  *
  * A shared path must be relative, with no empty, "." or ".." segment, not inside another shared
  * path, and no segment of it may be a symbolic link, neither in the release nor under shared/. All of
@@ -227,6 +241,9 @@ if [ "$(current_target)" = "releases/$RELEASE_ID" ]; then
 fi
 PARTIAL="$DEPLOY_ROOT/releases/.$RELEASE_ID.partial"
 clean_partial() {
+  # A folder that an archive left without write or search permission stops rm for a user other
+  # than root; unpacked before it is checked, any archive may leave one.
+  if [ -d "$PARTIAL" ] && ! rm -rf -- "$PARTIAL" 2> /dev/null; then chmod -R u+rwx -- "$PARTIAL"; fi
   rm -rf -- "$PARTIAL" "$PARTIAL.tar.gz" "$PARTIAL.sha256" "$PARTIAL.names" "$PARTIAL.listing" "$PARTIAL.errors" \\
     "$PARTIAL.hash-fifo" "$PARTIAL.names-fifo" "$PARTIAL.listing-fifo"
 }
