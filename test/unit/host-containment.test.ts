@@ -354,7 +354,7 @@ describe('the one pass over the artifact', () => {
     await expectRefused(
       [
         { name: 'h', type: 'hardlink', target: join(outside, 'passwd') },
-        { name: 'h', type: 'file', content: 'pwned:x:0:0' },
+        { name: 'h', type: 'file', content: 'pwned through a hard link' },
       ],
       `member 'h' is a hard link`,
     );
@@ -362,7 +362,7 @@ describe('the one pass over the artifact', () => {
       [
         { name: 'conf', type: 'symlink', target: outside },
         { name: 'h', type: 'hardlink', target: 'conf/passwd' },
-        { name: 'h', type: 'file', content: 'pwned:x:0:0' },
+        { name: 'h', type: 'file', content: 'pwned through a hard link' },
       ],
       `member 'h' is a hard link`,
     );
