@@ -459,6 +459,33 @@ cp -- ${shellQuote(bucket)}/"\${source#s3://slipway-artifacts/}" "$destination"
     await expect(stat(join(root, 'releases/s4'))).rejects.toThrow();
   });
 
+  it('hashes with sha256sum on a host whose openssl gives wrong digests, and with openssl otherwise', async () => {
+    const brokenBin = join(sandbox, 'broken-openssl-bin');
+    await mkdir(brokenBin, { recursive: true });
+    await writeFile(join(brokenBin, 'openssl'), '#!/bin/bash\ncat > /dev/null\necho "SHA2-256(stdin)= 0000"\n', { mode: 0o755 });
+    const script = { ...distributeScript('o1'), deployRoot: root };
+    const fallback = await runWithPath(script, `${brokenBin}:/usr/bin:/bin`);
+    expect(fallback.code, fallback.stderr).toBe(0);
+    expect(await readFile(join(root, 'releases/o1/index.html'), 'utf8')).toBe('one');
+    const mismatch = await runWithPath({ ...script, releaseId: 'o2', sha256: 'f'.repeat(64) }, `${brokenBin}:/usr/bin:/bin`);
+    expect(mismatch.code).toBe(HOST_EXIT_CODES.checksumMismatch);
+    expect(mismatch.stderr).toContain(`got ${artifacts.one!.sha256}`);
+
+    const realOpenssl = ['/usr/bin/openssl', '/bin/openssl'].find((path) => existsSync(path));
+    if (!realOpenssl) return;
+    const loggingBin = join(sandbox, 'logging-openssl-bin');
+    await mkdir(loggingBin, { recursive: true });
+    await writeFile(
+      join(loggingBin, 'openssl'),
+      `#!/bin/bash\necho "$*" >> ${shellQuote(join(sandbox, 'openssl-calls'))}\nexec ${realOpenssl} "$@"\n`,
+      { mode: 0o755 },
+    );
+    const hashed = await runWithPath({ ...script, releaseId: 'o3' }, `${loggingBin}:/usr/bin:/bin`);
+    expect(hashed.code, hashed.stderr).toBe(0);
+    // The check of the known digest, then the artifact.
+    expect(await readFile(join(sandbox, 'openssl-calls'), 'utf8')).toBe('dgst -sha256\ndgst -sha256\n');
+  });
+
   it('keeps the sha256 check on what aws s3 cp brought', async () => {
     const result = await runWithPath({ ...withS3('s5', DEAD_URL), sha256: 'f'.repeat(64) }, `${bin}:/usr/bin:/bin`);
     expect(result.code).toBe(HOST_EXIT_CODES.checksumMismatch);

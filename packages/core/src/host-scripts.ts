@@ -412,7 +412,7 @@ unpack_pass() {
   local -a statuses
   rm -f -- "$PARTIAL.hash-fifo" "$PARTIAL.names-fifo" "$PARTIAL.listing-fifo"
   mkfifo -m 600 -- "$PARTIAL.hash-fifo" "$PARTIAL.names-fifo" "$PARTIAL.listing-fifo"
-  sha256sum < "$PARTIAL.hash-fifo" | cut -d' ' -f1 > "$PARTIAL.sha256" &
+  sha256_of_input < "$PARTIAL.hash-fifo" > "$PARTIAL.sha256" &
   hash_pid=$!
   # -P lists names exactly as stored. The escape quoting style puts each name on one line (a newline
   # is listed as \\n, a backslash as \\\\, other unusual bytes in octal) and never escapes "/" or ".", so
@@ -439,6 +439,14 @@ unpack_pass() {
   wait "$hash_pid" || : > "$PARTIAL.sha256"
   rm -f -- "$PARTIAL.hash-fifo" "$PARTIAL.names-fifo" "$PARTIAL.listing-fifo"
 }
+# OpenSSL's SHA-256 uses the CPU's SHA instructions, which sha256sum does not (a third of its
+# time here); it is used when it gives the known digest of nothing, else sha256sum.
+if command -v openssl > /dev/null 2>&1 &&
+  [ "$(openssl dgst -sha256 < /dev/null 2> /dev/null | awk '{print $NF}')" = e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 ]; then
+  sha256_of_input() { openssl dgst -sha256 | awk '{print $NF}'; }
+else
+  sha256_of_input() { sha256sum | cut -d' ' -f1; }
+fi
 unpack_errors() { head -n 20 -- "$PARTIAL.errors" >&2 2> /dev/null || true; }
 download() {
   # $1: s3 (the host's own credentials) or url (the presigned URL). Tried again a few times: the
