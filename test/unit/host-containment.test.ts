@@ -1,10 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { lstat, mkdir, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { HOST_EXIT_CODES, type HostScript } from '@slipway/core';
+import { HOST_EXIT_CODES, type HostScript, renderHostScript, shellQuote } from '@slipway/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pwnedFilesIn, runHostScript } from '../support/host-run.ts';
 import { temporaryDirectory } from '../support/stand-ins.ts';
@@ -17,7 +19,7 @@ import { temporaryDirectory } from '../support/stand-ins.ts';
 
 type Member =
   | { name: string; type: 'file'; content?: string } |
-  { name: string; type: 'dir' | 'fifo' | 'char' } |
+  { name: string; type: 'dir' | 'fifo' | 'char'; mode?: number } |
   { name: string; type: 'symlink' | 'hardlink'; target: string };
 
 const TYPE_FLAG = { file: '0', hardlink: '1', symlink: '2', char: '3', dir: '5', fifo: '6' } as const;
@@ -75,7 +77,7 @@ function tarBlocks(members: Member[]): Buffer {
       blocks.push(header(Buffer.from('PaxHeader'), 'x', pax.length, 0o644), padded(pax));
     }
     const content = Buffer.from(member.type === 'file' ? member.content ?? '' : '');
-    const mode = member.type === 'dir' ? 0o755 : 0o644;
+    const mode = 'mode' in member && member.mode !== undefined ? member.mode : member.type === 'dir' ? 0o755 : 0o644;
     blocks.push(header(name, TYPE_FLAG[member.type], content.length, mode, target));
     if (content.length > 0) blocks.push(padded(content));
   }
@@ -427,6 +429,33 @@ describe('the one pass over the artifact', () => {
     } finally {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  // Root enters any folder; a host's SSH user does not, and an archive may leave one it cannot.
+  const nobodyAvailable = process.getuid?.() === 0 && spawnSync('id', ['-u', 'nobody']).status === 0;
+  it.skipIf(!nobodyAvailable)('removes, as a user other than root, a staging folder the archive left without permissions', async () => {
+    const place = await mkdtemp(join(tmpdir(), 'slipway-nobody-'));
+    try {
+      await chmod(place, 0o777);
+      const data = tarball([
+        { name: 'locked/', type: 'dir', mode: 0 },
+        { name: 'locked/inner/', type: 'dir', mode: 0o500 },
+        { name: 'locked/inner/file.txt', type: 'file', content: 'x' },
+      ]);
+      const file = join(place, 'locked.tar.gz');
+      await writeFile(file, data, { mode: 0o644 });
+      const deployRoot = join(place, 'srv/app');
+      const script = join(place, 'distribute.sh');
+      await writeFile(script, renderHostScript({
+        kind: 'distribute', deployRoot, releaseId: 'evil', version: '1', artifactUrl: `file://${file}`,
+        sha256: 'f'.repeat(64), sharedPaths: [], postDeploy: '',
+      }), { mode: 0o644 });
+      const result = spawnSync('su', ['-s', '/bin/bash', 'nobody', '-c', `cd / && bash ${shellQuote(script)}`], { encoding: 'utf8' });
+      expect(result.status, result.stderr).toBe(HOST_EXIT_CODES.checksumMismatch);
+      expect(await readdir(join(deployRoot, 'releases'))).toEqual([]);
+    } finally {
+      spawnSync('rm', ['-rf', place]);
     }
   });
 
