@@ -13,7 +13,7 @@ const QUEUED_INDEX_KEY = 'QUEUED';
 
 /** Environment locks (`LOCK#<app>#<env>` / `LOCK`, one conditional write each) and the lines waiting for them. */
 export function createDynamoLockStore(table: TableAccess): LockStore {
-  const { client, tableName, call, get, putOnce, queryAll, queryPage, conditional } = table;
+  const { client, tableName, call, get, batchGet, putOnce, queryAll, queryPage, conditional } = table;
   return {
     async acquireLock(lock: EnvironmentLock, now: string) {
       await conditional(
@@ -59,6 +59,15 @@ export function createDynamoLockStore(table: TableAccess): LockStore {
     async getLock(app, environment) {
       const item = await get(keys.lock(app, environment));
       return item ? withoutKeys<EnvironmentLock>(item) : undefined;
+    },
+
+    async getLocks(app, environments) {
+      const found = new Map<string, EnvironmentLock>();
+      for (const item of await batchGet(environments.map((environment) => keys.lock(app, environment)))) {
+        const lock = withoutKeys<EnvironmentLock>(item);
+        found.set(lock.environment, lock);
+      }
+      return environments.flatMap((environment) => (found.has(environment) ? [found.get(environment)!] : []));
     },
 
     async joinQueue(waiter: QueueWaiter) {

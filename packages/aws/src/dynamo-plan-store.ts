@@ -1,10 +1,27 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { EnvironmentPlan, HostState, HostStepOutput, PlanStore, ReleasePlan } from '@slipway/core';
-import type { TableAccess } from './dynamo-table-access.ts';
+import type { Item, TableAccess } from './dynamo-table-access.ts';
 import { keys, withoutKeys } from './table.ts';
 
 /** One environment's part of a stored plan (the `PLAN` item names the parts, in pipeline order). */
 const planEnvironmentKey = (releaseId: string, environment: string) => ({ pk: `REL#${releaseId}`, sk: `PLAN#${environment}` });
+
+/** Hosts from their `HOST#` items, each with the outputs its `HOSTSTEP#` items hold. */
+export function hostStatesOf(hosts: Item[], steps: Item[]): HostState[] {
+  const byHost = new Map<string, HostState>();
+  for (const item of hosts) {
+    const host = withoutKeys<HostState>(item);
+    byHost.set(`${host.environment}#${host.host}`, { ...host, steps: {} });
+  }
+  for (const item of steps) {
+    const { environment, host, step, exitCode, stdout, stderr, startedAt, endedAt } = withoutKeys<
+      HostStepOutput & { releaseId: string; environment: string; host: string; step: string }
+    >(item);
+    const state = byHost.get(`${environment}#${host}`);
+    if (state) state.steps[step] = { exitCode, stdout, stderr, startedAt, endedAt };
+  }
+  return [...byHost.values()];
+}
 
 /**
  * A release's plan (`PLAN` naming its `PLAN#<env>` parts) and its hosts (`HOST#<env>#<host>`, with
@@ -94,19 +111,7 @@ export function createDynamoPlanStore(table: TableAccess): PlanStore {
         queryPrefix(`REL#${releaseId}`, 'HOST#'),
         queryPrefix(`REL#${releaseId}`, 'HOSTSTEP#'),
       ]);
-      const byHost = new Map<string, HostState>();
-      for (const item of hosts) {
-        const host = withoutKeys<HostState>(item);
-        byHost.set(`${host.environment}#${host.host}`, { ...host, steps: {} });
-      }
-      for (const item of steps) {
-        const { environment, host, step, exitCode, stdout, stderr, startedAt, endedAt } = withoutKeys<
-          HostStepOutput & { releaseId: string; environment: string; host: string; step: string }
-        >(item);
-        const state = byHost.get(`${environment}#${host}`);
-        if (state) state.steps[step] = { exitCode, stdout, stderr, startedAt, endedAt };
-      }
-      return [...byHost.values()];
+      return hostStatesOf(hosts, steps);
     },
   };
 }

@@ -12,6 +12,24 @@ import {
 import { decodeCursor, encodeCursor, type Item, type TableAccess } from './dynamo-table-access.ts';
 import { keys, withoutKeys } from './table.ts';
 
+/** A release's item, with the index keys that list it by app and among all releases. */
+export const releaseItem = (release: Release) => ({
+  ...keys.release(release.id),
+  gsi1pk: `APPREL#${release.app}`,
+  gsi1sk: release.id,
+  gsi2pk: 'RELEASES',
+  gsi2sk: release.id,
+  ...release,
+});
+
+/** An environment's item, with the index keys that list releases by app and environment. */
+export const environmentItem = (state: EnvironmentState) => ({
+  ...keys.releaseEnv(state.releaseId, state.environment),
+  gsi1pk: `ENVREL#${state.app}#${state.environment}`,
+  gsi1sk: state.releaseId,
+  ...state,
+});
+
 /**
  * Releases (`REL#<id>` / `RELEASE`, by app in gsi1 `APPREL#<app>`, all in gsi2 `RELEASES`) and their
  * environments (`REL#<id>` / `ENV#<env>`, by app and environment in gsi1 `ENVREL#<app>#<env>`).
@@ -30,36 +48,12 @@ export function createDynamoReleaseRecords(table: TableAccess): ReleaseRecordSto
     return ids.flatMap((id) => (found.has(id) ? [found.get(id)!] : []));
   }
 
-  const environmentItem = (state: EnvironmentState) => ({
-    ...keys.releaseEnv(state.releaseId, state.environment),
-    gsi1pk: `ENVREL#${state.app}#${state.environment}`,
-    gsi1sk: state.releaseId,
-    ...state,
-  });
-
   return {
     async createRelease(release: Release, environments: EnvironmentState[]) {
       // The release item is the anchor: environment items are written first, so a crash in between
       // leaves only records that no listing shows (releasesById skips them).
-      await batchPut(
-        environments.map((env) => ({
-          ...keys.releaseEnv(release.id, env.environment),
-          gsi1pk: `ENVREL#${release.app}#${env.environment}`,
-          gsi1sk: release.id,
-          ...env,
-        })),
-      );
-      const created = await putOnce(
-        {
-          ...keys.release(release.id),
-          gsi1pk: `APPREL#${release.app}`,
-          gsi1sk: release.id,
-          gsi2pk: 'RELEASES',
-          gsi2sk: release.id,
-          ...release,
-        },
-        'create release',
-      );
+      await batchPut(environments.map(environmentItem));
+      const created = await putOnce(releaseItem(release), 'create release');
       if (!created) throw new ConflictError(`release ${release.id} already exists`);
     },
 

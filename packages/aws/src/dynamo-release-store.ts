@@ -11,6 +11,7 @@ import { createDynamoPlanStore } from './dynamo-plan-store.ts';
 import { createDynamoReleasePurge, createDynamoReleaseRecords } from './dynamo-release-records.ts';
 import { createDynamoStepStore } from './dynamo-step-store.ts';
 import { createTableAccess } from './dynamo-table-access.ts';
+import { createDynamoWholeRelease } from './dynamo-whole-release.ts';
 
 export { createDynamoAppStore } from './dynamo-app-store.ts';
 export { createDynamoArtifactRecords } from './dynamo-artifact-records.ts';
@@ -23,6 +24,7 @@ export { createDynamoPlanStore } from './dynamo-plan-store.ts';
 export { createDynamoReleasePurge, createDynamoReleaseRecords } from './dynamo-release-records.ts';
 export { createDynamoStepStore } from './dynamo-step-store.ts';
 export { createTableAccess, type TableAccess } from './dynamo-table-access.ts';
+export { createDynamoWholeRelease } from './dynamo-whole-release.ts';
 
 /**
  * Every port of the release table (table.ts lists the items), as the one object the runtimes wire.
@@ -33,6 +35,7 @@ export function createDynamoReleaseStore(client: DynamoDBDocumentClient, tableNa
   return {
     ...createDynamoAppStore(table),
     ...createDynamoReleaseRecords(table),
+    ...createDynamoWholeRelease(table),
     ...createDynamoReleasePurge(table),
     ...createDynamoEventStore(table),
     ...createDynamoLockStore(table),

@@ -88,6 +88,35 @@ export interface ReleaseRecordStore {
   putEnvironmentState(state: EnvironmentState, expectedStatus?: ReleaseStatus): Promise<void>;
 }
 
+/** Everything the release view shows of one release, read together. */
+export interface WholeRelease {
+  release: Release;
+  /** In environment-name order. */
+  environments: EnvironmentState[];
+  /** Each host with its step outputs, by environment then host. */
+  hosts: HostState[];
+  /** In event-id order. */
+  events: ReleaseEvent[];
+  /** In key order. */
+  steps: StepRecord[];
+}
+
+/**
+ * A release written and read whole: what the API's open and read cost. On DynamoDB every item of a
+ * release shares its partition, so opening is one batch plus the conditional release item, and
+ * reading is one query where the single-purpose ports above make one call each.
+ */
+export interface WholeReleaseStore {
+  /**
+   * Creates the release, its environments and its first events: the environments and events first,
+   * the release item last and once (ConflictError if the id is taken), so a crash in between leaves
+   * nothing that lists or reads as a release.
+   */
+  openRelease(release: Release, environments: EnvironmentState[], events: ReleaseEvent[]): Promise<void>;
+  /** The release with its environments, hosts, events and steps; undefined when there is no release item. */
+  readWholeRelease(id: string): Promise<WholeRelease | undefined>;
+}
+
 /** Deleting a release with everything recorded under it, in every port (retention). */
 export interface ReleasePurge {
   /** Deletes a release and everything recorded under it (environments, hosts, events, plan, steps). */
@@ -112,6 +141,8 @@ export interface LockStore {
   /** Frees the lock if `holder` has it; freeing a lock one does not hold changes nothing. */
   releaseLock(app: string, environment: string, holder: string): Promise<void>;
   getLock(app: string, environment: string): Promise<EnvironmentLock | undefined>;
+  /** The locks of several environments of one app in one read, in `environments` order; free ones are left out. */
+  getLocks(app: string, environments: string[]): Promise<EnvironmentLock[]>;
 
   /**
    * Puts the release in the environment's line (an app with `queue: true`), or, when it is in line
@@ -235,6 +266,7 @@ export interface IdempotencyStore {
  */
 export type ReleaseStore = AppStore &
   ReleaseRecordStore &
+  WholeReleaseStore &
   ReleasePurge &
   EventStore &
   LockStore &

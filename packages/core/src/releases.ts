@@ -7,7 +7,7 @@ import { ConflictError, EnvironmentLockedError, IllegalTransitionError, NotFound
 import type { Clock, IdGenerator } from './ids.ts';
 import type { Logger } from './logger.ts';
 import type { EnvironmentPlan } from './plan.ts';
-import type { EnvironmentLiveStore, EventStore, ExecutionKind, LockStore, Page, PlanStore, ReleaseRecordStore, StepRecord, StepStore, Workflow } from './ports.ts';
+import type { EnvironmentLiveStore, EventStore, ExecutionKind, LockStore, Page, PlanStore, ReleaseRecordStore, StepRecord, StepStore, WholeReleaseStore, Workflow } from './ports.ts';
 import { OPEN_LOCK_LEASE_SECONDS } from './stages/environment-line.ts';
 import { assertTransition, type EnvironmentState, type HostState, isTerminal, type Release, type ReleaseEvent } from './release.ts';
 import { EnvironmentName, ListReleasesQuery, OpenReleaseRequest, parse, PromoteRequest, ReleaseId, RollbackRequest } from './schemas.ts';
@@ -15,9 +15,10 @@ import { FULL_PROMOTION_KEY, stepKey } from './stages/context.ts';
 
 /** The ports of the release table the release service uses. */
 export type ReleaseServiceStore = ReleaseRecordStore &
+  WholeReleaseStore &
   EventStore &
   Pick<StepStore, 'startStep' | 'getStep' | 'completeStep' | 'listSteps'> &
-  Pick<LockStore, 'getLock' | 'acquireLock' | 'listQueue' | 'leaveQueue'> &
+  Pick<LockStore, 'getLocks' | 'acquireLock' | 'listQueue' | 'leaveQueue'> &
   Pick<EnvironmentLiveStore, 'getEnvironmentLive'> &
   Pick<PlanStore, 'getHostStates' | 'getPlan'>;
 
@@ -150,9 +151,9 @@ export function createReleaseService(deps: ReleaseDeps) {
     return undefined;
   }
 
-  async function pauseView(release: Release): Promise<PauseView | undefined> {
+  function pauseView(release: Release, steps: StepRecord[]): PauseView | undefined {
     if (release.status !== 'paused') return undefined;
-    const pause = await runningPause(release.id);
+    const pause = steps.find((step) => step.kind === 'pause' && step.state === 'running');
     if (!pause) return undefined;
     return {
       environment: pause.environment,
@@ -210,25 +211,29 @@ export function createReleaseService(deps: ReleaseDeps) {
 
     async open(body: unknown, actor: Principal): Promise<Pick<Release, 'id' | 'status'>> {
       const request = parse(OpenReleaseRequest, body, 'release request');
+      // Both reads at once; an unknown app is the answer even when the artifact is missing too.
+      const verifying = artifacts.verify(request.app, request.artifact.sha256);
+      verifying.catch(() => undefined);
       const app = await apps.requireApp(request.app);
-      const artifact = await artifacts.verify(request.app, request.artifact.sha256);
+      const artifact = await verifying;
 
       const now = clock.now();
       const id = ids.next();
       if (!app.config.queue) {
-        for (const env of app.config.environments) {
-          const lock = await store.getLock(app.config.name, env.name);
-          if (lock && lock.leaseUntil > now.toISOString()) {
-            throw new EnvironmentLockedError(lock.app, lock.environment, lock.holder, lock.leaseUntil);
-          }
+        const [first, ...others] = app.config.environments;
+        // The first environment's lock is checked by taking it below; the others are only looked at
+        // (one batched read), first: a refused open takes no lock.
+        if (others.length > 0) {
+          const held = (await store.getLocks(app.config.name, app.config.environments.map((env) => env.name)))
+            .find((lock) => lock.leaseUntil > now.toISOString());
+          if (held) throw new EnvironmentLockedError(held.app, held.environment, held.holder, held.leaseUntil);
         }
         // Every release of an app starts in its first environment: holding that lock from the open
         // on makes two racing opens start exactly one. The workflow renews it when it gets there.
-        const first = app.config.environments[0]!;
         await store.acquireLock(
           {
             app: app.config.name,
-            environment: first.name,
+            environment: first!.name,
             holder: id,
             acquiredAt: now.toISOString(),
             leaseUntil: new Date(now.getTime() + OPEN_LOCK_LEASE_SECONDS * 1000).toISOString(),
@@ -256,12 +261,15 @@ export function createReleaseService(deps: ReleaseDeps) {
         order,
         status: 'pending',
       }));
-      await store.createRelease(release, environments);
-      await record(release.id, 'release.opened', actor.name, {
-        version: release.version,
-        sha256: artifact.sha256,
-        appRevision: app.revision,
-      });
+      const opened: ReleaseEvent = {
+        releaseId: release.id,
+        id: ids.next(),
+        at: now.toISOString(),
+        type: 'release.opened',
+        actor: actor.name,
+        data: { version: release.version, sha256: artifact.sha256, appRevision: app.revision },
+      };
+      await store.openRelease(release, environments, [opened]);
 
       const { executionId } = await workflow.startRelease({ releaseId: release.id, app: release.app });
       await record(release.id, 'workflow.started', 'slipway', { executionId });
@@ -389,18 +397,15 @@ export function createReleaseService(deps: ReleaseDeps) {
 
     async view(id: string): Promise<ReleaseView> {
       const releaseId = parse(ReleaseId, id, 'release id');
-      const release = await store.getRelease(releaseId);
-      if (!release) throw new NotFoundError(`release ${releaseId} does not exist`);
-      const [environments, hosts, events, gates, pause, place, plan, steps] = await Promise.all([
-        store.getEnvironmentStates(releaseId),
-        store.getHostStates(releaseId),
-        store.listEvents(releaseId),
-        approvals.summary(releaseId),
-        pauseView(release),
-        queuePlace(release),
-        store.getPlan(releaseId),
-        store.listSteps(releaseId),
-      ]);
+      // The release's own partition in one read; its gates and its plan beside it.
+      const gatesRead = approvals.summary(releaseId);
+      const planRead = store.getPlan(releaseId);
+      for (const pending of [gatesRead, planRead]) pending.catch(() => undefined);
+      const whole = await store.readWholeRelease(releaseId);
+      if (!whole) throw new NotFoundError(`release ${releaseId} does not exist`);
+      const { release, environments, hosts, events, steps } = whole;
+      const pause = pauseView(release, steps);
+      const [gates, place, plan] = await Promise.all([gatesRead, queuePlace(release), planRead]);
       // A watch step's `until` is its bake's end (its start when the environment does not bake).
       const bakes = steps
         .filter((step) => step.kind === 'watch' && step.until && step.until > step.createdAt)

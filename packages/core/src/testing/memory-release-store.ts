@@ -213,6 +213,12 @@ export function createMemoryLockStore(): LockStore {
       const lock = locks.get(lineOf(app, environment));
       return lock ? copy(lock) : undefined;
     },
+    async getLocks(app, names) {
+      return names.flatMap((environment) => {
+        const lock = locks.get(lineOf(app, environment));
+        return lock ? [copy(lock)] : [];
+      });
+    },
 
     async joinQueue(waiter) {
       const key = lineOf(waiter.app, waiter.environment);
@@ -463,6 +469,22 @@ export function createMemoryReleaseStore(): ReleaseStore {
   return {
     ...createMemoryAppStore(),
     ...recordPorts,
+    async openRelease(release, environments, firstEvents) {
+      // As in DynamoDB: the events with the environments, then the release item, once.
+      for (const event of firstEvents) await events.appendEvent(event);
+      await records.createRelease(release, environments);
+    },
+    async readWholeRelease(id) {
+      const release = await records.getRelease(id);
+      if (!release) return undefined;
+      const [environments, hosts, log, stepList] = await Promise.all([
+        records.getEnvironmentStates(id),
+        plans.getHostStates(id),
+        events.listEvents(id),
+        steps.listSteps(id),
+      ]);
+      return { release, environments, hosts, events: log, steps: stepList };
+    },
     ...eventPorts,
     ...createMemoryLockStore(),
     ...planPorts,

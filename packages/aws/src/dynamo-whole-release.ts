@@ -1,0 +1,47 @@
+import { ConflictError, type EnvironmentState, type ReleaseEvent, type StepRecord, type WholeReleaseStore } from '@slipway/core';
+import { hostStatesOf } from './dynamo-plan-store.ts';
+import { environmentItem, releaseItem } from './dynamo-release-records.ts';
+import type { Item, TableAccess } from './dynamo-table-access.ts';
+import { keys, withoutKeys } from './table.ts';
+
+/**
+ * A release written and read whole. Every item of a release lives in its partition `REL#<id>`, so
+ * the open is one BatchWriteItem (environments and first events) and the conditional put of the
+ * release item, and the read is one Query of the partition, split here by sort-key prefix.
+ */
+export function createDynamoWholeRelease(table: TableAccess): WholeReleaseStore {
+  const { queryAll, putOnce, batchPut } = table;
+  return {
+    async openRelease(release, environments, events) {
+      // The release item is the anchor, written last (DynamoDB Local stand-ins have no transactions):
+      // a crash before it leaves items that no listing shows and no read finds (readWholeRelease
+      // answers undefined without the release item).
+      await batchPut([
+        ...environments.map(environmentItem),
+        ...events.map((event) => ({ ...keys.releaseEvent(event.releaseId, event.id), ...event })),
+      ]);
+      const created = await putOnce(releaseItem(release), 'open release');
+      if (!created) throw new ConflictError(`release ${release.id} already exists`);
+    },
+
+    async readWholeRelease(id) {
+      const items = await queryAll({
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': `REL#${id}` },
+        ConsistentRead: true,
+      });
+      const releaseKey = keys.release(id).sk;
+      const head = items.find((item) => item.sk === releaseKey);
+      if (!head) return undefined;
+      // Items come in sort-key order, which is each listing's own order (environment name, event id, step key).
+      const prefixed = (prefix: string) => items.filter((item: Item) => String(item.sk).startsWith(prefix));
+      return {
+        release: withoutKeys(head),
+        environments: prefixed('ENV#').map((item) => withoutKeys<EnvironmentState>(item)),
+        hosts: hostStatesOf(prefixed('HOST#'), prefixed('HOSTSTEP#')),
+        events: prefixed('EVENT#').map((item) => withoutKeys<ReleaseEvent>(item)),
+        steps: prefixed('STEP#').map((item) => withoutKeys<StepRecord>(item)),
+      };
+    },
+  };
+}
