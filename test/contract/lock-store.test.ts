@@ -56,6 +56,16 @@ describe.each(stores)('lock store contract: %s', (_name, make) => {
     expect((await store.getLock('shop', 'production'))?.holder).toBe('rel-c');
   });
 
+  it('reads the locks of several environments at once, in the order asked, leaving free ones out', async () => {
+    const store = await make();
+    await store.acquireLock(lock('rel-a', at(60), 'staging'), at(0));
+    await store.acquireLock(lock('rel-b', at(60), 'production'), at(0));
+    expect(await store.getLocks('shop', ['production', 'qa', 'staging'])).toEqual([lock('rel-b', at(60), 'production'), lock('rel-a', at(60), 'staging')]);
+    expect(await store.getLocks('shop', ['qa'])).toEqual([]);
+    expect(await store.getLocks('shop', [])).toEqual([]);
+    expect(await store.getLocks('other', ['production'])).toEqual([]);
+  });
+
   it('keeps each environment its own lock', async () => {
     const store = await make();
     await store.acquireLock(lock('rel-a', at(3600), 'staging'), at(0));

@@ -1,6 +1,7 @@
 import type { AnalysisSources } from '../analysis.ts';
 import { composeSlipway } from '../composition.ts';
 import { silentLogger } from '../logger.ts';
+import type { ReleaseStore } from '../ports.ts';
 import type { AppConfig } from '../schemas.ts';
 import { artifactKey } from '../schemas.ts';
 import { createFakeArtifactStore, createFakeFleet, createFakeMailer, createFakeNotifier, createFakeWorkflow, createManualClock, createSequentialIds } from './fakes.ts';
@@ -15,7 +16,12 @@ export const BASE_URL = 'https://deploy.example.com';
  * order, a workflow that records the tokens it is told about, a fleet that runs nothing. What
  * `composeSlipway` (the runtimes' composition root) builds from these is the code under test.
  */
-export function createTestSlipway(options: { start?: string; analysis?: AnalysisSources } = {}) {
+export function createTestSlipway(options: {
+  start?: string;
+  analysis?: AnalysisSources;
+  /** What the services see of the release store: a test counts its calls, or fails one, here. */
+  storeSeenBy?: (store: ReleaseStore) => ReleaseStore;
+} = {}) {
   const clock = createManualClock(options.start);
   const ids = createSequentialIds();
   const store = createMemoryReleaseStore();
@@ -27,7 +33,7 @@ export function createTestSlipway(options: { start?: string; analysis?: Analysis
   const objects = createFakeArtifactStore();
   const slipway = composeSlipway(
     {
-      store,
+      store: options.storeSeenBy ? options.storeSeenBy(store) : store,
       tokens: createMemoryTokenStore(),
       objects,
       approvalStore,

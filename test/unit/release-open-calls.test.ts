@@ -1,0 +1,87 @@
+import { AppConfig, type ReleaseStore } from '@slipway/core';
+import { describe, expect, it } from 'vitest';
+import { createTestSlipway } from '../../packages/core/src/testing/harness.ts';
+import { shopConfigInput } from '../support/fixtures.ts';
+
+/**
+ * What an open and a read cost in store calls (each one a round trip on DynamoDB), and that an open
+ * failing at any one of them leaves no half release: either nothing, or the release whole.
+ */
+
+const shop = AppConfig.parse(shopConfigInput);
+
+/** The store as the services see it: every method call is logged, and the one numbered `failAt` throws. */
+function watched() {
+  const calls: string[] = [];
+  let failAt: number | undefined;
+  const wrap = (store: ReleaseStore): ReleaseStore =>
+    new Proxy(store, {
+      get(target, name, receiver) {
+        const value = Reflect.get(target, name, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          calls.push(String(name));
+          if (calls.length === failAt) return Promise.reject(new Error(`store call ${failAt} (${String(name)}) failed`));
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+  /** From now on: calls counted afresh, and the `n`th fails. */
+  const arm = (n?: number) => {
+    calls.length = 0;
+    failAt = n;
+  };
+  return { calls, wrap, arm };
+}
+
+async function shopWith(failAt?: number) {
+  const seen = watched();
+  const t = createTestSlipway({ storeSeenBy: seen.wrap });
+  await t.appWithArtifact(shop);
+  // The first open verifies (hashes) the artifact once; the opens measured here find it verified.
+  await t.slipway.artifacts.verify('shop', 'a'.repeat(64));
+  seen.arm(failAt);
+  return { t, calls: seen.calls };
+}
+
+describe('store calls of an open and a read', () => {
+  it('opens with one read of the app, the artifact and the other locks each, the lock, one write of the release whole and the start event', async () => {
+    const { t, calls } = await shopWith();
+    const { id } = await t.open('shop', '1.0.0');
+    expect([...calls].sort()).toEqual(['acquireLock', 'appendEvent', 'getApp', 'getArtifactRecord', 'getLocks', 'openRelease'].sort());
+    expect((await t.store.listEvents(id)).map((e) => e.type)).toEqual(['release.opened', 'workflow.started']);
+  });
+
+  it('reads a release with one read of its partition (its gates are the approval store\'s)', async () => {
+    const { t, calls } = await shopWith();
+    const { id } = await t.open('shop', '1.0.0');
+    calls.length = 0;
+    const view = await t.slipway.releases.view(id);
+    expect(calls).toEqual(['readWholeRelease']);
+    expect(view.environments.map((e) => e.environment)).toEqual(['staging', 'production']);
+    expect(view.events.map((e) => e.type)).toEqual(['release.opened', 'workflow.started']);
+  });
+});
+
+describe('an open failing at any store call', () => {
+  it('leaves no release, or the release whole with its environments and its opened event', async () => {
+    const { t: reference, calls } = await shopWith();
+    await reference.open('shop', '1.0.0');
+    const total = calls.length;
+    expect(total).toBeGreaterThan(0);
+    for (let failAt = 1; failAt <= total + 1; failAt++) {
+      const { t } = await shopWith(failAt);
+      const outcome = await t.open('shop', '1.0.0').then(
+        () => 'opened',
+        (error: Error) => error.message,
+      );
+      const { items } = await t.store.listReleases({ limit: 10 });
+      if (outcome === 'opened') expect(items, `failing call ${failAt}`).toHaveLength(1);
+      for (const release of items) {
+        // Whatever exists is whole: no release without its environments or the event that says who opened it.
+        expect((await t.store.getEnvironmentStates(release.id)).length, `failing call ${failAt}`).toBe(2);
+        expect((await t.store.listEvents(release.id)).map((e) => e.type), `failing call ${failAt}`).toContain('release.opened');
+      }
+    }
+  });
+});
