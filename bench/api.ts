@@ -7,13 +7,15 @@
  * opens/s, then BENCH_READ_RATE reads/s, for BENCH_SECONDS each), latency counted from each
  * request's scheduled send, so a server that falls behind cannot hide it (coordinated omission);
  * then how many releases exist against how many opens were answered 202: under overload nothing
- * may lie.
+ * may lie. BENCH_MODE=calls: the AWS calls the API function makes for one open and one read, by
+ * operation (the executor's journal, Step Functions' part on AWS, is not counted).
  */
 import { randomUUID } from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type AttributedCall, createCallAttribution } from '@slipway/aws';
 import { startDevServer } from '@slipway/local';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -90,7 +92,13 @@ async function measure(name: string, count: number, task: (i: number) => Promise
 }
 
 const dataDir = await mkdtemp(join(tmpdir(), 'slipway-bench-'));
-const server = await startDevServer({ dataDir, port: 0, logLevel: 'warn' });
+const apiCalls: AttributedCall[] = [];
+const recorder = MODE === 'calls'
+  ? createCallAttribution((recorded) => {
+      if (recorded.fn === 'Api') apiCalls.push(recorded);
+    })
+  : undefined;
+const server = await startDevServer({ dataDir, port: 0, logLevel: 'warn', ...(recorder ? { recorder } : {}) });
 const headers = { authorization: `Bearer ${server.adminToken}`, 'content-type': 'application/json' };
 const call = async (method: string, path: string, body?: unknown) => {
   const response = await fetch(`${server.url}${path}`, {
@@ -124,6 +132,49 @@ try {
   const t0 = performance.now();
   await call('POST', '/v1/releases', { app: 'bench', version: 'first', artifact });
   console.log(`first open (hashes the 5 MiB artifact once): ${(performance.now() - t0).toFixed(1)} ms`);
+
+  if (MODE === 'calls') {
+    /** Counts the API's calls while `work` runs, by operation. */
+    const count = async (name: string, work: () => Promise<unknown>) => {
+      apiCalls.length = 0;
+      await work();
+      const byOperation = new Map<string, number>();
+      for (const { operation } of apiCalls) byOperation.set(operation, (byOperation.get(operation) ?? 0) + 1);
+      console.log(`${name.padEnd(40)} ${apiCalls.length} calls: ${[...byOperation].map(([operation, n]) => `${operation} ${n}`).join(', ')}`);
+    };
+    await call('PUT', '/v1/apps/bench-locked', {
+      name: 'bench-locked',
+      deployRoot: '/srv/bench',
+      environments: [
+        { name: 'staging', targets: { tags: { Bench: 'no-such-host' } } },
+        { name: 'production', targets: { tags: { Bench: 'no-such-host' } } },
+      ],
+    });
+    const lockedTicket = await call('POST', '/v1/artifacts', { app: 'bench-locked', sha256, size: bytes.length });
+    await fetch(lockedTicket.uploadUrl, { method: 'PUT', headers: lockedTicket.uploadHeaders, body: bytes });
+    // The first open hashes the artifact; the counted one finds it verified and its lock free again.
+    const first = await call('POST', '/v1/releases', { app: 'bench-locked', version: 'first', artifact: { key: lockedTicket.key, sha256 } });
+    for (let tries = 0; tries < 300; tries++) {
+      const { status } = await call('GET', `/v1/releases/${first.id}`);
+      if (['succeeded', 'failed', 'cancelled'].includes(status)) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    let id = '';
+    await count('POST /v1/releases (queue, Idempotency-Key)', async () => {
+      const response = await fetch(`${server.url}/v1/releases`, {
+        method: 'POST',
+        headers: { ...headers, 'idempotency-key': randomUUID() },
+        body: JSON.stringify({ app: 'bench', version: 'counted', artifact }),
+      });
+      id = ((await response.json()) as { id: string }).id;
+    });
+    await count('POST /v1/releases (2 locked environments)', () => fetch(`${server.url}/v1/releases`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ app: 'bench-locked', version: 'counted', artifact: { key: lockedTicket.key, sha256 } }),
+    }));
+    await count('GET /v1/releases/{id}', () => call('GET', `/v1/releases/${id}`));
+  }
 
   if (MODE === 'open') {
     const rss = () => `${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`;
@@ -159,10 +210,10 @@ try {
   }
 
   const ids: string[] = [];
-  if (MODE !== 'open') await measure('POST /v1/releases', OPENS, async (i) => {
+  if (MODE === 'closed') await measure('POST /v1/releases', OPENS, async (i) => {
     ids.push((await call('POST', '/v1/releases', { app: 'bench', version: `1.0.${i}`, artifact })).id);
   });
-  if (MODE !== 'open') {
+  if (MODE === 'closed') {
     await measure('GET /v1/releases/{id}', READS, async (i) => {
       await call('GET', `/v1/releases/${ids[i % ids.length]}`);
     });
