@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type AttributedCall, createCallAttribution } from '@slipway/aws';
 import { startDevServer } from '@slipway/local';
@@ -34,6 +34,7 @@ async function openLoop(name: string, rate: number, seconds: number, send: (i: n
   const latencies: number[] = [];
   const statuses = new Map<string, number>();
   const started = performance.now();
+  const cpu = process.cpuUsage();
   const pending: Promise<void>[] = [];
   for (let i = 0; i < count; i++) {
     const scheduled = started + (i * 1000) / rate;
@@ -59,7 +60,7 @@ async function openLoop(name: string, rate: number, seconds: number, send: (i: n
   console.log(
     `${name.padEnd(22)} offered ${rate}/s for ${seconds} s: ${count} requests, all answered in ${elapsed.toFixed(1)} s; ` +
     `p50 ${percentile(latencies, 50).toFixed(1)} ms  p99 ${percentile(latencies, 99).toFixed(1)} ms  max ${(latencies.at(-1) ?? 0).toFixed(0)} ms; ` +
-    `answers ${[...statuses].map(([status, n]) => `${status}: ${n}`).join(', ')}`,
+    `answers ${[...statuses].map(([status, n]) => `${status}: ${n}`).join(', ')}; ${cpuPerRequest(cpu, count)}`,
   );
   return statuses;
 }
@@ -72,6 +73,7 @@ async function measure(name: string, count: number, task: (i: number) => Promise
   const latencies: number[] = [];
   let next = 0;
   const started = performance.now();
+  const cpu = process.cpuUsage();
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
       while (next < count) {
@@ -87,8 +89,17 @@ async function measure(name: string, count: number, task: (i: number) => Promise
   console.log(
     `${name.padEnd(22)} ${String(count).padStart(5)} requests  ${(count / seconds).toFixed(0).padStart(5)}/s  ` +
     `p50 ${percentile(latencies, 50).toFixed(1)} ms  p95 ${percentile(latencies, 95).toFixed(1)} ms  ` +
-    `p99 ${percentile(latencies, 99).toFixed(1)} ms`,
+    `p99 ${percentile(latencies, 99).toFixed(1)} ms  ${cpuPerRequest(cpu, count)}`,
   );
+}
+
+/**
+ * The process's CPU time per request since `since` (API, stand-ins, workflows and this client: one
+ * process): on a shared, loaded machine a steadier figure than latency.
+ */
+function cpuPerRequest(since: NodeJS.CpuUsage, count: number) {
+  const { user, system } = process.cpuUsage(since);
+  return `cpu ${((user + system) / 1000 / count).toFixed(1)} ms/request; load average ${loadavg().map((n) => n.toFixed(1)).join(' ')}`;
 }
 
 const dataDir = await mkdtemp(join(tmpdir(), 'slipway-bench-'));
