@@ -60,6 +60,9 @@ describe('store calls of an open and a read', () => {
     expect(calls).toEqual(['readWholeRelease']);
     expect(view.environments.map((e) => e.environment)).toEqual(['staging', 'production']);
     expect(view.events.map((e) => e.type)).toEqual(['release.opened', 'workflow.started']);
+    calls.length = 0;
+    expect((await t.slipway.releases.history(id)).status).toBe('RUNNING');
+    expect(calls, 'the history needs only the record, for which state machine runs it').toEqual(['getRelease']);
   });
 });
 

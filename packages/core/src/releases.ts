@@ -457,7 +457,9 @@ export function createReleaseService(deps: ReleaseDeps) {
     },
 
     async history(id: string) {
-      const release = await this.view(id);
+      const releaseId = parse(ReleaseId, id, 'release id');
+      const release = await store.getRelease(releaseId);
+      if (!release) throw new NotFoundError(`release ${releaseId} does not exist`);
       const history = await workflow.releaseHistory(release.id, executionKind(release));
       if (!history) throw new NotFoundError(`release ${release.id} has no workflow execution yet`);
       return history;
