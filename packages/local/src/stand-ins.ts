@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { TABLE_DEFINITION } from '@slipway/aws';
+import { AbstractIterator, AbstractKeyIterator, AbstractValueIterator } from 'abstract-level';
 import dynalite from 'dynalite';
 import S3rver from 's3rver';
 
@@ -19,8 +20,29 @@ export interface RunningServer {
 export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 export const LOCAL_REGION = 'us-east-1';
 
+/**
+ * dynalite 4 reads LevelDB through abstract-level 3 iterators wrapped in streams, and ends each one
+ * only through `iterator.return()`, which abstract-level 3 iterators lack: every Query and Scan left
+ * its LevelDB iterator open, attached to the database and holding its snapshot, so the server's
+ * memory grew with every read and never came back. They get the method the stream calls: close.
+ */
+function closeDynaliteIterators() {
+  for (const Iterator of [AbstractIterator, AbstractKeyIterator, AbstractValueIterator]) {
+    if ('return' in Iterator.prototype) continue;
+    Object.defineProperty(Iterator.prototype, 'return', {
+      configurable: true,
+      writable: true,
+      async value(this: { close(): Promise<void> }) {
+        await this.close();
+        return { done: true, value: undefined };
+      },
+    });
+  }
+}
+
 /** `directory` persists the data (LevelDB); without it the data lives in memory. */
 export async function startLocalDynamo(directory?: string): Promise<RunningServer> {
+  closeDynaliteIterators();
   if (directory) await mkdir(directory, { recursive: true });
   const server = dynalite({
     ...(directory ? { path: directory } : {}),
