@@ -25,6 +25,17 @@ describe.each(stores)('release records contract: %s', (_name, make) => {
     expect(await store.getEnvironmentStates('01nosuchrelease0000000000')).toEqual([]);
   });
 
+  it('reads several releases at once, in the order asked, leaving out ids with no release', async () => {
+    const store = await make();
+    const made = [];
+    for (let i = 0; i < 102; i++) made.push(await opened(store));
+    const [a, b] = made;
+    expect(await store.getReleases([b!.id, '01nosuchrelease0000000000', a!.id, b!.id])).toEqual([b, a, b]);
+    expect(await store.getReleases([])).toEqual([]);
+    // More than one batch of DynamoDB's 100 keys.
+    expect((await store.getReleases(made.map((r) => r.id).reverse())).map((r) => r.id)).toEqual(made.map((r) => r.id).reverse());
+  });
+
   it('lets exactly one of two creations of the same id win', async () => {
     const store = await make();
     const release = aRelease();

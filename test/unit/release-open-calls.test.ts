@@ -64,6 +64,23 @@ describe('store calls of an open and a read', () => {
     expect((await t.slipway.releases.history(id)).status).toBe('RUNNING');
     expect(calls, 'the history needs only the record, for which state machine runs it').toEqual(['getRelease']);
   });
+
+  it('reads where a release waits in line with one read of the releases ahead of it, however many', async () => {
+    const seen = watched();
+    const t = createTestSlipway({ storeSeenBy: seen.wrap });
+    await t.appWithArtifact(AppConfig.parse({ ...shopConfigInput, queue: true }));
+    const line = [];
+    for (const version of ['1', '2', '3', '4']) {
+      const { id } = await t.open('shop', version);
+      await t.store.joinQueue({ app: 'shop', environment: 'staging', releaseId: id, taskToken: `token-${id}`, since: '2026-01-01T00:00:00.000Z' });
+      line.push(id);
+    }
+    await t.store.updateReleaseStatus(line[0]!, 'pending', 'cancelled', '2026-01-01T00:01:00.000Z');
+    seen.arm();
+    const view = await t.slipway.releases.view(line[3]!);
+    expect(view).toMatchObject({ queuePosition: 3, queuedFor: 'staging' });
+    expect(seen.calls.filter((call) => call.startsWith('getRelease'))).toEqual(['getReleases']);
+  });
 });
 
 describe('an open failing at any store call', () => {

@@ -40,7 +40,8 @@ export function createDynamoReleaseRecords(table: TableAccess): ReleaseRecordSto
   async function releasesById(ids: string[]): Promise<Release[]> {
     if (ids.length === 0) return [];
     const found = new Map<string, Release>();
-    for (const item of await batchGet(ids.map((id) => keys.release(id)))) {
+    // A batch may not name a key twice.
+    for (const item of await batchGet([...new Set(ids)].map((id) => keys.release(id)))) {
       const release = withoutKeys<Release>(item);
       found.set(release.id, release);
     }
@@ -61,6 +62,8 @@ export function createDynamoReleaseRecords(table: TableAccess): ReleaseRecordSto
       const item = await get(keys.release(id));
       return item ? withoutKeys<Release>(item) : undefined;
     },
+
+    getReleases: releasesById,
 
     async updateReleaseStatus(id: string, from: ReleaseStatus, to: ReleaseStatus, now: string, reason?: string) {
       return conditional(

@@ -68,6 +68,8 @@ export interface ReleaseRecordStore {
   /** Creates the release and its per-environment records; ConflictError if the id is taken. */
   createRelease(release: Release, environments: EnvironmentState[]): Promise<void>;
   getRelease(id: string): Promise<Release | undefined>;
+  /** Several releases in one read, in `ids` order; ids with no release are left out. */
+  getReleases(ids: string[]): Promise<Release[]>;
   /** Moves the status only if it is still `from` (compare-and-set); ConflictError otherwise. */
   updateReleaseStatus(
     id: string,

@@ -145,8 +145,8 @@ export function createReleaseService(deps: ReleaseDeps) {
       const index = line.findIndex((w) => w.releaseId === release.id);
       if (index < 0) continue;
       // Ended releases still at the head are cleared on the next wake-up: they do not count.
-      const ahead = await Promise.all(line.slice(0, index).map((w) => store.getRelease(w.releaseId)));
-      return { queuePosition: ahead.filter((r) => r && !isTerminal(r.status)).length + 1, queuedFor: env.name };
+      const ahead = await store.getReleases(line.slice(0, index).map((w) => w.releaseId));
+      return { queuePosition: ahead.filter((r) => !isTerminal(r.status)).length + 1, queuedFor: env.name };
     }
     return undefined;
   }

@@ -123,6 +123,10 @@ export function createMemoryReleaseRecords(): ReleaseRecordStore & Forgets {
       return release ? copy(release) : undefined;
     },
 
+    async getReleases(ids) {
+      return ids.flatMap((id) => (releases.has(id) ? [copy(releases.get(id)!)] : []));
+    },
+
     async updateReleaseStatus(id, from, to, now, reason) {
       const current = releases.get(id);
       if (!current || current.status !== from) {
