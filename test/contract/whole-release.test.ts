@@ -30,12 +30,14 @@ describe.each(stores)('whole release contract: %s', (_name, make) => {
     const whole = await store.readWholeRelease(release.id);
     expect(whole).toEqual({
       release: await store.getRelease(release.id),
+      plan: await store.getPlan(release.id),
       environments: await store.getEnvironmentStates(release.id),
       hosts: await store.getHostStates(release.id),
       events: await store.listEvents(release.id),
       steps: await store.listSteps(release.id),
     });
     expect(whole?.release).toEqual(release);
+    expect(whole?.plan?.environments.map((e) => e.batches)).toEqual([[['h1', 'h2']]]);
     expect(whole?.environments.map((e) => e.environment)).toEqual(['production', 'staging']);
     expect(whole?.hosts.map((h) => [h.host, h.status, Object.keys(h.steps)])).toEqual([['h1', 'distributed', ['distribute']], ['h2', 'pending', []]]);
     expect(whole?.events.map((e) => e.type)).toEqual(['release.opened', 'workflow.started']);
@@ -51,6 +53,7 @@ describe.each(stores)('whole release contract: %s', (_name, make) => {
     const events = Array.from({ length: 20 }, (_, i) => opened(release, `e${String(i).padStart(2, '0')}`));
     await store.openRelease(release, environments, events);
     const whole = await store.readWholeRelease(release.id);
+    expect(whole?.plan, 'no plan before Prepare stores one').toBeUndefined();
     expect(whole?.environments).toHaveLength(20);
     expect(whole?.events.map((e) => e.id)).toEqual(events.map((e) => e.id));
   });

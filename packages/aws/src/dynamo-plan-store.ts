@@ -23,6 +23,23 @@ export function hostStatesOf(hosts: Item[], steps: Item[]): HostState[] {
   return [...byHost.values()];
 }
 
+/** The plan from its `PLAN` item and the `PLAN#<env>` parts it names; undefined without the `PLAN` item. */
+export function planOf(releaseId: string, items: Item[]): ReleasePlan | undefined {
+  const head = items.find((item) => item.sk === keys.plan(releaseId).sk);
+  if (!head) return undefined;
+  const names = head.environments as (string | EnvironmentPlan)[];
+  // A plan stored whole in one item, before plans were split: as it is.
+  if (names.some((name) => typeof name !== 'string')) return withoutKeys<ReleasePlan>(head);
+  const byName = new Map(items.map((item) => [item.sk, item]));
+  const environments = (names as string[]).map((name) => {
+    const item = byName.get(planEnvironmentKey(releaseId, name).sk);
+    if (!item) throw new Error(`the plan of release ${releaseId} names environment ${name}, whose part is missing`);
+    const { name: stored, approval, bakeSeconds, batches, pauses } = withoutKeys<EnvironmentPlan>(item);
+    return { name: stored, approval, bakeSeconds, batches, ...(pauses?.length ? { pauses } : {}) };
+  });
+  return { releaseId, app: String(head.app), environments };
+}
+
 /**
  * A release's plan (`PLAN` naming its `PLAN#<env>` parts) and its hosts (`HOST#<env>#<host>`, with
  * each step's output in `HOSTSTEP#<env>#<host>#<step>`), all under `REL#<id>`.
@@ -37,19 +54,7 @@ export function createDynamoPlanStore(table: TableAccess): PlanStore {
       ExpressionAttributeValues: { ':pk': `REL#${releaseId}`, ':prefix': 'PLAN' },
       ConsistentRead: true,
     });
-    const head = items.find((item) => item.sk === keys.plan(releaseId).sk);
-    if (!head) return undefined;
-    const names = head.environments as (string | EnvironmentPlan)[];
-    // A plan stored whole in one item, before plans were split: as it is.
-    if (names.some((name) => typeof name !== 'string')) return withoutKeys<ReleasePlan>(head);
-    const byName = new Map(items.map((item) => [item.sk, item]));
-    const environments = (names as string[]).map((name) => {
-      const item = byName.get(planEnvironmentKey(releaseId, name).sk);
-      if (!item) throw new Error(`the plan of release ${releaseId} names environment ${name}, whose part is missing`);
-      const { name: stored, approval, bakeSeconds, batches, pauses } = withoutKeys<EnvironmentPlan>(item);
-      return { name: stored, approval, bakeSeconds, batches, ...(pauses?.length ? { pauses } : {}) };
-    });
-    return { releaseId, app: String(head.app), environments };
+    return planOf(releaseId, items);
   }
 
   return {

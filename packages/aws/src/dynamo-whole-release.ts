@@ -1,5 +1,5 @@
 import { ConflictError, type EnvironmentState, type ReleaseEvent, type StepRecord, type WholeReleaseStore } from '@slipway/core';
-import { hostStatesOf } from './dynamo-plan-store.ts';
+import { hostStatesOf, planOf } from './dynamo-plan-store.ts';
 import { environmentItem, releaseItem } from './dynamo-release-records.ts';
 import type { Item, TableAccess } from './dynamo-table-access.ts';
 import { keys, withoutKeys } from './table.ts';
@@ -35,8 +35,10 @@ export function createDynamoWholeRelease(table: TableAccess): WholeReleaseStore 
       if (!head) return undefined;
       // Items come in sort-key order, which is each listing's own order (environment name, event id, step key).
       const prefixed = (prefix: string) => items.filter((item: Item) => String(item.sk).startsWith(prefix));
+      const plan = planOf(id, prefixed('PLAN'));
       return {
         release: withoutKeys(head),
+        ...(plan ? { plan } : {}),
         environments: prefixed('ENV#').map((item) => withoutKeys<EnvironmentState>(item)),
         hosts: hostStatesOf(prefixed('HOST#'), prefixed('HOSTSTEP#')),
         events: prefixed('EVENT#').map((item) => withoutKeys<ReleaseEvent>(item)),

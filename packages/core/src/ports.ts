@@ -93,6 +93,8 @@ export interface ReleaseRecordStore {
 /** Everything the release view shows of one release, read together. */
 export interface WholeRelease {
   release: Release;
+  /** Once Prepare stored it. */
+  plan?: ReleasePlan;
   /** In environment-name order. */
   environments: EnvironmentState[];
   /** Each host with its step outputs, by environment then host. */
@@ -115,7 +117,7 @@ export interface WholeReleaseStore {
    * nothing that lists or reads as a release.
    */
   openRelease(release: Release, environments: EnvironmentState[], events: ReleaseEvent[]): Promise<void>;
-  /** The release with its environments, hosts, events and steps; undefined when there is no release item. */
+  /** The release with its plan, environments, hosts, events and steps; undefined when there is no release item. */
   readWholeRelease(id: string): Promise<WholeRelease | undefined>;
 }
 

@@ -20,7 +20,7 @@ export type ReleaseServiceStore = ReleaseRecordStore &
   Pick<StepStore, 'startStep' | 'getStep' | 'completeStep' | 'listSteps'> &
   Pick<LockStore, 'getLocks' | 'acquireLock' | 'listQueue' | 'leaveQueue'> &
   Pick<EnvironmentLiveStore, 'getEnvironmentLive'> &
-  Pick<PlanStore, 'getHostStates' | 'getPlan'>;
+  Pick<PlanStore, 'getHostStates'>;
 
 export interface ReleaseDeps {
   approvals: ApprovalService;
@@ -397,15 +397,14 @@ export function createReleaseService(deps: ReleaseDeps) {
 
     async view(id: string): Promise<ReleaseView> {
       const releaseId = parse(ReleaseId, id, 'release id');
-      // The release's own partition in one read; its gates and its plan beside it.
+      // The release's own partition in one read, its approval gates beside it.
       const gatesRead = approvals.summary(releaseId);
-      const planRead = store.getPlan(releaseId);
-      for (const pending of [gatesRead, planRead]) pending.catch(() => undefined);
+      gatesRead.catch(() => undefined);
       const whole = await store.readWholeRelease(releaseId);
       if (!whole) throw new NotFoundError(`release ${releaseId} does not exist`);
-      const { release, environments, hosts, events, steps } = whole;
+      const { release, plan, environments, hosts, events, steps } = whole;
       const pause = pauseView(release, steps);
-      const [gates, place, plan] = await Promise.all([gatesRead, queuePlace(release), planRead]);
+      const [gates, place] = await Promise.all([gatesRead, queuePlace(release)]);
       // A watch step's `until` is its bake's end (its start when the environment does not bake).
       const bakes = steps
         .filter((step) => step.kind === 'watch' && step.until && step.until > step.createdAt)

@@ -481,13 +481,14 @@ export function createMemoryReleaseStore(): ReleaseStore {
     async readWholeRelease(id) {
       const release = await records.getRelease(id);
       if (!release) return undefined;
-      const [environments, hosts, log, stepList] = await Promise.all([
+      const [plan, environments, hosts, log, stepList] = await Promise.all([
+        plans.getPlan(id),
         records.getEnvironmentStates(id),
         plans.getHostStates(id),
         events.listEvents(id),
         steps.listSteps(id),
       ]);
-      return { release, environments, hosts, events: log, steps: stepList };
+      return { release, ...(plan ? { plan } : {}), environments, hosts, events: log, steps: stepList };
     },
     ...eventPorts,
     ...createMemoryLockStore(),
