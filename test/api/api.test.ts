@@ -428,10 +428,19 @@ describe('durability', () => {
     first.executor.startRelease = async () => {
       throw new Error('crashed before starting the workflow');
     };
-    const opened = await first.call('POST', '/v1/releases', { body: { app: 'orphan', version: '1', artifact } });
-    expect(opened.status).toBe(500);
-    const [orphan] = (await first.call('GET', '/v1/releases?app=orphan')).body.items;
-    expect(orphan.status).toBe('pending');
+    // The release exists, so the open answers 202: a 500 would make a client that retries open a second release.
+    const open = () => first.call('POST', '/v1/releases', { body: { app: 'orphan', version: '1', artifact }, headers: { 'idempotency-key': 'orphan-1' } });
+    const opened = await open();
+    expect(opened.status).toBe(202);
+    const retried = await open();
+    expect(retried.status).toBe(202);
+    expect(retried.body.id).toBe(opened.body.id);
+    const listed = (await first.call('GET', '/v1/releases?app=orphan')).body.items;
+    expect(listed).toHaveLength(1);
+    const [orphan] = listed;
+    expect(orphan).toMatchObject({ id: opened.body.id, status: 'pending' });
+    const deferred = (await first.call('GET', `/v1/releases/${orphan.id}`)).body.events.find((e: any) => e.type === 'workflow.start_deferred');
+    expect(deferred).toMatchObject({ data: { reason: 'crashed before starting the workflow' } });
     expect(await first.executor.describe(`release:${orphan.id}`)).toBeUndefined();
     await first.stop({ keepData: true });
 

@@ -96,6 +96,26 @@ export function createReleaseService(deps: ReleaseDeps) {
     await store.appendEvent({ releaseId, id: ids.next(), at: clock.now().toISOString(), type, actor, data });
   }
 
+  /**
+   * Starts a just-recorded release's execution. The release exists from here on whatever happens, so
+   * a failure to start is not the caller's failure: answering it with an error would make a client
+   * that retries open a second release. It is logged and noted on the release, and the Sweep starts
+   * the execution (startOrphans), exactly as after a crash between the record and the start.
+   */
+  async function startWorkflow(releaseId: string, app: string, kind?: 'rollback') {
+    let executionId: string;
+    try {
+      ({ executionId } = await workflow.startRelease({ releaseId, app, ...(kind ? { kind } : {}) }));
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      logger.error('the workflow did not start; the sweep starts it', { releaseId, app, error: reason });
+      await record(releaseId, 'workflow.start_deferred', 'slipway', { reason }).catch(() => undefined);
+      return;
+    }
+    await record(releaseId, 'workflow.started', 'slipway', { executionId }).catch((error: unknown) =>
+      logger.error('the workflow started but its event was not recorded', { releaseId, executionId, error }));
+  }
+
   /** The pause step a paused release waits in, if any. */
   async function runningPause(releaseId: string): Promise<StepRecord | undefined> {
     return (await store.listSteps(releaseId)).find((step) => step.kind === 'pause' && step.state === 'running');
@@ -271,8 +291,7 @@ export function createReleaseService(deps: ReleaseDeps) {
       };
       await store.openRelease(release, environments, [opened]);
 
-      const { executionId } = await workflow.startRelease({ releaseId: release.id, app: release.app });
-      await record(release.id, 'workflow.started', 'slipway', { executionId });
+      await startWorkflow(release.id, release.app);
       logger.info('release opened', { releaseId: release.id, app: release.app, version: release.version });
       return { id: release.id, status: release.status };
     },
@@ -347,8 +366,7 @@ export function createReleaseService(deps: ReleaseDeps) {
       await store.createRelease(rollback, [{ releaseId: id, app: app.config.name, environment, order: 0, status: 'pending' }]);
       await record(id, 'rollback.opened', actor.name, { environment, from: current, to: target });
       await deps.audit.record('release.rollback_opened', actor.name, `apps/${app.config.name}/environments/${environment}`, { release: id, app: app.config.name, environment, from: { id: current.id, version: current.version }, to: { id: target.id, version: target.version } });
-      const { executionId } = await workflow.startRelease({ releaseId: id, app: app.config.name, kind: 'rollback' });
-      await record(id, 'workflow.started', 'slipway', { executionId });
+      await startWorkflow(id, app.config.name, 'rollback');
       logger.info('rollback opened', { releaseId: id, app: app.config.name, environment, to: target.id });
       return { id, status: rollback.status };
     },

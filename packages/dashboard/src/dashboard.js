@@ -630,6 +630,8 @@ function sentence(event, release) {
       return `${event.actor} opened a rollback of ${release.app} ${env} from ${d.from?.version} to ${d.to?.version}`;
     case 'workflow.started':
       return d.recovered ? 'The workflow started (the release had been left waiting)' : 'The workflow started';
+    case 'workflow.start_deferred':
+      return `The workflow could not start yet (${d.reason}); the sweep starts it`;
     case 'release.planned':
       return `Planned: ${(d.environments ?? []).map((e) => `${e.name} ${plural(e.hosts, 'host')} in ${plural(e.batches, 'batch', 'batches')}`).join(', ')}`;
     case 'environment.queued':
