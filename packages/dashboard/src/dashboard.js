@@ -20,7 +20,8 @@ function h(tag, attrs = {}, ...children) {
   const element = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
     if (value === null || value === undefined || value === false) continue;
-    if (key.startsWith('on')) element.addEventListener(key.slice(2), value);
+    // A handler is a property, not a listener, so that patching a page in place hands over the new render's handlers.
+    if (key.startsWith('on')) element[key] = value;
     else if (key === 'class') element.className = value;
     else element.setAttribute(key, value === true ? '' : String(value));
   }
@@ -131,8 +132,98 @@ const badge = (status) => h('span', { class: `badge s-${status}` }, String(statu
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : '');
 const releaseLink = (id, text) => h('a', { href: `#/releases/${encodeURIComponent(id)}` }, text ?? id);
 
+const present = (nodes) => nodes.flat(Infinity).filter((node) => node !== null && node !== undefined && node !== false);
+
+/** Shows a new page: everything in `main` is replaced. */
 function show(...nodes) {
-  main.replaceChildren(...nodes.flat(Infinity).filter((node) => node !== null && node !== undefined && node !== false));
+  delete main.dataset.page;
+  main.replaceChildren(...present(nodes));
+}
+
+/**
+ * Redraws the page `page` already on screen from a fresh render, in place: a node that is already
+ * there stays there (same tag and, where it has one, same key) and only what differs changes. So what
+ * the operator is doing on the page survives a live update: a typed value, the focus and selection, a
+ * mouse button pressed on a button, an open section, a scroll position. Another page is replaced.
+ */
+function showInPlace(page, ...nodes) {
+  if (main.dataset.page !== page) {
+    show(...nodes);
+    main.dataset.page = page;
+    return;
+  }
+  patchChildren(main, present(nodes));
+}
+
+// Where siblings may come and go (hosts, steps, events, gates, sections), they are matched by these:
+// an unkeyed node is matched by its place, so a section that appears would otherwise take the place
+// (and the node) of the one after it.
+const KEY_ATTRIBUTES = ['id', 'data-key', 'data-gate', 'data-host', 'data-node', 'data-environment'];
+const HANDLERS = ['onclick', 'onsubmit', 'ontoggle', 'onchange'];
+
+function keyOf(node) {
+  if (node.nodeType !== Node.ELEMENT_NODE) return null;
+  for (const name of KEY_ATTRIBUTES) if (node.hasAttribute(name)) return `${name}=${node.getAttribute(name)}`;
+  return null;
+}
+
+const sameKind = (a, b) => a.nodeType === b.nodeType && a.nodeName === b.nodeName && keyOf(a) === keyOf(b);
+// Whether a section is open is the operator's to say once it is on the page: a redraw never closes it.
+const ownedByUser = (element, attribute) => attribute === 'open' && element.nodeName === 'DETAILS';
+
+function patchChildren(parent, wanted) {
+  const keyed = new Map();
+  for (const node of parent.childNodes) if (keyOf(node)) keyed.set(keyOf(node), node);
+  let cursor = parent.firstChild;
+  const drop = (node) => {
+    const next = node.nextSibling;
+    node.remove();
+    return next;
+  };
+  for (const next of wanted) {
+    const key = keyOf(next);
+    let old = key ? keyed.get(key) : cursor && !keyOf(cursor) && sameKind(cursor, next) ? cursor : null;
+    if (key) keyed.delete(key);
+    if (old && !sameKind(old, next)) old = null;
+    if (!old) {
+      parent.insertBefore(next, cursor);
+      continue;
+    }
+    // The unkeyed nodes before a kept one go rather than it moving: a moved node loses the focus and a press.
+    while (cursor && cursor !== old && !keyOf(cursor)) cursor = drop(cursor);
+    if (cursor === old) cursor = old.nextSibling;
+    else parent.insertBefore(old, cursor);
+    patch(old, next);
+  }
+  while (cursor) cursor = drop(cursor);
+}
+
+function patch(old, next) {
+  if (old.nodeType !== Node.ELEMENT_NODE) {
+    if (old.nodeValue !== next.nodeValue) old.nodeValue = next.nodeValue;
+    return;
+  }
+  for (const { name, value } of [...next.attributes]) {
+    if (old.getAttribute(name) !== value && !ownedByUser(old, name)) old.setAttribute(name, value);
+  }
+  for (const { name } of [...old.attributes]) if (!next.hasAttribute(name) && !ownedByUser(old, name)) old.removeAttribute(name);
+  for (const handler of HANDLERS) if (old[handler] !== next[handler]) old[handler] = next[handler];
+  patchChildren(old, [...next.childNodes]);
+}
+
+// An action's failure (approve, cancel, promote) by release and action: kept across live updates,
+// which would otherwise wipe it, until the action is tried again.
+const actionErrors = new Map();
+
+function actionError(key) {
+  return h('p', { class: 'error', role: 'alert', 'data-key': `error/${key}` }, actionErrors.get(key) ?? '');
+}
+
+function reportActionError(key, message) {
+  if (message) actionErrors.set(key, message);
+  else actionErrors.delete(key);
+  const node = [...main.querySelectorAll('p[data-key]')].find((p) => p.dataset.key === `error/${key}`);
+  if (node) node.textContent = message ?? '';
 }
 
 function failure(error) {
@@ -727,7 +818,7 @@ function redact(value, key = '') {
 function eventList(release, open) {
   return h(
     'table',
-    { class: 'events' },
+    { class: 'events', 'data-key': 'events' },
     h(
       'tbody',
       {},
@@ -736,7 +827,7 @@ function eventList(release, open) {
         const text = sentence(e, release);
         return h(
           'tr',
-          { 'data-event': e.type },
+          { 'data-event': e.type, 'data-key': `event-row-${e.id}` },
           h('td', { class: 'muted' }, when(e.at)),
           h('td', { class: 'sentence' }, SECRET_TEXT.test(text) ? `${e.type} (details hidden: they hold a secret)` : text),
           h(
@@ -751,7 +842,7 @@ function eventList(release, open) {
 }
 
 function workflowGraph(release) {
-  return h('div', { class: 'graph', 'aria-label': 'Workflow' }, release.environments.map((env) => environmentGraph(release, env)));
+  return h('div', { class: 'graph', 'aria-label': 'Workflow', 'data-key': 'graph' }, release.environments.map((env) => environmentGraph(release, env)));
 }
 
 // What a host prints, for each host whose "Live output" is open: kept across the page's re-renders
@@ -773,8 +864,10 @@ function liveText(key) {
 function showLiveOutput(key) {
   const pre = [...main.querySelectorAll('pre[data-live]')].find((node) => node.dataset.live === key);
   if (!pre) return;
+  // It follows the end only for a reader at the end: one who scrolled up to read a line keeps it.
+  const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
   pre.textContent = liveText(key);
-  pre.scrollTop = pre.scrollHeight;
+  if (atEnd) pre.scrollTop = pre.scrollHeight;
 }
 
 /**
@@ -818,7 +911,7 @@ function followHostOutput(releaseId, host) {
 function hostTable(release, env, open) {
   return h(
     'table',
-    {},
+    { 'data-key': `hosts/${env.environment}` },
     h('thead', {}, h('tr', {}, h('th', {}, 'Host'), h('th', {}, 'Status'), h('th', {}, 'Steps'))),
     h(
       'tbody',
@@ -889,36 +982,39 @@ function approvalSection(release) {
   return [
     h('h2', {}, 'Approvals'),
     ...release.approvals.map((gate) => {
-      const reason = h('input', { id: `reason-${gate.environment}`, maxlength: 2000 });
-      const error = h('p', { class: 'error', role: 'alert' });
+      const reasonId = `reason-${gate.environment}`;
+      const errorKey = `${release.id}/approval/${gate.environment}`;
+      // The reason is read from the page, not from this render's input: a live update keeps the one on the page.
       const decide = (decision) => async () => {
+        reportActionError(errorKey, undefined);
         try {
-          await api('POST', `/v1/releases/${release.id}/approvals`, { environment: gate.environment, decision, reason: reason.value });
+          await api('POST', `/v1/releases/${release.id}/approvals`, { environment: gate.environment, decision, reason: document.getElementById(reasonId)?.value ?? '' });
           route();
         } catch (err) {
-          error.textContent = err.message;
+          reportActionError(errorKey, err.message);
         }
       };
       return h(
         'div',
         { class: 'card', 'data-gate': gate.environment },
         h('p', {}, `${gate.environment}: `, badge(gate.status), ` — ${gate.required} of ${gate.approvers.length} needed (${gate.approvers.join(', ')}); expires ${when(gate.expiresAt)}`),
-        gate.decisions.length
-          ? h('ul', {}, gate.decisions.map((d) => h('li', {}, `${d.approver} ${d.decision === 'approve' ? 'approved' : 'rejected'} at ${when(d.at)} via ${d.via}${d.reason ? `: ${d.reason}` : ''}`)))
-          : h('p', { class: 'muted' }, 'No decision yet.'),
+        // The form comes before the decisions, so another approver's decision arriving does not move its buttons.
         gate.status !== 'pending'
           ? null
           : mayDecide(gate)
             ? h(
                 'div',
-                { class: 'actions' },
-                h('label', { for: `reason-${gate.environment}` }, 'Reason (optional)', reason),
+                { class: 'actions', 'data-key': `decide/${gate.environment}` },
+                h('label', { for: reasonId }, 'Reason (optional)', h('input', { id: reasonId, maxlength: 2000 })),
                 isSelf(release, gate) ? null : h('button', { class: 'approve', type: 'button', onclick: decide('approve') }, 'Approve'),
                 h('button', { class: 'danger', type: 'button', onclick: decide('reject') }, 'Reject'),
                 isSelf(release, gate) ? h('p', { class: 'muted' }, 'You opened this release, so you may reject it but not approve it.') : null,
               )
             : h('p', { class: 'muted who-decides' }, decidedBy(gate, me?.name) ? `You have decided; the others may still: ${gate.approvers.join(', ')}.` : `Only ${gate.approvers.join(', ')} may decide here.`),
-        error,
+        actionError(errorKey),
+        gate.decisions.length
+          ? h('ul', {}, gate.decisions.map((d) => h('li', {}, `${d.approver} ${d.decision === 'approve' ? 'approved' : 'rejected'} at ${when(d.at)} via ${d.via}${d.reason ? `: ${d.reason}` : ''}`)))
+          : h('p', { class: 'muted' }, 'No decision yet.'),
       );
     }),
   ];
@@ -931,29 +1027,42 @@ async function workflowHistory(id, running) {
   return historyCache.data;
 }
 
+// Renders of the release page in the order they started, and the last one shown: a read that answers
+// after a newer render was shown (a slow GET overtaken by the feed) would show an older release.
+let releaseRenders = 0;
+let releaseRenderShown = 0;
+
 async function renderRelease(id, pushed) {
-  const open = new Set([...main.querySelectorAll('details[open]')].map((d) => d.dataset.key));
+  const render = ++releaseRenders;
+  const page = `release/${id}`;
+  const openNow = () => new Set(main.dataset.page === page ? [...main.querySelectorAll('details[open]')].map((d) => d.dataset.key) : []);
   const release = pushed ?? (await api('GET', `/v1/releases/${encodeURIComponent(id)}`));
   const running = !TERMINAL.has(release.status);
-  const history = open.has('history') ? await workflowHistory(id, running) : null;
-  const cancelError = h('p', { class: 'error', role: 'alert' });
-  const promoteError = h('p', { class: 'error', role: 'alert' });
+  const history = openNow().has('history') ? await workflowHistory(id, running) : null;
+  if (render < releaseRenderShown || location.hash !== `#/releases/${id}`) return;
+  releaseRenderShown = render;
+  // Read after the reads above: a section opened while they ran is open in this render too.
+  const open = openNow();
+  const cancelErrorKey = `${release.id}/cancel`;
+  const promoteErrorKey = `${release.id}/promote`;
   const promote = (full) => async () => {
     const what = full ? 'Promote and skip every pause still ahead? The release then runs to its end.' : 'Promote this release to its next canary step?';
     if (!window.confirm(what)) return;
+    reportActionError(promoteErrorKey, undefined);
     try {
       await api('POST', `/v1/releases/${release.id}/promote`, full ? { full: true } : {});
       route();
     } catch (err) {
-      promoteError.textContent = err.message;
+      reportActionError(promoteErrorKey, err.message);
     }
   };
   document.title = `${releaseTitle(release)} (${release.status.replace('_', ' ')}) · Slipway`;
-  show(
+  showInPlace(
+    page,
     h('h1', {}, `${releaseTitle(release)} `, badge(release.status)),
     h(
       'div',
-      { class: 'card' },
+      { class: 'card', 'data-key': 'summary' },
       release.rollback ? h('p', {}, `Rolls ${release.rollback.environment} back from ${release.rollback.from.version} to ${release.version}.`) : null,
       h('p', {}, `Opened by ${release.openedBy} at ${when(release.createdAt)}. Release `, h('span', { class: 'mono' }, release.id), '.'),
       release.description ? h('pre', {}, release.description) : null,
@@ -964,7 +1073,7 @@ async function renderRelease(id, pushed) {
       release.pause
         ? h(
             'div',
-            { class: 'pause' },
+            { class: 'pause', 'data-key': 'pause' },
             h(
               'p',
               {},
@@ -974,10 +1083,10 @@ async function renderRelease(id, pushed) {
             can.promote()
               ? h(
                   'div',
-                  { class: 'actions' },
+                  { class: 'actions', 'data-key': 'promote' },
                   h('button', { type: 'button', onclick: promote(false) }, 'Promote'),
                   h('button', { type: 'button', onclick: promote(true) }, 'Promote to the end'),
-                  promoteError,
+                  actionError(promoteErrorKey),
                 )
               : null,
           )
@@ -985,7 +1094,7 @@ async function renderRelease(id, pushed) {
       running && can.cancel()
         ? h(
             'div',
-            { class: 'actions' },
+            { class: 'actions', 'data-key': 'cancel' },
             h(
               'button',
               {
@@ -993,17 +1102,18 @@ async function renderRelease(id, pushed) {
                 type: 'button',
                 onclick: async () => {
                   if (!window.confirm('Cancel this release? Hosts already switched in the current environment are put back.')) return;
+                  reportActionError(cancelErrorKey, undefined);
                   try {
                     await api('POST', `/v1/releases/${release.id}/cancel`);
                     route();
                   } catch (err) {
-                    cancelError.textContent = err.message;
+                    reportActionError(cancelErrorKey, err.message);
                   }
                 },
               },
               'Cancel release',
             ),
-            cancelError,
+            actionError(cancelErrorKey),
           )
         : null,
       running ? h('p', { class: 'muted' }, 'Updating live…') : null,
@@ -1013,7 +1123,7 @@ async function renderRelease(id, pushed) {
     workflowGraph(release),
     ...release.environments.flatMap((env) => [
       h('h2', {}, `${env.environment} hosts `, badge(env.status), ' ', h('a', { class: 'small', href: `#/releases/${encodeURIComponent(release.id)}/diff/${encodeURIComponent(env.environment)}` }, 'What changes')),
-      env.hosts.length ? hostTable(release, env, open) : h('p', { class: 'muted' }, 'No host has started yet.'),
+      env.hosts.length ? hostTable(release, env, open) : h('p', { class: 'muted', 'data-key': `hosts/${env.environment}` }, 'No host has started yet.'),
     ]),
     h('h2', {}, 'Events'),
     eventList(release, open),
