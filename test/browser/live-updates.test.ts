@@ -18,13 +18,14 @@ let server: TestServer;
 let browser: Browser;
 
 /** An app of its own per test (its production lock is then free): two hosts, 2 of 3 approvers. */
-async function gatedApp(name: string) {
+async function gatedApp(name: string, { queue = false } = {}) {
   const hosts = [`${name}-1`, `${name}-2`];
   for (const host of hosts) await mkdir(join(server.dataDir, 'fleet', host), { recursive: true });
   const saved = await server.call('PUT', `/v1/apps/${name}`, {
     body: {
       name,
       deployRoot: `/srv/${name}`,
+      queue,
       // Enough output that a step's and the live output's boxes scroll.
       hooks: { postDeploy: 'i=1; while [ $i -le 200 ]; do echo "unpacked line $i"; i=$((i+1)); done' },
       environments: [{ name: 'production', targets: { hosts }, approval: { approvers: [ANNA, BOB, CARL], required: 2 } }],
@@ -168,6 +169,27 @@ describe('the release page under live updates', () => {
     const release = await server.waitForEnd(id);
     expect(release.status).toBe('cancelled');
     expect(release.reason).toBe('cancelled by admin');
+    await page.close();
+  });
+
+  it('keeps "Cancel release" where it was when the release leaves the line and goes on', async () => {
+    await gatedApp('line', { queue: true });
+    const ahead = await open('line', '1.0.0');
+    await expect.poll(async () => (await gate(ahead))?.status, { timeout: 60_000 }).toBe('pending');
+    const queued = await open('line', '1.1.0');
+    const page = await signIn(server.adminToken);
+    await page.goto(`${server.url}/#/releases/${queued}`);
+    await page.locator('.queue-position').waitFor({ timeout: 30_000 });
+    const cancel = page.getByRole('button', { name: 'Cancel release' });
+    const boxBefore = await cancel.boundingBox();
+
+    // The release ahead is cancelled: this one leaves the line and goes on to its own gate.
+    expect((await server.call('POST', `/v1/releases/${ahead}/cancel`)).status).toBe(202);
+    await page.locator('[data-gate="production"] .badge', { hasText: 'pending' }).waitFor({ timeout: 60_000 });
+    expect(await page.locator('.queue-position').count()).toBe(0);
+    expect(await cancel.boundingBox()).toEqual(boxBefore);
+    await server.call('POST', `/v1/releases/${queued}/cancel`);
+    await server.waitForEnd(queued);
     await page.close();
   });
 

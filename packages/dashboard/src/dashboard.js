@@ -1066,31 +1066,7 @@ async function renderRelease(id, pushed) {
       release.rollback ? h('p', {}, `Rolls ${release.rollback.environment} back from ${release.rollback.from.version} to ${release.version}.`) : null,
       h('p', {}, `Opened by ${release.openedBy} at ${when(release.createdAt)}. Release `, h('span', { class: 'mono' }, release.id), '.'),
       release.description ? h('pre', {}, release.description) : null,
-      release.reason ? h('p', { class: 'error' }, `Reason: ${release.reason}`) : null,
-      release.queuePosition
-        ? h('p', { class: 'queue-position' }, `Waiting in line for ${release.queuedFor}: position ${release.queuePosition} (1 is next).`)
-        : null,
-      release.pause
-        ? h(
-            'div',
-            { class: 'pause', 'data-key': 'pause' },
-            h(
-              'p',
-              {},
-              `Paused in ${release.pause.environment} after batch ${release.pause.batch} since ${when(release.pause.pausedAt)}`,
-              release.pause.resumeAt ? `; goes on by itself at ${when(release.pause.resumeAt)}.` : '; waits for someone to promote it.',
-            ),
-            can.promote()
-              ? h(
-                  'div',
-                  { class: 'actions', 'data-key': 'promote' },
-                  h('button', { type: 'button', onclick: promote(false) }, 'Promote'),
-                  h('button', { type: 'button', onclick: promote(true) }, 'Promote to the end'),
-                  actionError(promoteErrorKey),
-                )
-              : null,
-          )
-        : null,
+      // Cancel sits above the lines that come and go while a release runs (its place in line, a pause), so it does not move.
       running && can.cancel()
         ? h(
             'div',
@@ -1114,6 +1090,31 @@ async function renderRelease(id, pushed) {
               'Cancel release',
             ),
             actionError(cancelErrorKey),
+          )
+        : null,
+      release.reason ? h('p', { class: 'error' }, `Reason: ${release.reason}`) : null,
+      release.queuePosition
+        ? h('p', { class: 'queue-position' }, `Waiting in line for ${release.queuedFor}: position ${release.queuePosition} (1 is next).`)
+        : null,
+      release.pause
+        ? h(
+            'div',
+            { class: 'pause', 'data-key': 'pause' },
+            h(
+              'p',
+              {},
+              `Paused in ${release.pause.environment} after batch ${release.pause.batch} since ${when(release.pause.pausedAt)}`,
+              release.pause.resumeAt ? `; goes on by itself at ${when(release.pause.resumeAt)}.` : '; waits for someone to promote it.',
+            ),
+            can.promote()
+              ? h(
+                  'div',
+                  { class: 'actions', 'data-key': 'promote' },
+                  h('button', { type: 'button', onclick: promote(false) }, 'Promote'),
+                  h('button', { type: 'button', onclick: promote(true) }, 'Promote to the end'),
+                  actionError(promoteErrorKey),
+                )
+              : null,
           )
         : null,
       running ? h('p', { class: 'muted' }, 'Updating live…') : null,
