@@ -1,15 +1,14 @@
-import { mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { mkdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
-import { create } from 'tar';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, openIndexRelease, screenshot, signIn as signInAs } from '../support/browser.ts';
 import { startTestServer, type TestServer } from '../support/dev-server.ts';
 
 /**
  * The dashboard in a real browser (Debian's Chromium, installed by `npm test`'s pretest). With
  * SLIPWAY_SCREENSHOTS=<folder> the run also saves the screenshots the README shows.
  */
-const SCREENSHOTS = process.env.SLIPWAY_SCREENSHOTS;
 const HOSTS = ['web-1', 'web-2', 'web-3', 'web-4'];
 let server: TestServer;
 let browser: Browser;
@@ -17,32 +16,12 @@ const ids: Record<string, string> = {};
 
 const waitForEnd = (id: string) => server.waitForEnd(id);
 
-async function open(app: string, version: string, token?: string) {
-  const source = join(server.dataDir, `src-${app}-${version}`);
-  await mkdir(source, { recursive: true });
-  await writeFile(join(source, 'index.html'), `${app} ${version}`);
-  await create({ gzip: true, file: `${source}.tar.gz`, cwd: source, portable: true }, ['index.html']);
-  const artifact = await server.upload(app, await readFile(`${source}.tar.gz`));
-  const opened = await server.call('POST', '/v1/releases', {
-    body: { app, version, artifact, description: `Release ${version} of ${app}` },
-    ...(token ? { token } : {}),
-  });
-  if (opened.status !== 202) throw new Error(JSON.stringify(opened.body));
-  return opened.body.id as string;
-}
+const open = (app: string, version: string, token?: string) =>
+  openIndexRelease(server, app, version, { description: `Release ${version} of ${app}`, ...(token ? { token } : {}) });
 
-async function signIn(token: string): Promise<Page> {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  await page.goto(server.url);
-  await page.getByLabel('API token').fill(token);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'Apps' }).waitFor();
-  return page;
-}
+const signIn = (token: string) => signInAs(browser, server, token);
 
-async function shot(page: Page, name: string) {
-  if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
-}
+const shot = screenshot;
 
 beforeAll(async () => {
   server = await startTestServer();
@@ -67,10 +46,7 @@ beforeAll(async () => {
     ids[version] = await open('web', version);
     expect((await waitForEnd(ids[version]!)).status).toBe('succeeded');
   }
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();

@@ -1,8 +1,8 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
-import { create } from 'tar';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, openIndexRelease, screenshot, signIn as signInAs } from '../support/browser.ts';
 import { startTestServer, type TestServer } from '../support/dev-server.ts';
 
 /**
@@ -11,7 +11,6 @@ import { startTestServer, type TestServer } from '../support/dev-server.ts';
  * the ones after never run, events as sentences, and approve buttons only for the gate's approvers.
  * With SLIPWAY_SCREENSHOTS=<folder> the run also saves the README's screenshots of the graph.
  */
-const SCREENSHOTS = process.env.SLIPWAY_SCREENSHOTS;
 const FLOW_HOSTS = ['flow-1', 'flow-2', 'flow-3', 'flow-4', 'flow-5', 'flow-6'];
 const BRITTLE_HOSTS = ['brittle-1', 'brittle-2', 'brittle-3', 'brittle-4', 'brittle-5', 'brittle-6'];
 const CANARY_HOSTS = ['bird-1', 'bird-2', 'bird-3'];
@@ -20,29 +19,11 @@ let server: TestServer;
 let browser: Browser;
 const hostDir = (host: string) => join(server.dataDir, 'fleet', host);
 
-async function open(app: string, version: string) {
-  const source = join(server.dataDir, `src-${app}-${version}`);
-  await mkdir(source, { recursive: true });
-  await writeFile(join(source, 'index.html'), `${app} ${version}`);
-  await create({ gzip: true, file: `${source}.tar.gz`, cwd: source, portable: true }, ['index.html']);
-  const artifact = await server.upload(app, await readFile(`${source}.tar.gz`));
-  const opened = await server.call('POST', '/v1/releases', { body: { app, version, artifact } });
-  if (opened.status !== 202) throw new Error(JSON.stringify(opened.body));
-  return opened.body.id as string;
-}
+const open = (app: string, version: string) => openIndexRelease(server, app, version);
 
-async function signIn(token: string): Promise<Page> {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  await page.goto(server.url);
-  await page.getByLabel('API token').fill(token);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'Apps' }).waitFor();
-  return page;
-}
+const signIn = (token: string) => signInAs(browser, server, token);
 
-async function shot(page: Page, name: string) {
-  if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
-}
+const shot = screenshot;
 
 const lane = (page: Page, environment: string) => page.locator(`section.lane[data-environment="${environment}"]`);
 const stateOf = (node: Locator) => node.getAttribute('data-state');
@@ -92,10 +73,7 @@ beforeAll(async () => {
       ],
     },
   });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();

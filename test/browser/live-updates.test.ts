@@ -1,8 +1,8 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
-import { create } from 'tar';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, openIndexRelease, signIn as signInAs } from '../support/browser.ts';
 import { startTestServer, type TestServer } from '../support/dev-server.ts';
 
 /**
@@ -34,25 +34,9 @@ async function gatedApp(name: string, { queue = false } = {}) {
   if (saved.status !== 200 && saved.status !== 201) throw new Error(JSON.stringify(saved.body));
 }
 
-async function open(app: string, version: string) {
-  const source = join(server.dataDir, `src-${app}-${version}`);
-  await mkdir(source, { recursive: true });
-  await writeFile(join(source, 'index.html'), `${app} ${version}`);
-  await create({ gzip: true, file: `${source}.tar.gz`, cwd: source, portable: true }, ['index.html']);
-  const artifact = await server.upload(app, await readFile(`${source}.tar.gz`));
-  const opened = await server.call('POST', '/v1/releases', { body: { app, version, artifact } });
-  if (opened.status !== 202) throw new Error(JSON.stringify(opened.body));
-  return opened.body.id as string;
-}
+const open = (app: string, version: string) => openIndexRelease(server, app, version);
 
-async function signIn(token: string): Promise<Page> {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  await page.goto(server.url);
-  await page.getByLabel('API token').fill(token);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'Apps' }).waitFor();
-  return page;
-}
+const signIn = (token: string) => signInAs(browser, server, token);
 
 /** Opens the release page once its gate waits and the feed follows it. */
 async function releasePage(token: string, id: string): Promise<Page> {
@@ -98,10 +82,7 @@ async function pressOn(page: Page, button: Locator) {
 
 beforeAll(async () => {
   server = await startTestServer();
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();

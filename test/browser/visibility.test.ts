@@ -1,8 +1,8 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
-import { create } from 'tar';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, openIndexRelease, signIn as signInAs } from '../support/browser.ts';
 import { startTestServer, type TestServer } from '../support/dev-server.ts';
 
 /**
@@ -14,25 +14,9 @@ let server: TestServer;
 let browser: Browser;
 const hostDir = (host: string) => join(server.dataDir, 'fleet', host);
 
-async function open(version: string) {
-  const source = join(server.dataDir, `src-${version}`);
-  await mkdir(source, { recursive: true });
-  await writeFile(join(source, 'index.html'), version);
-  await create({ gzip: true, file: `${source}.tar.gz`, cwd: source, portable: true }, ['index.html']);
-  const artifact = await server.upload('grid', await readFile(`${source}.tar.gz`));
-  const opened = await server.call('POST', '/v1/releases', { body: { app: 'grid', version, artifact } });
-  if (opened.status !== 202) throw new Error(JSON.stringify(opened.body));
-  return opened.body.id as string;
-}
+const open = (version: string) => openIndexRelease(server, 'grid', version);
 
-async function signIn(token: string): Promise<Page> {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  await page.goto(server.url);
-  await page.getByLabel('API token').fill(token);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'Apps' }).waitFor();
-  return page;
-}
+const signIn = (token: string) => signInAs(browser, server, token);
 
 beforeAll(async () => {
   server = await startTestServer();
@@ -48,10 +32,7 @@ beforeAll(async () => {
       environments: [{ name: 'production', targets: { hosts: HOSTS }, strategy: { type: 'rolling', batchSize: 2 } }],
     },
   });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
