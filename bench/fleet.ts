@@ -16,8 +16,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { startDevServer } from '@slipway/local';
 import { create } from 'tar';
@@ -39,8 +40,12 @@ const { headers, call, waitForEnd } = benchClient(server, 20);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
-/** SIZE_MB one-MiB files of random bytes and an index.html, packed as the CLI packs: a portable .tar.gz. */
-async function buildArtifact(name: string, sizeMb: number): Promise<{ file: string; bytes: Buffer; sha256: string }> {
+/**
+ * SIZE_MB one-MiB files of random bytes and an index.html, packed as the CLI packs: a portable .tar.gz.
+ * Its bytes are read again at each push, not held: the server runs in this process, and two 50 MB
+ * buffers kept for the whole run made its RSS look 100 MB larger.
+ */
+async function buildArtifact(name: string, sizeMb: number): Promise<{ file: string; size: number; sha256: string }> {
   const source = join(dataDir, 'src', name);
   await mkdir(join(source, 'data'), { recursive: true });
   await writeFile(join(source, 'index.html'), `<h1>${name}</h1>\n`);
@@ -48,13 +53,13 @@ async function buildArtifact(name: string, sizeMb: number): Promise<{ file: stri
   const file = `${source}.tar.gz`;
   await create({ gzip: true, file, cwd: source, portable: true }, ['.']);
   const bytes = await readFile(file);
-  return { file, bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
+  return { file, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
-async function push(app: string, artifact: { bytes: Buffer; sha256: string }) {
-  const ticket = await call('POST', '/v1/artifacts', { app, sha256: artifact.sha256, size: artifact.bytes.length });
+async function push(app: string, artifact: { file: string; size: number; sha256: string }) {
+  const ticket = await call('POST', '/v1/artifacts', { app, sha256: artifact.sha256, size: artifact.size });
   if (ticket.uploadUrl) {
-    const response = await fetch(ticket.uploadUrl, { method: 'PUT', headers: ticket.uploadHeaders, body: artifact.bytes });
+    const response = await fetch(ticket.uploadUrl, { method: 'PUT', headers: ticket.uploadHeaders, body: await readFile(artifact.file) });
     if (!response.ok) throw new Error(`upload: ${response.status}`);
   }
   return { key: ticket.key as string, sha256: artifact.sha256 };
@@ -161,6 +166,41 @@ function probeApi(releaseId: () => string | undefined) {
   };
 }
 
+/** Each host command's span from the release's events (`distribute`, `switch` per batch), from the open. */
+function phases(events: { at: string; type: string; data?: { batchIndex?: number } }[]): string {
+  const opened = Date.parse(events[0]?.at ?? '');
+  const started = new Map<string, number>();
+  const spans: string[] = [];
+  for (const event of events) {
+    const [kind, outcome] = event.type.split('.');
+    if (!kind || !outcome || !['distribute', 'switch', 'revert', 'prune'].includes(kind)) continue;
+    const name = event.data?.batchIndex === undefined ? kind : `${kind}[${event.data.batchIndex}]`;
+    const at = Date.parse(event.at);
+    if (outcome === 'started') started.set(name, at);
+    else if (started.has(name)) spans.push(`${name} ${seconds(at - started.get(name)!)} (from +${seconds(started.get(name)! - opened)})`);
+  }
+  const last = Date.parse(events.at(-1)?.at ?? '');
+  return `${spans.join(', ')}; last event at +${seconds(last - opened)}`;
+}
+
+/** Per step, the median and 90th percentile of one host's script from its start to its end, as the fleet saw them. */
+function scriptDurations(hosts: { steps?: Record<string, { startedAt: string; endedAt: string }> }[]): string {
+  const byStep = new Map<string, number[]>();
+  for (const host of hosts) {
+    for (const [step, output] of Object.entries(host.steps ?? {})) {
+      const list = byStep.get(step) ?? [];
+      list.push(Date.parse(output.endedAt) - Date.parse(output.startedAt));
+      byStep.set(step, list);
+    }
+  }
+  return [...byStep]
+    .map(([step, list]) => {
+      list.sort((a, b) => a - b);
+      return `${step} ×${list.length}: p50 ${percentile(list, 50).toFixed(0)} ms, p90 ${percentile(list, 90).toFixed(0)} ms`;
+    })
+    .join('; ');
+}
+
 const lines: string[] = [];
 const report = (line: string) => {
   lines.push(line);
@@ -169,9 +209,13 @@ const report = (line: string) => {
 
 try {
   report(`Slipway fleet bench: Node ${process.version}, ${SIZE_MB} MB artifacts, hosts ${FLEETS.join(' and ')}, ${TINY} tiny hosts`);
-  const first = await buildArtifact('r1', SIZE_MB);
-  const second = await buildArtifact('r2', SIZE_MB);
-  report(`artifact: ${(first.bytes.length / 1024 / 1024).toFixed(1)} MiB .tar.gz`);
+  const artifacts = async () => {
+    const first = await buildArtifact('r1', SIZE_MB);
+    const second = await buildArtifact('r2', SIZE_MB);
+    report(`artifact: ${(first.size / 1024 / 1024).toFixed(1)} MiB .tar.gz`);
+    return { first, second };
+  };
+  const { first, second } = FLEETS.length > 0 ? await artifacts() : { first: undefined!, second: undefined! };
 
   for (const n of FLEETS) {
     const app = `ship${n}`;
@@ -195,6 +239,10 @@ try {
     const artifact = await buildArtifact('tiny', 0);
     const ref = await push(app, artifact);
     const probing: { id?: string } = {};
+    const rssBefore = process.memoryUsage().rss;
+    // The server runs in this process: its event loop is this one, and a stall here is a stall of the API.
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay.enable();
     const stop = probeApi(() => probing.id);
     const started = performance.now();
     const opened = await call('POST', '/v1/releases', { app, version: '1.0.0', artifact: ref });
@@ -202,9 +250,14 @@ try {
     const release = await waitForEnd(opened.id);
     const ms = performance.now() - started;
     const probes = await stop();
+    loopDelay.disable();
     report(`${TINY} tiny hosts, rolling 25%: ${release.status} in ${seconds(ms)}; API probes every 50 ms meanwhile: ${probes.probes} probes, ` +
       `${probes.failures} failed, p50 ${probes.p50.toFixed(1)} ms, p99 ${probes.p99.toFixed(1)} ms, max ${probes.max.toFixed(0)} ms; ` +
-      `peak RSS ${(probes.peakRss / 1024 / 1024).toFixed(0)} MB`);
+      `peak RSS ${(probes.peakRss / 1024 / 1024).toFixed(0)} MB (server and this client in one process, no artifact held; ` +
+      `${(rssBefore / 1024 / 1024).toFixed(0)} MB before the release); event loop delay p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, ` +
+      `max ${(loopDelay.max / 1e6).toFixed(0)} ms; load average ${loadavg().map((load) => load.toFixed(1)).join(' ')}`);
+    report(`${TINY} tiny hosts, phases: ${phases(release.events ?? [])}`);
+    report(`${TINY} tiny hosts, one host script alone (its own start to end): ${scriptDurations(release.hosts ?? [])}`);
   }
 } finally {
   await server.close();
