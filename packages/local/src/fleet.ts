@@ -220,9 +220,22 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
     return { finished, invocations };
   }
 
-  /** Whether the run on the host is over: an exit code, or no live process and none to come from us. */
+  /**
+   * Whether the run on the host is over: an exit code, or no live process and none to come from us.
+   * The reporter asks this of every host still running each time one ends, so a run this process
+   * launched and has not seen end costs no file at all, and an ended one a single stat; reading the
+   * whole outcome here made a 500-host command cost 500²/2 reads of run.json, stdout and stderr.
+   */
   async function over(commandId: string, host: string): Promise<boolean> {
-    return (await invocation(commandId, host)) !== 'running';
+    if (ours.has(runKey(commandId, host))) return false;
+    const dir = runDir(commandId, host);
+    if (await exists(join(dir, 'exit'))) return true;
+    try {
+      return !alive((JSON.parse(await readFile(join(dir, 'run.json'), 'utf8')) as HostRun).pid);
+    } catch {
+      // Never started, or its run.json is gone: no process to wait for.
+      return true;
+    }
   }
 
   function noteEnded(commandId: string) {
