@@ -257,7 +257,7 @@ try {
       `${(rssBefore / 1024 / 1024).toFixed(0)} MB before the release); event loop delay p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, ` +
       `max ${(loopDelay.max / 1e6).toFixed(0)} ms; load average ${loadavg().map((load) => load.toFixed(1)).join(' ')}`);
     report(`${TINY} tiny hosts, phases: ${phases(release.events ?? [])}`);
-    report(`${TINY} tiny hosts, one host script alone (its own start to end): ${scriptDurations(release.hosts ?? [])}`);
+    report(`${TINY} tiny hosts, one host script alone (its own start to end): ${scriptDurations((release.environments ?? []).flatMap((env: { hosts?: unknown[] }) => env.hosts ?? []))}`);
   }
 } finally {
   await server.close();

@@ -84,6 +84,32 @@ describe.each(stores)('plan store contract: %s', (_name, make) => {
     expect((await store.getHostStates(id))[1]?.steps).toEqual({ distribute: output('one'), switch: output('three') });
   });
 
+  it('records many hosts\' outcomes at once, past one batch: each output, and the status only where one is given', async () => {
+    const store = await make();
+    const id = releaseId();
+    // 40 hosts are 80 items: four BatchWriteItem calls of at most 25 on DynamoDB.
+    const hosts = Array.from({ length: 40 }, (_, i) => `h${String(i).padStart(2, '0')}`);
+    await store.ensureHostStates(id, 'production', hosts, 't0');
+    await store.recordHostOutcomes(
+      id,
+      'production',
+      'distribute',
+      hosts.map((host, i) => ({ host, ...(i % 10 === 3 ? {} : { status: i === 7 ? ('failed' as const) : ('distributed' as const) }), output: output(`out ${host}`) })),
+      't1',
+    );
+    const states = await store.getHostStates(id);
+    expect(states).toHaveLength(40);
+    for (const [i, state] of states.entries()) {
+      expect(state.host).toBe(hosts[i]);
+      expect(state.steps).toEqual({ distribute: output(`out ${hosts[i]}`) });
+      const expected = i % 10 === 3 ? ['pending', 't0'] : [i === 7 ? 'failed' : 'distributed', 't1'];
+      expect([state.status, state.updatedAt]).toEqual(expected);
+    }
+    // The same call again (a status callback retried after a failure part-way) writes the same.
+    await store.recordHostOutcomes(id, 'production', 'distribute', [{ host: 'h00', status: 'distributed', output: output('out h00') }], 't1');
+    expect(await store.getHostStates(id)).toEqual(states);
+  });
+
   it('a status set on a host with no record yet creates it', async () => {
     const store = await make();
     const id = releaseId();

@@ -227,6 +227,64 @@ describe('host commands', () => {
   });
 });
 
+describe('a finished command\'s host outcomes', () => {
+  const hosts = Array.from({ length: 300 }, (_, i) => `i-${String(i).padStart(17, '0')}`);
+  const wide = AppConfig.parse({ ...shopConfigInput, environments: [{ ...stagingInput, targets: { hosts } }] });
+
+  it('are written a slice of hosts per store call, not two calls a host', async () => {
+    const calls: number[] = [];
+    const t = createTestSlipway({
+      storeSeenBy: (store) => ({
+        ...store,
+        setHostStatus: () => Promise.reject(new Error('one host at a time')),
+        putHostStep: () => Promise.reject(new Error('one host at a time')),
+        recordHostOutcomes: (...args) => {
+          calls.push(args[3].length);
+          return store.recordHostOutcomes(...args);
+        },
+      }),
+    });
+    const { id } = await opened(wide, t);
+    await t.stages.prepare({ releaseId: id, app: 'shop' });
+    await t.stages.enterEnvironment({ taskToken: 'enter', releaseId: id, environment: 'staging' });
+    await t.stages.distribute({ taskToken: 'd', releaseId: id, environment: 'staging' });
+    await t.finish('distribute');
+    expect(calls).toEqual([250, 50]);
+    expect(t.workflow.outcomeOf('d')).toEqual({ token: 'd', kind: 'success', output: { hosts: 300 } });
+    expect((await t.store.getHostStates(id)).filter((h) => h.status === 'distributed' && h.steps.distribute)).toHaveLength(300);
+  });
+
+  it('a store failure part-way settles nothing; the status callback again writes every host and settles once', async () => {
+    let failNext = false;
+    let writes = 0;
+    const t = createTestSlipway({
+      storeSeenBy: (store) => ({
+        ...store,
+        recordHostOutcomes: (...args) => {
+          writes += 1;
+          if (failNext && writes === 2) return Promise.reject(new Error('the table is away'));
+          return store.recordHostOutcomes(...args);
+        },
+      }),
+    });
+    const { id } = await opened(wide, t);
+    await t.stages.prepare({ releaseId: id, app: 'shop' });
+    await t.stages.enterEnvironment({ taskToken: 'enter', releaseId: id, environment: 'staging' });
+    await t.stages.distribute({ taskToken: 'd', releaseId: id, environment: 'staging' });
+    failNext = true;
+    await expect(t.finish('distribute')).rejects.toThrow('the table is away');
+    // The first slice is written, the second not: the step still runs and nobody was told.
+    expect((await t.store.getHostStates(id)).filter((h) => h.status === 'distributed')).toHaveLength(250);
+    expect((await t.store.getStep(id, 'distribute#staging'))?.state).toBe('running');
+    expect(t.workflow.outcomeOf('d')).toBeUndefined();
+    failNext = false;
+    await t.finish('distribute');
+    expect((await t.store.getHostStates(id)).filter((h) => h.status === 'distributed' && h.steps.distribute)).toHaveLength(300);
+    expect(t.workflow.outcomeOf('d')?.kind).toBe('success');
+    expect((await eventTypes(t, id)).filter((type) => type.startsWith('distribute.'))).toEqual(['distribute.started', 'distribute.succeeded']);
+  });
+});
+
 describe('switching batch by batch', () => {
   it('switches every batch, bakes between them, and completes: live, retained, succeeded, lock freed', async () => {
     const { t, id } = await prepared();

@@ -45,7 +45,7 @@ export function planOf(releaseId: string, items: Item[]): ReleasePlan | undefine
  * each step's output in `HOSTSTEP#<env>#<host>#<step>`), all under `REL#<id>`.
  */
 export function createDynamoPlanStore(table: TableAccess): PlanStore {
-  const { client, tableName, call, put, putOnce, queryAll, queryPrefix } = table;
+  const { client, tableName, call, put, putOnce, queryAll, queryPrefix, batchPut } = table;
 
   /** The stored plan, read consistently: Prepare reads back what it (or an earlier attempt) wrote. */
   async function readPlan(releaseId: string): Promise<ReleasePlan | undefined> {
@@ -109,6 +109,20 @@ export function createDynamoPlanStore(table: TableAccess): PlanStore {
 
     async putHostStep(releaseId, environment, host, step, output) {
       await put({ ...keys.hostStep(releaseId, environment, host, step), releaseId, environment, host, step, ...output });
+    },
+
+    /**
+     * Whole items in BatchWriteItem calls of 25, where one UpdateItem and one PutItem a host made a
+     * 500-host command a thousand calls: a host item holds nothing but what it is written with here
+     * (ensureHostStates writes the same fields), so a put sets its status as the update did.
+     */
+    async recordHostOutcomes(releaseId, environment, step, outcomes, now) {
+      await batchPut(
+        outcomes.flatMap(({ host, status, output }) => [
+          ...(status ? [{ ...keys.releaseHost(releaseId, environment, host), releaseId, environment, host, status, updatedAt: now }] : []),
+          { ...keys.hostStep(releaseId, environment, host, step), releaseId, environment, host, step, ...output },
+        ]),
+      );
     },
 
     async getHostStates(releaseId) {

@@ -162,6 +162,13 @@ export interface LockStore {
   listQueuedEnvironments(limit: number): Promise<{ app: string; environment: string }[]>;
 }
 
+/** One host's part of a finished command: its step output, and the status it moves to (none leaves it). */
+export interface HostOutcome {
+  host: string;
+  status?: HostStatus;
+  output: HostStepOutput;
+}
+
 /** The plan a release runs (hosts per batch per environment) and each host's state and output. */
 export interface PlanStore {
   /** Stores the plan once; a second call returns the plan stored first. */
@@ -172,6 +179,12 @@ export interface PlanStore {
   ensureHostStates(releaseId: string, environment: string, hosts: string[], now: string): Promise<void>;
   setHostStatus(releaseId: string, environment: string, host: string, status: HostStatus, now: string): Promise<void>;
   putHostStep(releaseId: string, environment: string, host: string, step: string, output: HostStepOutput): Promise<void>;
+  /**
+   * A finished command's outcome on many hosts at once: each host's step output, and its status where
+   * one is given (`setHostStatus` and `putHostStep` for each, in batches rather than two writes a host).
+   * Not atomic: a failure part-way leaves some hosts written, and the same call again writes them all.
+   */
+  recordHostOutcomes(releaseId: string, environment: string, step: string, outcomes: HostOutcome[], now: string): Promise<void>;
   /** Each host with its step outputs, by environment then host. */
   getHostStates(releaseId: string): Promise<HostState[]>;
 }

@@ -11,8 +11,8 @@ import { describeFailure, tail } from './failures.ts';
 /** How long a step may run on hosts before the task gives up; the ASL TimeoutSeconds are larger. */
 export const COMMAND_TIMEOUT_SECONDS = { distribute: 1800, switch: 900, revert: 600, prune: 600 } as const;
 const CAUSE_LIMIT = 4000;
-/** How many host records a finished command writes at once (5,000 hosts must fit in one Lambda). */
-const HOST_WRITES_IN_FLIGHT = 25;
+/** How many hosts' outcomes a finished command hands the store in one call (5,000 hosts must fit in one Lambda). */
+const HOST_OUTCOMES_PER_WRITE = 250;
 /** How many failed hosts a step's settled event names; the rest are counted. */
 const FAILED_HOSTS_NAMED = 50;
 
@@ -48,7 +48,7 @@ export async function forEachLimited<T>(items: readonly T[], limit: number, work
 }
 
 export interface HostCommandDeps {
-  store: StepStore & Pick<PlanStore, 'setHostStatus' | 'putHostStep'>;
+  store: StepStore & Pick<PlanStore, 'recordHostOutcomes'>;
   fleet: Fleet;
   workflow: Workflow;
   clock: Clock;
@@ -126,18 +126,30 @@ export function createHostCommands({ store, fleet, workflow, clock, ids, logger,
     const at = now();
     const kind = step.kind as CommandKind;
     if (step.environment !== 'all') {
-      // A few at a time: one by one, 5,000 hosts' records outlast a 60-second function.
-      await forEachLimited(invocations, HOST_WRITES_IN_FLIGHT, async (invocation) => {
-        const status = invocation.status === 'success' ? HOST_STATUS_ON_SUCCESS[kind] : 'failed';
-        if (status) await store.setHostStatus(step.releaseId, step.environment, invocation.host, status, at);
-        await store.putHostStep(step.releaseId, step.environment, invocation.host, kind, {
-          exitCode: invocation.exitCode,
-          stdout: invocation.stdout,
-          stderr: invocation.stderr,
-          startedAt: invocation.startedAt,
-          endedAt: invocation.endedAt,
-        });
-      });
+      // A slice at a time, each slice in the store's batches: two writes a host made a 500-host
+      // command a thousand store calls; one call for all of 5,000 hosts holds their outputs at once.
+      for (let start = 0; start < invocations.length; start += HOST_OUTCOMES_PER_WRITE) {
+        await store.recordHostOutcomes(
+          step.releaseId,
+          step.environment,
+          kind,
+          invocations.slice(start, start + HOST_OUTCOMES_PER_WRITE).map((invocation) => {
+            const status = invocation.status === 'success' ? HOST_STATUS_ON_SUCCESS[kind] : 'failed';
+            return {
+              host: invocation.host,
+              ...(status ? { status } : {}),
+              output: {
+                exitCode: invocation.exitCode,
+                stdout: invocation.stdout,
+                stderr: invocation.stderr,
+                startedAt: invocation.startedAt,
+                endedAt: invocation.endedAt,
+              },
+            };
+          }),
+          at,
+        );
+      }
     }
     if (afterCommand && step.environment !== 'all') {
       await afterCommand(step, invocations).catch((error: unknown) =>

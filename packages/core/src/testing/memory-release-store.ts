@@ -296,6 +296,18 @@ export function createMemoryPlanStore(): PlanStore & Forgets {
       forRelease.set(`${environment}#${host}`, forHost);
       forHost.set(step, copy(output));
     },
+    async recordHostOutcomes(releaseId, environment, step, outcomes, now) {
+      const known = hostsOf(releaseId);
+      const forRelease = outputs.get(releaseId) ?? new Map<string, Map<string, HostStepOutput>>();
+      outputs.set(releaseId, forRelease);
+      for (const { host, status, output } of outcomes) {
+        const key = `${environment}#${host}`;
+        if (status) known.set(key, { ...known.get(key), releaseId, environment, host, status, updatedAt: now });
+        const forHost = forRelease.get(key) ?? new Map<string, HostStepOutput>();
+        forRelease.set(key, forHost);
+        forHost.set(step, copy(output));
+      }
+    },
     async getHostStates(releaseId) {
       return [...(hosts.get(releaseId) ?? new Map<string, Omit<HostState, 'steps'>>()).entries()]
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
