@@ -20,6 +20,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { createCallAttribution } from '@slipway/aws';
 import { startDevServer } from '@slipway/local';
 import { create } from 'tar';
 import { benchClient } from './client.ts';
@@ -34,8 +35,15 @@ const CAPISTRANO =
     .filter((dir): dir is string => Boolean(dir))
     .find((dir) => existsSync(join(dir, 'run.sh'))) ?? '';
 
+// BENCH_CALLS=1 counts the AWS calls each function makes (attribution costs time: figures are then slower).
+const COUNT_CALLS = process.env.BENCH_CALLS === '1';
+
 const dataDir = await mkdtemp(join(tmpdir(), 'slipway-bench-fleet-'));
-const server = await startDevServer({ dataDir, port: 0, logLevel: 'warn', demo: false });
+const calls = new Map<string, number>();
+const recorder = COUNT_CALLS
+  ? createCallAttribution(({ fn, operation }) => calls.set(`${fn} ${operation}`, (calls.get(`${fn} ${operation}`) ?? 0) + 1))
+  : undefined;
+const server = await startDevServer({ dataDir, port: 0, logLevel: 'warn', demo: false, ...(recorder ? { recorder } : {}) });
 const { headers, call, waitForEnd } = benchClient(server, 20);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
@@ -238,6 +246,7 @@ try {
     await defineApp(app, hosts, '25%');
     const artifact = await buildArtifact('tiny', 0);
     const ref = await push(app, artifact);
+    calls.clear();
     const probing: { id?: string } = {};
     const rssBefore = process.memoryUsage().rss;
     // The server runs in this process: its event loop is this one, and a stall here is a stall of the API.
@@ -257,9 +266,14 @@ try {
       `${(rssBefore / 1024 / 1024).toFixed(0)} MB before the release); event loop delay p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, ` +
       `max ${(loopDelay.max / 1e6).toFixed(0)} ms; load average ${loadavg().map((load) => load.toFixed(1)).join(' ')}`);
     report(`${TINY} tiny hosts, phases: ${phases(release.events ?? [])}`);
+    if (COUNT_CALLS) {
+      const counted = [...calls].sort((a, b) => b[1] - a[1]).map(([what, n]) => `${what} ${n}`);
+      report(`${TINY} tiny hosts, AWS calls by function and operation during the release (the API's reads included): ${counted.join(', ')}`);
+    }
     report(`${TINY} tiny hosts, one host script alone (its own start to end): ${scriptDurations((release.environments ?? []).flatMap((env: { hosts?: unknown[] }) => env.hosts ?? []))}`);
   }
 } finally {
   await server.close();
-  await rm(dataDir, { recursive: true, force: true });
+  // A prune the release started may still be writing in a host's run folder for a moment.
+  await rm(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 }
