@@ -11,6 +11,7 @@
  *   when `cap` is installed (`apt-get install capistrano`; `../shared/peers/capistrano/`), tarball mode.
  * - BENCH_TINY (default 500) tiny hosts, rolling 25%, while a client probes the API (`/healthz` and
  *   the release) every 50 ms: the release time, the probes' latency, failed probes, and the RSS.
+ *   TINY_WAIT=probe learns the end from the probes instead of a second client polling every 20 ms.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -29,6 +30,8 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const SIZE_MB = Number(process.env.SIZE_MB ?? 50);
 const FLEETS = (process.env.BENCH_HOSTS ?? '20,50').split(',').filter(Boolean).map(Number);
 const TINY = Number(process.env.BENCH_TINY ?? 500);
+/** How the bench learns the tiny release ended: `poll` (default) reads it every 20 ms besides the probes, `probe` from the probes alone. */
+const BY_PROBE = process.env.TINY_WAIT === 'probe';
 // Beside the repository in /work/main, but not beside a worktree elsewhere: CAPISTRANO_DIR says where.
 const CAPISTRANO =
   [process.env.CAPISTRANO_DIR, join(dirname(fileURLToPath(import.meta.url)), '../../shared/peers/capistrano'), '/work/shared/peers/capistrano']
@@ -142,8 +145,19 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
-/** Probes the API every 50 ms until stopped; counts a probe failed when it errors or answers non-2xx. */
+const ENDED = ['succeeded', 'failed', 'rejected', 'cancelled'];
+
+/**
+ * Probes the API every 50 ms until stopped; counts a probe failed when it errors or answers non-2xx.
+ * `ended` resolves once a probe of the release finds it ended: with TINY_WAIT=probe the bench learns
+ * the end from these probes alone, instead of also polling the release every 20 ms (waitForEnd),
+ * which is a second client reading the 500-host release 50 times a second.
+ */
 function probeApi(releaseId: () => string | undefined) {
+  let seenEnd: (() => void) | undefined;
+  const ended = new Promise<void>((resolve) => {
+    seenEnd = resolve;
+  });
   const latencies: number[] = [];
   let failures = 0;
   let stopped = false;
@@ -155,8 +169,9 @@ function probeApi(releaseId: () => string | undefined) {
       const started = performance.now();
       try {
         const response = await fetch(`${server.url}${path}`, { headers });
-        await response.arrayBuffer();
+        const body = await response.text();
         if (!response.ok) failures += 1;
+        else if (id && ENDED.includes((JSON.parse(body) as { status: string }).status)) seenEnd?.();
       } catch {
         failures += 1;
       }
@@ -165,13 +180,14 @@ function probeApi(releaseId: () => string | undefined) {
       await sleep(50);
     }
   })();
-  return async () => {
+  const stop = async () => {
     stopped = true;
     await loop;
     latencies.sort((a, b) => a - b);
     const max = latencies.at(-1) ?? Number.NaN;
     return { probes: latencies.length, failures, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max, peakRss };
   };
+  return { ended, stop };
 }
 
 /** Each host command's span from the release's events (`distribute`, `switch` per batch), from the open. */
@@ -252,15 +268,16 @@ try {
     // The server runs in this process: its event loop is this one, and a stall here is a stall of the API.
     const loopDelay = monitorEventLoopDelay({ resolution: 10 });
     loopDelay.enable();
-    const stop = probeApi(() => probing.id);
+    const { ended, stop } = probeApi(() => probing.id);
     const started = performance.now();
     const opened = await call('POST', '/v1/releases', { app, version: '1.0.0', artifact: ref });
     probing.id = opened.id;
-    const release = await waitForEnd(opened.id);
+    if (BY_PROBE) await ended;
+    const release = BY_PROBE ? await call('GET', `/v1/releases/${opened.id}`) : await waitForEnd(opened.id);
     const ms = performance.now() - started;
     const probes = await stop();
     loopDelay.disable();
-    report(`${TINY} tiny hosts, rolling 25%: ${release.status} in ${seconds(ms)}; API probes every 50 ms meanwhile: ${probes.probes} probes, ` +
+    report(`${TINY} tiny hosts, rolling 25% (end seen by ${BY_PROBE ? 'the probes' : 'a 20 ms poll besides the probes'}): ${release.status} in ${seconds(ms)}; API probes every 50 ms meanwhile: ${probes.probes} probes, ` +
       `${probes.failures} failed, p50 ${probes.p50.toFixed(1)} ms, p99 ${probes.p99.toFixed(1)} ms, max ${probes.max.toFixed(0)} ms; ` +
       `peak RSS ${(probes.peakRss / 1024 / 1024).toFixed(0)} MB (server and this client in one process, no artifact held; ` +
       `${(rssBefore / 1024 / 1024).toFixed(0)} MB before the release); event loop delay p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, ` +

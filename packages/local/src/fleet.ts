@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -417,7 +417,10 @@ wait
       startWaiting();
     };
     try {
-      await rm(join(dir, WAITING), { force: true });
+      // unlink, not rm: rm looks the path up before it unlinks, and this runs once for every host.
+      await unlink(join(dir, WAITING)).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+      });
       const pid = await new Promise<number | undefined>((resolve) => {
         launched.set(dir, {
           started: (started) => resolve(started),
