@@ -269,19 +269,21 @@ try {
     const loopDelay = monitorEventLoopDelay({ resolution: 10 });
     loopDelay.enable();
     const { ended, stop } = probeApi(() => probing.id);
+    const cpuBefore = process.cpuUsage();
     const started = performance.now();
     const opened = await call('POST', '/v1/releases', { app, version: '1.0.0', artifact: ref });
     probing.id = opened.id;
     if (BY_PROBE) await ended;
     const release = BY_PROBE ? await call('GET', `/v1/releases/${opened.id}`) : await waitForEnd(opened.id);
     const ms = performance.now() - started;
+    const cpu = process.cpuUsage(cpuBefore);
     const probes = await stop();
     loopDelay.disable();
     report(`${TINY} tiny hosts, rolling 25% (end seen by ${BY_PROBE ? 'the probes' : 'a 20 ms poll besides the probes'}): ${release.status} in ${seconds(ms)}; API probes every 50 ms meanwhile: ${probes.probes} probes, ` +
       `${probes.failures} failed, p50 ${probes.p50.toFixed(1)} ms, p99 ${probes.p99.toFixed(1)} ms, max ${probes.max.toFixed(0)} ms; ` +
       `peak RSS ${(probes.peakRss / 1024 / 1024).toFixed(0)} MB (server and this client in one process, no artifact held; ` +
       `${(rssBefore / 1024 / 1024).toFixed(0)} MB before the release); event loop delay p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, ` +
-      `max ${(loopDelay.max / 1e6).toFixed(0)} ms; load average ${loadavg().map((load) => load.toFixed(1)).join(' ')}`);
+      `max ${(loopDelay.max / 1e6).toFixed(0)} ms; this process's CPU (the server's, mostly) ${seconds((cpu.user + cpu.system) / 1000)}; load average ${loadavg().map((load) => load.toFixed(1)).join(' ')}`);
     report(`${TINY} tiny hosts, phases: ${phases(release.events ?? [])}`);
     if (COUNT_CALLS) {
       const counted = [...calls].sort((a, b) => b[1] - a[1]).map(([what, n]) => `${what} ${n}`);
