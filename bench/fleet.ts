@@ -285,6 +285,16 @@ try {
       `${(rssBefore / 1024 / 1024).toFixed(0)} MB before the release); event loop delay p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, ` +
       `max ${(loopDelay.max / 1e6).toFixed(0)} ms; this process's CPU (the server's, mostly) ${seconds((cpu.user + cpu.system) / 1000)}; load average ${loadavg().map((load) => load.toFixed(1)).join(' ')}`);
     report(`${TINY} tiny hosts, phases: ${phases(release.events ?? [])}`);
+    // The same read the probes make, once the fleet is quiet: what it costs without host scripts beside it.
+    const idleReads: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const readStarted = performance.now();
+      await call('GET', `/v1/releases/${opened.id}`);
+      idleReads.push(performance.now() - readStarted);
+    }
+    idleReads.sort((a, b) => a - b);
+    report(`${TINY} tiny hosts, GET of the ended release with nothing else running: p50 ${percentile(idleReads, 50).toFixed(0)} ms, ` +
+      `max ${idleReads.at(-1)!.toFixed(0)} ms`);
     if (COUNT_CALLS) {
       const counted = [...calls].sort((a, b) => b[1] - a[1]).map(([what, n]) => `${what} ${n}`);
       report(`${TINY} tiny hosts, AWS calls by function and operation during the release (the API's reads included): ${counted.join(', ')}`);
