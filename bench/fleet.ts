@@ -285,7 +285,9 @@ try {
       `${(rssBefore / 1024 / 1024).toFixed(0)} MB before the release); event loop delay p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, ` +
       `max ${(loopDelay.max / 1e6).toFixed(0)} ms; this process's CPU (the server's, mostly) ${seconds((cpu.user + cpu.system) / 1000)}; load average ${loadavg().map((load) => load.toFixed(1)).join(' ')}`);
     report(`${TINY} tiny hosts, phases: ${phases(release.events ?? [])}`);
-    // The same read the probes make, once the fleet is quiet: what it costs without host scripts beside it.
+    // The same read the probes make, once the fleet is quiet (the prune that follows a release is over):
+    // what it costs without host scripts beside it.
+    await server.settle(120_000);
     const idleReads: number[] = [];
     for (let i = 0; i < 10; i++) {
       const readStarted = performance.now();
@@ -302,6 +304,7 @@ try {
     report(`${TINY} tiny hosts, one host script alone (its own start to end): ${scriptDurations((release.environments ?? []).flatMap((env: { hosts?: unknown[] }) => env.hosts ?? []))}`);
   }
 } finally {
+  await server.settle(120_000);
   await server.close();
   // A prune the release started may still be writing in a host's run folder for a moment.
   await rm(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
