@@ -289,14 +289,15 @@ try {
     // what it costs without host scripts beside it.
     await server.settle(120_000);
     const idleReads: number[] = [];
+    let readBytes = 0;
     for (let i = 0; i < 10; i++) {
       const readStarted = performance.now();
-      await call('GET', `/v1/releases/${opened.id}`);
+      readBytes = JSON.stringify(await call('GET', `/v1/releases/${opened.id}`)).length;
       idleReads.push(performance.now() - readStarted);
     }
     idleReads.sort((a, b) => a - b);
     report(`${TINY} tiny hosts, GET of the ended release with nothing else running: p50 ${percentile(idleReads, 50).toFixed(0)} ms, ` +
-      `max ${idleReads.at(-1)!.toFixed(0)} ms`);
+      `max ${idleReads.at(-1)!.toFixed(0)} ms, ${(readBytes / 1024).toFixed(0)} KiB of JSON`);
     if (COUNT_CALLS) {
       const counted = [...calls].sort((a, b) => b[1] - a[1]).map(([what, n]) => `${what} ${n}`);
       report(`${TINY} tiny hosts, AWS calls by function and operation during the release (the API's reads included): ${counted.join(', ')}`);
