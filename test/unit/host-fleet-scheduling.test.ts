@@ -1,7 +1,8 @@
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, type HostCommand } from '@slipway/core';
-import { createLocalFleet } from '@slipway/local';
+import { createLocalFleet, HOST_SCRIPT_NICENESS } from '@slipway/local';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { temporaryDirectory } from '../support/stand-ins.ts';
 
@@ -116,6 +117,20 @@ describe('local fleet scheduling', () => {
     expect(results.invocations.map((run) => run.status)).toEqual(HOSTS.map(() => 'success'));
     for (const host of HOSTS) {
       expect(Number((await readFile(join(fleetDir, host, 'seen-active'), 'utf8')).trim()), host).toBeLessThanOrEqual(2);
+    }
+    fleet.close();
+  });
+
+  it('runs host scripts at a lower CPU priority than the server, so the API keeps its share of the cores', async () => {
+    const { fleet, finished } = makeFleet(2);
+    const command = gated('c-nice', ['web-1', 'web-2']);
+    if (command.script.kind !== 'switch') throw new Error('a switch');
+    await fleet.send({ ...command, script: { ...command.script, preRelease: 'nice > "$DEPLOY_ROOT/niceness"' } });
+    await eventually(async () => finished.includes('c-nice'), 'the command is reported');
+    for (const host of ['web-1', 'web-2']) {
+      const niceness = Number((await readFile(join(fleetDir, host, 'niceness'), 'utf8')).trim());
+      expect(niceness, host).toBe(Math.min(19, getPriority() + HOST_SCRIPT_NICENESS));
+      expect(niceness, host).toBeGreaterThan(getPriority());
     }
     fleet.close();
   });

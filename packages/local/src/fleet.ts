@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, getPriority, setPriority } from 'node:os';
 import { join } from 'node:path';
 import {
   type Fleet,
@@ -40,6 +40,14 @@ export function defaultHostConcurrency(): number {
  * crash mid-delete leaves a folder that no command id names; the next prune finishes it.
  */
 const DELETING = '.deleting-';
+/**
+ * How much lower than the server's the host scripts' CPU priority is (a nice value added to its
+ * own). Local hosts share this machine's cores with the server: at equal priority a 500-host
+ * release's bash pipelines, dozens of processes at once, left the API a small share of the CPU, and
+ * a read of the release took seconds while they ran (bench/fleet.ts). Lower, the scripts still get
+ * every cycle the server does not use, so the release is no slower.
+ */
+export const HOST_SCRIPT_NICENESS = 10;
 /** In a host's run folder: the run waits its turn and has not been started. */
 const WAITING = 'waiting';
 
@@ -366,6 +374,14 @@ wait
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', WRAPPER: wrapper },
     });
     launcher = child;
+    // Set before the launcher reads its first run: every run it forks inherits the priority.
+    if (child.pid !== undefined) {
+      try {
+        setPriority(child.pid, Math.min(19, getPriority() + HOST_SCRIPT_NICENESS));
+      } catch (error) {
+        logger.warn('could not lower the host scripts\' CPU priority; they compete with the API as equals', { error });
+      }
+    }
     let pending = '';
     child.stdout!.setEncoding('utf8');
     child.stdout!.on('data', (chunk: string) => {
