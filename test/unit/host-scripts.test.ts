@@ -287,6 +287,20 @@ describe('the environment hooks run in', () => {
     root = join(sandbox, 'bare host');
   });
 
+  it('stamps its own lines in UTC whatever the host\'s time zone, and leaves the hooks that zone', async () => {
+    const before = Date.now();
+    const result = await runBare({ ...distributeScript('tz1', artifacts.one, 'echo "hook sees TZ=$TZ"'), deployRoot: root }, { TZ: 'Asia/Tokyo' });
+    expect(result.code, result.stderr).toBe(0);
+    const stamps = [...`${result.stdout}${result.stderr}`.matchAll(/^(\S+) slipway: /gm)].map((m) => m[1]!);
+    expect(stamps.length).toBeGreaterThan(0);
+    for (const stamp of stamps) {
+      expect(stamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+      // Tokyo's clock read as UTC would be nine hours off.
+      expect(Math.abs(Date.parse(stamp) - before)).toBeLessThan(10 * 60_000);
+    }
+    expect(result.stdout).toContain('hook sees TZ=Asia/Tokyo');
+  });
+
   it('gives postDeploy a home, a full PATH, a locale and the release variables under SSM\'s bare environment, and no caller secrets', async () => {
     const result = await runBare({ ...distributeScript('e1', artifacts.one, DUMP), deployRoot: root });
     expect(result.code, result.stderr).toBe(0);
