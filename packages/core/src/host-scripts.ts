@@ -386,7 +386,7 @@ link_shared() {
   # ships the path seeds it; a path nobody ships starts as an empty file or folder (see above).
   local path="$1" target="$DEPLOY_ROOT/shared/$1" inside="$PARTIAL/$1"
   check_shared_place "$path"
-  mkdir -p -- "$(dirname -- "$target")" "$(dirname -- "$inside")"
+  mkdir -p -- "\${target%/*}" "\${inside%/*}"
   if [ ! -e "$target" ] && [ ! -L "$target" ]; then
     if [ -e "$inside" ]; then
       mv -- "$inside" "$target"
@@ -398,7 +398,7 @@ link_shared() {
   ln -s -- "$target" "$inside"
 }
 for shared_path in "\${SHARED_PATHS[@]}"; do check_shared_path "$shared_path"; done
-clean_partial
+# The staging folder and its side files go at each attempt (start_partial).
 rm -rf -- "$RELEASE_DIR"
 # The staging folder is this user's alone until it has passed every check: whatever a hostile
 # archive left in it (a device node, a set-user-ID file) is never within another user's reach.
@@ -411,7 +411,6 @@ start_partial() { clean_partial; mkdir -m 700 -- "$PARTIAL"; }
 unpack_pass() {
   local hash_pid names_pid listing_pid
   local -a statuses
-  rm -f -- "$PARTIAL.hash-fifo" "$PARTIAL.names-fifo" "$PARTIAL.listing-fifo"
   mkfifo -m 600 -- "$PARTIAL.hash-fifo" "$PARTIAL.names-fifo" "$PARTIAL.listing-fifo"
   sha256_of_input < "$PARTIAL.hash-fifo" > "$PARTIAL.sha256" &
   hash_pid=$!
@@ -438,15 +437,16 @@ unpack_pass() {
   wait "$names_pid" || LISTED=no
   wait "$listing_pid" || LISTED=no
   wait "$hash_pid" || : > "$PARTIAL.sha256"
-  rm -f -- "$PARTIAL.hash-fifo" "$PARTIAL.names-fifo" "$PARTIAL.listing-fifo"
 }
 # OpenSSL's SHA-256 uses the CPU's SHA instructions, which sha256sum does not (a third of its
 # time here); it is used when it gives the known digest of nothing, else sha256sum.
-if command -v openssl > /dev/null 2>&1 &&
-  [ "$(openssl dgst -sha256 < /dev/null 2> /dev/null | awk '{print $NF}')" = e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 ]; then
-  sha256_of_input() { openssl dgst -sha256 | awk '{print $NF}'; }
+# The digest is cut from the tool's line by bash itself: a program per cut is a fork per host.
+empty_digest=""
+if command -v openssl > /dev/null 2>&1; then empty_digest=$(openssl dgst -sha256 < /dev/null 2> /dev/null) || empty_digest=""; fi
+if [ "\${empty_digest##* }" = e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 ]; then
+  sha256_of_input() { local line; line=$(openssl dgst -sha256) || return 1; printf '%s\\n' "\${line##* }"; }
 else
-  sha256_of_input() { sha256sum | cut -d' ' -f1; }
+  sha256_of_input() { local line; line=$(sha256sum) || return 1; printf '%s\\n' "\${line%% *}"; }
 fi
 unpack_errors() { head -n 20 -- "$PARTIAL.errors" >&2 2> /dev/null || true; }
 download() {
@@ -499,7 +499,8 @@ if [ "$downloaded" = no ]; then
 fi
 # What was unpacked counts only if it came from exactly the artifact's bytes, then only if the
 # listings and the unpacked tree pass the containment rules; until then it is not the release.
-actual=$(cat -- "$PARTIAL.sha256")
+actual=""
+read -r actual < "$PARTIAL.sha256" || true
 if [ "$actual" != "$ARTIFACT_SHA256" ]; then
   log "sha256 mismatch: expected $ARTIFACT_SHA256, got \${actual:-nothing}" >&2
   clean_partial
@@ -509,7 +510,8 @@ inspect_artifact
 if [ "$UNPACKED" = no ]; then
   unpack_errors; log "could not unpack the artifact" >&2; clean_partial; exit ${HOST_EXIT_CODES.unpackFailed}
 fi
-rm -f -- "$PARTIAL.sha256" "$PARTIAL.names" "$PARTIAL.listing" "$PARTIAL.errors"
+rm -f -- "$PARTIAL.sha256" "$PARTIAL.names" "$PARTIAL.listing" "$PARTIAL.errors" \\
+  "$PARTIAL.hash-fifo" "$PARTIAL.names-fifo" "$PARTIAL.listing-fifo"
 odd=$(find "$PARTIAL" -mindepth 1 \\( \\( ! -type f ! -type d ! -type l \\) -o \\( -type f -links +1 \\) \\) -printf '%P' -quit)
 if [ -n "$odd" ]; then refuse "'$odd' was unpacked as something other than a plain file, folder or symbolic link"; fi
 # Every shared path is checked before any is linked, so a refusal leaves shared/ as it was.
@@ -519,7 +521,7 @@ for shared_path in "\${SHARED_PATHS[@]}"; do link_shared "$shared_path"; done
 chmod -- 755 "$PARTIAL"
 mv -T -- "$PARTIAL" "$RELEASE_DIR"
 run_hook postDeploy "$HOOK_POST_DEPLOY" || { log "postDeploy failed" >&2; exit ${HOST_EXIT_CODES.postDeployFailed}; }
-touch -- "$RELEASE_DIR/.slipway-ready"
+: > "$RELEASE_DIR/.slipway-ready"
 log "distributed release $RELEASE_ID ($VERSION)"
 `;
 }
