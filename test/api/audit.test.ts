@@ -1,8 +1,8 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { create } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/dev-server.ts';
+import { scenario } from '../support/scenario.ts';
 
 let server: TestServer;
 
@@ -21,12 +21,7 @@ async function putApp(name: string, environments: unknown[], extra: Record<strin
 }
 
 async function open(app: string, version: string, token: string): Promise<string> {
-  const source = join(server.dataDir, `src-${app}-${version}`);
-  await mkdir(source, { recursive: true });
-  await writeFile(join(source, 'index.html'), `${app} ${version}`);
-  await create({ gzip: true, file: `${source}.tar.gz`, cwd: source, portable: true }, ['index.html']);
-  const artifact = await server.upload(app, await readFile(`${source}.tar.gz`));
-  await rm(source, { recursive: true, force: true });
+  const artifact = await scenario(() => server).tarball(app, { 'index.html': `${app} ${version}` });
   const opened = await server.call('POST', '/v1/releases', { token, body: { app, version, artifact } });
   if (opened.status !== 202) throw new Error(JSON.stringify(opened.body));
   return opened.body.id;

@@ -1,12 +1,12 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createDocumentClient, createDynamoApprovalStore, createDynamoReleaseStore } from '@slipway/aws';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, LOCAL_TABLE } from '@slipway/local';
-import { create } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/dev-server.ts';
+import { scenario } from '../support/scenario.ts';
 
 let server: TestServer;
 
@@ -41,14 +41,7 @@ const waitForGate = (id: string) =>
   );
 
 async function artifactFor(app: string, content: string) {
-  const source = join(server.dataDir, `src-${Math.random().toString(36).slice(2)}`);
-  await mkdir(source, { recursive: true });
-  await writeFile(join(source, 'index.html'), content);
-  const file = `${source}.tar.gz`;
-  await create({ gzip: true, file, cwd: source, portable: true }, ['index.html']);
-  const artifact = await server.upload(app, await readFile(file));
-  await rm(source, { recursive: true, force: true });
-  return artifact;
+  return scenario(() => server).tarball(app, { 'index.html': content });
 }
 
 async function open(app: string, version: string, token?: string) {

@@ -1,11 +1,11 @@
-import { mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { main } from '@slipway/cli';
 import { createDocumentClient, createDynamoReleaseStore } from '@slipway/aws';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, LOCAL_TABLE } from '@slipway/local';
-import { create } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/dev-server.ts';
+import { scenario } from '../support/scenario.ts';
 
 let server: TestServer;
 const HOSTS = ['rb-1', 'rb-2', 'rb-3', 'rb-4'];
@@ -31,11 +31,7 @@ afterAll(async () => server.stop());
 const waitForEnd = (id: string) => server.waitForEnd(id);
 
 async function release(version: string): Promise<string> {
-  const source = join(server.dataDir, `src-${version}`);
-  await mkdir(source, { recursive: true });
-  await writeFile(join(source, 'index.html'), `v${version}`);
-  await create({ gzip: true, file: `${source}.tar.gz`, cwd: source, portable: true }, ['index.html']);
-  const artifact = await server.upload('back', await readFile(`${source}.tar.gz`));
+  const artifact = await scenario(() => server).tarball('back', { 'index.html': `v${version}` });
   const opened = await server.call('POST', '/v1/releases', { body: { app: 'back', version, artifact } });
   expect((await waitForEnd(opened.body.id)).status).toBe('succeeded');
   return opened.body.id;
@@ -168,11 +164,7 @@ describe('rollback approvals', () => {
     await configure(false);
     const versions: string[] = [];
     for (const version of ['1', '2']) {
-      const source = join(server.dataDir, `careful-${version}`);
-      await mkdir(source, { recursive: true });
-      await writeFile(join(source, 'index.html'), version);
-      await create({ gzip: true, file: `${source}.tar.gz`, cwd: source, portable: true }, ['index.html']);
-      const artifact = await server.upload('careful', await readFile(`${source}.tar.gz`));
+      const artifact = await scenario(() => server).tarball('careful', { 'index.html': version });
       const opened = await server.call('POST', '/v1/releases', { body: { app: 'careful', version, artifact } });
       await approveWhenAsked(opened.body.id);
       expect((await waitForEnd(opened.body.id)).status).toBe('succeeded');

@@ -1,12 +1,11 @@
-import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { create } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/dev-server.ts';
+import { scenario } from '../support/scenario.ts';
 import { startTestSshd, type TestSshd } from '../support/sshd.ts';
-import { temporaryDirectory } from '../support/stand-ins.ts';
 
 /**
  * The embedded default with SSH targets: a real sshd on loopback, three local users as three hosts,
@@ -18,20 +17,17 @@ const USERS = ['slipway-ssh1', 'slipway-ssh2', 'slipway-ssh3'];
 const ROOT = `~/slipway-e2e-${process.pid}-${Date.now().toString(36)}`;
 let sshd: TestSshd;
 let server: TestServer;
-let sources: string;
 const SLOW = 120_000;
 
 beforeAll(async () => {
   sshd = await startTestSshd(USERS);
   server = await startTestServer(undefined, { ssh: { identityFile: sshd.identityFile, knownHostsFile: sshd.knownHostsFile } });
-  sources = await temporaryDirectory('slipway-ssh-src-');
 }, SLOW);
 
 afterAll(async () => {
   await server?.stop();
   await sshd?.stop();
   for (const user of USERS) await rm(join(await sshd.homeOf(user), ROOT.slice(2).split('/')[0]!), { recursive: true, force: true });
-  await rm(sources, { recursive: true, force: true });
 }, SLOW);
 
 async function apply(name: string, environment: Record<string, unknown>, extra: Record<string, unknown> = {}) {
@@ -41,11 +37,7 @@ async function apply(name: string, environment: Record<string, unknown>, extra: 
 }
 
 async function artifact(app: string, version: string) {
-  const source = join(sources, `${app}-${version}`);
-  await mkdir(source, { recursive: true });
-  await writeFile(join(source, 'index.html'), `${app} ${version}`);
-  await create({ gzip: true, file: `${source}.tar.gz`, cwd: source, portable: true }, ['index.html']);
-  return server.upload(app, await readFile(`${source}.tar.gz`));
+  return scenario(() => server).tarball(app, { 'index.html': `${app} ${version}` });
 }
 
 async function release(app: string, version: string) {

@@ -1,11 +1,10 @@
-import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { create } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/dev-server.ts';
+import { scenario } from '../support/scenario.ts';
 import { openSse, type SseEvent } from '../support/sse.ts';
 import { startTestSshd, type TestSshd } from '../support/sshd.ts';
-import { temporaryDirectory } from '../support/stand-ins.ts';
 
 /**
  * Live output and the host scan over SSH: a real sshd on loopback, two local users as two hosts. The
@@ -16,13 +15,11 @@ const ROOT = `~/slipway-vis-${process.pid}-${Date.now().toString(36)}`;
 const SLOW = 120_000;
 let sshd: TestSshd;
 let server: TestServer;
-let sources: string;
 const rootOf = async (user: string) => join(await sshd.homeOf(user), ROOT.slice(2), 'live');
 
 beforeAll(async () => {
   sshd = await startTestSshd(USERS);
   server = await startTestServer(undefined, { ssh: { identityFile: sshd.identityFile, knownHostsFile: sshd.knownHostsFile } });
-  sources = await temporaryDirectory('slipway-vis-ssh-');
   const applied = await server.call('PUT', '/v1/apps/live', {
     body: {
       name: 'live',
@@ -40,15 +37,10 @@ afterAll(async () => {
   await server?.stop();
   await sshd?.stop();
   for (const user of USERS) await rm(join(await sshd.homeOf(user), ROOT.slice(2).split('/')[0]!), { recursive: true, force: true });
-  await rm(sources, { recursive: true, force: true });
 }, SLOW);
 
 async function open(version: string) {
-  const source = join(sources, version);
-  await mkdir(source, { recursive: true });
-  await writeFile(join(source, 'index.html'), version);
-  await create({ gzip: true, file: `${source}.tar.gz`, cwd: source, portable: true }, ['index.html']);
-  const artifact = await server.upload('live', await readFile(`${source}.tar.gz`));
+  const artifact = await scenario(() => server).tarball('live', { 'index.html': version });
   const opened = await server.call('POST', '/v1/releases', { body: { app: 'live', version, artifact } });
   expect(opened.status, JSON.stringify(opened.body)).toBe(202);
   return opened.body.id as string;

@@ -1,10 +1,10 @@
-import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '@slipway/cli';
-import { create } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/dev-server.ts';
+import { scenario } from '../support/scenario.ts';
 import { openSse, type SseEvent } from '../support/sse.ts';
 
 /**
@@ -41,11 +41,7 @@ beforeAll(async () => {
 afterAll(async () => server.stop());
 
 async function open(version: string): Promise<string> {
-  const source = join(server.dataDir, `src-${version}`);
-  await mkdir(source, { recursive: true });
-  await writeFile(join(source, 'index.html'), `v${version}`);
-  await create({ gzip: true, file: `${source}.tar.gz`, cwd: source, portable: true }, ['index.html']);
-  const artifact = await server.upload('vis', await readFile(`${source}.tar.gz`));
+  const artifact = await scenario(() => server).tarball('vis', { 'index.html': `v${version}` });
   const opened = await server.call('POST', '/v1/releases', { body: { app: 'vis', version, artifact } });
   expect(opened.status).toBe(202);
   return opened.body.id;

@@ -1,8 +1,7 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { create } from 'tar';
 import type { TestServer } from './dev-server.ts';
+import { scenario } from './scenario.ts';
 
 /** Debian's Chromium (installed by `npm test`'s pretest, scripts/ensure-browser.sh), headless. */
 export function launchChromium(): Promise<Browser> {
@@ -19,11 +18,7 @@ export async function openIndexRelease(
   version: string,
   options: { description?: string; token?: string } = {},
 ): Promise<string> {
-  const source = join(server.dataDir, `src-${app}-${version}`);
-  await mkdir(source, { recursive: true });
-  await writeFile(join(source, 'index.html'), `${app} ${version}`);
-  await create({ gzip: true, file: `${source}.tar.gz`, cwd: source, portable: true }, ['index.html']);
-  const artifact = await server.upload(app, await readFile(`${source}.tar.gz`));
+  const artifact = await scenario(() => server).tarball(app, { 'index.html': `${app} ${version}` });
   const opened = await server.call('POST', '/v1/releases', {
     body: { app, version, artifact, ...(options.description ? { description: options.description } : {}) },
     ...(options.token ? { token: options.token } : {}),
