@@ -189,19 +189,27 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
     };
   }
 
-  /** True while the command runs on some host: no exit code yet, and the process is alive. */
-  async function running(commandId: string, hosts: string[]): Promise<boolean> {
-    for (const host of hosts) {
-      const dir = runDir(commandId, host);
-      if (await exists(join(dir, 'exit'))) continue;
-      if (ours.has(runKey(commandId, host))) return true;
-      try {
-        const run = JSON.parse(await readFile(join(dir, 'run.json'), 'utf8')) as HostRun;
-        if (alive(run.pid)) return true;
-      } catch {
-        // Never started, or its run.json is gone: not running.
-      }
+  /**
+   * Whether the run on the host goes on: launched by this process and not seen to end, or no exit
+   * code yet and its process alive. The reporter asks this of every host still running each time one
+   * ends, so a run of ours costs no file at all and an ended one a single stat; reading the whole
+   * outcome here made a 500-host command cost 500²/2 reads of run.json, stdout and stderr.
+   */
+  async function runGoesOn(commandId: string, host: string): Promise<boolean> {
+    if (ours.has(runKey(commandId, host))) return true;
+    const dir = runDir(commandId, host);
+    if (await exists(join(dir, 'exit'))) return false;
+    try {
+      return alive((JSON.parse(await readFile(join(dir, 'run.json'), 'utf8')) as HostRun).pid);
+    } catch {
+      // Never started, or its run.json is gone: no process to wait for.
+      return false;
     }
+  }
+
+  /** True while the command runs on some host. */
+  async function running(commandId: string, hosts: string[]): Promise<boolean> {
+    for (const host of hosts) if (await runGoesOn(commandId, host)) return true;
     return false;
   }
 
@@ -226,24 +234,6 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
       else invocations.push(outcome);
     }
     return { finished, invocations };
-  }
-
-  /**
-   * Whether the run on the host is over: an exit code, or no live process and none to come from us.
-   * The reporter asks this of every host still running each time one ends, so a run this process
-   * launched and has not seen end costs no file at all, and an ended one a single stat; reading the
-   * whole outcome here made a 500-host command cost 500²/2 reads of run.json, stdout and stderr.
-   */
-  async function over(commandId: string, host: string): Promise<boolean> {
-    if (ours.has(runKey(commandId, host))) return false;
-    const dir = runDir(commandId, host);
-    if (await exists(join(dir, 'exit'))) return true;
-    try {
-      return !alive((JSON.parse(await readFile(join(dir, 'run.json'), 'utf8')) as HostRun).pid);
-    } catch {
-      // Never started, or its run.json is gone: no process to wait for.
-      return true;
-    }
   }
 
   function noteEnded(commandId: string) {
@@ -282,7 +272,7 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
         const seen = endings.get(commandId)?.count ?? 0;
         if (hosts.length === 0) left = hosts = await commandHosts(commandId);
         const still: string[] = [];
-        for (const host of left) if (!(await over(commandId, host))) still.push(host);
+        for (const host of left) if (await runGoesOn(commandId, host)) still.push(host);
         left = still;
         if (hosts.length > 0 && left.length === 0) break;
         await nextEnding(commandId, seen);
