@@ -179,6 +179,19 @@ describe('the line (queue: true)', () => {
     expect(t.workflow.outcomeOf('enter-1.0.1')?.kind).toBe('success');
     expect((await t.store.getLock('shop', 'staging'))?.holder).toBe(ids[1]);
   });
+
+  it('lets a waiter in once when its resumed task, the sweep and the freed lock\'s wake-up all run at the same moment', async () => {
+    const { t, ids } = await threeInLine();
+    t.clock.advance(6 * HOUR + 1);
+    await Promise.all([
+      t.stages.wakeQueues(),
+      t.stages.enterEnvironment({ taskToken: 'enter-1.0.1-resumed', releaseId: ids[1], environment: 'staging' }),
+      t.stages.wakeQueues(),
+    ]);
+    expect((await eventTypes(t, ids[1])).filter((type) => type === 'environment.entered')).toHaveLength(1);
+    expect((await t.store.getLock('shop', 'staging'))?.holder).toBe(ids[1]);
+    expect((await eventTypes(t, ids[2])).filter((type) => type === 'environment.entered')).toHaveLength(0);
+  });
 });
 
 describe('host commands', () => {

@@ -73,11 +73,15 @@ export function createStageContext({ store, clock, ids }: StageContextDeps) {
     return (await store.getEnvironmentStates(releaseId)).find((state) => state.environment === environment);
   }
 
-  async function setEnvironmentStatus(release: Release, environment: string, status: ReleaseStatus) {
+  /**
+   * Moves the environment to `status`; true when this call moved it, so that of two stages racing
+   * to the same status exactly one goes on to record what the move means.
+   */
+  async function setEnvironmentStatus(release: Release, environment: string, status: ReleaseStatus): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
       const state = await environmentState(release.id, environment);
       // A resumed or retried stage may come late: an environment's status never moves back.
-      if (!state || !environmentMayMove(state.status, status)) return;
+      if (!state || !environmentMayMove(state.status, status)) return false;
       const at = now();
       try {
         // Only over the status just read: a stage racing this one (a failure, a cancel) wins or loses whole.
@@ -90,7 +94,7 @@ export function createStageContext({ store, clock, ids }: StageContextDeps) {
           },
           state.status,
         );
-        return;
+        return true;
       } catch (error) {
         if (!(error instanceof ConflictError) || attempt >= 3) throw error;
       }

@@ -67,8 +67,8 @@ export function createEnvironmentLine({ store, workflow, clock, logger, context 
       // No line: a held environment fails the release (EnvironmentLockedError), as at the open.
       await holdLock(release, env.name, leaseSeconds);
     }
-    const entering = state?.status !== 'distributing';
-    await setEnvironmentStatus(release, env.name, 'distributing');
+    // Two entries at once (the resumed task, the sweep, a freed lock's wake-up): one moves it, one records it.
+    const entering = await setEnvironmentStatus(release, env.name, 'distributing');
     if (!release.rollback) await advance(release.id, 'distributing');
     await store.ensureHostStates(release.id, env.name, planned.batches.flat(), now());
     if (entering) await record(release.id, 'environment.entered', { environment: env.name });
