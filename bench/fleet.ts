@@ -92,7 +92,7 @@ async function timedRelease(app: string, version: string, artifact: { key: strin
   const opened = await call('POST', '/v1/releases', { app, version, artifact });
   const release = await waitForEnd(opened.id);
   if (release.status !== 'succeeded') throw new Error(`${app} ${version}: ${release.status} ${release.reason ?? ''}`);
-  return { id: opened.id as string, ms: performance.now() - started };
+  return { id: opened.id as string, ms: performance.now() - started, release };
 }
 
 /** The rollback from the API call to the last host switched, and to the rollback's end. */
@@ -251,6 +251,8 @@ try {
     const floor = sequentialUnpack(first.file, n);
     report(`${n} hosts: first release ${seconds(v1.ms)} (${(v1.ms / floor).toFixed(2)}× the floor), second ${seconds(v2.ms)}, ` +
       `rollback: last host switched ${seconds(back.switchedMs)} after the call, rollback ended ${seconds(back.endedMs)}`);
+    report(`${n} hosts, first release, phases: ${phases(v1.release.events ?? [])}`);
+    report(`${n} hosts, first release, one host script alone: ${scriptDurations((v1.release.environments ?? []).flatMap((env: { hosts?: unknown[] }) => env.hosts ?? []))}`);
     report(`${n} hosts: floor, sequential tar -xzf into ${n} folders: ${seconds(floor)}`);
     const peer = capistrano(n);
     report(peer ? `${n} hosts: Capistrano (same machine, this run):\n${peer}` : `${n} hosts: Capistrano not installed (apt-get install capistrano), no peer figure`);
