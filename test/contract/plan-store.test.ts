@@ -46,6 +46,15 @@ describe.each(stores)('plan store contract: %s', (_name, make) => {
     expect(stored?.environments[0]?.pauses).toBeUndefined();
   });
 
+  it('keeps the sha256 of the artifact the server checked, and no such mark on a plan without it', async () => {
+    const store = await make();
+    const [checked, unchecked] = [releaseId(), releaseId()];
+    await store.savePlan({ ...planOf(checked), artifactChecked: 'ab'.repeat(32) });
+    await store.savePlan(planOf(unchecked));
+    expect((await store.getPlan(checked))?.artifactChecked).toBe('ab'.repeat(32));
+    expect(await store.getPlan(unchecked)).not.toHaveProperty('artifactChecked');
+  });
+
   it('holds a plan of 5,000 hosts', async () => {
     const store = await make();
     const id = releaseId();

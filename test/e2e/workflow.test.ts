@@ -1,5 +1,6 @@
 import { mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/dev-server.ts';
 
@@ -77,6 +78,28 @@ async function statesEntered(id: string) {
   const history = await server.executor.history(`release:${id}`);
   return history.filter((e) => e.type === 'StateEntered').map((e) => e.state);
 }
+
+describe('an artifact that could write outside its release', () => {
+  it('fails the release at Prepare, naming the member, before any host is touched; the next, safe one unpacks without a listing', async () => {
+    const hosts = await app('unsafe');
+    const { Header } = await import('tar');
+    const link = Buffer.alloc(512);
+    new Header({ path: 'conf', type: 'SymbolicLink', linkpath: '/etc', mode: 0o777, size: 0, mtime: new Date(0) }).encode(link, 0);
+    const artifact = await server.upload('unsafe', gzipSync(Buffer.concat([link, Buffer.alloc(1024)])));
+    const opened = await server.call('POST', '/v1/releases', { body: { app: 'unsafe', version: '1.0.0', artifact } });
+    expect(opened.status).toBe(202);
+    const refused = await waitForEnd(opened.body.id);
+    expect(refused.status).toBe('failed');
+    expect(refused.reason).toContain('member \'conf\' is a symbolic link to \'/etc\' and its target is an absolute path');
+    expect(refused.events.some((e: any) => e.type === 'distribute.started')).toBe(false);
+    for (const host of hosts.all) expect(await readdir(join(server.dataDir, 'fleet', host))).toEqual([]);
+
+    const safe = await open('unsafe', '2.0.0');
+    expect((await waitForEnd(safe)).status).toBe('succeeded');
+    const output = await server.call('GET', `/v1/releases/${safe}/hosts/unsafe-s1/output`);
+    expect(output.body.lines.map((line: any) => line.text).join('\n')).toContain('unpacking it without a listing');
+  });
+});
 
 describe('a release through staging and production', () => {
   let hosts: Awaited<ReturnType<typeof app>>;

@@ -6,10 +6,13 @@ import { type HostScript, renderHostScript } from '@slipway/core';
 
 const exec = promisify(execFile);
 
-/** Runs a generated host script with bash in `cwd`, as a host would: its exit code and output. */
-export async function runHostScript(script: HostScript, cwd: string) {
+/**
+ * Runs a generated host script with bash in `cwd`, as a host would: its exit code and output.
+ * `edit` changes the text first, for what a test cannot change on this machine (a program missing).
+ */
+export async function runHostScript(script: HostScript, cwd: string, edit: (text: string) => string = (text) => text) {
   try {
-    const { stdout, stderr } = await exec('bash', ['-c', renderHostScript(script)], { cwd });
+    const { stdout, stderr } = await exec('bash', ['-c', edit(renderHostScript(script))], { cwd });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failure = error as { code: number; stdout: string; stderr: string };

@@ -10,7 +10,7 @@ const run = promisify(execFile);
 /**
  * A real OpenSSH server on a free loopback port, with its own config, host key and client key, and
  * a few local Unix users as its "hosts" (each `user@127.0.0.1:port`). Key login only, `UsePAM no`.
- * `scripts/ensure-sshd.sh` (the pretest) installs Debian's openssh-server when it is missing; the
+ * `scripts/ensure-host-tools.sh` (the pretest) installs Debian's openssh-server when it is missing; the
  * users are made here when missing, so the tests run as root.
  */
 export interface TestSshd {
@@ -82,7 +82,7 @@ async function waitForBanner(port: number, sshd: ChildProcess, log: () => string
 export async function startTestSshd(users: string[]): Promise<TestSshd> {
   if ((await run('id', ['-u'])).stdout.trim() !== '0') throw new Error('the SSH tests make local users: run them as root');
   await run(SSHD, ['-V']).catch((error: { stderr?: string }) => {
-    if (!String(error.stderr ?? '').includes('OpenSSH')) throw new Error('no /usr/sbin/sshd: run bash scripts/ensure-sshd.sh');
+    if (!String(error.stderr ?? '').includes('OpenSSH')) throw new Error('no /usr/sbin/sshd: run bash scripts/ensure-host-tools.sh');
   });
   const dir = await temporaryDirectory('slipway-sshd-');
   // sshd reads authorized keys as the logging-in user.

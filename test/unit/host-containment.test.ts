@@ -6,7 +6,7 @@ import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, sy
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { HOST_EXIT_CODES, type HostScript, renderHostScript, shellQuote } from '@slipway/core';
+import { containmentVerdict, HOST_EXIT_CODES, type HostScript, manifestOf, renderHostScript, shellQuote } from '@slipway/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pwnedFilesIn, runHostScript } from '../support/host-run.ts';
 import { temporaryDirectory } from '../support/stand-ins.ts';
@@ -99,9 +99,9 @@ async function liveHost() {
   const good = await artifact(`good-${hosts}`, [{ name: 'index.html', type: 'file', content: 'good' }]);
   const host = {
     deployRoot,
-    distribute: (releaseId: string, art: { url: string; sha256: string }, sharedPaths: string[] = []) =>
+    distribute: (releaseId: string, art: { url: string; sha256: string }, sharedPaths: string[] = [], artifactChecked = false) =>
       run({
-        kind: 'distribute', deployRoot, releaseId, version: '1', artifactUrl: art.url, sha256: art.sha256, sharedPaths, postDeploy: '',
+        kind: 'distribute', deployRoot, releaseId, version: '1', artifactUrl: art.url, sha256: art.sha256, sharedPaths, postDeploy: '', artifactChecked,
       }),
   };
   const distributed = await host.distribute('good', good);
@@ -118,7 +118,7 @@ async function artifact(name: string, members: Member[]) {
   const file = join(sandbox, `${name}.tar.gz`);
   const data = tarball(members);
   await writeFile(file, data);
-  return { url: `file://${file}`, sha256: createHash('sha256').update(data).digest('hex') };
+  return { url: `file://${file}`, sha256: createHash('sha256').update(data).digest('hex'), data };
 }
 
 const run = (script: HostScript) => runHostScript(script, sandbox);
@@ -146,16 +146,49 @@ async function snapshot(folder: string, skip: string[] = []): Promise<string[]> 
 
 const pwnedFiles = () => pwnedFilesIn(sandbox);
 
-/** The distribute step is refused, names the member, and leaves everything but shared/ as it was. */
+/** What the server says of the artifact with these shared paths, from the bytes it would read for the manifest. */
+async function serverVerdict(data: Buffer, sharedPaths: string[]) {
+  const manifest = await manifestOf((async function* () {
+    yield data;
+  })());
+  return containmentVerdict(manifest, createHash('sha256').update(data).digest('hex'), sharedPaths);
+}
+
+/**
+ * The distribute step is refused, names the member, and leaves everything but shared/ as it was.
+ * The server refuses the same artifact in the same words before any host is touched, unless what is
+ * wrong lies in the host's own state or the shared paths alone (`server: 'passes'`): then only hosts
+ * can refuse it. And a host told the server checked it (a server whose tar reads the archive otherwise)
+ * still writes nothing outside and makes nothing ready.
+ */
 async function expectRefused(
   members: Member[],
   mentions: string,
   sharedPaths: string[] = [],
   prepare?: (deployRoot: string) => Promise<void>,
+  server: 'refuses' | 'passes' = 'refuses',
 ) {
+  const hostile = await artifact(`hostile-${hosts}`, members);
+  const verdict = await serverVerdict(hostile.data, sharedPaths);
+  if (server === 'refuses') {
+    expect(verdict.verdict).toBe('refused');
+    expect(verdict.verdict === 'refused' && verdict.refusal).toContain(mentions);
+  } else {
+    expect(verdict.verdict).toBe('checked');
+  }
+
+  const trusting = await liveHost();
+  if (prepare) await prepare(trusting.deployRoot);
+  const trustingBefore = await snapshot(trusting.deployRoot, ['shared']);
+  const told = await trusting.distribute('evil', hostile, sharedPaths, true);
+  expect([HOST_EXIT_CODES.unsafeArtifact, HOST_EXIT_CODES.unpackFailed], told.stderr).toContain(told.code);
+  if (server === 'passes') expect(told.stderr).toContain(mentions);
+  await expect(lstat(join(trusting.deployRoot, 'releases/evil'))).rejects.toThrow();
+  expect(await readlink(join(trusting.deployRoot, 'current'))).toBe('releases/good');
+  expect(await snapshot(trusting.deployRoot, ['shared'])).toEqual(trustingBefore);
+
   const host = await liveHost();
   if (prepare) await prepare(host.deployRoot);
-  const hostile = await artifact(`hostile-${hosts}`, members);
   const outsideBefore = await snapshot(outside);
   const rootBefore = await snapshot(host.deployRoot, ['shared']);
 
@@ -276,6 +309,8 @@ describe('the distribute step refuses an artifact that could write outside its r
       ],
       `the shared path 'conf/app.ini' would go through 'conf' in the release, which is a symbolic link`,
       ['storage', 'conf/app.ini'],
+      undefined,
+      'passes',
     );
     expect(await readdir(join(host.deployRoot, 'shared'))).toEqual([]);
   });
@@ -285,6 +320,8 @@ describe('the distribute step refuses an artifact that could write outside its r
       [{ name: 'conf/app.ini', type: 'file', content: 'x' }],
       `the shared path 'conf/app.ini' is inside the shared path 'conf'`,
       ['conf', 'conf/app.ini'],
+      undefined,
+      'passes',
     );
   });
 
@@ -297,14 +334,15 @@ describe('the distribute step refuses an artifact that could write outside its r
         await mkdir(join(deployRoot, 'shared'), { recursive: true });
         await symlink(outside, join(deployRoot, 'shared/conf'));
       },
+      'passes',
     );
   });
 
   it('a shared path that is absolute or climbs out with ".."', async () => {
     const files: Member[] = [{ name: 'index.html', type: 'file', content: 'x' }];
     const climbing = '../../../../outside/evil';
-    await expectRefused(files, `the shared path '${climbing}' must not have empty, '.' or '..' segments`, [climbing]);
-    await expectRefused(files, `the shared path '${outside}/evil' must be a path relative to the release`, [`${outside}/evil`]);
+    await expectRefused(files, `the shared path '${climbing}' must not have empty, '.' or '..' segments`, [climbing], undefined, 'passes');
+    await expectRefused(files, `the shared path '${outside}/evil' must be a path relative to the release`, [`${outside}/evil`], undefined, 'passes');
   });
 });
 
@@ -390,7 +428,39 @@ describe('the one pass over the artifact', () => {
     // An artifact pushed corrupted: the sha256 matches, the archive does not unpack cleanly.
     const pushedCorrupted = await host.distribute('evil', { url: `file://${file}`, sha256: sha256(corrupted) });
     await expectNotReady(host, pushedCorrupted, HOST_EXIT_CODES.unpackFailed);
-    expect(pushedCorrupted.stderr).toContain('could not unpack the artifact');
+    // gzip writes every byte before it checks the CRC (the listing reads, the unpack fails); igzip
+    // stops short of the last bytes (the listing fails first): either way, nothing is ready.
+    expect(pushedCorrupted.stderr).toMatch(/could not (unpack|read) the artifact/);
+  });
+
+  it('unpacks with gzip where igzip is missing, and still makes nothing ready from a corrupted archive', async () => {
+    const withoutIgzip = (text: string) => {
+      expect(text).toContain('command -v igzip');
+      return text.replaceAll('command -v igzip', 'command -v igzip-not-installed-here');
+    };
+    const host = await liveHost();
+    const members: Member[] = [{ name: 'index.html', type: 'file', content: 'by gzip' }];
+    for (let i = 0; i < 20; i++) members.push({ name: `data/part-${i}.txt`, type: 'file', content: `part ${i} `.repeat(200) });
+    const good = await artifact('by-gzip', members);
+    const script = (releaseId: string, art: { url: string; sha256: string }, artifactChecked: boolean): HostScript => ({
+      kind: 'distribute', deployRoot: host.deployRoot, releaseId, version: '1', artifactUrl: art.url, sha256: art.sha256, sharedPaths: [], postDeploy: '', artifactChecked,
+    });
+    for (const artifactChecked of [false, true]) {
+      const releaseId = `gzip-${artifactChecked}`;
+      const result = await runHostScript(script(releaseId, good, artifactChecked), sandbox, withoutIgzip);
+      expect(result.code, result.stderr).toBe(0);
+      expect(await readFile(join(host.deployRoot, 'releases', releaseId, 'index.html'), 'utf8')).toBe('by gzip');
+    }
+    const corrupted = Buffer.from(good.data);
+    corrupted[corrupted.length - 6]! ^= 0xff;
+    const file = join(sandbox, 'corrupted-for-gzip.tar.gz');
+    await writeFile(file, corrupted);
+    const broken = { url: `file://${file}`, sha256: createHash('sha256').update(corrupted).digest('hex') };
+    for (const artifactChecked of [false, true]) {
+      const fresh = await liveHost();
+      const result = await runHostScript({ ...script('evil', broken, artifactChecked), deployRoot: fresh.deployRoot }, sandbox, withoutIgzip);
+      await expectNotReady(fresh, result, HOST_EXIT_CODES.unpackFailed);
+    }
   });
 
   it('never makes ready a tree unpacked from a truncated download, and starts the next try afresh', async () => {
@@ -461,8 +531,9 @@ describe('the one pass over the artifact', () => {
 
   it('keeps the staging folder to this user while the archive unpacks, then gives the release the usual mode', async () => {
     // Two gzip members, which gunzip reads as one stream: the first is sent, the second held back.
-    // gunzip reads 32 KiB at a time and waits for each, so the first is large and incompressible.
-    const first = gzipSync(tarBlocks([{ name: 'big.txt', type: 'file', content: randomBytes(768 * 1024).toString('base64') }]));
+    // gzip reads 32 KiB at a time and igzip holds back up to a few MiB until more arrives, so the
+    // first is large and incompressible.
+    const first = gzipSync(tarBlocks([{ name: 'big.txt', type: 'file', content: randomBytes(6 * 1024 * 1024).toString('base64') }]));
     const rest = gzipSync(Buffer.concat([tarBlocks([{ name: 'index.html', type: 'file', content: 'x' }]), Buffer.alloc(1024)]));
     const sha256 = createHash('sha256').update(Buffer.concat([first, rest])).digest('hex');
     let release: () => void = () => undefined;
@@ -497,7 +568,10 @@ describe('the one pass over the artifact', () => {
 });
 
 describe('the distribute step accepts an artifact that stays inside its release', () => {
-  it('symbolic links that point inside the release, and long, odd names', async () => {
+  it.each([
+    ['each host lists it', false],
+    ['the server checked it', true],
+  ])('symbolic links that point inside the release, and long, odd names (%s)', async (_how, artifactChecked) => {
     const host = await liveHost();
     const longFolder = `${'a'.repeat(100)} with 'quotes' and $(touch pwned)`;
     const longName = `${'b'.repeat(150)}\nlrwxrwxrwx 0/0 0 2024-01-01 00:00 conf -> ${outside}\\x é.txt`;
@@ -518,7 +592,10 @@ describe('the distribute step accepts an artifact that stays inside its release'
       { name: 'public/storage', type: 'symlink', target: '../storage/app/public' },
     ];
     expect(`${longFolder}/${longName}`.length).toBeGreaterThanOrEqual(300);
-    const result = await host.distribute('fine', await artifact('fine', members), ['storage']);
+    const fine = await artifact('fine', members);
+    // The server's reading passes exactly what hosts pass: a refusal here would stop a good release.
+    expect(await serverVerdict(fine.data, ['storage'])).toEqual({ verdict: 'checked' });
+    const result = await host.distribute('fine', fine, ['storage'], artifactChecked);
     expect(result.code, result.stderr).toBe(0);
     const release = join(host.deployRoot, 'releases/fine');
     expect(await readlink(join(release, 'latest'))).toBe('./build');

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { create, Header } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ArtifactManifest, diffManifests, manifestOf } from '../../packages/core/src/manifest.ts';
+import { type ArtifactManifest, containmentVerdict, diffManifests, manifestOf } from '../../packages/core/src/manifest.ts';
 
 let work: string;
 beforeAll(async () => {
@@ -50,6 +50,8 @@ describe('an artifact\'s manifest', () => {
     const manifest = await manifestOf(streamOf(bytes));
     expect(manifest).toEqual({
       complete: true,
+      // What a missing refusal vouches for: every byte of exactly this archive was read.
+      sha256: createHash('sha256').update(bytes).digest('hex'),
       bytes: 11 + 14,
       files: [
         { path: 'assets/app.js', size: 14, sha256: sha('console.log(2)') },
@@ -87,13 +89,47 @@ describe('an artifact\'s manifest', () => {
     expect(manifest.files).toEqual([]);
   });
 
-  it('refuses a path outside the release folder, as hosts do', async () => {
-    for (const hostile of ['../../etc/cron.d/evil', '/etc/passwd', 'a/../../b']) {
-      const manifest = await manifestOf(streamOf(Buffer.concat([rawEntry('ok.txt', 'ok'), rawEntry(hostile, 'x'), Buffer.alloc(1024)])));
+  it('refuses a path outside the release folder, in the words hosts use, and vouches for nothing', async () => {
+    const refusals = {
+      '../../etc/cron.d/evil': `member '../../etc/cron.d/evil' has a '..' segment`,
+      '/etc/passwd': `member '/etc/passwd' is an absolute path`,
+      'a/../../b': `member 'a/../../b' has a '..' segment`,
+    };
+    for (const [hostile, refusal] of Object.entries(refusals)) {
+      const bytes = Buffer.concat([rawEntry('ok.txt', 'ok'), rawEntry(hostile, 'x'), Buffer.alloc(1024)]);
+      const manifest = await manifestOf(streamOf(bytes));
       expect(manifest.complete, hostile).toBe(false);
-      expect(manifest.reason).toContain('outside the release folder');
+      expect(manifest.refusal).toBe(refusal);
+      expect(manifest.reason).toContain(refusal);
+      expect(manifest.sha256).toBeUndefined();
       expect(manifest.files.map((f) => f.path)).toEqual(['ok.txt']);
+      const verdict = containmentVerdict(manifest, createHash('sha256').update(bytes).digest('hex'), []);
+      expect(verdict).toEqual({ verdict: 'refused', refusal });
     }
+  });
+
+  it('vouches for an archive only to the bytes it read: another sha256, or an incomplete list, leaves hosts to check', async () => {
+    const bytes = await archive({ 'index.html': 'x', up: '->..' });
+    const manifest = await manifestOf(streamOf(bytes));
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    // "up -> .." points at the release's parent: refused once the whole archive is read.
+    expect(containmentVerdict(manifest, sha256, [])).toEqual({ verdict: 'refused', refusal: `member 'up' is a symbolic link to '..' and its target is outside the release` });
+    const fine = await archive({ 'index.html': 'x', 'public/storage': '->../storage/app' });
+    const fineManifest = await manifestOf(streamOf(fine));
+    const fineSha = createHash('sha256').update(fine).digest('hex');
+    expect(containmentVerdict(fineManifest, fineSha, [])).toEqual({ verdict: 'checked' });
+    expect(containmentVerdict(fineManifest, 'other'.padEnd(64, '0'), [])).toEqual({ verdict: 'unchecked' });
+    expect(containmentVerdict({ ...fineManifest, complete: false }, fineSha, [])).toEqual({ verdict: 'unchecked' });
+    expect(containmentVerdict(undefined, fineSha, [])).toEqual({ verdict: 'unchecked' });
+    // Through a shared path (a link on every host), ".." no longer says where it leads.
+    const throughShared = await archive({ 'index.html': 'x', cache: '->storage/..' });
+    const throughManifest = await manifestOf(streamOf(throughShared));
+    const throughSha = createHash('sha256').update(throughShared).digest('hex');
+    expect(containmentVerdict(throughManifest, throughSha, [])).toEqual({ verdict: 'checked' });
+    expect(containmentVerdict(throughManifest, throughSha, ['storage'])).toEqual({
+      verdict: 'refused',
+      refusal: `member 'cache' is a symbolic link to 'storage/..' and its target climbs with '..' after going through 'storage', a symbolic link in the release`,
+    });
   });
 
   it('says so when the bytes are no archive, and never throws', async () => {

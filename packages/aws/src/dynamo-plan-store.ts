@@ -37,7 +37,7 @@ export function planOf(releaseId: string, items: Item[]): ReleasePlan | undefine
     const { name: stored, approval, bakeSeconds, batches, pauses } = withoutKeys<EnvironmentPlan>(item);
     return { name: stored, approval, bakeSeconds, batches, ...(pauses?.length ? { pauses } : {}) };
   });
-  return { releaseId, app: String(head.app), environments };
+  return { releaseId, app: String(head.app), environments, ...(typeof head.artifactChecked === 'string' ? { artifactChecked: head.artifactChecked } : {}) };
 }
 
 /**
@@ -70,7 +70,13 @@ export function createDynamoPlanStore(table: TableAccess): PlanStore {
         ),
       );
       await putOnce(
-        { ...keys.plan(plan.releaseId), releaseId: plan.releaseId, app: plan.app, environments: plan.environments.map((env) => env.name) },
+        {
+          ...keys.plan(plan.releaseId),
+          releaseId: plan.releaseId,
+          app: plan.app,
+          environments: plan.environments.map((env) => env.name),
+          ...(plan.artifactChecked ? { artifactChecked: plan.artifactChecked } : {}),
+        },
         'save plan',
       );
       return (await readPlan(plan.releaseId))!;

@@ -119,6 +119,11 @@ export class ArtifactMismatchError extends UnprocessableError {
   override readonly code = 'artifact_mismatch';
 }
 
+/** The artifact could make a host write outside its release folder (containment.ts): it never becomes one. */
+export class UnsafeArtifactError extends UnprocessableError {
+  override readonly code = 'unsafe_artifact';
+}
+
 /** The environment is locked and the app queues: wait and try again (the workflow retries this). */
 export class EnvironmentBusyError extends SlipwayError {
   readonly httpStatus = 409;

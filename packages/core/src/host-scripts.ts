@@ -34,6 +34,12 @@ export type HostScript =
      */
     artifactS3?: { uri: string; region?: string };
     sha256: string;
+    /**
+     * The server read exactly these bytes (sha256) and found nothing that could land outside the
+     * release (containment.ts): the host skips listing the archive, and still checks the tree it
+     * unpacked for symbolic links out, and for anything but plain files, folders and links.
+     */
+    artifactChecked?: boolean;
     sharedPaths: readonly string[];
     postDeploy: string;
     /** Tries of the download before the step fails (default 5, about 20 s in all). */
@@ -228,6 +234,7 @@ function distribute(script: Extract<HostScript, { kind: 'distribute' }>): string
     ARTIFACT_S3_URI: script.artifactS3?.uri ?? '',
     ARTIFACT_S3_REGION: script.artifactS3?.region ?? '',
     ARTIFACT_SHA256: script.sha256,
+    ARTIFACT_CHECKED: script.artifactChecked ? 'yes' : 'no',
     HOOK_POST_DEPLOY: script.postDeploy,
     DOWNLOAD_ATTEMPTS: String(script.downloadAttempts ?? 5),
   })}
@@ -245,7 +252,7 @@ clean_partial() {
   # A folder that an archive left without write or search permission stops rm for a user other
   # than root; unpacked before it is checked, any archive may leave one.
   if [ -d "$PARTIAL" ] && ! rm -rf -- "$PARTIAL" 2> /dev/null; then chmod -R u+rwx -- "$PARTIAL"; fi
-  rm -rf -- "$PARTIAL" "$PARTIAL.tar.gz" "$PARTIAL.sha256" "$PARTIAL.names" "$PARTIAL.listing" "$PARTIAL.errors" \\
+  rm -rf -- "$PARTIAL" "$PARTIAL.tar.gz" "$PARTIAL.sha256" "$PARTIAL.names" "$PARTIAL.listing" "$PARTIAL.links" "$PARTIAL.errors" \\
     "$PARTIAL.hash-fifo" "$PARTIAL.names-fifo" "$PARTIAL.listing-fifo"
 }
 refuse() {
@@ -361,6 +368,28 @@ inspect_artifact() {
       refuse "member '\${LINK_MEMBER[$key]}' is a symbolic link to '\${LINKS[$key]}' and $REASON"
   done
 }
+# For an artifact the server checked: the links GNU tar actually made are held to the same rule as
+# listed ones, in case it read the archive otherwise than the server did. Whatever tar read, it wrote
+# nothing outside $PARTIAL while unpacking (see above).
+inspect_tree() {
+  local LC_ALL=C path target
+  local -A LINKS=() SHARED=()
+  # GNU tar unpacks "/etc/x" as "etc/x" inside the release, and says so: not the archive the server read.
+  if [ -s "$PARTIAL.errors" ] && [[ $(< "$PARTIAL.errors") == *"Removing leading"* ]]; then
+    refuse "the archive has a member with an absolute name, which the server's reading did not show"
+  fi
+  for path in "\${SHARED_PATHS[@]}"; do SHARED[$path]=1; done
+  # A folder the archive left unreadable would hide the links below it: then nothing is ready.
+  find "$PARTIAL" -mindepth 1 -type l -printf '%P\\0%l\\0' > "$PARTIAL.links" 2>> "$PARTIAL.errors" ||
+    refuse "the unpacked tree could not be read whole: $(head -n 3 -- "$PARTIAL.errors" 2> /dev/null)"
+  while IFS= read -r -d '' path && IFS= read -r -d '' target; do
+    LINKS[$path]=$target
+  done < "$PARTIAL.links"
+  for path in "\${!LINKS[@]}"; do
+    target_inside "$path" "\${LINKS[$path]}" ||
+      refuse "'$path' was unpacked as a symbolic link to '\${LINKS[$path]}' and $REASON"
+  done
+}
 # Refuses the shared path $1 if a segment of it, in the release or under shared/, is a symbolic link.
 check_shared_place() {
   local walked="" rest="$1/" part place
@@ -409,35 +438,51 @@ start_partial() { clean_partial; mkdir -m 700 -- "$PARTIAL"; }
 # folder moved into place. While it unpacks, GNU tar keeps even a hostile archive inside $PARTIAL
 # (see above). Sets FETCHED, UNPACKED and LISTED to yes or no.
 unpack_pass() {
-  local hash_pid names_pid listing_pid
+  local hash_pid names_pid="" listing_pid=""
   local -a statuses
-  mkfifo -m 600 -- "$PARTIAL.hash-fifo" "$PARTIAL.names-fifo" "$PARTIAL.listing-fifo"
-  sha256_of_input < "$PARTIAL.hash-fifo" > "$PARTIAL.sha256" &
-  hash_pid=$!
-  # -P lists names exactly as stored. The escape quoting style puts each name on one line (a newline
-  # is listed as \\n, a backslash as \\\\, other unusual bytes in octal) and never escapes "/" or ".", so
-  # listed names compare, segment by segment, exactly as the real ones do. --numeric-owner keeps
-  # archive-supplied user names out of the verbose listing, whose text before the name then holds no
-  # ">", so the first " <name> -> " in a symbolic link's line is where its name ends.
-  tar -t -P --quoting-style=escape < "$PARTIAL.names-fifo" > "$PARTIAL.names" 2>> "$PARTIAL.errors" &
-  names_pid=$!
-  tar -tv -P --quoting-style=escape --numeric-owner < "$PARTIAL.listing-fifo" > "$PARTIAL.listing" 2>> "$PARTIAL.errors" &
-  listing_pid=$!
-  # Both tees ignore SIGPIPE, so a reader that stops early (tar on a broken archive) starves none of
-  # the others: the sha256 always covers every byte that arrived. Their own status does not count.
-  {
-    "$@" | (trap '' PIPE; exec tee -- "$PARTIAL.hash-fifo") | gzip -dc 2>> "$PARTIAL.errors" |
-      (trap '' PIPE; exec tee -- "$PARTIAL.names-fifo" "$PARTIAL.listing-fifo" 2> /dev/null) |
-      tar -x -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir 2>> "$PARTIAL.errors"
-    statuses=("\${PIPESTATUS[@]}")
-  } || true
+  if [ "$ARTIFACT_CHECKED" = yes ]; then
+    # The server listed these very bytes (the sha256 says so, below): one tar here, no listing.
+    mkfifo -m 600 -- "$PARTIAL.hash-fifo"
+    sha256_of_input < "$PARTIAL.hash-fifo" > "$PARTIAL.sha256" &
+    hash_pid=$!
+    {
+      "$@" | (trap '' PIPE; exec tee -- "$PARTIAL.hash-fifo") | "$GUNZIP" -dc 2>> "$PARTIAL.errors" |
+        LC_ALL=C tar -x -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir 2>> "$PARTIAL.errors"
+      statuses=("\${PIPESTATUS[@]}")
+    } || true
+    statuses=("\${statuses[0]}" "\${statuses[1]}" "\${statuses[2]}" 0 "\${statuses[3]}")
+  else
+    mkfifo -m 600 -- "$PARTIAL.hash-fifo" "$PARTIAL.names-fifo" "$PARTIAL.listing-fifo"
+    sha256_of_input < "$PARTIAL.hash-fifo" > "$PARTIAL.sha256" &
+    hash_pid=$!
+    # -P lists names exactly as stored. The escape quoting style puts each name on one line (a newline
+    # is listed as \\n, a backslash as \\\\, other unusual bytes in octal) and never escapes "/" or ".", so
+    # listed names compare, segment by segment, exactly as the real ones do. --numeric-owner keeps
+    # archive-supplied user names out of the verbose listing, whose text before the name then holds no
+    # ">", so the first " <name> -> " in a symbolic link's line is where its name ends.
+    tar -t -P --quoting-style=escape < "$PARTIAL.names-fifo" > "$PARTIAL.names" 2>> "$PARTIAL.errors" &
+    names_pid=$!
+    tar -tv -P --quoting-style=escape --numeric-owner < "$PARTIAL.listing-fifo" > "$PARTIAL.listing" 2>> "$PARTIAL.errors" &
+    listing_pid=$!
+    # Both tees ignore SIGPIPE, so a reader that stops early (tar on a broken archive) starves none of
+    # the others: the sha256 always covers every byte that arrived. Their own status does not count.
+    {
+      "$@" | (trap '' PIPE; exec tee -- "$PARTIAL.hash-fifo") | "$GUNZIP" -dc 2>> "$PARTIAL.errors" |
+        (trap '' PIPE; exec tee -- "$PARTIAL.names-fifo" "$PARTIAL.listing-fifo" 2> /dev/null) |
+        tar -x -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir 2>> "$PARTIAL.errors"
+      statuses=("\${PIPESTATUS[@]}")
+    } || true
+  fi
   FETCHED=yes UNPACKED=yes LISTED=yes
   if [ "\${statuses[0]}" != 0 ]; then FETCHED=no; fi
   if [ "\${statuses[2]}" != 0 ] || [ "\${statuses[4]}" != 0 ]; then UNPACKED=no; fi
-  wait "$names_pid" || LISTED=no
-  wait "$listing_pid" || LISTED=no
+  if [ -n "$names_pid" ]; then wait "$names_pid" || LISTED=no; fi
+  if [ -n "$listing_pid" ]; then wait "$listing_pid" || LISTED=no; fi
   wait "$hash_pid" || : > "$PARTIAL.sha256"
 }
+# Intel's ISA-L igzip (Debian's isal) inflates several times faster than gzip, the same bytes.
+GUNZIP=gzip
+if command -v igzip > /dev/null 2>&1; then GUNZIP=igzip; fi
 # OpenSSL's SHA-256 uses the CPU's SHA instructions, which sha256sum does not (a third of its
 # time here); it is used when it gives the known digest of nothing, else sha256sum.
 # The digest is cut from the tool's line by bash itself: a program per cut is a fork per host.
@@ -494,6 +539,7 @@ elif [ -n "$ARTIFACT_S3_URI" ]; then
 else
   log "downloading the artifact"
 fi
+if [ "$ARTIFACT_CHECKED" = yes ]; then log "Slipway read this artifact whole and found nothing that leaves the release: unpacking it without a listing"; fi
 if [ "$downloaded" = no ]; then
   download url || { log "could not download the artifact" >&2; clean_partial; exit ${HOST_EXIT_CODES.artifactDownloadFailed}; }
 fi
@@ -506,11 +552,18 @@ if [ "$actual" != "$ARTIFACT_SHA256" ]; then
   clean_partial
   exit ${HOST_EXIT_CODES.checksumMismatch}
 fi
-inspect_artifact
-if [ "$UNPACKED" = no ]; then
-  unpack_errors; log "could not unpack the artifact" >&2; clean_partial; exit ${HOST_EXIT_CODES.unpackFailed}
+if [ "$ARTIFACT_CHECKED" = yes ]; then
+  if [ "$UNPACKED" = no ]; then
+    unpack_errors; log "could not unpack the artifact" >&2; clean_partial; exit ${HOST_EXIT_CODES.unpackFailed}
+  fi
+  inspect_tree
+else
+  inspect_artifact
+  if [ "$UNPACKED" = no ]; then
+    unpack_errors; log "could not unpack the artifact" >&2; clean_partial; exit ${HOST_EXIT_CODES.unpackFailed}
+  fi
 fi
-rm -f -- "$PARTIAL.sha256" "$PARTIAL.names" "$PARTIAL.listing" "$PARTIAL.errors" \\
+rm -f -- "$PARTIAL.sha256" "$PARTIAL.names" "$PARTIAL.listing" "$PARTIAL.links" "$PARTIAL.errors" \\
   "$PARTIAL.hash-fifo" "$PARTIAL.names-fifo" "$PARTIAL.listing-fifo"
 odd=$(find "$PARTIAL" -mindepth 1 \\( \\( ! -type f ! -type d ! -type l \\) -o \\( -type f -links +1 \\) \\) -printf '%P' -quit)
 if [ -n "$odd" ]; then refuse "'$odd' was unpacked as something other than a plain file, folder or symbolic link"; fi

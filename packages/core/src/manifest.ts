@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Parser, type ReadEntry } from 'tar';
+import { type ArchiveMember, createContainmentCheck, linkRefusal, type MemberKind } from './containment.ts';
 
 /** One file of an artifact, as it will sit under the release folder on every host. */
 export interface ManifestEntry {
@@ -20,6 +21,13 @@ export interface ArtifactManifest {
   /** False when the manifest stops short (too many files, an unreadable archive): `reason` says why. */
   complete: boolean;
   reason?: string;
+  /** The sha256 of the archive's bytes, when every byte was read: what `refusal`'s absence vouches for. */
+  sha256?: string;
+  /**
+   * Why the archive may not become a release whatever the app's shared paths (containment.ts), in
+   * the words hosts use; absent when it broke no rule (or was not read to the end: then no `sha256`).
+   */
+  refusal?: string;
 }
 
 export interface ManifestLimits {
@@ -52,17 +60,22 @@ export async function manifestOf(bytes: AsyncIterable<Uint8Array>, limits: Manif
   let stopped: string | undefined;
   const pending: Promise<void>[] = [];
 
+  const containment = createContainmentCheck();
+  const whole = createHash('sha256');
   const parser = new Parser({
     strict: false,
     onwarn: (code: string, message: string | Error) => {
       stopped ??= `the archive could not be read (${code}: ${message instanceof Error ? message.message : message})`;
     },
   });
+  let refusal: string | undefined;
   parser.on('entry', (entry: ReadEntry) => {
     const path = normalizeArchivePath(entry.path);
-    if (entry.path.startsWith('/') || path.split('/').includes('..')) {
-      // Hosts refuse such an artifact (nothing may land outside the release folder); so does the manifest.
-      stopped ??= `the archive has a path outside the release folder (${JSON.stringify(entry.path.slice(0, 200))})`;
+    const refused = containment.add(memberOf(entry));
+    if (refused) {
+      // Hosts refuse such an artifact (nothing may land outside the release folder): so is the release.
+      refusal ??= refused;
+      stopped ??= `the archive may not become a release: ${refused}`;
       entry.resume();
       return;
     }
@@ -106,6 +119,7 @@ export async function manifestOf(bytes: AsyncIterable<Uint8Array>, limits: Manif
       }
       // Whatever stops the list stops the reading: the rest of the bytes cannot change it.
       if (stopped !== undefined) break;
+      whole.update(chunk);
       if (!parser.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))) {
         await new Promise<void>((resolve) => parser.once('drain', () => resolve()));
       }
@@ -120,12 +134,50 @@ export async function manifestOf(bytes: AsyncIterable<Uint8Array>, limits: Manif
   }
 
   const sorted = [...files.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const complete = stopped === undefined;
+  if (complete) refusal = containment.finish();
   return {
     files: sorted,
     bytes: sorted.reduce((sum, file) => sum + file.size, 0),
-    complete: stopped === undefined,
+    complete,
     ...(stopped === undefined ? {} : { reason: stopped }),
+    ...(complete ? { sha256: whole.digest('hex') } : {}),
+    ...(refusal ? { refusal } : {}),
   };
+}
+
+const KINDS: Record<string, MemberKind> = {
+  File: 'file',
+  OldFile: 'file',
+  ContiguousFile: 'file',
+  Directory: 'folder',
+  SymbolicLink: 'link',
+  Link: 'hardlink',
+  CharacterDevice: 'device',
+  BlockDevice: 'device',
+  FIFO: 'fifo',
+};
+
+function memberOf(entry: ReadEntry): ArchiveMember {
+  const kind = KINDS[entry.type] ?? 'other';
+  return { name: entry.path, kind, ...(kind === 'link' ? { target: entry.linkpath ?? '' } : {}), ...(kind === 'other' ? { typeName: entry.type } : {}) };
+}
+
+/**
+ * Whether hosts may skip listing the artifact: `checked` when the server read exactly these bytes
+ * (`sha256`) to the end and they broke no rule with these shared paths; `refused` with the reason;
+ * `unchecked` when it could not tell (no manifest, an incomplete one, other bytes), and hosts check.
+ */
+export function containmentVerdict(
+  manifest: ArtifactManifest | undefined,
+  sha256: string,
+  sharedPaths: readonly string[],
+): { verdict: 'checked' } | { verdict: 'refused'; refusal: string } | { verdict: 'unchecked' } {
+  if (manifest?.refusal) return { verdict: 'refused', refusal: manifest.refusal };
+  if (!manifest?.complete || manifest.sha256 !== sha256) return { verdict: 'unchecked' };
+  const links = manifest.files.flatMap((file) => (file.link === undefined ? [] : [{ path: file.path, target: file.link }]));
+  const refusal = linkRefusal(links, sharedPaths);
+  return refusal ? { verdict: 'refused', refusal } : { verdict: 'checked' };
 }
 
 export interface ManifestDiff {

@@ -29,6 +29,11 @@ export interface ReleasePlan {
   releaseId: string;
   app: string;
   environments: EnvironmentPlan[];
+  /**
+   * The artifact's sha256 when the server read all of its bytes and found nothing that could land
+   * outside the release (containment.ts): hosts then skip listing the archive themselves.
+   */
+  artifactChecked?: string;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { type ApprovalService, approvalStepKey } from './approvals.ts';
 import { type AnalysisSources, analysisFailureReason, probeAnalysis } from './analysis.ts';
-import { AnalysisFailedError, ApprovalRejectedError, ApprovalTimedOutError, NotFoundError, ReleaseEndedError, UnprocessableError } from './errors.ts';
+import { AnalysisFailedError, ApprovalRejectedError, ApprovalTimedOutError, NotFoundError, ReleaseEndedError, UnprocessableError, UnsafeArtifactError } from './errors.ts';
 import type { Clock, IdGenerator } from './ids.ts';
 import type { Logger } from './logger.ts';
 import {
@@ -28,7 +28,7 @@ import type {
   Workflow,
 } from './ports.ts';
 import { isTerminal, type Release } from './release.ts';
-import { manifestOf } from './manifest.ts';
+import { type ArtifactManifest, containmentVerdict, manifestOf } from './manifest.ts';
 import type { Analysis } from './schemas.ts';
 import { createStageContext, FULL_PROMOTION_KEY, stepKey, targetOf } from './stages/context.ts';
 import { createEnvironmentLine, LOCK_LEASE_SECONDS } from './stages/environment-line.ts';
@@ -121,18 +121,22 @@ export function createReleaseStages(deps: StageDeps) {
   const { runCommandStep } = commands;
 
   /**
-   * Lists the artifact's files once per artifact (what approvers see change). It never stops the
-   * release: a store that cannot be read now leaves no list, and the diff says it has none.
+   * Lists the artifact's files once per artifact (what approvers see change, and whether hosts must
+   * check its containment themselves). It never stops the release: a store that cannot be read now
+   * leaves no list, the diff says it has none, and every host checks the archive itself.
    */
-  async function recordManifest(release: Release) {
+  async function recordManifest(release: Release): Promise<ArtifactManifest | undefined> {
     const key = release.artifact.key;
     try {
-      if (await objects.getManifest(key)) return;
+      const stored = await objects.getManifest(key);
+      if (stored) return stored;
       const manifest = await manifestOf(await objects.read(key));
       await objects.putManifest(key, manifest);
       if (!manifest.complete) logger.warn('the artifact\'s file list is incomplete', { releaseId: release.id, key, reason: manifest.reason });
+      return manifest;
     } catch (error) {
       logger.warn('could not list the artifact\'s files; the release goes on without a diff', { releaseId: release.id, key, error });
+      return undefined;
     }
   }
 
@@ -276,8 +280,19 @@ export function createReleaseStages(deps: StageDeps) {
         );
       }
       // Before the plan: a retry after the plan was saved answers at once, so the list is made first.
-      await recordManifest(release);
-      const plan = await store.savePlan({ releaseId: release.id, app: release.app, environments });
+      const containment = containmentVerdict(await recordManifest(release), release.artifact.sha256, release.config.sharedPaths);
+      if (containment.verdict === 'refused') {
+        throw new UnsafeArtifactError(
+          `the artifact could write outside its release folder, so nothing was sent to any host: ${containment.refusal}. ` +
+          'Rebuild it from plain files, folders and symbolic links that stay inside it (as `slipway artifact push` packs a folder), upload it and open a new release',
+        );
+      }
+      const plan = await store.savePlan({
+        releaseId: release.id,
+        app: release.app,
+        environments,
+        ...(containment.verdict === 'checked' ? { artifactChecked: release.artifact.sha256 } : {}),
+      });
       await record(release.id, 'release.planned', {
         environments: plan.environments.map((e) => ({
           name: e.name,
@@ -320,6 +335,7 @@ export function createReleaseStages(deps: StageDeps) {
         artifactUrl: await objects.presignDownload(release.artifact.key, ARTIFACT_URL_TTL_SECONDS),
         ...(location?.s3Uri ? { artifactS3: { uri: location.s3Uri, ...(location.region ? { region: location.region } : {}) } } : {}),
         sha256: release.artifact.sha256,
+        artifactChecked: (await planOf(release.id)).artifactChecked === release.artifact.sha256,
         sharedPaths: release.config.sharedPaths,
         postDeploy: release.config.hooks.postDeploy,
       });
