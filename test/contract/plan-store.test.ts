@@ -68,8 +68,7 @@ describe.each(stores)('plan store contract: %s', (_name, make) => {
     const store = await make();
     const id = releaseId();
     await store.ensureHostStates(id, 'staging', ['h1', 'h2'], 't0');
-    await store.setHostStatus(id, 'staging', 'h1', 'distributed', 't1');
-    await store.putHostStep(id, 'staging', 'h1', 'distribute', output('ok'));
+    await store.recordHostOutcomes(id, 'staging', 'distribute', [{ host: 'h1', status: 'distributed', output: output('ok') }], 't1');
     // Creating again leaves what is there alone.
     await store.ensureHostStates(id, 'staging', ['h1'], 't2');
     const hosts = await store.getHostStates(id);
@@ -86,11 +85,13 @@ describe.each(stores)('plan store contract: %s', (_name, make) => {
     const id = releaseId();
     await store.ensureHostStates(id, 'staging', ['b', 'a'], 't0');
     await store.ensureHostStates(id, 'production', ['c'], 't0');
-    await store.putHostStep(id, 'staging', 'a', 'distribute', output('one'));
-    await store.putHostStep(id, 'staging', 'a', 'switch', output('two'));
-    await store.putHostStep(id, 'staging', 'a', 'switch', output('three'));
+    // Outputs with no status (a hook that ran) leave the host's status alone.
+    await store.recordHostOutcomes(id, 'staging', 'distribute', [{ host: 'a', output: output('one') }], 't1');
+    await store.recordHostOutcomes(id, 'staging', 'switch', [{ host: 'a', output: output('two') }], 't2');
+    await store.recordHostOutcomes(id, 'staging', 'switch', [{ host: 'a', output: output('three') }], 't3');
     expect((await store.getHostStates(id)).map((h) => `${h.environment}/${h.host}`)).toEqual(['production/c', 'staging/a', 'staging/b']);
     expect((await store.getHostStates(id))[1]?.steps).toEqual({ distribute: output('one'), switch: output('three') });
+    expect((await store.getHostStates(id)).map((h) => [h.status, h.updatedAt])).toEqual([['pending', 't0'], ['pending', 't0'], ['pending', 't0']]);
   });
 
   it('records many hosts\' outcomes at once, past one batch: each output, and the status only where one is given', async () => {
@@ -119,10 +120,18 @@ describe.each(stores)('plan store contract: %s', (_name, make) => {
     expect(await store.getHostStates(id)).toEqual(states);
   });
 
-  it('a status set on a host with no record yet creates it', async () => {
+  it('an outcome with a status on a host with no record yet creates it; one without a status does not', async () => {
     const store = await make();
     const id = releaseId();
-    await store.setHostStatus(id, 'production', 'h9', 'failed', 't5');
-    expect(await store.getHostStates(id)).toEqual([{ releaseId: id, environment: 'production', host: 'h9', status: 'failed', updatedAt: 't5', steps: {} }]);
+    await store.recordHostOutcomes(
+      id,
+      'production',
+      'distribute',
+      [{ host: 'h9', status: 'failed', output: output('no space left') }, { host: 'h8', output: output('no record') }],
+      't5',
+    );
+    expect(await store.getHostStates(id)).toEqual([
+      { releaseId: id, environment: 'production', host: 'h9', status: 'failed', updatedAt: 't5', steps: { distribute: output('no space left') } },
+    ]);
   });
 });

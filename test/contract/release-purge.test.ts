@@ -14,7 +14,7 @@ describe.each(stores)('release purge contract: %s', (_name, make) => {
     await store.appendEvent({ releaseId: release.id, id: 'e1', at: at(0), type: 'release.opened', actor: 'alice' });
     await store.savePlan({ releaseId: release.id, app: 'shop', environments: [{ name: 'staging', approval: false, bakeSeconds: 0, batches: [['h1']] }] });
     await store.ensureHostStates(release.id, 'staging', ['h1'], at(0));
-    await store.putHostStep(release.id, 'staging', 'h1', 'distribute', { exitCode: 0, stdout: '', stderr: '', startedAt: at(0), endedAt: at(1) });
+    await store.recordHostOutcomes(release.id, 'staging', 'distribute', [{ host: 'h1', output: { exitCode: 0, stdout: '', stderr: '', startedAt: at(0), endedAt: at(1) } }], at(1));
     await store.startStep({
       releaseId: release.id,
       key: 'distribute#staging',

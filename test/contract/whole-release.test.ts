@@ -19,8 +19,13 @@ describe.each(stores)('whole release contract: %s', (_name, make) => {
     await store.appendEvent({ ...opened(release, 'e2'), type: 'workflow.started', actor: 'slipway' });
     await store.savePlan({ releaseId: release.id, app: 'shop', environments: [{ name: 'staging', approval: false, bakeSeconds: 0, batches: [['h1', 'h2']] }] });
     await store.ensureHostStates(release.id, 'staging', ['h2', 'h1'], at(0));
-    await store.setHostStatus(release.id, 'staging', 'h1', 'distributed', at(1));
-    await store.putHostStep(release.id, 'staging', 'h1', 'distribute', { exitCode: 0, stdout: 'ok', stderr: '', startedAt: at(0), endedAt: at(1) });
+    await store.recordHostOutcomes(
+      release.id,
+      'staging',
+      'distribute',
+      [{ host: 'h1', status: 'distributed', output: { exitCode: 0, stdout: 'ok', stderr: '', startedAt: at(0), endedAt: at(1) } }],
+      at(1),
+    );
     await store.startStep({ releaseId: release.id, key: 'pause#staging#0', kind: 'pause', environment: 'staging', hosts: [], state: 'running', createdAt: at(2), updatedAt: at(2) });
     await store.startStep({ releaseId: release.id, key: 'distribute#staging', kind: 'distribute', environment: 'staging', hosts: ['h1'], commandId: `c-${release.id}`, taskToken: 't', state: 'running', createdAt: at(0), updatedAt: at(0) });
     // Another release's items are not this one's.

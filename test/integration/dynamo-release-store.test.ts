@@ -39,7 +39,7 @@ describe('the release table layout', () => {
     await store.joinQueue({ app: 'shop', environment: 'production', releaseId: id, taskToken: 't', since: at(0) });
     await store.savePlan({ releaseId: id, app: 'shop', environments: [{ name: 'staging', approval: false, bakeSeconds: 0, batches: [['h1']] }] });
     await store.ensureHostStates(id, 'staging', ['h1'], at(0));
-    await store.putHostStep(id, 'staging', 'h1', 'distribute', { exitCode: 0, stdout: '', stderr: '', startedAt: at(0), endedAt: at(1) });
+    await store.recordHostOutcomes(id, 'staging', 'distribute', [{ host: 'h1', output: { exitCode: 0, stdout: '', stderr: '', startedAt: at(0), endedAt: at(1) } }], at(1));
     await store.startStep({ releaseId: id, key: 'distribute#staging', kind: 'distribute', environment: 'staging', hosts: ['h1'], commandId: 'c1', taskToken: 't', state: 'running', createdAt: at(0), updatedAt: at(0) });
     await store.putEnvironmentLive({ app: 'shop', environment: 'staging', retained: [] });
     await store.putArtifactRecord({ app: 'shop', sha256: 'b'.repeat(64), key: 'k', size: 1, requestedBy: 'alice', requestedAt: at(0) });

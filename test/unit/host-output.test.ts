@@ -46,7 +46,7 @@ describe('host output from a fleet that cannot read it live', () => {
     const store = await storeWith('switching', [step('distribute', 'succeeded', '2026-01-01T00:00:01Z'), step('switch', 'running', '2026-01-01T00:00:02Z')]);
     await store.ensureHostStates(RELEASE, 'production', ['web-1'], 't');
     const output = { exitCode: 0, stdout: 'downloading\ndistributed\n', stderr: 'slow mirror\n', startedAt: 't', endedAt: 't' };
-    await store.putHostStep(RELEASE, 'production', 'web-1', 'distribute', output);
+    await store.recordHostOutcomes(RELEASE, 'production', 'distribute', [{ host: 'web-1', output }], 't');
     const service = createHostOutput({ store });
     const first = await service.read(RELEASE, 'web-1');
     expect(first.lines.map((l) => [l.position, l.step, l.stream, l.text])).toEqual([

@@ -300,8 +300,6 @@ describe('a finished command\'s host outcomes', () => {
     const t = createTestSlipway({
       storeSeenBy: (store) => ({
         ...store,
-        setHostStatus: () => Promise.reject(new Error('one host at a time')),
-        putHostStep: () => Promise.reject(new Error('one host at a time')),
         recordHostOutcomes: (...args) => {
           calls.push(args[3].length);
           return store.recordHostOutcomes(...args);

@@ -1,4 +1,3 @@
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { EnvironmentPlan, HostState, HostStepOutput, PlanStore, ReleasePlan } from '@slipway/core';
 import type { Item, TableAccess } from './dynamo-table-access.ts';
 import { keys, withoutKeys } from './table.ts';
@@ -45,7 +44,7 @@ export function planOf(releaseId: string, items: Item[]): ReleasePlan | undefine
  * each step's output in `HOSTSTEP#<env>#<host>#<step>`), all under `REL#<id>`.
  */
 export function createDynamoPlanStore(table: TableAccess): PlanStore {
-  const { client, tableName, call, put, putOnce, queryAll, queryPrefix, batchPut } = table;
+  const { putOnce, queryAll, queryPrefix, batchPut } = table;
 
   /** The stored plan, read consistently: Prepare reads back what it (or an earlier attempt) wrote. */
   async function readPlan(releaseId: string): Promise<ReleasePlan | undefined> {
@@ -97,24 +96,6 @@ export function createDynamoPlanStore(table: TableAccess): PlanStore {
             ),
         );
       }
-    },
-
-    async setHostStatus(releaseId, environment, host, status, now) {
-      await call('host status', () =>
-        client.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: keys.releaseHost(releaseId, environment, host),
-            UpdateExpression: 'SET #status = :status, updatedAt = :now, releaseId = :release, environment = :env, host = :host',
-            ExpressionAttributeNames: { '#status': 'status' },
-            ExpressionAttributeValues: { ':status': status, ':now': now, ':release': releaseId, ':env': environment, ':host': host },
-          }),
-        ),
-      );
-    },
-
-    async putHostStep(releaseId, environment, host, step, output) {
-      await put({ ...keys.hostStep(releaseId, environment, host, step), releaseId, environment, host, step, ...output });
     },
 
     /**

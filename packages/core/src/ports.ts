@@ -177,12 +177,11 @@ export interface PlanStore {
 
   /** Creates hosts' records in `pending` if they do not exist yet; existing ones are left alone. */
   ensureHostStates(releaseId: string, environment: string, hosts: string[], now: string): Promise<void>;
-  setHostStatus(releaseId: string, environment: string, host: string, status: HostStatus, now: string): Promise<void>;
-  putHostStep(releaseId: string, environment: string, host: string, step: string, output: HostStepOutput): Promise<void>;
   /**
-   * A finished command's outcome on many hosts at once: each host's step output, and its status where
-   * one is given (`setHostStatus` and `putHostStep` for each, in batches rather than two writes a host).
-   * Not atomic: a failure part-way leaves some hosts written, and the same call again writes them all.
+   * A finished command's outcome on many hosts at once: each host's step output (the last write of a
+   * step wins), and its status where one is given (a host with no record yet gets one), in batches
+   * rather than two writes a host. Not atomic: a failure part-way leaves some hosts written, and the
+   * same call again writes them all.
    */
   recordHostOutcomes(releaseId: string, environment: string, step: string, outcomes: HostOutcome[], now: string): Promise<void>;
   /** Each host with its step outputs, by environment then host. */

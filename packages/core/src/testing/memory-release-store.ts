@@ -20,7 +20,7 @@ import type {
   StepStore,
   StoredApp,
 } from '../ports.ts';
-import type { EnvironmentLive, EnvironmentLock, EnvironmentState, HostState, HostStatus, HostStepOutput, Release, ReleaseEvent } from '../release.ts';
+import type { EnvironmentLive, EnvironmentLock, EnvironmentState, HostState, HostStepOutput, Release, ReleaseEvent } from '../release.ts';
 
 /**
  * In-memory fakes of the release table's ports, one per port, for unit tests. Each keeps the
@@ -267,17 +267,6 @@ export function createMemoryPlanStore(): PlanStore & Forgets {
     hosts.set(releaseId, found);
     return found;
   };
-  const setHostStatus = (releaseId: string, environment: string, host: string, status: HostStatus, now: string) => {
-    const known = hostsOf(releaseId);
-    known.set(`${environment}#${host}`, { ...known.get(`${environment}#${host}`), releaseId, environment, host, status, updatedAt: now });
-  };
-  const putHostStep = (releaseId: string, environment: string, host: string, step: string, output: HostStepOutput) => {
-    const forRelease = outputs.get(releaseId) ?? new Map<string, Map<string, HostStepOutput>>();
-    outputs.set(releaseId, forRelease);
-    const forHost = forRelease.get(`${environment}#${host}`) ?? new Map<string, HostStepOutput>();
-    forRelease.set(`${environment}#${host}`, forHost);
-    forHost.set(step, copy(output));
-  };
 
   return {
     async savePlan(plan) {
@@ -296,16 +285,16 @@ export function createMemoryPlanStore(): PlanStore & Forgets {
         if (!known.has(key)) known.set(key, { releaseId, environment, host, status: 'pending', updatedAt: now });
       }
     },
-    async setHostStatus(releaseId, environment, host, status, now) {
-      setHostStatus(releaseId, environment, host, status, now);
-    },
-    async putHostStep(releaseId, environment, host, step, output) {
-      putHostStep(releaseId, environment, host, step, output);
-    },
     async recordHostOutcomes(releaseId, environment, step, outcomes, now) {
+      const known = hostsOf(releaseId);
+      const forRelease = outputs.get(releaseId) ?? new Map<string, Map<string, HostStepOutput>>();
+      outputs.set(releaseId, forRelease);
       for (const { host, status, output } of outcomes) {
-        if (status) setHostStatus(releaseId, environment, host, status, now);
-        putHostStep(releaseId, environment, host, step, output);
+        const key = `${environment}#${host}`;
+        if (status) known.set(key, { releaseId, environment, host, status, updatedAt: now });
+        const forHost = forRelease.get(key) ?? new Map<string, HostStepOutput>();
+        forRelease.set(key, forHost);
+        forHost.set(step, copy(output));
       }
     },
     async getHostStates(releaseId) {
