@@ -80,6 +80,43 @@ describe.each(stores)('plan store contract: %s', (_name, make) => {
     expect(hosts[1]?.steps).toEqual({});
   });
 
+  it('two entries at once create each host of the environment once, in pending', async () => {
+    const store = await make();
+    const id = releaseId();
+    // 60 hosts: past two BatchWriteItem calls of 25 on DynamoDB. Another environment's hosts are not these.
+    const hosts = Array.from({ length: 60 }, (_, i) => `h${String(i).padStart(2, '0')}`);
+    await store.ensureHostStates(id, 'staging', ['h00'], 't0');
+    await Promise.all([store.ensureHostStates(id, 'production', hosts, 't1'), store.ensureHostStates(id, 'production', hosts, 't2')]);
+    const states = await store.getHostStates(id);
+    expect(states.filter((h) => h.environment === 'production').map((h) => h.host)).toEqual(hosts);
+    expect(states.filter((h) => h.environment === 'production').every((h) => h.status === 'pending' && ['t1', 't2'].includes(h.updatedAt))).toBe(true);
+    expect(states.filter((h) => h.environment === 'staging')).toEqual([{ releaseId: id, environment: 'staging', host: 'h00', status: 'pending', updatedAt: 't0', steps: {} }]);
+  });
+
+  it('a second entry never moves a host back: switched and failed hosts stay so, with their outputs; only hosts new to it are created', async () => {
+    const store = await make();
+    const id = releaseId();
+    const hosts = Array.from({ length: 30 }, (_, i) => `h${String(i).padStart(2, '0')}`);
+    await store.ensureHostStates(id, 'production', hosts, 't0');
+    await store.recordHostOutcomes(
+      id,
+      'production',
+      'switch',
+      hosts.map((host, i) => ({ host, status: i % 3 === 0 ? ('failed' as const) : ('switched' as const), output: output(`out ${host}`) })),
+      't1',
+    );
+    const before = await store.getHostStates(id);
+    // Entered again, twice at once (the resumed task and a wake-up), with one host the first entry did not have.
+    await Promise.all([
+      store.ensureHostStates(id, 'production', [...hosts, 'h99'], 't2'),
+      store.ensureHostStates(id, 'production', [...hosts, 'h99'], 't3'),
+    ]);
+    const after = await store.getHostStates(id);
+    expect(after.slice(0, 30)).toEqual(before);
+    expect(after.slice(0, 30).map((h) => h.status)).toEqual(hosts.map((_, i) => (i % 3 === 0 ? 'failed' : 'switched')));
+    expect(after[30]).toMatchObject({ host: 'h99', status: 'pending', steps: {} });
+  });
+
   it('lists hosts by environment then host, each with every step it ran, the last write of a step winning', async () => {
     const store = await make();
     const id = releaseId();

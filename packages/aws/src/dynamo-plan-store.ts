@@ -83,19 +83,24 @@ export function createDynamoPlanStore(table: TableAccess): PlanStore {
 
     getPlan: readPlan,
 
+    /**
+     * One query of the environment's host items, then BatchWriteItem (25 a call) for the hosts it
+     * lacks: a 500-host entry was 500 conditional PutItems. BatchWriteItem is not conditional, so two
+     * entries at once may both put a host; both put the same `pending` item. No host moves on before
+     * an entry has returned (its outcomes come from commands sent after the workflow is let in), and
+     * an entry that finds a host leaves it alone, so a later entry never moves a host back.
+     */
     async ensureHostStates(releaseId, environment, hosts, now) {
-      for (let i = 0; i < hosts.length; i += 25) {
-        await Promise.all(
-          hosts
-            .slice(i, i + 25)
-            .map((host) =>
-              putOnce(
-                { ...keys.releaseHost(releaseId, environment, host), releaseId, environment, host, status: 'pending', updatedAt: now },
-                'host states',
-              ),
-            ),
-        );
-      }
+      const existing = new Set(
+        (await queryPrefix(`REL#${releaseId}`, `HOST#${environment}#`))
+          .filter((item) => item.environment === environment)
+          .map((item) => String(item.host)),
+      );
+      // A host named twice would be two puts of one key in a batch, which DynamoDB refuses.
+      const missing = [...new Set(hosts)].filter((host) => !existing.has(host));
+      await batchPut(
+        missing.map((host) => ({ ...keys.releaseHost(releaseId, environment, host), releaseId, environment, host, status: 'pending', updatedAt: now })),
+      );
     },
 
     /**
