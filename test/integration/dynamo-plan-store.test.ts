@@ -38,3 +38,44 @@ describe('entering a 500-host environment', () => {
     expect(states.filter((h) => h.updatedAt === 't0')).toHaveLength(500);
   });
 });
+
+describe('an entry that stalls between its query and its write', () => {
+  it('puts pending over hosts a command moved on meanwhile, and the reads still see where the command left them', async () => {
+    const access = createTableAccess(dynamo.client, await dynamo.freshTable('plan-stall'));
+    let resume!: () => void;
+    const resumed = new Promise<void>((resolve) => (resume = resolve));
+    let stalled!: () => void;
+    const queried = new Promise<void>((resolve) => (stalled = resolve));
+    // The second entry's writes wait until the first entry's workflow has switched the hosts.
+    const slow = createDynamoPlanStore({
+      ...access,
+      batchPut: async (items) => {
+        stalled();
+        await resumed;
+        return access.batchPut(items);
+      },
+    });
+    const store = createDynamoPlanStore(access);
+    const id = releaseId();
+    const hosts = ['h1', 'h2', 'h3'];
+    const late = slow.ensureHostStates(id, 'production', hosts, '2026-01-01T00:00:01.000Z');
+    await queried;
+    await store.ensureHostStates(id, 'production', hosts, '2026-01-01T00:00:01.001Z');
+    const output = { exitCode: 0, stdout: '', stderr: '', startedAt: '2026-01-01T00:00:02.000Z', endedAt: '2026-01-01T00:00:09.000Z' };
+    await store.recordHostOutcomes(id, 'production', 'distribute', hosts.map((host) => ({ host, status: 'distributed' as const, output })), '2026-01-01T00:00:09.000Z');
+    await store.recordHostOutcomes(
+      id,
+      'production',
+      'switch',
+      [{ host: 'h1', status: 'switched', output }, { host: 'h2', status: 'failed', output }],
+      '2026-01-01T00:00:20.000Z',
+    );
+    resume();
+    await late;
+    expect((await store.getHostStates(id)).map((h) => [h.host, h.status, h.updatedAt])).toEqual([
+      ['h1', 'switched', '2026-01-01T00:00:20.000Z'],
+      ['h2', 'failed', '2026-01-01T00:00:20.000Z'],
+      ['h3', 'distributed', '2026-01-01T00:00:09.000Z'],
+    ]);
+  });
+});

@@ -1,11 +1,26 @@
-import type { EnvironmentPlan, HostState, HostStepOutput, PlanStore, ReleasePlan } from '@slipway/core';
+import type { EnvironmentPlan, HostState, HostStatus, HostStepOutput, PlanStore, ReleasePlan } from '@slipway/core';
 import type { Item, TableAccess } from './dynamo-table-access.ts';
 import { keys, withoutKeys } from './table.ts';
 
 /** One environment's part of a stored plan (the `PLAN` item names the parts, in pipeline order). */
 const planEnvironmentKey = (releaseId: string, environment: string) => ({ pk: `REL#${releaseId}`, sk: `PLAN#${environment}` });
 
-/** Hosts from their `HOST#` items, each with the outputs its `HOSTSTEP#` items hold. */
+type HostStepItem = HostStepOutput & {
+  releaseId: string;
+  environment: string;
+  host: string;
+  step: string;
+  /** The status the outcome set, and when (absent on outputs that set none, and on items written before). */
+  hostStatus?: HostStatus;
+  hostStatusAt?: string;
+};
+
+/**
+ * Hosts from their `HOST#` items, each with the outputs its `HOSTSTEP#` items hold. A step item that
+ * set a status keeps it too (`hostStatus`, `hostStatusAt`), and the newest status wins: an entry
+ * stalled between its query and its write (ensureHostStates) may put `pending` over a host that a
+ * command moved on meanwhile, but its `pending` is older than that command's outcome.
+ */
 export function hostStatesOf(hosts: Item[], steps: Item[]): HostState[] {
   const byHost = new Map<string, HostState>();
   for (const item of hosts) {
@@ -13,11 +28,12 @@ export function hostStatesOf(hosts: Item[], steps: Item[]): HostState[] {
     byHost.set(`${host.environment}#${host.host}`, { ...host, steps: {} });
   }
   for (const item of steps) {
-    const { environment, host, step, exitCode, stdout, stderr, startedAt, endedAt } = withoutKeys<
-      HostStepOutput & { releaseId: string; environment: string; host: string; step: string }
-    >(item);
+    const { environment, host, step, hostStatus, hostStatusAt, exitCode, stdout, stderr, startedAt, endedAt } =
+      withoutKeys<HostStepItem>(item);
     const state = byHost.get(`${environment}#${host}`);
-    if (state) state.steps[step] = { exitCode, stdout, stderr, startedAt, endedAt };
+    if (!state) continue;
+    state.steps[step] = { exitCode, stdout, stderr, startedAt, endedAt };
+    if (hostStatus && hostStatusAt && hostStatusAt > state.updatedAt) Object.assign(state, { status: hostStatus, updatedAt: hostStatusAt });
   }
   return [...byHost.values()];
 }
@@ -88,7 +104,8 @@ export function createDynamoPlanStore(table: TableAccess): PlanStore {
      * lacks: a 500-host entry was 500 conditional PutItems. BatchWriteItem is not conditional, so two
      * entries at once may both put a host; both put the same `pending` item. No host moves on before
      * an entry has returned (its outcomes come from commands sent after the workflow is let in), and
-     * an entry that finds a host leaves it alone, so a later entry never moves a host back.
+     * an entry that finds a host leaves it alone. An entry that found nothing and then stalled past a
+     * whole command can still put `pending` late: the reads take the newer status (hostStatesOf).
      */
     async ensureHostStates(releaseId, environment, hosts, now) {
       const existing = new Set(
@@ -106,13 +123,22 @@ export function createDynamoPlanStore(table: TableAccess): PlanStore {
     /**
      * Whole items in BatchWriteItem calls of 25, where one UpdateItem and one PutItem a host made a
      * 500-host command a thousand calls: a host item holds nothing but what it is written with here
-     * (ensureHostStates writes the same fields), so a put sets its status as the update did.
+     * (ensureHostStates writes the same fields), so a put sets its status as the update did. The
+     * step item keeps the status as well, for the reads to see past a late `pending` (hostStatesOf).
      */
     async recordHostOutcomes(releaseId, environment, step, outcomes, now) {
       await batchPut(
         outcomes.flatMap(({ host, status, output }) => [
           ...(status ? [{ ...keys.releaseHost(releaseId, environment, host), releaseId, environment, host, status, updatedAt: now }] : []),
-          { ...keys.hostStep(releaseId, environment, host, step), releaseId, environment, host, step, ...output },
+          {
+            ...keys.hostStep(releaseId, environment, host, step),
+            releaseId,
+            environment,
+            host,
+            step,
+            ...output,
+            ...(status ? { hostStatus: status, hostStatusAt: now } : {}),
+          },
         ]),
       );
     },
