@@ -175,7 +175,10 @@ export interface PlanStore {
   savePlan(plan: ReleasePlan): Promise<ReleasePlan>;
   getPlan(releaseId: string): Promise<ReleasePlan | undefined>;
 
-  /** Creates hosts' records in `pending` if they do not exist yet; existing ones are left alone. */
+  /**
+   * Creates hosts' records in `pending` if they do not exist yet; existing ones are left alone, so
+   * entering again never moves a host back. Two calls at once (two entries) create each host once.
+   */
   ensureHostStates(releaseId: string, environment: string, hosts: string[], now: string): Promise<void>;
   /**
    * A finished command's outcome on many hosts at once: each host's step output (the last write of a
