@@ -9,7 +9,7 @@ import type { Logger } from './logger.ts';
 import type { EnvironmentPlan } from './plan.ts';
 import type { EnvironmentLiveStore, EventStore, ExecutionKind, LockStore, Page, PlanStore, ReleaseRecordStore, StepRecord, StepStore, WholeReleaseStore, Workflow } from './ports.ts';
 import { OPEN_LOCK_LEASE_SECONDS } from './stages/environment-line.ts';
-import { assertTransition, type EnvironmentState, type HostState, isTerminal, type Release, type ReleaseEvent } from './release.ts';
+import { assertTransition, type EnvironmentState, type HostState, type HostStepOutput, isTerminal, type Release, type ReleaseEvent } from './release.ts';
 import { EnvironmentName, ListReleasesQuery, OpenReleaseRequest, parse, PromoteRequest, ReleaseId, RollbackRequest } from './schemas.ts';
 import { FULL_PROMOTION_KEY, stepKey } from './stages/context.ts';
 
@@ -36,8 +36,24 @@ export interface ReleaseDeps {
 
 export type ReleaseSummary = Omit<Release, 'config'>;
 
+/**
+ * A host's step as the release read shows it: how it ended and when, without what it printed. The
+ * output is the host-output route's (GET /v1/releases/{id}/hosts/{host}/output): a 500-host release
+ * carried every host's output tails in every read, and in every live update of every open page.
+ */
+export type HostStepView = Omit<HostStepOutput, 'stdout' | 'stderr'>;
+
+/**
+ * A host at a glance: its status and its steps. Not `updatedAt` either: nothing shows it (the
+ * steps' times say when), and at 40 bytes a host it was an eighth of a 500-host read.
+ */
+export interface ReleaseHostView extends Pick<HostState, 'host' | 'status'> {
+  /** By step kind (distribute, switch, revert, prune). */
+  steps: Record<string, HostStepView>;
+}
+
 export interface ReleaseEnvironmentView extends Omit<EnvironmentState, 'releaseId' | 'app'> {
-  hosts: Omit<HostState, 'releaseId' | 'environment'>[];
+  hosts: ReleaseHostView[];
 }
 
 /** Where a paused release stands: its environment, the canary step, since when, until when (timed). */
@@ -82,6 +98,17 @@ export interface ReleaseView extends Release {
 
 export function summarize({ config: _config, ...summary }: Release): ReleaseSummary {
   return summary;
+}
+
+/** Field by field, so a field added to HostState or HostStepOutput stays out of the read until chosen. */
+function hostView({ host, status, steps }: HostState): ReleaseHostView {
+  return {
+    host,
+    status,
+    steps: Object.fromEntries(
+      Object.entries(steps).map(([kind, { exitCode, startedAt, endedAt }]) => [kind, { exitCode, startedAt, endedAt }]),
+    ),
+  };
 }
 
 /** The state machine a record runs on: a rollback has its own. */
@@ -442,9 +469,7 @@ export function createReleaseService(deps: ReleaseDeps) {
           .sort((a, b) => a.order - b.order)
           .map(({ releaseId: _r, app: _a, ...env }) => ({
             ...env,
-            hosts: hosts
-              .filter((h) => h.environment === env.environment)
-              .map(({ releaseId: _id, environment: _env, ...host }) => host),
+            hosts: hosts.filter((h) => h.environment === env.environment).map(hostView),
           })),
         approvals: gates,
         events: events.map(({ releaseId: _id, ...event }) => event),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RELEASE_STATUSES } from '../release.ts';
+import { HOST_STATUSES, RELEASE_STATUSES } from '../release.ts';
 import { AppConfig, AppName, ArtifactSource, EnvironmentName, HostId, parseSshHost, PrincipalName, ReleaseId, Role, Sha256 } from '../schemas.ts';
 
 /**
@@ -85,6 +85,20 @@ export const ReleaseDiffBody = z.object({
   reason: z.string().optional(),
 });
 
+/** Strict: a step's output (stdout, stderr) is the host-output route's, never this answer's. */
+const ReleaseHostStep = z
+  .strictObject({
+    exitCode: z.number().int().nullable().meta({ description: 'null when the host never ran it to an end (timed out, unreachable)' }),
+    startedAt: Timestamp,
+    endedAt: Timestamp,
+  })
+  .meta({ description: 'how the step ended and when; what it printed: GET /v1/releases/{id}/hosts/{host}/output' });
+const ReleaseHost = z.strictObject({
+  host: AnyHost,
+  status: z.enum(HOST_STATUSES),
+  steps: z.record(z.string(), ReleaseHostStep).meta({ description: 'by step kind (distribute, switch, revert, prune)' }),
+});
+
 const ReleaseSummary = z.looseObject({ id: ReleaseId, app: AppName, version: z.string(), status: ReleaseStatus, createdAt: Timestamp });
 export const ReleasePage = z.object({ items: z.array(ReleaseSummary), nextCursor: z.string().optional() });
 export const ReleaseView = ReleaseSummary.extend({
@@ -100,7 +114,14 @@ export const ReleaseView = ReleaseSummary.extend({
     .meta({ description: 'while paused: where, since when, and until when for a timed pause' }),
   queuePosition: z.number().int().min(1).optional().meta({ description: 'while waiting in an environment\'s line: 1 is next' }),
   queuedFor: EnvironmentName.optional().meta({ description: 'the environment whose line it waits in' }),
-  environments: z.array(z.looseObject({ environment: EnvironmentName })),
+  environments: z.array(
+    z.looseObject({
+      environment: EnvironmentName,
+      status: ReleaseStatus,
+      order: z.number().int().meta({ description: 'its place in the app\'s pipeline, from 0' }),
+      hosts: z.array(ReleaseHost).meta({ description: 'each host that has started, by name' }),
+    }),
+  ),
   plan: z
     .array(
       z.object({
