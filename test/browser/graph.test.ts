@@ -157,13 +157,34 @@ describe('the release page as a graph', () => {
       'revert',
     ]);
 
-    // The events read as sentences; the JSON is there, behind a toggle.
+    // What the host printed is not in the release the page read: its switch step reads it from the
+    // host's output route when opened.
+    const read = await server.call('GET', `/v1/releases/${id}`);
+    expect(JSON.stringify(read.body.environments)).not.toMatch(/"std(out|err)"/);
+    const failedSwitch = read.body.environments[0].hosts.find((h: { host: string }) => h.host === 'brittle-3').steps.switch;
+    expect(failedSwitch).toEqual({ exitCode: expect.any(Number), startedAt: expect.any(String), endedAt: expect.any(String) });
+    expect(failedSwitch.exitCode).not.toBe(0);
+    const outputReads: string[] = [];
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname === `/v1/releases/${id}/hosts/brittle-3/output`) outputReads.push(request.url());
+    });
+    const switchStep = page.locator('tr[data-host="brittle-3"] details[data-step="switch"]');
+    await switchStep.locator('summary').click();
+    await expect.poll(() => switchStep.locator('pre.stderr').textContent(), { timeout: 30_000 }).toContain('nothing answers on :8080');
+    expect(outputReads.length).toBeGreaterThanOrEqual(1);
+    // Only the switch's lines: the distribute before it printed its own.
+    expect(await switchStep.locator('pre.stdout').textContent()).not.toContain('distributed');
+    expect(await page.locator('tr[data-host="brittle-3"] details[data-step="distribute"] pre.stdout').textContent()).toContain('distributed');
+    await switchStep.locator('summary').click();
+
+    // The events read as sentences (a failed host's last word read from its output); the JSON is there, behind a toggle.
+    const failedSentence = page.locator('table.events tr[data-event="switch.failed"] td.sentence');
+    await expect.poll(() => failedSentence.textContent(), { timeout: 30_000 }).toMatch(
+      /^Batch 2 of 3 in production failed: host brittle-3 failed at switch: exit \d+: nothing answers on :8080$/,
+    );
     const sentences = await page.locator('table.events td.sentence').allTextContents();
     expect(sentences).toContain('Batch 1 of 3 in production switched 2 hosts');
     expect(sentences).toContain('Batch 1 of 3 in production put back on 2 hosts');
-    expect(sentences.find((s) => s.startsWith('Batch 2 of 3 in production failed'))).toMatch(
-      /^Batch 2 of 3 in production failed: host brittle-3 failed at switch: exit \d+: nothing answers on :8080$/,
-    );
     expect(sentences.join('\n')).not.toContain('{');
     const json = page.locator('table.events tr[data-event="switch.failed"] pre');
     expect(await json.isVisible()).toBe(false);

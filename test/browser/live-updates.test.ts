@@ -180,10 +180,11 @@ describe('the release page under live updates', () => {
     const page = await releasePage(server.adminToken, id);
     const host = page.locator('tr[data-host="read-1"]');
 
-    // A step's output, scrolled half-way.
+    // A step's output (read from the host's output route once opened), scrolled half-way.
     const step = host.locator('details[data-step="distribute"]');
     await step.locator('summary').click();
     const stepOutput = step.locator('pre').first();
+    await expect.poll(() => stepOutput.textContent(), { timeout: 30_000 }).toContain('unpacked line 200');
     await stepOutput.evaluate((pre) => (pre.scrollTop = 500));
     // The host's live output, scrolled up from its end to read an earlier line.
     const live = host.locator('details', { has: page.locator('summary', { hasText: 'Live output' }) });

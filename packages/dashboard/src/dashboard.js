@@ -701,10 +701,13 @@ function sentence(event, release) {
   const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
   const failedHosts = (kind) => {
     const hosts = d.failedHosts ?? [];
-    const described = hosts.map((name) => {
+    const described = hosts.map((name, index) => {
       const step = release.environments.find((e) => e.environment === env)?.hosts.find((host) => host.host === name)?.steps?.[kind];
+      // What the host printed is not in the release: the first few hosts' output is read for their last word.
+      const printed = index < FAILED_HOSTS_EXPLAINED ? printedBy(release.id, name, env, kind) : [];
       // The host's own last word on stderr says more than slipway's summary line after it.
-      const lines = String(step?.stderr || step?.stdout || '').split('\n').map((line) => line.trim()).filter(Boolean);
+      const stream = printed.some((line) => line.stream === 'stderr') ? 'stderr' : 'stdout';
+      const lines = printed.filter((line) => line.stream === stream).map((line) => line.text.trim()).filter(Boolean);
       const own = lines.filter((line) => !/^\S+Z slipway: /.test(line));
       const last = (own.at(-1) ?? lines.at(-1) ?? '').replace(/^\S+Z slipway: /, '');
       const why = last ? `: ${last.slice(0, 160)}` : '';
@@ -815,6 +818,24 @@ function redact(value, key = '') {
   return value;
 }
 
+/** An event's sentence as the page shows it: one that would show a secret says so instead. */
+function eventText(event, release) {
+  const text = sentence(event, release);
+  return SECRET_TEXT.test(text) ? `${event.type} (details hidden: they hold a secret)` : text;
+}
+
+/** Rewrites the events' sentences of the release on the page (a failed host's output came in), nothing else. */
+function refreshSentences(releaseId) {
+  const release = shownRelease;
+  if (release?.id !== releaseId || main.dataset.page !== `release/${releaseId}`) return;
+  const rows = new Map([...main.querySelectorAll('tr[data-event]')].map((row) => [row.dataset.key, row]));
+  for (const event of release.events) {
+    const cell = rows.get(`event-row-${event.id}`)?.querySelector('td.sentence');
+    const text = eventText(event, release);
+    if (cell && cell.textContent !== text) cell.textContent = text;
+  }
+}
+
 function eventList(release, open) {
   return h(
     'table',
@@ -824,12 +845,11 @@ function eventList(release, open) {
       {},
       release.events.map((e) => {
         const key = `event-${e.id}`;
-        const text = sentence(e, release);
         return h(
           'tr',
           { 'data-event': e.type, 'data-key': `event-row-${e.id}` },
           h('td', { class: 'muted' }, when(e.at)),
-          h('td', { class: 'sentence' }, SECRET_TEXT.test(text) ? `${e.type} (details hidden: they hold a secret)` : text),
+          h('td', { class: 'sentence' }, eventText(e, release)),
           h(
             'td',
             {},
@@ -845,29 +865,71 @@ function workflowGraph(release) {
   return h('div', { class: 'graph', 'aria-label': 'Workflow', 'data-key': 'graph' }, release.environments.map((env) => environmentGraph(release, env)));
 }
 
-// What a host prints, for each host whose "Live output" is open: kept across the page's re-renders
-// (every release update redraws it), dropped when the page changes.
+// What hosts print, by `<release>/<host>`: the release read leaves it out (500 hosts' output in
+// every live update), so it is read from the host's output route when a step or "Live output" is
+// opened, and followed while the release runs. Kept across the page's re-renders (every release
+// update redraws it), dropped when the page changes.
 const LIVE_LINES_KEPT = 2000;
-const liveOutput = new Map();
+const hostOutputs = new Map();
+// The output of hosts a failure event names, read once for the sentence's last word: the first few
+// hosts of an event only (each read costs the API the host's steps, and CloudWatch reads on AWS).
+const FAILED_HOSTS_EXPLAINED = 5;
+const failureOutputs = new Map();
+// The release on the page, for sentences rewritten when a failed host's output arrives.
+let shownRelease = null;
 
-function stopLiveOutput() {
-  for (const entry of liveOutput.values()) entry.controller.abort();
-  liveOutput.clear();
+const hostOutputPath = (releaseId, host) => `/v1/releases/${encodeURIComponent(releaseId)}/hosts/${encodeURIComponent(host)}/output`;
+
+function stopHostOutputs() {
+  for (const entry of hostOutputs.values()) entry.controller.abort();
+  hostOutputs.clear();
+  failureOutputs.clear();
 }
 
-function liveText(key) {
-  const entry = liveOutput.get(key);
-  if (!entry) return '';
-  return entry.lines.join('\n') || (entry.done ? 'Nothing was printed.' : 'Waiting for the host to print…');
+/** What one step printed on one stream, as read so far (a note, like a cut, has no step). */
+function stepLines(entry, environment, step, stream) {
+  return (entry?.lines ?? [])
+    .filter((line) => line.environment === environment && line.step === step && line.stream === stream)
+    .map((line) => line.text);
 }
 
-function showLiveOutput(key) {
-  const pre = [...main.querySelectorAll('pre[data-live]')].find((node) => node.dataset.live === key);
-  if (!pre) return;
-  // It follows the end only for a reader at the end: one who scrolled up to read a line keeps it.
-  const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
-  pre.textContent = liveText(key);
-  if (atEnd) pre.scrollTop = pre.scrollHeight;
+/** The text of a `pre` that shows output: the host's whole output (live), or one step's stream. */
+function outputText(pre) {
+  const entry = hostOutputs.get(pre.dataset.output);
+  if (pre.dataset.outputStep === undefined) {
+    if (!entry) return '';
+    const text = entry.lines.map((line) => (line.note ? line.note : `${line.step} ${line.stream === 'stderr' ? '!' : '|'} ${line.text}`)).join('\n');
+    return text || (entry.done ? 'Nothing was printed.' : 'Waiting for the host to print…');
+  }
+  const [environment, step, stream] = pre.dataset.outputStep.split('/');
+  const text = stepLines(entry, environment, step, stream).join('\n');
+  if (text || stream === 'stderr') return text;
+  const failure = entry?.lines.find((line) => line.note && line.failed);
+  if (failure) return failure.note;
+  // Nothing on stdout: say so only once there is nothing on stderr either.
+  if (stepLines(entry, environment, step, 'stderr').length) return '';
+  return !entry ? '' : entry.done ? 'Nothing was printed.' : 'Reading the output…';
+}
+
+/** A `pre` for output: its text is drawn from the cache at every render, and updated as lines arrive. */
+function outputPre(releaseId, host, attrs) {
+  const pre = h('pre', { 'data-output': `${releaseId}/${host}`, ...attrs });
+  const text = outputText(pre);
+  pre.textContent = text;
+  if (!text) pre.hidden = true;
+  return pre;
+}
+
+function showHostOutput(key) {
+  for (const pre of main.querySelectorAll('pre[data-output]')) {
+    if (pre.dataset.output !== key) continue;
+    // It follows the end only for a reader at the end: one who scrolled up to read a line keeps it.
+    const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+    const text = outputText(pre);
+    if (pre.textContent !== text) pre.textContent = text;
+    pre.hidden = !text;
+    if (atEnd) pre.scrollTop = pre.scrollHeight;
+  }
 }
 
 /**
@@ -876,12 +938,12 @@ function showLiveOutput(key) {
  */
 function followHostOutput(releaseId, host) {
   const key = `${releaseId}/${host}`;
-  if (liveOutput.has(key)) return;
+  if (hostOutputs.has(key)) return;
   const entry = { lines: [], controller: new AbortController(), done: false };
-  liveOutput.set(key, entry);
-  const path = `/v1/releases/${encodeURIComponent(releaseId)}/hosts/${encodeURIComponent(host)}/output`;
+  hostOutputs.set(key, entry);
+  const path = hostOutputPath(releaseId, host);
   const add = (line) => {
-    entry.lines.push(`${line.step} ${line.stream === 'stderr' ? '!' : '|'} ${line.text}`);
+    entry.lines.push(line);
     if (entry.lines.length > LIVE_LINES_KEPT) entry.lines.splice(0, entry.lines.length - LIVE_LINES_KEPT);
   };
   const longPoll = async () => {
@@ -891,21 +953,48 @@ function followHostOutput(releaseId, host) {
       view.lines.forEach(add);
       after = view.next;
       entry.done = view.ended;
-      showLiveOutput(key);
+      showHostOutput(key);
       if (view.ended) return;
     }
   };
   readEvents(path, entry.controller.signal, (event) => {
     if (event.event === 'line') add(event.data);
-    if (event.event === 'cut') entry.lines.push(`[${event.data.bytes} earlier bytes cut]`);
+    if (event.event === 'cut') add({ note: `[${event.data.bytes} earlier bytes cut]` });
     if (event.event === 'end') entry.done = true;
-    showLiveOutput(key);
+    showHostOutput(key);
   })
     .catch((error) => (entry.controller.signal.aborted ? undefined : error instanceof ApiError ? longPoll() : Promise.reject(error)))
     .catch((error) => {
-      entry.lines.push(`[the output could not be followed: ${error.message}]`);
-      showLiveOutput(key);
+      add({ note: `[the output could not be followed: ${error.message}]`, failed: true });
+      showHostOutput(key);
     });
+}
+
+/**
+ * The lines one step of a failed host printed, for its event's sentence: read once (every page
+ * there is now: the step has ended), and the sentences rewritten when it arrives. Empty until
+ * then, and if it cannot be read.
+ */
+function printedBy(releaseId, host, environment, step) {
+  const key = `${releaseId}/${host}`;
+  const entry = failureOutputs.get(key);
+  if (entry) return entry.lines.filter((line) => line.environment === environment && line.step === step);
+  const read = { lines: [] };
+  failureOutputs.set(key, read);
+  (async () => {
+    let after = '';
+    for (let page = 0; page < 20; page++) {
+      const view = await api('GET', `${hostOutputPath(releaseId, host)}${after ? `?after=${encodeURIComponent(after)}` : ''}`);
+      read.lines.push(...view.lines);
+      if (view.ended || view.lines.length === 0 || view.next === after) break;
+      after = view.next;
+    }
+  })()
+    .catch(() => undefined)
+    .then(() => {
+      if (failureOutputs.get(key) === read) refreshSentences(releaseId);
+    });
+  return [];
 }
 
 function hostTable(release, env, open) {
@@ -928,15 +1017,27 @@ function hostTable(release, env, open) {
             // In the order they ran (a revert comes after the switch it undoes).
             Object.entries(host.steps)
               .sort(([, a], [, b]) => String(a.startedAt ?? '').localeCompare(String(b.startedAt ?? '')))
-              .map(([name, output]) => {
+              .map(([name, step]) => {
                 const key = `${env.environment}/${host.host}/${name}`;
-                const took = output.startedAt && output.endedAt ? ` · ${clockTime(output.startedAt)} · ${duration(Date.parse(output.endedAt) - Date.parse(output.startedAt))}` : '';
+                const took = step.startedAt && step.endedAt ? ` · ${clockTime(step.startedAt)} · ${duration(Date.parse(step.endedAt) - Date.parse(step.startedAt))}` : '';
+                // What it printed is read when the step is opened (and followed while the release runs).
+                if (open.has(key)) followHostOutput(release.id, host.host);
+                const printed = (stream) => outputPre(release.id, host.host, { 'data-output-step': `${env.environment}/${name}/${stream}`, class: stream });
                 return h(
                   'details',
-                  { 'data-key': key, 'data-step': name, open: open.has(key) },
-                  h('summary', {}, `${name}: exit ${output.exitCode ?? '—'}${took}`),
-                  output.stdout ? h('pre', {}, output.stdout) : null,
-                  output.stderr ? h('pre', {}, output.stderr) : null,
+                  {
+                    'data-key': key,
+                    'data-step': name,
+                    open: open.has(key),
+                    ontoggle: (event) => {
+                      if (!event.target.open) return;
+                      followHostOutput(release.id, host.host);
+                      showHostOutput(`${release.id}/${host.host}`);
+                    },
+                  },
+                  h('summary', {}, `${name}: exit ${step.exitCode ?? '—'}${took}`),
+                  printed('stdout'),
+                  printed('stderr'),
                 );
               }),
             liveSection(release, env, host, open),
@@ -950,7 +1051,6 @@ function hostTable(release, env, open) {
 /** The host's output as it is printed, while the section is open. */
 function liveSection(release, env, host, open) {
   const key = `${env.environment}/${host.host}/live`;
-  const liveKey = `${release.id}/${host.host}`;
   if (open.has(key)) followHostOutput(release.id, host.host);
   return h(
     'details',
@@ -960,11 +1060,11 @@ function liveSection(release, env, host, open) {
       ontoggle: (event) => {
         if (!event.target.open) return;
         followHostOutput(release.id, host.host);
-        showLiveOutput(liveKey);
+        showHostOutput(`${release.id}/${host.host}`);
       },
     },
     h('summary', {}, 'Live output'),
-    h('pre', { 'data-live': liveKey, class: 'live' }, liveText(liveKey)),
+    outputPre(release.id, host.host, { class: 'live' }),
   );
 }
 
@@ -1041,6 +1141,7 @@ async function renderRelease(id, pushed) {
   const history = openNow().has('history') ? await workflowHistory(id, running) : null;
   if (render < releaseRenderShown || location.hash !== `#/releases/${id}`) return;
   releaseRenderShown = render;
+  shownRelease = release;
   // Read after the reads above: a section opened while they ran is open in this render too.
   const open = openNow();
   const cancelErrorKey = `${release.id}/cancel`;
@@ -1168,7 +1269,7 @@ async function renderDiff(id, environment) {
 async function route() {
   clearTimeout(poll);
   if (feed && location.hash !== `#/releases/${feed.id}`) stopFollowing();
-  if (![...liveOutput.keys()].some((key) => location.hash === `#/releases/${key.split('/')[0]}`)) stopLiveOutput();
+  if (![...hostOutputs.keys(), ...failureOutputs.keys()].some((key) => location.hash === `#/releases/${key.split('/')[0]}`)) stopHostOutputs();
   document.title = 'Slipway';
   if (!sessionStorage.getItem(TOKEN_KEY)) return renderSignIn();
   try {
