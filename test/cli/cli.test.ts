@@ -233,6 +233,16 @@ describe('slipway CLI', () => {
     expect(bad.out).toMatch(/ended: failed/);
     expect(bad.out).toMatch(/reason: switch of batch 2 in live failed on w-3/);
     expect(bad.out).toMatch(/live {2}w-1 {2}reverted/);
+
+    // The release read has exit codes, not output: show reads the failed host's last lines from its output route.
+    const shown = await slipway(['release', 'show', id]);
+    expect(shown.code).toBe(0);
+    expect(shown.out).toMatch(/ {4}w-1: reverted {2}\(distribute exit 0, switch exit 0, revert exit 0\)/);
+    expect(shown.out).toMatch(/ {4}w-3: (failed|reverted) {2}\(distribute exit 0, switch exit [1-9]\d*/);
+    expect(shown.out).toMatch(/\n {6}switch \| ! \S+ slipway: health check failed 3 times/);
+    expect(shown.out.match(/ {6}switch \| /g)!.length).toBeLessThanOrEqual(5);
+    const asJson = await slipway(['release', 'show', id, '--json']);
+    expect(asJson.out).not.toMatch(/"std(out|err)"/);
   });
 
   it('runs as an installed command', async () => {

@@ -6,7 +6,10 @@ export interface Io {
   err(line: string): void;
 }
 
-export function printRelease(release: ReleaseView, io: Io) {
+/** What a failed step printed last, by `<environment>/<host>`: read from the host's output route. */
+export type FailedOutput = Map<string, { step: string; lines: string[] }>;
+
+export function printRelease(release: ReleaseView, io: Io, failedOutput: FailedOutput = new Map()) {
   io.out(`release ${release.id}  ${release.app} ${release.version}  ${release.status}`);
   io.out(`  opened by ${release.openedBy} at ${release.createdAt}`);
   io.out(`  artifact ${release.artifact.key} (${release.artifact.size} bytes)`);
@@ -19,7 +22,14 @@ export function printRelease(release: ReleaseView, io: Io) {
   if (release.queuePosition) io.out(`  waiting in line for ${release.queuedFor}: position ${release.queuePosition} (1 is next)`);
   for (const env of release.environments) {
     io.out(`  ${env.environment}: ${env.status}`);
-    for (const host of env.hosts) io.out(`    ${host.host}: ${host.status}`);
+    for (const host of env.hosts) {
+      const steps = Object.entries(host.steps)
+        .sort(([, a], [, b]) => a.startedAt.localeCompare(b.startedAt))
+        .map(([kind, step]) => `${kind} exit ${step.exitCode ?? '-'}`);
+      io.out(`    ${host.host}: ${host.status}${steps.length ? `  (${steps.join(', ')})` : ''}`);
+      const failed = failedOutput.get(`${env.environment}/${host.host}`);
+      for (const line of failed?.lines ?? []) io.out(`      ${failed!.step} | ${line}`);
+    }
   }
   io.out('  events:');
   for (const event of release.events) io.out(`    ${event.at}  ${event.type}  by ${event.actor}`);

@@ -24,7 +24,7 @@ import { type ApiClient, ApiError, createApiClient } from './client.ts';
 import { type Io, printAudit, printCreatedToken, printHistory, printRelease, printReleases, printTokens } from './output.ts';
 import { gitSourceOf } from './git-source.ts';
 import { packDirectory } from './pack.ts';
-import { printHosts, watchHostOutput, watchRelease } from './watch.ts';
+import { FAILED_HOSTS_SHOWN, printHosts, readFailedOutput, watchHostOutput, watchRelease } from './watch.ts';
 
 export const VERSION: string = cliPackage.version;
 const DEFAULT_URL = 'http://127.0.0.1:8787';
@@ -283,12 +283,16 @@ Environment:
   release
     .command('show')
     .summary('a release with its environments, hosts and events')
-    .description('a release with its environments, hosts and events.\nAPI: GET /v1/releases/{id}')
+    .description(
+      `a release with its environments, hosts (each step's exit code) and events, and the last lines the first ${FAILED_HOSTS_SHOWN} failed steps printed.\n` +
+      'A host\'s whole output: slipway release watch <id> --host <host>.\nAPI: GET /v1/releases/{id}; GET /v1/releases/{id}/hosts/{host}/output for each failed host',
+    )
     .argument('<id>', 'the release id')
     .option(json, jsonHelp)
     .action(act(async (id: string, options: JsonOption) => {
       const shown = await client().request<ReleaseView>('GET', `/v1/releases/${path(id)}`);
-      print(options, shown, () => printRelease(shown, io));
+      if (options.json) io.out(JSON.stringify(shown, null, 2));
+      else printRelease(shown, io, await readFailedOutput(client(), shown));
       return 0;
     }));
   release

@@ -1,5 +1,6 @@
 import type { HostOutputView, HostView, ReleaseView } from '@slipway/core';
 import type { ApiClient } from './client.ts';
+import type { FailedOutput } from './output.ts';
 
 export interface WatchIo {
   out(line: string): void;
@@ -74,6 +75,38 @@ export async function watchHostOutput(
     after = view.next;
     if (view.ended) return view;
   }
+}
+
+/** How many failed hosts `release show` reads the output of, and how many of their last lines it prints. */
+export const FAILED_HOSTS_SHOWN = 5;
+const FAILED_LINES_SHOWN = 5;
+
+/**
+ * The last lines each failed step printed, for the first FAILED_HOSTS_SHOWN hosts with one: the
+ * release read carries exit codes, not output, so it is read from each host's output route.
+ */
+export async function readFailedOutput(client: ApiClient, release: ReleaseView): Promise<FailedOutput> {
+  const failed = release.environments
+    .flatMap((env) => env.hosts.flatMap((host) => {
+      const step = Object.entries(host.steps).find(([, s]) => s.exitCode !== 0);
+      return step ? [{ environment: env.environment, host: host.host, step: step[0] }] : [];
+    }))
+    .slice(0, FAILED_HOSTS_SHOWN);
+  const read = new Map<string, { step: string; lines: string[] }>();
+  for (const { environment, host, step } of failed) {
+    const lines: string[] = [];
+    let after: string | undefined;
+    // Every page there is now: the step has ended, so its lines are all there.
+    for (let page = 0; page < 20; page++) {
+      const query = after ? `?${new URLSearchParams({ after })}` : '';
+      const view = await client.request<HostOutputView>('GET', `/v1/releases/${encodeURIComponent(release.id)}/hosts/${encodeURIComponent(host)}/output${query}`);
+      lines.push(...view.lines.filter((line) => line.environment === environment && line.step === step).map((line) => `${line.stream === 'stderr' ? '!' : ' '} ${line.text}`));
+      if (view.ended || view.lines.length === 0 || view.next === after) break;
+      after = view.next;
+    }
+    read.set(`${environment}/${host}`, { step, lines: lines.slice(-FAILED_LINES_SHOWN) });
+  }
+  return read;
 }
 
 /** `slipway hosts`: one line per host, drift first in the eye. */
