@@ -122,7 +122,10 @@ describe('a release through staging and production', () => {
       for (const host of env.hosts) {
         expect(host.status).toBe('healthy');
         expect(host.steps.distribute.exitCode).toBe(0);
-        expect(host.steps.switch.stdout).toContain(`current -> releases/${first}`);
+        // What the switch printed is the host's output route's, not the release's.
+        const output = await server.call('GET', `/v1/releases/${first}/hosts/${host.host}/output`);
+        const switched = output.body.lines.filter((line: any) => line.step === 'switch' && line.environment === env.environment);
+        expect(switched.map((line: any) => line.text).join('\n')).toContain(`current -> releases/${first}`);
       }
     }
 
