@@ -6,6 +6,7 @@ import type {
   HostState,
   HostStatus,
   HostStepOutput,
+  HostSummary,
   Release,
   ReleaseEvent,
   ReleaseStatus,
@@ -97,8 +98,8 @@ export interface WholeRelease {
   plan?: ReleasePlan;
   /** In environment-name order. */
   environments: EnvironmentState[];
-  /** Each host with its step outputs, by environment then host. */
-  hosts: HostState[];
+  /** Each host with its steps' outcomes but not their output, by environment then host. */
+  hosts: HostSummary[];
   /** In event-id order. */
   events: ReleaseEvent[];
   /** In key order. */

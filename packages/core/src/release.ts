@@ -115,6 +115,22 @@ export interface HostState {
   steps: Record<string, HostStepOutput>;
 }
 
+/** A step's outcome on a host without what it printed (the host-output route reads that). */
+export type HostStepSummary = Omit<HostStepOutput, 'stdout' | 'stderr'>;
+
+/** A host as a release read shows it: its steps' outcomes, not their output. */
+export interface HostSummary extends Omit<HostState, 'steps'> {
+  steps: Record<string, HostStepSummary>;
+}
+
+/** The host without its steps' output; a step read without its text (a projection) comes out the same. */
+export function hostSummaryOf(host: HostState): HostSummary {
+  return {
+    ...host,
+    steps: Object.fromEntries(Object.entries(host.steps).map(([kind, { stdout: _out, stderr: _err, ...outcome }]) => [kind, outcome])),
+  };
+}
+
 export interface ReleaseEvent {
   releaseId: string;
   /** Sortable: events come back in the order they happened. */

@@ -9,7 +9,7 @@ import type { Logger } from './logger.ts';
 import type { EnvironmentPlan } from './plan.ts';
 import type { EnvironmentLiveStore, EventStore, ExecutionKind, LockStore, Page, PlanStore, ReleaseRecordStore, StepRecord, StepStore, WholeReleaseStore, Workflow } from './ports.ts';
 import { OPEN_LOCK_LEASE_SECONDS } from './stages/environment-line.ts';
-import { assertTransition, type EnvironmentState, type HostState, type HostStepOutput, isTerminal, type Release, type ReleaseEvent } from './release.ts';
+import { assertTransition, type EnvironmentState, type HostState, type HostStepSummary, type HostSummary, isTerminal, type Release, type ReleaseEvent } from './release.ts';
 import { EnvironmentName, ListReleasesQuery, OpenReleaseRequest, parse, PromoteRequest, ReleaseId, RollbackRequest } from './schemas.ts';
 import { FULL_PROMOTION_KEY, stepKey } from './stages/context.ts';
 
@@ -41,7 +41,7 @@ export type ReleaseSummary = Omit<Release, 'config'>;
  * output is the host-output route's (GET /v1/releases/{id}/hosts/{host}/output): a 500-host release
  * carried every host's output tails in every read, and in every live update of every open page.
  */
-export type HostStepView = Omit<HostStepOutput, 'stdout' | 'stderr'>;
+export type HostStepView = HostStepSummary;
 
 /**
  * A host at a glance: its status and its steps. Not `updatedAt` either: nothing shows it (the
@@ -100,8 +100,8 @@ export function summarize({ config: _config, ...summary }: Release): ReleaseSumm
   return summary;
 }
 
-/** Field by field, so a field added to HostState or HostStepOutput stays out of the read until chosen. */
-function hostView({ host, status, steps }: HostState): ReleaseHostView {
+/** Field by field, so a field added to a host or its steps stays out of the read until chosen. */
+function hostView({ host, status, steps }: HostSummary): ReleaseHostView {
   return {
     host,
     status,

@@ -21,6 +21,7 @@ import type {
   StoredApp,
 } from '../ports.ts';
 import type { EnvironmentLive, EnvironmentLock, EnvironmentState, HostState, HostStepOutput, Release, ReleaseEvent } from '../release.ts';
+import { hostSummaryOf } from '../release.ts';
 
 /**
  * In-memory fakes of the release table's ports, one per port, for unit tests. Each keeps the
@@ -489,7 +490,8 @@ export function createMemoryReleaseStore(): ReleaseStore {
         events.listEvents(id),
         steps.listSteps(id),
       ]);
-      return { release, ...(plan ? { plan } : {}), environments, hosts, events: log, steps: stepList };
+      // As in DynamoDB: each step's outcome, not its output.
+      return { release, ...(plan ? { plan } : {}), environments, hosts: hosts.map(hostSummaryOf), events: log, steps: stepList };
     },
     ...eventPorts,
     ...createMemoryLockStore(),
