@@ -233,6 +233,48 @@ describe(`Task timeouts (${DOCS}/state-task.html)`, () => {
     expect(history.some((e) => e.type === 'StateFailed' && e.error === 'States.HeartbeatTimeout')).toBe(true);
   });
 
+  it('TimeoutSecondsPath: the timeout comes from the state input; a catcher of States.Timeout goes on, and SendTaskSuccess before it ends the task at once', async () => {
+    const definition = {
+      StartAt: 'Hold',
+      States: {
+        Hold: callbackTask('Hold', { TimeoutSeconds: undefined, TimeoutSecondsPath: '$.seconds', ResultPath: '$.held', Catch: [{ ErrorEquals: ['States.Timeout'], ResultPath: '$.held', Next: 'TimedOut' }], End: true }),
+        TimedOut: { Type: 'Pass', End: true },
+      },
+    };
+    const timedOut = await run(definition, { Hold: async () => ({}) }, { seconds: 1 });
+    expect(timedOut.record.status).toBe('SUCCEEDED');
+    expect(timedOut.output.held.Error).toBe('States.Timeout');
+    expect(timedOut.history.some((e) => e.type === 'StateEntered' && e.state === 'TimedOut')).toBe(true);
+
+    let token = '';
+    const executor = executorFor(definition, {
+      Hold: async (payload) => {
+        token = String(payload.token);
+        return {};
+      },
+    });
+    const { executionId } = await executor.startExecution('m', `run-${++counter}`, { seconds: 3600 });
+    await executor.sendTaskSuccess(await until('the token', () => token || undefined), { promoted: true });
+    const record = await ended(executor, executionId);
+    expect(record.status).toBe('SUCCEEDED');
+    expect(JSON.parse((record as { output?: string }).output!).held).toEqual({ promoted: true });
+  });
+
+  it('TimeoutSecondsPath must select a positive integer: anything else is States.Runtime, which States.ALL does not catch', async () => {
+    const definition = {
+      StartAt: 'Hold',
+      States: {
+        Hold: callbackTask('Hold', { TimeoutSeconds: undefined, TimeoutSecondsPath: '$.seconds', Catch: [{ ErrorEquals: ['States.ALL'], Next: 'Caught' }], End: true }),
+        Caught: { Type: 'Pass', End: true },
+      },
+    };
+    for (const seconds of [0, 1.5, '10']) {
+      const { record } = await run(definition, { Hold: async () => ({}) }, { seconds });
+      expect(record.status, JSON.stringify(seconds)).toBe('FAILED');
+      expect(record.error).toBe('States.Runtime');
+    }
+  });
+
   it('SendTaskHeartbeat "resets the Heartbeat clock" (apireference/API_SendTaskHeartbeat.html)', async () => {
     let token = '';
     const executor = executorFor(
@@ -463,6 +505,40 @@ describe('durability: a restart resumes every frame where it stood', () => {
     ]);
     const resumedAt = (await executor.history(executionId)).filter((e) => e.type === 'StateResumed').map((e) => e.state);
     expect(new Set(resumedAt)).toEqual(new Set(['Environments', 'Batches', 'Switch']));
+  });
+
+  it('a callback task with a TimeoutSecondsPath keeps its deadline across a restart: it times out when first due, not a whole timeout after the restart', async () => {
+    const definition = {
+      StartAt: 'Hold',
+      States: {
+        Hold: callbackTask('Hold', { TimeoutSeconds: undefined, TimeoutSecondsPath: '$.seconds', ResultPath: null, Catch: [{ ErrorEquals: ['States.Timeout'], ResultPath: '$.held', Next: 'TimedOut' }], End: true }),
+        TimedOut: { Type: 'Pass', End: true },
+      },
+    };
+    const tokens: string[] = [];
+    const functions: Record<string, LocalFunction> = {
+      Hold: async (payload) => {
+        tokens.push(String(payload.token));
+        return {};
+      },
+    };
+    let executor = executorFor(definition, functions);
+    const startedAt = Date.now();
+    const { executionId } = await executor.startExecution('m', `run-${++counter}`, { seconds: 6 });
+    await until('the token', () => tokens[0]);
+    await executor.close();
+    // Down for most of the timeout: the resumed task must not wait another 6 seconds from here.
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    executor = executorFor(definition, functions);
+    const resumedAt = Date.now();
+    expect(await executor.resumeAll()).toEqual([executionId]);
+    const record = await ended(executor, executionId);
+    expect(record.status).toBe('SUCCEEDED');
+    expect(tokens.every((token) => token === tokens[0])).toBe(true);
+    const timedOutAt = Date.parse((await executor.history(executionId)).find((e) => e.type === 'CaughtError')!.at);
+    // Not before it was due, and before a deadline counted again from the restart could be.
+    expect(timedOutAt).toBeGreaterThanOrEqual(startedAt + 6000);
+    expect(timedOutAt).toBeLessThan(resumedAt + 6000);
   });
 
   it('retries already made survive a restart: MaxAttempts is not counted again from zero', async () => {

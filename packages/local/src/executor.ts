@@ -135,7 +135,7 @@ export function createLocalExecutor(options: LocalExecutorOptions) {
   for (const [machine, definition] of Object.entries(machines)) {
     validateDefinition(definition, functionNameOf, machine);
     for (const [name, state] of tasksOf(definition)) {
-      if (!state.TimeoutSeconds) throw new ConfigurationError(`${machine}: task ${name} has no TimeoutSeconds`);
+      if (!state.TimeoutSeconds && !state.TimeoutSecondsPath) throw new ConfigurationError(`${machine}: task ${name} has no TimeoutSeconds or TimeoutSecondsPath`);
     }
   }
 

@@ -20,8 +20,8 @@ import {
  *
  * Semantics follow the AWS documentation where safety depends on them (test/conformance proves
  * each): a failed Map iteration fails the Map and no further iteration starts; Retry and Catch
- * apply to a Map as a whole; TimeoutSeconds and HeartbeatSeconds end a task with States.Timeout and
- * States.HeartbeatTimeout; a path that selects nothing is States.Runtime, which States.ALL does not
+ * apply to a Map as a whole; TimeoutSeconds (or TimeoutSecondsPath, read from the task's effective
+ * input) and HeartbeatSeconds end a task with States.Timeout and States.HeartbeatTimeout; a path that selects nothing is States.Runtime, which States.ALL does not
  * catch. Supported: Task (a Lambda function ARN, or `lambda:invoke.waitForTaskToken`), Choice, Map
  * (inline), Wait, Pass, Succeed, Fail. Anything else is refused when the definition is loaded.
  */
@@ -67,6 +67,7 @@ export interface State {
   ItemProcessor?: Definition;
   Iterator?: Definition;
   TimeoutSeconds?: number;
+  TimeoutSecondsPath?: string;
   HeartbeatSeconds?: number;
   Retry?: Retrier[];
   Catch?: Catcher[];
@@ -222,7 +223,10 @@ export function validateDefinition(definition: Definition, functionName: (arn: s
     if (!['Choice', 'Succeed', 'Fail'].includes(state.Type) && !state.Next && !state.End) {
       throw new UnsupportedDefinitionError(`${at}: needs Next or End`);
     }
-    for (const field of ['InputPath', 'OutputPath', 'ResultPath', 'ItemsPath', 'SecondsPath', 'TimestampPath', 'ErrorPath', 'CausePath'] as const) {
+    if (state.TimeoutSeconds !== undefined && state.TimeoutSecondsPath !== undefined) {
+      throw new UnsupportedDefinitionError(`${at}: give TimeoutSeconds or TimeoutSecondsPath, not both`);
+    }
+    for (const field of ['InputPath', 'OutputPath', 'ResultPath', 'ItemsPath', 'SecondsPath', 'TimestampPath', 'ErrorPath', 'CausePath', 'TimeoutSecondsPath'] as const) {
       const path = state[field];
       if (typeof path === 'string') parsePath(path);
     }
@@ -438,6 +442,11 @@ export async function interpret(
     const { startedAt, token } = position.task;
     const context = contextFor(name, startedAt, token ? { Task: { Token: token } } : {});
     const parameters = state.Parameters !== undefined ? renderTemplate(state.Parameters, effective, context, 'Parameters') : effective;
+    // Read from the same input at every resume, so a task resumed after a crash keeps its deadline.
+    const timeoutSeconds = state.TimeoutSecondsPath !== undefined ? select(state.TimeoutSecondsPath, effective, context, 'TimeoutSecondsPath') : state.TimeoutSeconds;
+    if (timeoutSeconds !== undefined && (typeof timeoutSeconds !== 'number' || !Number.isInteger(timeoutSeconds) || timeoutSeconds < 1)) {
+      throw new StatesError('States.Runtime', `TimeoutSecondsPath '${state.TimeoutSecondsPath}' must select a positive whole number of seconds, not ${JSON.stringify(timeoutSeconds)}`);
+    }
 
     return new Promise<Json>((resolve, reject) => {
       const timers = new AbortController();
@@ -459,9 +468,9 @@ export async function interpret(
         sleepUntil(at, hooks.now, signal).then(() => fail(error), () => {});
       if (frameSignal.aborted) return onAbort();
       frameSignal.addEventListener('abort', onAbort, { once: true });
-      if (state.TimeoutSeconds !== undefined) {
-        const timeout = new StatesError('States.Timeout', `${name} ran longer than its TimeoutSeconds (${state.TimeoutSeconds})`);
-        void failAt(startedAt + state.TimeoutSeconds * 1000, timers.signal, timeout);
+      if (timeoutSeconds !== undefined) {
+        const timeout = new StatesError('States.Timeout', `${name} ran longer than its ${state.TimeoutSecondsPath === undefined ? 'TimeoutSeconds' : 'TimeoutSecondsPath'} (${timeoutSeconds})`);
+        void failAt(startedAt + timeoutSeconds * 1000, timers.signal, timeout);
       }
       if (!callback) {
         hooks.invoke(hooks.functionName(state.Resource!), parameters).then((output) => settle(() => resolve(output)), fail);
