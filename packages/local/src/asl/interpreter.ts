@@ -21,9 +21,10 @@ import {
  * Semantics follow the AWS documentation where safety depends on them (test/conformance proves
  * each): a failed Map iteration fails the Map and no further iteration starts; Retry and Catch
  * apply to a Map as a whole; TimeoutSeconds (or TimeoutSecondsPath, read from the task's effective
- * input) and HeartbeatSeconds end a task with States.Timeout and States.HeartbeatTimeout; a path that selects nothing is States.Runtime, which States.ALL does not
- * catch. Supported: Task (a Lambda function ARN, or `lambda:invoke.waitForTaskToken`), Choice, Map
- * (inline), Wait, Pass, Succeed, Fail. Anything else is refused when the definition is loaded.
+ * input) and HeartbeatSeconds end a task with States.Timeout and States.HeartbeatTimeout; a path
+ * that selects nothing is States.Runtime, which States.ALL does not catch. Supported: Task (a Lambda
+ * function ARN, or `lambda:invoke.waitForTaskToken`), Choice, Map (inline), Wait, Pass, Succeed,
+ * Fail. Anything else is refused when the definition is loaded.
  */
 
 export type { Json } from './paths.ts';
