@@ -43,11 +43,31 @@ describe('statemachines/release.asl.json', () => {
     }
   });
 
-  it('gives every Task a TimeoutSeconds and never uses a non-deterministic intrinsic', () => {
+  it('gives every Task a TimeoutSeconds (the timed pause its TimeoutSecondsPath) and never uses a non-deterministic intrinsic', () => {
     // Node timers cap at about 24.8 days; the local executor would fire a longer timeout at once.
-    for (const [name, state] of tasks) expect(state.TimeoutSeconds, name).toBeGreaterThan(0);
-    for (const [name, state] of tasks) expect(state.TimeoutSeconds, name).toBeLessThanOrEqual(2_147_483);
+    for (const [name, state] of tasks.filter(([taskName]) => taskName !== 'TimedPause')) {
+      expect(state.TimeoutSeconds, name).toBeGreaterThan(0);
+      expect(state.TimeoutSeconds, name).toBeLessThanOrEqual(2_147_483);
+    }
     expect(text).not.toMatch(/States\.UUID|States\.Hash/);
+  });
+
+  it('holds a timed pause on a callback token until the time Watch answered, then asks Watch again: a promote completes the token at once', () => {
+    const byName = Object.fromEntries(states) as Record<string, State>;
+    const timed = byName.TimedPause!;
+    // One or the other: Step Functions refuses a task with both.
+    expect(timed.TimeoutSeconds).toBeUndefined();
+    expect(timed).toMatchObject({
+      Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
+      Parameters: { FunctionName: byName.Pause!.Parameters.FunctionName },
+      TimeoutSecondsPath: '$.watched.seconds',
+      Catch: [{ ErrorEquals: ['States.Timeout'], Next: 'Watch' }],
+      Next: byName.Pause!.Next,
+    });
+    expect(byName.WatchNext!.Choices).toContainEqual({ Variable: '$.watched.next', StringEquals: 'timed-pause', Next: 'TimedPause' });
+    // The pause for a person keeps its fixed backstop and no catch: past it the switched hosts go back.
+    expect(byName.Pause!.TimeoutSeconds).toBeGreaterThan(0);
+    expect(byName.Pause!.Catch).toBeUndefined();
   });
 
   it('retries and catches only error names the core declares, retrying only retryable ones', () => {
@@ -70,7 +90,7 @@ describe('statemachines/release.asl.json', () => {
 
   it('waits on hosts and people with callback tasks whose payload carries the token', () => {
     const callbacks = tasks.filter(([, s]) => s.Resource === 'arn:aws:states:::lambda:invoke.waitForTaskToken');
-    expect(callbacks.map(([name]) => name).sort()).toEqual(['AwaitApproval', 'Distribute', 'EnterEnvironment', 'Pause', 'Prune', 'RevertBatch', 'SwitchBatch']);
+    expect(callbacks.map(([name]) => name).sort()).toEqual(['AwaitApproval', 'Distribute', 'EnterEnvironment', 'Pause', 'Prune', 'RevertBatch', 'SwitchBatch', 'TimedPause']);
     for (const [, state] of callbacks) expect(state.Parameters.Payload['taskToken.$']).toBe('$$.Task.Token');
   });
 
@@ -143,6 +163,6 @@ describe('statemachines/rollback.asl.json', async () => {
     expect(names).not.toContain('Distribute');
     expect(names).not.toContain('Prune');
     expect(names).toEqual(expect.arrayContaining(['SwitchBatch', 'AwaitApproval', 'RevertBatch', 'FailEnvironment', 'Finalize']));
-    for (const [name, state] of rollbackStates.filter(([, s]) => s.Type === 'Task')) expect(state.TimeoutSeconds, name).toBeGreaterThan(0);
+    for (const [name, state] of rollbackStates.filter(([, s]) => s.Type === 'Task')) expect(state.TimeoutSeconds ?? state.TimeoutSecondsPath, name).toBeTruthy();
   });
 });

@@ -5,8 +5,8 @@ import {
   ForbiddenError,
   historyEventsOf,
   planEnvironment,
-  promoteCheckSeconds,
   ReleaseEndedError,
+  type ReleaseStore,
   summarizePlan,
 } from '@slipway/core';
 import { describe, expect, it } from 'vitest';
@@ -126,16 +126,17 @@ const deployer = { name: 'dev@example.com', role: 'deployer' as const };
 const approver = { name: 'lead@example.com', role: 'approver' as const };
 
 describe('the history a plan may use', () => {
-  it('counts each probe and each look of a timed pause, and a timed pause looks for a promote at most 50 times', () => {
+  it('counts each probe and each round of a timed pause; without an analysis a timed pause is one round however long it lasts', () => {
     const batches = [hosts(1), hosts(1)];
     const plain = historyEventsOf({ batches, bakeSeconds: 0 }, undefined);
     expect(plain).toBe(54);
     expect(historyEventsOf({ batches, bakeSeconds: 60 }, undefined)).toBe(plain + 2 * 9);
     expect(historyEventsOf({ batches, bakeSeconds: 60 }, 10)).toBe(plain + 2 * (9 + 5 * 10));
-    expect(promoteCheckSeconds(60)).toBe(10);
-    expect(promoteCheckSeconds(86_400)).toBe(1728);
+    // Nothing looks for a promote: it completes the TimedPause task's token.
     const dayLong = historyEventsOf({ batches, bakeSeconds: 0, pauses: [{ afterBatch: 0, step: 1, seconds: 86_400 }] }, undefined);
-    expect(dayLong).toBe(plain + 9 + 49 * 10);
+    expect(dayLong).toBe(plain + 9 + 13);
+    const probedHour = historyEventsOf({ batches, bakeSeconds: 0, pauses: [{ afterBatch: 0, step: 1, seconds: 3600 }] }, 60);
+    expect(probedHour).toBe(plain + 9 + 60 * 13);
   });
 
   it('Prepare refuses, before any host is touched, an analysis that would probe more often than the history holds', async () => {
@@ -225,10 +226,26 @@ describe('a pause for a person', () => {
   });
 });
 
+/**
+ * One round of a timed pause as the ASL runs it: the TimedPause task stores its token, then either
+ * a promote completes it, or its timeout (Watch's `seconds`, at `until`) sends the workflow back to
+ * Watch, the token then dead.
+ */
+async function timedPauseTask(t: TestSlipway, id: string, batchIndex: number, taskToken: string) {
+  await t.stages.pause({ taskToken, releaseId: id, environment: 'production', batchIndex });
+}
+function timedOut(t: TestSlipway, taskToken: string, until: string) {
+  t.workflow.expireToken(taskToken);
+  t.clock.set(until);
+}
+const eventsOf = async (t: TestSlipway, id: string, type: string) => (await t.store.listEvents(id)).filter((e) => e.type === type);
+
 describe('a timed pause', () => {
-  it('bakes, then says paused until its end, then goes on by itself; a promote ends it early', async () => {
+  const twoTimedPauses = canary([{ hosts: 1 }, { pause: { seconds: 600 } }, { hosts: 2 }, { pause: { seconds: 600 } }, { hosts: '100%' }]);
+
+  it('bakes, then holds the pause on a callback token until its end; the task\'s timeout brings Watch back, which goes on by itself', async () => {
     const t = createTestSlipway();
-    const id = await entered(t, { strategy: canary([{ hosts: 1 }, { pause: { seconds: 600 } }, { hosts: 2 }, { pause: { seconds: 600 } }, { hosts: '100%' }]), bakeSeconds: 60 });
+    const id = await entered(t, { strategy: twoTimedPauses, bakeSeconds: 60 });
     const start = t.clock.now().getTime();
     await switched(t, id, 0);
     const baking = await t.stages.watch({ releaseId: id, environment: 'production', batchIndex: 0 });
@@ -236,22 +253,183 @@ describe('a timed pause', () => {
     expect((await t.store.getRelease(id))!.status).toBe('switching');
     t.clock.set(baking.until);
     const pausing = await t.stages.watch({ releaseId: id, environment: 'production', batchIndex: 0 });
-    expect(pausing.next).toBe('wait');
+    // The whole pause in one task: no look for a promote in between.
+    expect(pausing).toEqual({ next: 'timed-pause', until: new Date(start + 660_000).toISOString(), seconds: 600 });
+    await timedPauseTask(t, id, 0, 'timed-1');
+    expect(t.workflow.outcomeOf('timed-1')).toBeUndefined();
     const view = await t.slipway.releases.view(id);
     expect(view.status).toBe('paused');
     expect(view.pause).toMatchObject({ environment: 'production', step: 1, resumeAt: new Date(start + 660_000).toISOString() });
-    expect(await watched(t, id, 0)).toMatchObject({ next: 'done' });
-    expect(t.clock.now().getTime()).toBe(start + 660_000);
-    expect((await t.store.getRelease(id))!.status).toBe('switching');
+    // The lease lasts the pause out.
+    expect(Date.parse((await t.store.getLock('shop', 'production'))!.leaseUntil)).toBeGreaterThan(start + 660_000);
 
+    timedOut(t, 'timed-1', pausing.until);
+    expect(await t.stages.watch({ releaseId: id, environment: 'production', batchIndex: 0 })).toMatchObject({ next: 'done' });
+    expect((await t.store.getRelease(id))!.status).toBe('switching');
+    expect(await eventsOf(t, id, 'release.paused')).toHaveLength(1);
+    expect(await eventsOf(t, id, 'release.resumed')).toHaveLength(1);
+    expect(await eventsOf(t, id, 'release.promoted')).toHaveLength(0);
+  });
+
+  it('a promote ends it at once: the waiting task\'s token completes without the clock moving, recorded once', async () => {
+    const t = createTestSlipway();
+    const id = await entered(t, { strategy: twoTimedPauses });
+    await switched(t, id, 0);
+    expect(await watched(t, id, 0)).toMatchObject({ next: 'timed-pause', seconds: 600 });
+    await timedPauseTask(t, id, 0, 'timed-1');
+    const pausedAt = t.clock.now().toISOString();
+    expect(await t.slipway.releases.promote(id, {}, deployer)).toEqual({ id, status: 'switching' });
+    expect(t.workflow.outcomeOf('timed-1')).toMatchObject({ kind: 'success' });
+    expect(t.clock.now().toISOString()).toBe(pausedAt);
+    expect((await t.slipway.releases.view(id)).pause).toBeUndefined();
+    // A retried Watch (its answer lost) says done, and records nothing more.
+    expect(await t.stages.watch({ releaseId: id, environment: 'production', batchIndex: 0 })).toMatchObject({ next: 'done' });
+    expect(await eventsOf(t, id, 'release.promoted')).toHaveLength(1);
+    expect(await eventsOf(t, id, 'release.resumed')).toHaveLength(0);
+    expect(t.workflow.outcomes.filter((outcome) => outcome.token.startsWith('timed-'))).toHaveLength(1);
+  });
+
+  it('two promotes at once: one goes on, the other is refused; one event, one audit entry, one answer to the task', async () => {
+    const t = createTestSlipway();
+    const id = await entered(t, { strategy: twoTimedPauses });
+    await switched(t, id, 0);
+    await watched(t, id, 0);
+    await timedPauseTask(t, id, 0, 'timed-1');
+    const results = await Promise.allSettled([
+      t.slipway.releases.promote(id, {}, deployer),
+      t.slipway.releases.promote(id, { full: true }, approver),
+    ]);
+    const fulfilled = results.filter((result) => result.status === 'fulfilled');
+    const rejected = results.filter((result): result is PromiseRejectedResult => result.status === 'rejected');
+    expect(fulfilled).toHaveLength(1);
+    expect(rejected).toHaveLength(1);
+    expect(rejected[0]!.reason).toBeInstanceOf(ConflictError);
+    expect((rejected[0]!.reason as Error).message).toMatch(/ended a moment ago.*nothing to promote/);
+    expect(await eventsOf(t, id, 'release.promoted')).toHaveLength(1);
+    expect((await t.slipway.audit.list({})).items.filter((entry) => entry.action === 'release.promoted')).toHaveLength(1);
+    expect(t.workflow.outcomes.filter((outcome) => outcome.token === 'timed-1')).toHaveLength(1);
+    // The loser's `full` (if it was the loser) skips nothing: only the promote that went on counts.
+    const won = (await eventsOf(t, id, 'release.promoted'))[0]!;
     await switched(t, id, 1);
-    t.clock.set((await t.stages.watch({ releaseId: id, environment: 'production', batchIndex: 1 })).until);
-    await t.stages.watch({ releaseId: id, environment: 'production', batchIndex: 1 });
-    expect((await t.store.getRelease(id))!.status).toBe('paused');
-    const promotedAt = t.clock.now().getTime();
+    expect((await watched(t, id, 1)).next).toBe(won.data?.full ? 'done' : 'timed-pause');
+  });
+
+  it('a promote racing the timer: the end of the pause settles it between the promote\'s look and its write, so the promote is refused and records nothing', async () => {
+    // Holds the first settling write of the pause step (the promote's) until the test lets it go.
+    const signal = () => {
+      let resolve!: () => void;
+      const promise = new Promise<void>((done) => (resolve = done));
+      return { promise, resolve };
+    };
+    const held = { arrived: signal(), go: signal(), once: true };
+    const holding = (store: ReleaseStore): ReleaseStore =>
+      new Proxy(store, {
+        get(target, property, receiver) {
+          if (property !== 'completeStep') return Reflect.get(target, property, receiver) as unknown;
+          return async (...args: Parameters<ReleaseStore['completeStep']>) => {
+            if (held.once && args[1].startsWith('pause#')) {
+              held.once = false;
+              held.arrived.resolve();
+              await held.go.promise;
+            }
+            return target.completeStep(...args);
+          };
+        },
+      });
+    const t = createTestSlipway({ storeSeenBy: holding });
+    const id = await entered(t, { strategy: twoTimedPauses });
+    await switched(t, id, 0);
+    const pausing = await watched(t, id, 0);
+    await timedPauseTask(t, id, 0, 'timed-1');
+    const promoting = t.slipway.releases.promote(id, {}, deployer);
+    promoting.catch(() => undefined);
+    await Promise.race([held.arrived.promise, promoting.then(() => Promise.reject(new Error('the promote went on without settling the pause step')))]);
+    // The promote saw the release paused; now the pause's time is up and its task times out.
+    timedOut(t, 'timed-1', pausing.until);
+    expect(await t.stages.watch({ releaseId: id, environment: 'production', batchIndex: 0 })).toMatchObject({ next: 'done' });
+    held.go.resolve();
+    await expect(promoting).rejects.toThrow(ConflictError);
+    expect(await eventsOf(t, id, 'release.resumed')).toHaveLength(1);
+    expect(await eventsOf(t, id, 'release.promoted')).toHaveLength(0);
+    expect((await t.slipway.audit.list({})).items.filter((entry) => entry.action === 'release.promoted')).toHaveLength(0);
+    expect((await t.store.getRelease(id))!.status).toBe('switching');
+  });
+
+  it('a promote that settles the pause just before its timeout: the timed-out task\'s Watch goes on without a second record', async () => {
+    const t = createTestSlipway();
+    const id = await entered(t, { strategy: twoTimedPauses });
+    await switched(t, id, 0);
+    const pausing = await watched(t, id, 0);
+    await timedPauseTask(t, id, 0, 'timed-1');
+    t.clock.set(new Date(Date.parse(pausing.until) - 1).toISOString());
     await t.slipway.releases.promote(id, {}, deployer);
-    expect(await watched(t, id, 1, 1)).toMatchObject({ next: 'done' });
-    expect(t.clock.now().getTime() - promotedAt).toBeLessThanOrEqual(10_000);
+    timedOut(t, 'timed-1', pausing.until);
+    expect(await t.stages.watch({ releaseId: id, environment: 'production', batchIndex: 0 })).toMatchObject({ next: 'done' });
+    expect(await eventsOf(t, id, 'release.promoted')).toHaveLength(1);
+    expect(await eventsOf(t, id, 'release.resumed')).toHaveLength(0);
+  });
+
+  it('a promote between two rounds (the old token dead, the next not stored yet) reaches the next round\'s task', async () => {
+    const analysis = { http: { url: 'https://shop.example.com/health' }, intervalSeconds: 10 };
+    const t = createTestSlipway({ analysis: { http: { get: async () => ({ status: 200 }) } } });
+    const id = await entered(t, { strategy: twoTimedPauses, analysis });
+    await switched(t, id, 0);
+    const first = await watched(t, id, 0);
+    // With an analysis each round lasts until the next probe.
+    expect(first).toMatchObject({ next: 'timed-pause', seconds: 10 });
+    await timedPauseTask(t, id, 0, 'round-1');
+    timedOut(t, 'round-1', first.until);
+    expect(await t.stages.watch({ releaseId: id, environment: 'production', batchIndex: 0 })).toMatchObject({ next: 'timed-pause', seconds: 10 });
+    // The promote settles the step, which still holds round 1's dead token.
+    await t.slipway.releases.promote(id, {}, deployer);
+    await timedPauseTask(t, id, 0, 'round-2');
+    expect(t.workflow.outcomeOf('round-2')).toMatchObject({ kind: 'success' });
+    expect(await eventsOf(t, id, 'release.paused')).toHaveLength(1);
+    expect(t.mailer.sent.filter((mail) => mail.subject.includes('paused'))).toHaveLength(1);
+    expect(await eventsOf(t, id, 'release.promoted')).toHaveLength(1);
+    expect(await eventsOf(t, id, 'analysis.probe')).toHaveLength(2);
+  });
+
+  it('a task resumed on the same token after a restart holds the pause again silently, and a promote then answers it once', async () => {
+    const t = createTestSlipway();
+    const id = await entered(t, { strategy: twoTimedPauses });
+    await switched(t, id, 0);
+    const pausing = await watched(t, id, 0);
+    await timedPauseTask(t, id, 0, 'timed-1');
+    // The executor restarts and calls the function again on the same token (Lambda is at least once too).
+    await timedPauseTask(t, id, 0, 'timed-1');
+    expect(await eventsOf(t, id, 'release.paused')).toHaveLength(1);
+    expect((await t.slipway.releases.view(id)).pause).toMatchObject({ resumeAt: pausing.until });
+    await t.slipway.releases.promote(id, {}, deployer);
+    expect(t.workflow.outcomeOf('timed-1')).toMatchObject({ kind: 'success' });
+    // Once more after the promote (the answer raced the restart): no error, nothing recorded.
+    await timedPauseTask(t, id, 0, 'timed-1');
+    expect(t.workflow.outcomes.filter((outcome) => outcome.token === 'timed-1')).toHaveLength(1);
+    expect(await eventsOf(t, id, 'release.promoted')).toHaveLength(1);
+  });
+
+  it('a TimedPause task that starts after the pause\'s end goes on at once, resumed once', async () => {
+    const t = createTestSlipway();
+    const id = await entered(t, { strategy: twoTimedPauses });
+    await switched(t, id, 0);
+    const pausing = await watched(t, id, 0);
+    t.clock.set(pausing.until);
+    await timedPauseTask(t, id, 0, 'late');
+    expect(t.workflow.outcomeOf('late')).toMatchObject({ kind: 'success' });
+    expect((await t.store.getRelease(id))!.status).toBe('switching');
+    expect(await eventsOf(t, id, 'release.resumed')).toHaveLength(0);
+    expect(await eventsOf(t, id, 'release.paused')).toHaveLength(0);
+  });
+
+  it('a cancel while timed-paused fails the waiting task at once', async () => {
+    const t = createTestSlipway();
+    const id = await entered(t, { strategy: twoTimedPauses });
+    await switched(t, id, 0);
+    await watched(t, id, 0);
+    await timedPauseTask(t, id, 0, 'timed-1');
+    await t.slipway.releases.cancel(id, deployer);
+    expect(t.workflow.outcomeOf('timed-1')).toMatchObject({ kind: 'failure', error: ReleaseEndedError.name });
+    await expect(t.slipway.releases.promote(id, {}, deployer)).rejects.toThrow(ConflictError);
   });
 });
 

@@ -76,19 +76,17 @@ const EVENTS_PER_BATCH = 27;
  */
 const EVENTS_PER_WATCHED_BATCH = 9;
 const EVENTS_PER_WATCH_ROUND = 10;
-/** A timed pause without probes looks for a promote at most this many times (a Wait cannot be cut short). */
-export const TIMED_PAUSE_LOOKS = 50;
-/** ...and at least this often, for short pauses. */
-export const PROMOTE_CHECK_SECONDS = 10;
-
-/** How long a timed pause without probes waits between looks for a promote. */
-export function promoteCheckSeconds(pauseSeconds: number): number {
-  return Math.max(PROMOTE_CHECK_SECONDS, Math.ceil(pauseSeconds / TIMED_PAUSE_LOOKS));
-}
+/**
+ * One round of a timed pause: the TimedPause callback task (entered, scheduled, started, submitted,
+ * timed out, exited), then Watch and WatchNext again. Without an analysis a timed pause is one round
+ * however long it lasts (a promote completes the task's token, nothing looks for it); with one, a
+ * round per probe.
+ */
+const EVENTS_PER_PAUSE_ROUND = 13;
 
 /**
  * About how many history events switching (and, after a failure, reverting) one environment costs:
- * each batch, each watched batch's loop, each probe of its analysis and each look of a timed pause.
+ * each batch, each watched batch's loop, each probe of its analysis and each round of a timed pause.
  * An estimate on the safe side, for Prepare to refuse a plan the execution could not hold.
  */
 export function historyEventsOf(plan: Pick<EnvironmentPlan, 'batches' | 'pauses' | 'bakeSeconds'>, intervalSeconds: number | undefined): number {
@@ -99,8 +97,8 @@ export function historyEventsOf(plan: Pick<EnvironmentPlan, 'batches' | 'pauses'
     if (plan.bakeSeconds === 0 && !pause) return;
     const bake = intervalSeconds ? rounds(plan.bakeSeconds, intervalSeconds) : rounds(plan.bakeSeconds, plan.bakeSeconds);
     const seconds = pause?.seconds ?? 0;
-    const paused = intervalSeconds ? rounds(seconds, intervalSeconds) : rounds(seconds, promoteCheckSeconds(seconds));
-    events += EVENTS_PER_WATCHED_BATCH + Math.max(0, bake + paused - 1) * EVENTS_PER_WATCH_ROUND;
+    const paused = intervalSeconds ? rounds(seconds, intervalSeconds) : rounds(seconds, seconds);
+    events += EVENTS_PER_WATCHED_BATCH + Math.max(0, bake - 1) * EVENTS_PER_WATCH_ROUND + paused * EVENTS_PER_PAUSE_ROUND;
   });
   return events;
 }

@@ -11,7 +11,7 @@ import type { EnvironmentLiveStore, EventStore, ExecutionKind, LockStore, Page, 
 import { OPEN_LOCK_LEASE_SECONDS } from './stages/environment-line.ts';
 import { assertTransition, type EnvironmentState, type HostState, type HostStepSummary, type HostSummary, isTerminal, type Release, type ReleaseEvent } from './release.ts';
 import { EnvironmentName, ListReleasesQuery, OpenReleaseRequest, parse, PromoteRequest, ReleaseId, RollbackRequest } from './schemas.ts';
-import { FULL_PROMOTION_KEY, stepKey } from './stages/context.ts';
+import { FULL_PROMOTION_KEY } from './stages/context.ts';
 
 /** The ports of the release table the release service uses. */
 export type ReleaseServiceStore = ReleaseRecordStore &
@@ -159,8 +159,8 @@ export function createReleaseService(deps: ReleaseDeps) {
   }
 
   /**
-   * A cancelled release stops waiting at its pause: the Pause task fails at once, and the workflow
-   * goes on to put back every host it switched (a timed pause notices at its next look).
+   * A cancelled release stops waiting at its pause: the Pause (or TimedPause) task fails at once, and
+   * the workflow goes on to put back every host it switched.
    */
   async function endPauses(release: Release, why: string) {
     const pause = await runningPause(release.id);
@@ -213,9 +213,11 @@ export function createReleaseService(deps: ReleaseDeps) {
 
   return {
     /**
-     * Goes on from a canary's pause: the waiting Pause task completes (a timed pause ends at its
-     * next look), the release switches on. `full` skips every pause still ahead. Recorded in the
-     * release's events and the audit log.
+     * Goes on from a canary's pause, at once: the waiting Pause (or TimedPause) task completes, the
+     * release switches on. `full` skips every pause still ahead. Recorded in the release's events and
+     * the audit log. Exactly once: the pause step is settled by one conditional write, which a
+     * second promote, the end of a timed pause and a cancel race for; only the call that settles it
+     * goes on (and records), the others are told the pause already ended.
      */
     async promote(id: string, body: unknown, actor: Principal): Promise<Pick<Release, 'id' | 'status'>> {
       const releaseId = parse(ReleaseId, id, 'release id');
@@ -227,16 +229,22 @@ export function createReleaseService(deps: ReleaseDeps) {
         throw new ConflictError(`release ${releaseId} is ${release.status}, not paused, so there is nothing to promote; promote it while it says paused`);
       }
       const at = clock.now().toISOString();
-      const promotion = (key: string): StepRecord => ({ releaseId, key, kind: 'promote', environment: pause.environment, hosts: [], state: 'succeeded', createdAt: at, updatedAt: at });
-      // The marks first: a Pause or Watch stage looking now finds them whatever happens next.
-      await store.startStep({ ...promotion(stepKey('promote', pause.environment, pause.batchIndex)), batchIndex: pause.batchIndex ?? 0 });
-      if (request.full) await store.startStep(promotion(FULL_PROMOTION_KEY));
       const batch = (pause.batchIndex ?? 0) + 1;
+      const { settled, step } = await store.completeStep(releaseId, pause.key, { status: 'succeeded', output: {} }, at);
+      if (!settled) {
+        const how = step.state === 'failed' ? 'the release was cancelled' : 'promoted by someone else, or its time was up';
+        throw new ConflictError(
+          `release ${releaseId}'s pause in ${pause.environment} after batch ${batch} ended a moment ago (${how}), so there is nothing to promote; read the release to see where it is`,
+        );
+      }
+      // Before the task hears: the next pause looks for it once the workflow gets there.
+      if (request.full) {
+        await store.startStep({ releaseId, key: FULL_PROMOTION_KEY, kind: 'promote', environment: pause.environment, hosts: [], state: 'succeeded', createdAt: at, updatedAt: at });
+      }
       const details = { environment: pause.environment, step: pause.canaryStep ?? 0, batch, full: request.full };
       await record(releaseId, 'release.promoted', actor.name, details);
       await deps.audit.record('release.promoted', actor.name, `releases/${releaseId}`, { app: release.app, version: release.version, ...details });
-      const { settled, step } = await store.completeStep(releaseId, pause.key, { status: 'succeeded', output: {} }, at);
-      if (settled) await tellTask(step.taskToken, (token) => workflow.sendTaskSuccess(token, {}));
+      await tellTask(step.taskToken, (token) => workflow.sendTaskSuccess(token, {}));
       // Back to switching at once (the workflow would say so at its next batch anyway).
       const env = (await store.getEnvironmentStates(releaseId)).find((state) => state.environment === pause.environment);
       if (env?.status === 'paused') {

@@ -146,7 +146,9 @@ export const STAGES = {
     retry: STANDARD_RETRY,
   }),
   Pause: stage({
-    summary: 'A canary\'s pause for a person: the task waits on its token until the release is promoted or cancelled.',
+    summary:
+      'A canary\'s pause: the task waits on its token until the release is promoted or cancelled, or (a timed\n' +
+      'pause) until its TimeoutSecondsPath runs out and Watch looks again.',
     input: BatchCallbackInput,
     method: 'pause',
     uses: ['releaseStore', 'taskCallbacks', 'mail'],
@@ -268,8 +270,8 @@ export const functionArnPlaceholder = (name: StageName) => `\${${name}FunctionAr
 
 const transition = (next: string | undefined) => (next === undefined ? { End: true } : { Next: next });
 const selected = (paths: Record<string, string>) => Object.fromEntries(Object.entries(paths).map(([field, path]) => [`${field}.$`, path]));
-/** Catch everything and carry on at `next` with the error at `resultPath`. */
-const catchAll = (resultPath: string, next: string) => [{ ErrorEquals: ['States.ALL'], ResultPath: resultPath, Next: next }];
+/** Catch `errors` (everything by default) and carry on at `next` with the error at `resultPath`. */
+const catchAll = (resultPath: string, next: string, errors = ['States.ALL']) => [{ ErrorEquals: errors, ResultPath: resultPath, Next: next }];
 /** The environment summary Prepare answers (PlanSummary), as each Map iteration holds it. */
 const environmentField = (field: keyof EnvironmentSummary) => `$.environment.${field}`;
 const planField = (field: keyof PlanSummary) => `$.plan.${field}`;
@@ -280,7 +282,11 @@ interface TaskOptions<N extends StageName> {
   resultPath: string | null;
   outputPath?: string;
   comment?: string;
-  catch?: { resultPath: string; next: string };
+  catch?: { resultPath: string; next: string; errors?: string[] };
+  /** A second state of the same stage needs its own name (the first is named after the stage). */
+  stateName?: string;
+  /** The timeout read from the state's input, in place of the stage's own (a timer that varies). */
+  timeoutSecondsPath?: string;
 }
 
 function task<N extends StageName>(name: N, options: TaskOptions<N>): Step {
@@ -292,10 +298,11 @@ function task<N extends StageName>(name: N, options: TaskOptions<N>): Step {
     throw new Error(`the ${name} state must hand its stage exactly its input: missing ${missing.join(', ') || 'none'}, unknown ${unknown.join(', ') || 'none'}`);
   }
   const parameters = selected(options.input);
+  const stateName = options.stateName ?? name;
   return (next) => ({
-    start: name,
+    start: stateName,
     states: {
-      [name]: {
+      [stateName]: {
         Type: 'Task',
         ...(options.comment ? { Comment: options.comment } : {}),
         ...(spec.callback
@@ -303,10 +310,10 @@ function task<N extends StageName>(name: N, options: TaskOptions<N>): Step {
           : { Resource: functionArnPlaceholder(name), Parameters: parameters }),
         ResultPath: options.resultPath,
         ...(options.outputPath ? { OutputPath: options.outputPath } : {}),
-        TimeoutSeconds: spec.timeoutSeconds,
+        ...(options.timeoutSecondsPath ? { TimeoutSecondsPath: options.timeoutSecondsPath } : { TimeoutSeconds: spec.timeoutSeconds }),
         ...(spec.heartbeatSeconds ? { HeartbeatSeconds: spec.heartbeatSeconds } : {}),
         Retry: spec.retry.map((retrier) => ({ ...retrier })),
-        ...(options.catch ? { Catch: catchAll(options.catch.resultPath, options.catch.next) } : {}),
+        ...(options.catch ? { Catch: catchAll(options.catch.resultPath, options.catch.next, options.catch.errors) } : {}),
         ...transition(next),
       },
     },
@@ -393,8 +400,10 @@ const approvalGate = branch(
 
 /**
  * After a batch's switch, when the environment bakes or pauses: Watch answers when to ask it again
- * (the Wait is the bake, a timed pause, or the time to the next probe of the analysis), or that a
- * pause for a person comes next (the Pause task, a callback), or that the next batch may start.
+ * (the Wait is the bake, or the time to the next probe of the analysis), or that a pause comes next:
+ * for a person (the Pause task, a callback), or timed (the same callback with a timeout: a promote
+ * completes its token at once, and its timeout, the pause's end or the next probe, leads back to
+ * Watch), or that the next batch may start.
  */
 const watch: Step = branch('WatchRequired', { Variable: '$.watch', BooleanEquals: true }, (next) => {
   if (next === undefined) throw new Error('Watch needs a state to go to when the batch is done');
@@ -403,6 +412,15 @@ const watch: Step = branch('WatchRequired', { Variable: '$.watch', BooleanEquals
     input: batchInput,
     resultPath: null,
   })(next);
+  const timedPause = task('Pause', {
+    stateName: 'TimedPause',
+    comment:
+      'A timed pause: waits on its token for a promote (or a cancel) until $.watched.seconds run out (the pause\'s end, or the next probe of the analysis), then Watch looks again. A promote ends it at once, and no process of ours keeps the time: Step Functions times the task out.',
+    input: batchInput,
+    resultPath: null,
+    timeoutSecondsPath: '$.watched.seconds',
+    catch: { resultPath: '$.watched', next: 'Watch', errors: ['States.Timeout'] },
+  })(next);
   return withStates(
     task('Watch', { input: batchInput, resultPath: '$.watched' })('WatchNext'),
     state('WatchNext', {
@@ -410,11 +428,13 @@ const watch: Step = branch('WatchRequired', { Variable: '$.watch', BooleanEquals
       Choices: [
         { Variable: '$.watched.next', StringEquals: 'wait', Next: 'Bake' },
         { Variable: '$.watched.next', StringEquals: 'pause', Next: pause.start },
+        { Variable: '$.watched.next', StringEquals: 'timed-pause', Next: timedPause.start },
       ],
       Default: next,
     }),
-    state('Bake', { Type: 'Wait', Comment: 'The bake, a timed pause, or the time to the next probe: then Watch again.', TimestampPath: '$.watched.until', Next: 'Watch' }),
+    state('Bake', { Type: 'Wait', Comment: 'The bake, or the time to the next probe of the analysis: then Watch again.', TimestampPath: '$.watched.until', Next: 'Watch' }),
     pause,
+    timedPause,
   );
 });
 

@@ -1,6 +1,15 @@
 import { type ApprovalService, approvalStepKey } from './approvals.ts';
 import { type AnalysisSources, analysisFailureReason, probeAnalysis } from './analysis.ts';
-import { AnalysisFailedError, ApprovalRejectedError, ApprovalTimedOutError, NotFoundError, ReleaseEndedError, UnprocessableError, UnsafeArtifactError } from './errors.ts';
+import {
+  AnalysisFailedError,
+  ApprovalRejectedError,
+  ApprovalTimedOutError,
+  NotFoundError,
+  ReleaseEndedError,
+  StaleTaskTokenError,
+  UnprocessableError,
+  UnsafeArtifactError,
+} from './errors.ts';
 import type { Clock, IdGenerator } from './ids.ts';
 import type { Logger } from './logger.ts';
 import {
@@ -11,7 +20,6 @@ import {
   type PlannedPause,
   planEnvironment,
   type PlanSummary,
-  promoteCheckSeconds,
   summarizePlan,
 } from './plan.ts';
 import type {
@@ -81,11 +89,12 @@ const ARTIFACT_URL_TTL_SECONDS = 300;
 /** How many unreachable hosts a refusal names; the rest are counted. */
 const UNREACHABLE_NAMED = 10;
 
-/** What the Watch stage answers the state machine: wait until `until` and ask again, pause, or go on. */
-export interface WatchOutcome {
-  next: 'wait' | 'pause' | 'done';
-  until: string;
-}
+/**
+ * What the Watch stage answers the state machine: wait until `until` and ask again (a Wait state),
+ * pause for a person, pause for a while (a callback task that times out after `seconds`, at `until`,
+ * and asks again), or go on.
+ */
+export type WatchOutcome = { next: 'wait' | 'pause' | 'done'; until: string } | { next: 'timed-pause'; until: string; seconds: number };
 
 /** How long a pause for a person may wait (its task's backstop, as an approval gate's): its lease covers it. */
 const PERSON_PAUSE_SECONDS = 24 * 24 * 3600;
@@ -140,13 +149,17 @@ export function createReleaseStages(deps: StageDeps) {
     }
   }
 
-  /** Promoted past this batch's pause, or past every pause (`full`). */
-  async function isPromoted(releaseId: string, environment: string, batchIndex: number): Promise<boolean> {
-    const [one, all] = await Promise.all([
-      store.getStep(releaseId, stepKey('promote', environment, batchIndex)),
+  /**
+   * This batch's pause is over before its time, or skipped: its step settled (a promote settles it,
+   * and so does the end of a timed pause, each with one conditional write, so exactly one of them
+   * ends it), or a promote with `full` skips every pause still ahead.
+   */
+  async function pauseIsOver(releaseId: string, environment: string, batchIndex: number): Promise<boolean> {
+    const [step, all] = await Promise.all([
+      store.getStep(releaseId, stepKey('pause', environment, batchIndex)),
       store.getStep(releaseId, FULL_PROMOTION_KEY),
     ]);
-    return one !== undefined || all !== undefined;
+    return (step !== undefined && step.state !== 'running') || all !== undefined;
   }
 
   /**
@@ -404,9 +417,10 @@ export function createReleaseStages(deps: StageDeps) {
 
     /**
      * What follows a batch's switch, run again after each wait until it answers `pause` or `done`:
-     * the bake, then a timed pause (the release says `paused`; it goes on by itself, or when
-     * promoted), with the environment's analysis probed at each call through both. A manual pause
-     * answers `pause`: the Pause task waits for a person. When each phase ends is computed once.
+     * the bake, then a timed pause (`timed-pause`: the TimedPause task holds the pause on a token
+     * until its end or the next probe, and a promote completes that token at once), with the
+     * environment's analysis probed at each call through both. A manual pause answers `pause`: the
+     * Pause task waits for a person. When each phase ends is computed once.
      */
     async watch(input: { releaseId: string; environment: string; batchIndex: number }): Promise<WatchOutcome> {
       const release = await requireRunning(input.releaseId);
@@ -428,42 +442,46 @@ export function createReleaseStages(deps: StageDeps) {
         updatedAt: at.toISOString(),
       });
       const current = at.toISOString();
-      const promoted = pause ? await isPromoted(release.id, env.name, input.batchIndex) : false;
+      const over = pause ? await pauseIsOver(release.id, env.name, input.batchIndex) : false;
       const baking = current < step.until!;
       // A bake may last a day, longer than a lease: each look renews it past the bake's end.
       if (baking) await holdLock(release, env.name, Math.ceil((Date.parse(step.until!) - at.getTime()) / 1000) + LOCK_LEASE_SECONDS);
-      const timedPause = !baking && step.pauseUntil !== undefined && !promoted && current < step.pauseUntil;
+      const timedPause = !baking && step.pauseUntil !== undefined && !over && current < step.pauseUntil;
       if (env.analysis && (baking || timedPause)) await analyse(release, env.name, env.analysis, input.batchIndex);
       if (baking) return { next: 'wait', until: nextWake(at, step.until!, env.analysis?.intervalSeconds) };
       if (timedPause) {
-        await holdPause(release, env.name, input.batchIndex, pause!, { resumeAt: step.pauseUntil! });
-        // Promote cannot cut a Wait short: without probes the pause still looks for one this often.
-        const every = env.analysis?.intervalSeconds ?? promoteCheckSeconds(pause!.seconds!);
-        return { next: 'wait', until: nextWake(at, step.pauseUntil!, every) };
+        const until = nextWake(at, step.pauseUntil!, env.analysis?.intervalSeconds);
+        // Step Functions takes whole seconds, at least one: the task ends at `until` or just after.
+        return { next: 'timed-pause', until, seconds: Math.max(1, Math.ceil((Date.parse(until) - at.getTime()) / 1000)) };
       }
       if (step.pauseUntil !== undefined) await endPause(release.id, env.name, input.batchIndex);
-      if (pause && pause.seconds === undefined && !promoted) return { next: 'pause', until: current };
+      if (pause && pause.seconds === undefined && !over) return { next: 'pause', until: current };
       return { next: 'done', until: current };
     },
 
     /**
-     * The Pause callback task: a canary's pause for a person. The token waits in the pause step until
-     * someone promotes the release (or cancels it); a pause promoted before it got here ends at once.
+     * The Pause and TimedPause callback tasks: a canary's pause. The token waits in the pause step
+     * until someone promotes the release (or cancels it), or, for a timed pause, until the task's
+     * timeout sends the workflow back to Watch (each round of a timed pause hands the step a new
+     * token). A pause promoted, skipped or due before it got here ends at once. A promote that
+     * settles the step while this stores its token is answered either way: the promote sends to the
+     * token the step held when it settled it, and a token stored too late gets the step's outcome.
      */
     async pause(input: { taskToken: string; releaseId: string; environment: string; batchIndex: number }) {
       const release = await requireRunning(input.releaseId);
       const pause = (await environmentPlan(release.id, input.environment)).pauses?.find((p) => p.afterBatch === input.batchIndex);
-      if (!pause || (await isPromoted(release.id, input.environment, input.batchIndex))) {
+      const resumeAt = pause?.seconds === undefined ? undefined : (await store.getStep(release.id, stepKey('watch', input.environment, input.batchIndex)))?.pauseUntil;
+      const due = resumeAt !== undefined && now() >= resumeAt;
+      if (!pause || due || (await pauseIsOver(release.id, input.environment, input.batchIndex))) {
         await endPause(release.id, input.environment, input.batchIndex);
-        await workflow.sendTaskSuccess(input.taskToken, {});
+        await workflow.sendTaskSuccess(input.taskToken, {}).catch((error: unknown) => {
+          // A promote answered this very token already (the task resumed on it after a restart).
+          if (!(error instanceof StaleTaskTokenError)) throw error;
+        });
         return;
       }
-      await holdPause(release, input.environment, input.batchIndex, pause, { taskToken: input.taskToken });
-      // Promoted between the look above and the token being stored: the promote found no token.
-      if (await isPromoted(release.id, input.environment, input.batchIndex)) {
-        const { settled } = await store.completeStep(release.id, stepKey('pause', input.environment, input.batchIndex), { status: 'succeeded', output: {} }, now());
-        if (settled) await workflow.sendTaskSuccess(input.taskToken, {});
-      }
+      const timed = resumeAt ? { resumeAt } : {};
+      await holdPause(release, input.environment, input.batchIndex, pause, { taskToken: input.taskToken, ...timed });
     },
 
     /**
