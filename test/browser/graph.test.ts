@@ -208,7 +208,7 @@ describe('the release page as a graph', () => {
     expect(await timed.locator('.countdown').textContent()).toMatch(/^(9 min( \d+ s)?|10 min) left$/);
     expect(await stateOf(production.locator('[data-node="batch-2"]'))).toBe('pending');
 
-    // A timed pause looks for a promote every 12 s (a Wait cannot be cut short): the batch after it follows then.
+    // A promote ends the timed pause at once (it completes the TimedPause task's token): the batch after it follows.
     expect((await server.call('POST', `/v1/releases/${id}/promote`)).status).toBe(202);
     await reaches(timed, 'succeeded');
     expect(await timed.locator('.node-state').textContent()).toContain('promoted by admin');
