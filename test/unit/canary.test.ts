@@ -194,6 +194,19 @@ describe('a pause for a person', () => {
     expect(t.workflow.outcomeOf('pause-again')).toMatchObject({ kind: 'success' });
   });
 
+  it('two promotes at once: one goes on, the other is refused, and the promote is recorded once', async () => {
+    const t = createTestSlipway();
+    const id = await entered(t, { strategy: steps });
+    await switched(t, id, 0);
+    await watched(t, id, 0);
+    await t.stages.pause({ taskToken: 'pause-1', releaseId: id, environment: 'production', batchIndex: 0 });
+    const results = await Promise.allSettled([t.slipway.releases.promote(id, {}, deployer), t.slipway.releases.promote(id, {}, approver)]);
+    expect(results.map((result) => result.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect((await t.store.listEvents(id)).filter((e) => e.type === 'release.promoted')).toHaveLength(1);
+    expect((await t.slipway.audit.list({})).items.filter((entry) => entry.action === 'release.promoted')).toHaveLength(1);
+    expect(t.workflow.outcomes.filter((outcome) => outcome.token === 'pause-1')).toHaveLength(1);
+  });
+
   it('full skips every pause still ahead', async () => {
     const t = createTestSlipway();
     const id = await entered(t, { strategy: canary([{ hosts: 1 }, { pause: {} }, { hosts: 2 }, { pause: {} }, { hosts: '100%' }]) });
@@ -315,20 +328,20 @@ describe('a timed pause', () => {
   });
 
   it('a promote racing the timer: the end of the pause settles it between the promote\'s look and its write, so the promote is refused and records nothing', async () => {
-    // Holds the first settling write of the pause step (the promote's) until the test lets it go.
+    // Once armed, holds the next settling write of the pause step (the promote's) until the test lets it go.
     const signal = () => {
       let resolve!: () => void;
       const promise = new Promise<void>((done) => (resolve = done));
       return { promise, resolve };
     };
-    const held = { arrived: signal(), go: signal(), once: true };
+    const held = { arrived: signal(), go: signal(), armed: false };
     const holding = (store: ReleaseStore): ReleaseStore =>
       new Proxy(store, {
         get(target, property, receiver) {
           if (property !== 'completeStep') return Reflect.get(target, property, receiver) as unknown;
           return async (...args: Parameters<ReleaseStore['completeStep']>) => {
-            if (held.once && args[1].startsWith('pause#')) {
-              held.once = false;
+            if (held.armed && args[1].startsWith('pause#')) {
+              held.armed = false;
               held.arrived.resolve();
               await held.go.promise;
             }
@@ -341,6 +354,7 @@ describe('a timed pause', () => {
     await switched(t, id, 0);
     const pausing = await watched(t, id, 0);
     await timedPauseTask(t, id, 0, 'timed-1');
+    held.armed = true;
     const promoting = t.slipway.releases.promote(id, {}, deployer);
     promoting.catch(() => undefined);
     await Promise.race([held.arrived.promise, promoting.then(() => Promise.reject(new Error('the promote went on without settling the pause step')))]);
