@@ -18,18 +18,13 @@ afterAll(async () => server.stop());
 
 const HOSTS = ['canary-1', 'canary-2', 'canary-3', 'canary-4'];
 
-async function canaryApp() {
+/** An app of one canary environment on `hosts`, whose health check needs the release's page. */
+async function canaryApp(name = 'canary', hosts = HOSTS, steps: unknown[] = [{ hosts: 1 }, { pause: {} }, { hosts: '100%' }]) {
   await s.app({
-    name: 'canary',
-    deployRoot: '/srv/canary',
+    name,
+    deployRoot: `/srv/${name}`,
     hooks: { healthCheck: 'test -f "$RELEASE_DIR/index.html"' },
-    environments: [
-      {
-        name: 'production',
-        targets: { hosts: HOSTS },
-        strategy: { type: 'canary', steps: [{ hosts: 1 }, { pause: {} }, { hosts: '100%' }] },
-      },
-    ],
+    environments: [{ name: 'production', targets: { hosts }, strategy: { type: 'canary', steps } }],
   });
 }
 
@@ -138,20 +133,7 @@ describe('a canary with a timed pause', () => {
   const eventsOf = (release: any, type: string) => release.events.filter((e: any) => e.type === type);
   const switchStarted = (release: any, batchIndex: number) => release.events.find((e: any) => e.type === 'switch.started' && e.data?.batchIndex === batchIndex);
 
-  async function timedApp(seconds: number) {
-    await s.app({
-      name: 'timed',
-      deployRoot: '/srv/timed',
-      hooks: { healthCheck: 'test -f "$RELEASE_DIR/index.html"' },
-      environments: [
-        {
-          name: 'production',
-          targets: { hosts: TIMED_HOSTS },
-          strategy: { type: 'canary', steps: [{ hosts: 1 }, { pause: { seconds } }, { hosts: '100%' }] },
-        },
-      ],
-    });
-  }
+  const timedApp = (seconds: number) => canaryApp('timed', TIMED_HOSTS, [{ hosts: 1 }, { pause: { seconds } }, { hosts: '100%' }]);
 
   async function openTimed(version: string) {
     const artifact = await s.tarball('timed', { 'index.html': version });
