@@ -498,6 +498,18 @@ cp -- ${shellQuote(bucket)}/"\${source#s3://slipway-artifacts/}" "$destination"
     expect(hashed.code, hashed.stderr).toBe(0);
     // The check of the known digest, then the artifact.
     expect(await readFile(join(sandbox, 'openssl-calls'), 'utf8')).toBe('dgst -sha256\ndgst -sha256\n');
+
+    // A small artifact is hashed by sha256sum before OpenSSL would have started twice; a large one by OpenSSL.
+    await rm(join(sandbox, 'openssl-calls'), { force: true });
+    const small = await runWithPath({ ...script, releaseId: 'o4', artifactSize: 4 * 1024 * 1024 - 1 }, `${loggingBin}:/usr/bin:/bin`);
+    expect(small.code, small.stderr).toBe(0);
+    expect(existsSync(join(sandbox, 'openssl-calls'))).toBe(false);
+    const smallMismatch = await runWithPath({ ...script, releaseId: 'o5', artifactSize: 100, sha256: 'f'.repeat(64) }, `${loggingBin}:/usr/bin:/bin`);
+    expect(smallMismatch.code).toBe(HOST_EXIT_CODES.checksumMismatch);
+    expect(smallMismatch.stderr).toContain(`got ${artifacts.one!.sha256}`);
+    const large = await runWithPath({ ...script, releaseId: 'o6', artifactSize: 4 * 1024 * 1024 }, `${loggingBin}:/usr/bin:/bin`);
+    expect(large.code, large.stderr).toBe(0);
+    expect(await readFile(join(sandbox, 'openssl-calls'), 'utf8')).toBe('dgst -sha256\ndgst -sha256\n');
   });
 
   it('keeps the sha256 check on what aws s3 cp brought', async () => {

@@ -349,6 +349,7 @@ export function createReleaseStages(deps: StageDeps) {
         ...(location?.s3Uri ? { artifactS3: { uri: location.s3Uri, ...(location.region ? { region: location.region } : {}) } } : {}),
         sha256: release.artifact.sha256,
         artifactChecked: (await planOf(release.id)).artifactChecked === release.artifact.sha256,
+        artifactSize: release.artifact.size,
         sharedPaths: release.config.sharedPaths,
         postDeploy: release.config.hooks.postDeploy,
       });
