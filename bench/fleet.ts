@@ -108,8 +108,8 @@ async function timedRollback(app: string, hosts: string[], target: string) {
     }
     await sleep(5);
   }
-  await waitForEnd(rollback.id);
-  return { switchedMs, endedMs: performance.now() - started };
+  const ended = await waitForEnd(rollback.id);
+  return { switchedMs, endedMs: performance.now() - started, release: ended };
 }
 
 /** `tar -xzf` of the artifact into N folders one after the other: what one core does alone. */
@@ -207,6 +207,12 @@ function phases(events: { at: string; type: string; data?: { batchIndex?: number
   return `${spans.join(', ')}; last event at +${seconds(last - opened)}`;
 }
 
+/** Each event's type and when it came, from the first. */
+function eventTimes(events: { at: string; type: string }[]): string {
+  const first = Date.parse(events[0]?.at ?? '');
+  return events.map((event) => `${event.type} +${Date.parse(event.at) - first} ms`).join(', ');
+}
+
 /** Per step, the median and 90th percentile of one host's script from its start to its end, as the fleet saw them. */
 function scriptDurations(hosts: { steps?: Record<string, { startedAt: string; endedAt: string }> }[]): string {
   const byStep = new Map<string, number[]>();
@@ -252,6 +258,7 @@ try {
     report(`${n} hosts: first release ${seconds(v1.ms)} (${(v1.ms / floor).toFixed(2)}× the floor), second ${seconds(v2.ms)}, ` +
       `rollback: last host switched ${seconds(back.switchedMs)} after the call, rollback ended ${seconds(back.endedMs)}`);
     report(`${n} hosts, first release, phases: ${phases(v1.release.events ?? [])}`);
+    report(`${n} hosts, rollback, phases: ${phases(back.release.events ?? [])}; its events: ${eventTimes(back.release.events ?? [])}`);
     report(`${n} hosts, first release, one host script alone: ${scriptDurations((v1.release.environments ?? []).flatMap((env: { hosts?: unknown[] }) => env.hosts ?? []))}`);
     report(`${n} hosts: floor, sequential tar -xzf into ${n} folders: ${seconds(floor)}`);
     const peer = capistrano(n);
