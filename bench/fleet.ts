@@ -4,8 +4,8 @@
  * asserts nothing.
  *
  * - SIZE_MB (default 50) of incompressible data to N local hosts (BENCH_HOSTS, default "20,50"), one
- *   batch: a first release, a second release, a rollback (from the API call to the last host's
- *   `current` switched, and to the rollback's end).
+ *   batch: a first release, a second release, then, once its prune ended, a rollback (from the API
+ *   call to the last host's `current` switched, and to the rollback's end).
  * - The floor: `tar -xzf` of the same artifact into N folders one after the other.
  * - Capistrano 3 (Debian's package) deploying the same size to N local users over a loopback sshd,
  *   when `cap` is installed (`apt-get install capistrano`; `../shared/peers/capistrano/`), tarball mode.
@@ -16,7 +16,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -95,21 +95,35 @@ async function timedRelease(app: string, version: string, artifact: { key: strin
   return { id: opened.id as string, ms: performance.now() - started, release };
 }
 
-/** The rollback from the API call to the last host switched, and to the rollback's end. */
+/**
+ * The rollback from the API call to the last host switched, and to the rollback's end. When each
+ * host switched is its `current` link's own mtime (made by `ln -s` just before the `mv -T`), read
+ * once the rollback ended: polling 50 links every few ms from this process, the server's, competed
+ * with the fleet for the event loop and libuv's threads and slowed what it measured.
+ */
 async function timedRollback(app: string, hosts: string[], target: string) {
+  const startedAt = Date.now();
   const started = performance.now();
   const rollback = await call('POST', `/v1/apps/${app}/environments/production/rollback`, {});
-  let switchedMs: number;
-  for (;;) {
-    const links = await Promise.all(hosts.map((host) => readlink(join(dataDir, 'fleet', host, 'current')).catch(() => '')));
-    if (links.every((link) => link === `releases/${target}`)) {
-      switchedMs = performance.now() - started;
-      break;
-    }
-    await sleep(5);
-  }
   const ended = await waitForEnd(rollback.id);
-  return { switchedMs, endedMs: performance.now() - started, release: ended };
+  const endedMs = performance.now() - started;
+  const switchedAt = await Promise.all(
+    hosts.map(async (host) => {
+      const link = join(dataDir, 'fleet', host, 'current');
+      if ((await readlink(link)) !== `releases/${target}`) throw new Error(`${host} is not on ${target} after the rollback`);
+      return (await lstat(link)).mtimeMs;
+    }),
+  );
+  return { switchedMs: Math.max(...switchedAt) - startedAt, endedMs, release: ended };
+}
+
+/** Until the execution stops (a release's record ends before its execution's last state, the prune). */
+async function executionEnded(executionId: string) {
+  const deadline = Date.now() + 120_000;
+  while ((await server.executor.describe(executionId))?.status === 'RUNNING') {
+    if (Date.now() > deadline) throw new Error(`execution ${executionId} still running after 120 s`);
+    await sleep(20);
+  }
 }
 
 /** `tar -xzf` of the artifact into N folders one after the other: what one core does alone. */
@@ -253,10 +267,13 @@ try {
     await defineApp(app, hosts, n);
     const v1 = await timedRelease(app, '1.0.0', await push(app, first));
     const v2 = await timedRelease(app, '2.0.0', await push(app, second));
+    // As a rollback comes in life: after the release's execution and its prune of older releases ended.
+    await executionEnded(`release:${v2.id}`);
+    await server.settle(120_000);
     const back = await timedRollback(app, hosts, v1.id);
     const floor = sequentialUnpack(first.file, n);
     report(`${n} hosts: first release ${seconds(v1.ms)} (${(v1.ms / floor).toFixed(2)}× the floor), second ${seconds(v2.ms)}, ` +
-      `rollback: last host switched ${seconds(back.switchedMs)} after the call, rollback ended ${seconds(back.endedMs)}`);
+      `rollback (once the fleet settled): last host switched ${seconds(back.switchedMs)} after the call, rollback ended ${seconds(back.endedMs)}`);
     report(`${n} hosts, first release, phases: ${phases(v1.release.events ?? [])}`);
     report(`${n} hosts, rollback, phases: ${phases(back.release.events ?? [])}; its events: ${eventTimes(back.release.events ?? [])}`);
     report(`${n} hosts, first release, one host script alone: ${scriptDurations((v1.release.environments ?? []).flatMap((env: { hosts?: unknown[] }) => env.hosts ?? []))}`);
