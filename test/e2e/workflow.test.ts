@@ -1,8 +1,8 @@
 import { mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/dev-server.ts';
+import { tarball as hostileTarball } from '../support/hostile-archive.ts';
 
 /**
  * The release workflow end to end on the embedded default: the real ASL in the local executor,
@@ -82,10 +82,7 @@ async function statesEntered(id: string) {
 describe('an artifact that could write outside its release', () => {
   it('fails the release at Prepare, naming the member, before any host is touched; the next, safe one unpacks without a listing', async () => {
     const hosts = await app('unsafe');
-    const { Header } = await import('tar');
-    const link = Buffer.alloc(512);
-    new Header({ path: 'conf', type: 'SymbolicLink', linkpath: '/etc', mode: 0o777, size: 0, mtime: new Date(0) }).encode(link, 0);
-    const artifact = await server.upload('unsafe', gzipSync(Buffer.concat([link, Buffer.alloc(1024)])));
+    const artifact = await server.upload('unsafe', hostileTarball([{ name: 'conf', type: 'symlink', target: '/etc' }]));
     const opened = await server.call('POST', '/v1/releases', { body: { app: 'unsafe', version: '1.0.0', artifact } });
     expect(opened.status).toBe(202);
     const refused = await waitForEnd(opened.body.id);

@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
 import { AppConfig, artifactKey, EnvironmentLockedError, NotFoundError, ReleaseEndedError, UnprocessableError, UnsafeArtifactError } from '@slipway/core';
-import { Header } from 'tar';
 import { describe, expect, it } from 'vitest';
 import { createFakeFleet } from '../../packages/core/src/testing/fakes.ts';
 import { createTestSlipway, type TestSlipway } from '../../packages/core/src/testing/harness.ts';
 import { shopConfigInput } from '../support/fixtures.ts';
+import { tarball } from '../support/hostile-archive.ts';
 
 /**
  * The stages on fakes and a hand-moved clock, driven as the state machine drives them: each test
@@ -85,19 +84,6 @@ describe('Prepare', () => {
 });
 
 describe('the artifact\'s containment, checked once on the server', () => {
-  /** A .tar.gz of one member of each given kind, built header by header (tar's `create` refuses hostile ones). */
-  function tarGz(members: { path: string; type: 'File' | 'SymbolicLink'; linkpath?: string; content?: string }[]): Buffer {
-    const blocks: Buffer[] = [];
-    for (const member of members) {
-      const body = Buffer.from(member.content ?? '');
-      const header = Buffer.alloc(512);
-      const link = member.linkpath ? { linkpath: member.linkpath } : {};
-      new Header({ path: member.path, mode: 0o644, size: body.length, type: member.type, mtime: new Date(0), ...link }).encode(header, 0);
-      blocks.push(header, body, Buffer.alloc((512 - (body.length % 512)) % 512));
-    }
-    return gzipSync(Buffer.concat([...blocks, Buffer.alloc(1024)]));
-  }
-
   async function openedWith(bytes: Buffer | undefined, sha256 = createHash('sha256').update(bytes ?? '').digest('hex')) {
     const t = createTestSlipway();
     await t.appWithArtifact(shop, sha256);
@@ -107,9 +93,9 @@ describe('the artifact\'s containment, checked once on the server', () => {
   }
 
   it('refuses an artifact with a link out of the release before any host is touched, naming the member and the fix', async () => {
-    const { t, id } = await openedWith(tarGz([
-      { path: 'index.html', type: 'File', content: 'x' },
-      { path: 'conf', type: 'SymbolicLink', linkpath: '/etc' },
+    const { t, id } = await openedWith(tarball([
+      { name: 'index.html', type: 'file', content: 'x' },
+      { name: 'conf', type: 'symlink', target: '/etc' },
     ]));
     const refused = t.stages.prepare({ releaseId: id, app: 'shop' });
     await expect(refused).rejects.toBeInstanceOf(UnsafeArtifactError);
@@ -119,7 +105,7 @@ describe('the artifact\'s containment, checked once on the server', () => {
   });
 
   it('tells hosts to skip their own listing of an artifact it read whole, and not of one it could not read', async () => {
-    const good = await openedWith(tarGz([{ path: 'index.html', type: 'File', content: 'x' }, { path: 'latest', type: 'SymbolicLink', linkpath: 'index.html' }]));
+    const good = await openedWith(tarball([{ name: 'index.html', type: 'file', content: 'x' }, { name: 'latest', type: 'symlink', target: 'index.html' }]));
     // The store holds no bytes for this one: nothing was read, so nothing is vouched for.
     const unread = await openedWith(undefined, 'b'.repeat(64));
     for (const [{ t, id }, checked] of [[good, true], [unread, false]] as const) {
