@@ -116,7 +116,7 @@ export function createContainmentCheck() {
     );
   }
 
-  return { add, finish, links: () => [...links].map(([path, link]) => ({ path, target: link.target })) };
+  return { add, finish };
 }
 
 /** The first symbolic link whose target leaves the release, given the release's links and shared paths. */

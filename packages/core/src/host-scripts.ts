@@ -453,7 +453,6 @@ unpack_pass() {
         LC_ALL=C tar -x -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir 2>> "$PARTIAL.errors"
       statuses=("\${PIPESTATUS[@]}")
     } || true
-    statuses=("\${statuses[0]}" "\${statuses[1]}" "\${statuses[2]}" 0 "\${statuses[3]}")
   else
     mkfifo -m 600 -- "$PARTIAL.hash-fifo" "$PARTIAL.names-fifo" "$PARTIAL.listing-fifo"
     sha256_of_input < "$PARTIAL.hash-fifo" > "$PARTIAL.sha256" &
@@ -478,7 +477,8 @@ unpack_pass() {
   fi
   FETCHED=yes UNPACKED=yes LISTED=yes
   if [ "\${statuses[0]}" != 0 ]; then FETCHED=no; fi
-  if [ "\${statuses[2]}" != 0 ] || [ "\${statuses[4]}" != 0 ]; then UNPACKED=no; fi
+  # Either pipeline: the download first, the inflating third, tar last.
+  if [ "\${statuses[2]}" != 0 ] || [ "\${statuses[\${#statuses[@]} - 1]}" != 0 ]; then UNPACKED=no; fi
   if [ -n "$names_pid" ]; then wait "$names_pid" || LISTED=no; fi
   if [ -n "$listing_pid" ]; then wait "$listing_pid" || LISTED=no; fi
   wait "$hash_pid" || : > "$PARTIAL.sha256"
