@@ -1021,20 +1021,13 @@ function hostTable(release, env, open) {
                 const key = `${env.environment}/${host.host}/${name}`;
                 const took = step.startedAt && step.endedAt ? ` · ${clockTime(step.startedAt)} · ${duration(Date.parse(step.endedAt) - Date.parse(step.startedAt))}` : '';
                 // What it printed is read when the step is opened (and followed while the release runs).
-                if (open.has(key)) followHostOutput(release.id, host.host);
                 const printed = (stream) => outputPre(release.id, host.host, { 'data-output-step': `${env.environment}/${name}/${stream}`, class: stream });
-                return h(
-                  'details',
-                  {
-                    'data-key': key,
-                    'data-step': name,
-                    open: open.has(key),
-                    ontoggle: (event) => {
-                      if (!event.target.open) return;
-                      followHostOutput(release.id, host.host);
-                      showHostOutput(`${release.id}/${host.host}`);
-                    },
-                  },
+                return outputSection(
+                  release,
+                  host,
+                  key,
+                  open,
+                  { 'data-step': name },
                   h('summary', {}, `${name}: exit ${step.exitCode ?? '—'}${took}`),
                   printed('stdout'),
                   printed('stderr'),
@@ -1051,11 +1044,17 @@ function hostTable(release, env, open) {
 /** The host's output as it is printed, while the section is open. */
 function liveSection(release, env, host, open) {
   const key = `${env.environment}/${host.host}/live`;
+  return outputSection(release, host, key, open, {}, h('summary', {}, 'Live output'), outputPre(release.id, host.host, { class: 'live' }));
+}
+
+/** A section showing a host's output: the output is read and followed while it is open, from the moment it opens. */
+function outputSection(release, host, key, open, attributes, ...children) {
   if (open.has(key)) followHostOutput(release.id, host.host);
   return h(
     'details',
     {
       'data-key': key,
+      ...attributes,
       open: open.has(key),
       ontoggle: (event) => {
         if (!event.target.open) return;
@@ -1063,8 +1062,7 @@ function liveSection(release, env, host, open) {
         showHostOutput(`${release.id}/${host.host}`);
       },
     },
-    h('summary', {}, 'Live output'),
-    outputPre(release.id, host.host, { class: 'live' }),
+    ...children,
   );
 }
 
