@@ -80,6 +80,13 @@ async function pressOn(page: Page, button: Locator) {
   await page.mouse.down();
 }
 
+/** Ends a test's release that still waits (so its app's lock is free), and its page. */
+async function cancelAndClose(page: Page, id: string) {
+  await server.call('POST', `/v1/releases/${id}/cancel`);
+  await server.waitForEnd(id);
+  await page.close();
+}
+
 beforeAll(async () => {
   server = await startTestServer();
   browser = await launchChromium();
@@ -169,9 +176,7 @@ describe('the release page under live updates', () => {
     await page.locator('[data-gate="production"] .badge', { hasText: 'pending' }).waitFor({ timeout: 60_000 });
     expect(await page.locator('.queue-position').count()).toBe(0);
     expect(await cancel.boundingBox()).toEqual(boxBefore);
-    await server.call('POST', `/v1/releases/${queued}/cancel`);
-    await server.waitForEnd(queued);
-    await page.close();
+    await cancelAndClose(page, queued);
   });
 
   it('keeps open sections open, scrolled where the reader left them, and the focus on the one in use', async () => {
@@ -209,9 +214,7 @@ describe('the release page under live updates', () => {
     expect(await isOpen(json)).toBe(true);
     expect(await json.locator('summary').evaluate((summary) => summary === summary.ownerDocument.activeElement)).toBe(true);
     expect(await page.evaluate('window.scrollY')).toBe(400);
-    await server.call('POST', `/v1/releases/${id}/cancel`);
-    await server.waitForEnd(id);
-    await page.close();
+    await cancelAndClose(page, id);
   });
 
   it('keeps a section opened while the page was still reading the release', async () => {
@@ -236,9 +239,7 @@ describe('the release page under live updates', () => {
 
     expect(await isOpen(json)).toBe(true);
     await page.unroute(`**/v1/releases/${id}`);
-    await server.call('POST', `/v1/releases/${id}/cancel`);
-    await server.waitForEnd(id);
-    await page.close();
+    await cancelAndClose(page, id);
   });
 
   it('keeps the Apps page and a half-filled rollback confirmation when a release page left behind loads late', async () => {

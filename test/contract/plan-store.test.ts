@@ -15,6 +15,9 @@ const planOf = (id: string, hosts = ['h1', 'h2', 'h3']): ReleasePlan => ({
   ],
 });
 
+/** `h00`, `h01`...: names that sort as they count. */
+const hostNames = (count: number) => Array.from({ length: count }, (_, i) => `h${String(i).padStart(2, '0')}`);
+
 const output = (stdout: string) => ({ exitCode: 0, stdout, stderr: '', startedAt: 't0', endedAt: 't1' });
 
 describe.each(stores)('plan store contract: %s', (_name, make) => {
@@ -84,7 +87,7 @@ describe.each(stores)('plan store contract: %s', (_name, make) => {
     const store = await make();
     const id = releaseId();
     // 60 hosts: past two BatchWriteItem calls of 25 on DynamoDB. Another environment's hosts are not these.
-    const hosts = Array.from({ length: 60 }, (_, i) => `h${String(i).padStart(2, '0')}`);
+    const hosts = hostNames(60);
     await store.ensureHostStates(id, 'staging', ['h00'], 't0');
     await Promise.all([store.ensureHostStates(id, 'production', hosts, 't1'), store.ensureHostStates(id, 'production', hosts, 't2')]);
     const states = await store.getHostStates(id);
@@ -96,7 +99,7 @@ describe.each(stores)('plan store contract: %s', (_name, make) => {
   it('a second entry never moves a host back: switched and failed hosts stay so, with their outputs; only hosts new to it are created', async () => {
     const store = await make();
     const id = releaseId();
-    const hosts = Array.from({ length: 30 }, (_, i) => `h${String(i).padStart(2, '0')}`);
+    const hosts = hostNames(30);
     await store.ensureHostStates(id, 'production', hosts, 't0');
     await store.recordHostOutcomes(
       id,
@@ -135,7 +138,7 @@ describe.each(stores)('plan store contract: %s', (_name, make) => {
     const store = await make();
     const id = releaseId();
     // 40 hosts are 80 items: four BatchWriteItem calls of at most 25 on DynamoDB.
-    const hosts = Array.from({ length: 40 }, (_, i) => `h${String(i).padStart(2, '0')}`);
+    const hosts = hostNames(40);
     await store.ensureHostStates(id, 'production', hosts, 't0');
     await store.recordHostOutcomes(
       id,

@@ -256,6 +256,13 @@ const eventsOf = async (t: TestSlipway, id: string, type: string) => (await t.st
 describe('a timed pause', () => {
   const twoTimedPauses = canary([{ hosts: 1 }, { pause: { seconds: 600 } }, { hosts: 2 }, { pause: { seconds: 600 } }, { hosts: '100%' }]);
 
+  /** Switched its first batch and watched into the 600 s pause: `pausing` is Watch's answer. */
+  async function pausedAfterFirstBatch(t: TestSlipway) {
+    const id = await entered(t, { strategy: twoTimedPauses });
+    await switched(t, id, 0);
+    return { id, pausing: await watched(t, id, 0) };
+  }
+
   it('bakes, then holds the pause on a callback token until its end; the task\'s timeout brings Watch back, which goes on by itself', async () => {
     const t = createTestSlipway();
     const id = await entered(t, { strategy: twoTimedPauses, bakeSeconds: 60 });
@@ -286,9 +293,8 @@ describe('a timed pause', () => {
 
   it('a promote ends it at once: the waiting task\'s token completes without the clock moving, recorded once', async () => {
     const t = createTestSlipway();
-    const id = await entered(t, { strategy: twoTimedPauses });
-    await switched(t, id, 0);
-    expect(await watched(t, id, 0)).toMatchObject({ next: 'timed-pause', seconds: 600 });
+    const { id, pausing } = await pausedAfterFirstBatch(t);
+    expect(pausing).toMatchObject({ next: 'timed-pause', seconds: 600 });
     await timedPauseTask(t, id, 0, 'timed-1');
     const pausedAt = t.clock.now().toISOString();
     expect(await t.slipway.releases.promote(id, {}, deployer)).toEqual({ id, status: 'switching' });
@@ -304,9 +310,7 @@ describe('a timed pause', () => {
 
   it('two promotes at once: one goes on, the other is refused; one event, one audit entry, one answer to the task', async () => {
     const t = createTestSlipway();
-    const id = await entered(t, { strategy: twoTimedPauses });
-    await switched(t, id, 0);
-    await watched(t, id, 0);
+    const { id } = await pausedAfterFirstBatch(t);
     await timedPauseTask(t, id, 0, 'timed-1');
     const results = await Promise.allSettled([
       t.slipway.releases.promote(id, {}, deployer),
@@ -350,9 +354,7 @@ describe('a timed pause', () => {
         },
       });
     const t = createTestSlipway({ storeSeenBy: holding });
-    const id = await entered(t, { strategy: twoTimedPauses });
-    await switched(t, id, 0);
-    const pausing = await watched(t, id, 0);
+    const { id, pausing } = await pausedAfterFirstBatch(t);
     await timedPauseTask(t, id, 0, 'timed-1');
     held.armed = true;
     const promoting = t.slipway.releases.promote(id, {}, deployer);
@@ -371,9 +373,7 @@ describe('a timed pause', () => {
 
   it('a promote that settles the pause just before its timeout: the timed-out task\'s Watch goes on without a second record', async () => {
     const t = createTestSlipway();
-    const id = await entered(t, { strategy: twoTimedPauses });
-    await switched(t, id, 0);
-    const pausing = await watched(t, id, 0);
+    const { id, pausing } = await pausedAfterFirstBatch(t);
     await timedPauseTask(t, id, 0, 'timed-1');
     t.clock.set(new Date(Date.parse(pausing.until) - 1).toISOString());
     await t.slipway.releases.promote(id, {}, deployer);
@@ -406,9 +406,7 @@ describe('a timed pause', () => {
 
   it('a task resumed on the same token after a restart holds the pause again silently, and a promote then answers it once', async () => {
     const t = createTestSlipway();
-    const id = await entered(t, { strategy: twoTimedPauses });
-    await switched(t, id, 0);
-    const pausing = await watched(t, id, 0);
+    const { id, pausing } = await pausedAfterFirstBatch(t);
     await timedPauseTask(t, id, 0, 'timed-1');
     // The executor restarts and calls the function again on the same token (Lambda is at least once too).
     await timedPauseTask(t, id, 0, 'timed-1');
@@ -424,9 +422,7 @@ describe('a timed pause', () => {
 
   it('a TimedPause task that starts after the pause\'s end goes on at once, resumed once', async () => {
     const t = createTestSlipway();
-    const id = await entered(t, { strategy: twoTimedPauses });
-    await switched(t, id, 0);
-    const pausing = await watched(t, id, 0);
+    const { id, pausing } = await pausedAfterFirstBatch(t);
     t.clock.set(pausing.until);
     await timedPauseTask(t, id, 0, 'late');
     expect(t.workflow.outcomeOf('late')).toMatchObject({ kind: 'success' });
@@ -437,9 +433,7 @@ describe('a timed pause', () => {
 
   it('a cancel while timed-paused fails the waiting task at once', async () => {
     const t = createTestSlipway();
-    const id = await entered(t, { strategy: twoTimedPauses });
-    await switched(t, id, 0);
-    await watched(t, id, 0);
+    const { id } = await pausedAfterFirstBatch(t);
     await timedPauseTask(t, id, 0, 'timed-1');
     await t.slipway.releases.cancel(id, deployer);
     expect(t.workflow.outcomeOf('timed-1')).toMatchObject({ kind: 'failure', error: ReleaseEndedError.name });
