@@ -1,11 +1,15 @@
 import { PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { AbstractIterator, AbstractKeyIterator, AbstractValueIterator } from 'abstract-level';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localDynamo } from '../support/stand-ins.ts';
+import { createDocumentClient } from '@slipway/aws';
+import { ensureTable, LOCAL_CREDENTIALS, LOCAL_REGION } from '@slipway/local';
+import { type StandInServer, startDynamoServer } from '../../packages/local/src/stand-in-servers.mjs';
 
 /**
  * The local DynamoDB reads LevelDB with an iterator per Query and Scan; one left open keeps its
  * snapshot and its memory for as long as the server runs. Every iterator a read opens is closed.
+ * The server runs on a thread of its own in Slipway; here it runs on the test's thread, started by
+ * the same code, so that the test sees its iterators.
  */
 
 type Tracked = { next(...args: unknown[]): unknown; close(...args: unknown[]): unknown };
@@ -26,16 +30,21 @@ function track(prototype: Tracked, method: 'next' | 'close', into: Set<object>) 
 }
 
 describe('the local DynamoDB', () => {
-  let dynamo: Awaited<ReturnType<typeof localDynamo>>;
+  let server: StandInServer;
+  let dynamo: { client: ReturnType<typeof createDocumentClient>; tableName: string };
   beforeAll(async () => {
-    dynamo = await localDynamo();
+    server = await startDynamoServer({});
+    const client = createDocumentClient({ region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, endpoints: { dynamodb: `http://127.0.0.1:${server.port}` } });
+    dynamo = { client, tableName: 'slipway-iterators' };
+    await ensureTable(client, dynamo.tableName);
     for (const Iterator of [AbstractIterator, AbstractKeyIterator, AbstractValueIterator]) track(Iterator.prototype as Tracked, 'next', read);
     // close is the common base class's: one wrapper covers the three kinds.
     track(Object.getPrototypeOf(AbstractIterator.prototype) as Tracked, 'close', closed);
   });
   afterAll(async () => {
     for (const undo of restore) undo();
-    await dynamo.close();
+    dynamo.client.destroy();
+    await server.close();
   });
 
   it('closes the iterator of every Query and Scan, read to the end or stopped at a Limit', async () => {

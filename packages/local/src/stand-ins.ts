@@ -1,11 +1,8 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
+import { readFile, writeFile } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
 import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { TABLE_DEFINITION } from '@slipway/aws';
-import { AbstractIterator, AbstractKeyIterator, AbstractValueIterator } from 'abstract-level';
-import dynalite from 'dynalite';
-import S3rver from 's3rver';
 
 /**
  * The API-compatible servers that stand in for DynamoDB and S3 on one machine. The AWS SDK adapters
@@ -20,49 +17,54 @@ export interface RunningServer {
 export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 export const LOCAL_REGION = 'us-east-1';
 
+/** What a stand-in's thread says: its port once it listens, that it closed, or why it could not. */
+type ThreadMessage = { port?: number; closed?: boolean; error?: { message: string; code?: string } };
+
+function threadError(error: { message: string; code?: string }): Error {
+  return Object.assign(new Error(error.message), error.code ? { code: error.code } : {});
+}
+
 /**
- * dynalite 4 reads LevelDB through abstract-level 3 iterators wrapped in streams, and ends each one
- * only through `iterator.return()`, which abstract-level 3 iterators lack: every Query and Scan left
- * its LevelDB iterator open, attached to the database and holding its snapshot, so the server's
- * memory grew with every read and never came back. They get the method the stream calls: close.
+ * Runs one stand-in on a thread of its own (stand-in-thread.mjs says why) and answers once it
+ * listens. An error thrown on that thread later is not caught here: it ends this process, as it did
+ * when the stand-ins ran on the main thread, rather than leave a server without its store.
  */
-function closeDynaliteIterators() {
-  for (const Iterator of [AbstractIterator, AbstractKeyIterator, AbstractValueIterator]) {
-    if ('return' in Iterator.prototype) continue;
-    Object.defineProperty(Iterator.prototype, 'return', {
-      configurable: true,
-      writable: true,
-      async value(this: { close(): Promise<void> }) {
-        await this.close();
-        return { done: true, value: undefined };
-      },
+async function startOnThread(workerData: { kind: 'dynamodb'; directory?: string } | { kind: 's3'; directory: string; port: number }): Promise<RunningServer> {
+  const worker = new Worker(new URL('./stand-in-thread.mjs', import.meta.url), { workerData });
+  const port = await new Promise<number>((resolve, reject) => {
+    const failed = (error: Error) => reject(error);
+    const exited = (code: number) => reject(new Error(`the local ${workerData.kind} stand-in stopped as it started (exit ${code})`));
+    worker.once('error', failed);
+    worker.once('exit', exited);
+    worker.once('message', (message: ThreadMessage) => {
+      worker.off('error', failed);
+      worker.off('exit', exited);
+      if (message.port) resolve(message.port);
+      else reject(threadError(message.error ?? { message: `the local ${workerData.kind} stand-in did not start` }));
     });
-  }
+  }).catch(async (error: unknown) => {
+    await worker.terminate();
+    throw error;
+  });
+  let closing: Promise<void> | undefined;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    close: () =>
+      (closing ??= new Promise<ThreadMessage>((resolve) => {
+        worker.once('message', resolve);
+        // Already gone: nothing to close.
+        worker.once('exit', () => resolve({ closed: true }));
+        worker.postMessage('close');
+      }).then(async (answer) => {
+        await worker.terminate();
+        if (answer.error) throw threadError(answer.error);
+      })),
+  };
 }
 
 /** `directory` persists the data (LevelDB); without it the data lives in memory. */
 export async function startLocalDynamo(directory?: string): Promise<RunningServer> {
-  closeDynaliteIterators();
-  if (directory) await mkdir(directory, { recursive: true });
-  const server = dynalite({
-    ...(directory ? { path: directory } : {}),
-    createTableMs: 0,
-    deleteTableMs: 0,
-    updateTableMs: 0,
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections?.();
-        server.close((error?: Error) => (error ? reject(error) : resolve()));
-      }),
-  };
+  return startOnThread({ kind: 'dynamodb', ...(directory ? { directory } : {}) });
 }
 
 /**
@@ -70,18 +72,14 @@ export async function startLocalDynamo(directory?: string): Promise<RunningServe
  * downloading from a presigned URL when the server restarts, and their retries must find it again.
  */
 export async function startLocalS3(directory: string, portFile?: string): Promise<RunningServer> {
-  await mkdir(directory, { recursive: true });
   const previous = portFile ? Number((await readFile(portFile, 'utf8').catch(() => '')).trim()) || 0 : 0;
-  const listen = async (port: number) => {
-    const server = new S3rver({ address: '127.0.0.1', port, directory, silent: true });
-    return { server, port: (await server.run()).port };
-  };
-  const { server, port } = await listen(previous).catch((error: NodeJS.ErrnoException) => {
-    if (previous && error.code === 'EADDRINUSE') return listen(0);
+  const started = await startOnThread({ kind: 's3', directory, port: previous }).catch((error: NodeJS.ErrnoException) => {
+    if (previous && error.code === 'EADDRINUSE') return startOnThread({ kind: 's3', directory, port: 0 });
     throw error;
   });
+  const port = Number(new URL(started.endpoint).port);
   if (portFile && port !== previous) await writeFile(portFile, `${port}\n`);
-  return { endpoint: `http://127.0.0.1:${port}`, close: () => server.close() };
+  return started;
 }
 
 /** The table's status, or undefined when there is no such table. */

@@ -1,0 +1,53 @@
+// The two local stand-ins, dynalite for DynamoDB and s3rver for S3, each started on 127.0.0.1. Plain
+// JavaScript, because stand-in-thread.mjs runs them on threads of their own, and worker threads do
+// not inherit the TypeScript loader of the thread that starts them (tsx, vitest).
+import { mkdir } from 'node:fs/promises';
+import { AbstractIterator, AbstractKeyIterator, AbstractValueIterator } from 'abstract-level';
+import dynalite from 'dynalite';
+import S3rver from 's3rver';
+
+/**
+ * dynalite 4 reads LevelDB through abstract-level 3 iterators wrapped in streams, and ends each one
+ * only through `iterator.return()`, which abstract-level 3 iterators lack: every Query and Scan left
+ * its LevelDB iterator open, attached to the database and holding its snapshot, so the server's
+ * memory grew with every read and never came back. They get the method the stream calls: close.
+ */
+function closeDynaliteIterators() {
+  for (const Iterator of [AbstractIterator, AbstractKeyIterator, AbstractValueIterator]) {
+    if ('return' in Iterator.prototype) continue;
+    Object.defineProperty(Iterator.prototype, 'return', {
+      configurable: true,
+      writable: true,
+      async value() {
+        await this.close();
+        return { done: true, value: undefined };
+      },
+    });
+  }
+}
+
+/** dynalite on a free port; with `directory`, on disk (LevelDB), else in memory. */
+export async function startDynamoServer({ directory }) {
+  closeDynaliteIterators();
+  if (directory) await mkdir(directory, { recursive: true });
+  const server = dynalite({ ...(directory ? { path: directory } : {}), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  return {
+    port: server.address().port,
+    close: () =>
+      new Promise((resolve, reject) => {
+        server.closeAllConnections?.();
+        server.close((error) => (error ? reject(error) : resolve()));
+      }),
+  };
+}
+
+/** s3rver on `port` (0: any free one), its objects under `directory`. */
+export async function startS3Server({ directory, port }) {
+  await mkdir(directory, { recursive: true });
+  const server = new S3rver({ address: '127.0.0.1', port, directory, silent: true });
+  return { port: (await server.run()).port, close: () => server.close() };
+}
