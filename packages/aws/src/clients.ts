@@ -25,14 +25,38 @@ function withoutSdkLogging<Client extends { middlewareStack: { remove(name: stri
   return client;
 }
 
+/**
+ * The local DynamoDB (dynalite) wants an Authorization header of the right shape and never checks
+ * the signature in it, so against it each request carries a fixed one instead of a SigV4 signature:
+ * signing was a tenth of the embedded server's main thread under load (an HMAC chain and a SHA-256
+ * of every body). Only ever with an endpoint of the caller's own; on AWS the SDK signs as it does.
+ */
+function withFixedAuthorization(client: DynamoDBClient, connection: AwsConnection): DynamoDBClient {
+  const scope = `${connection.credentials?.accessKeyId ?? 'local'}/20200101/${connection.region}/dynamodb/aws4_request`;
+  const authorization = `AWS4-HMAC-SHA256 Credential=${scope}, SignedHeaders=host;x-amz-date, Signature=unsigned`;
+  client.middlewareStack.remove('httpSigningMiddleware');
+  client.middlewareStack.add(
+    (next) => (args) => {
+      const { headers } = args.request as { headers: Record<string, string> };
+      headers.authorization = authorization;
+      headers['x-amz-date'] = '20200101T000000Z';
+      return next(args);
+    },
+    { step: 'finalizeRequest', name: 'localFixedAuthorization', priority: 'low' },
+  );
+  return client;
+}
+
 export function createDocumentClient(connection: AwsConnection): DynamoDBDocumentClient {
-  const client = withoutSdkLogging(
+  const endpoint = connection.endpoints?.dynamodb;
+  const sdkClient = withoutSdkLogging(
     new DynamoDBClient({
       region: connection.region,
-      ...(connection.endpoints?.dynamodb ? { endpoint: connection.endpoints.dynamodb } : {}),
+      ...(endpoint ? { endpoint } : {}),
       ...(connection.credentials ? { credentials: connection.credentials } : {}),
     }),
   );
+  const client = endpoint ? withFixedAuthorization(sdkClient, connection) : sdkClient;
   // The DocumentClient shares this client's middleware stack; its commands arrive as PutItem, Query...
   if (connection.recordCall) recordCalls(client, connection.recordCall);
   return withoutSdkLogging(
