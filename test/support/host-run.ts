@@ -1,23 +1,31 @@
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { type HostScript, renderHostScript } from '@slipway/core';
 
-const exec = promisify(execFile);
+/**
+ * `bash -c script` with stdin from /dev/null, as the local fleet runs host scripts: Node gives a
+ * child a socket for stdin, and bash then reads ~/.bashrc first when SHLVL is low (it takes the
+ * socket for sshd), so a PATH set there (pyenv's real aws CLI, say) won over the one a test gave.
+ */
+export function runBash(script: string, options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
+  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn('bash', ['-c', script], { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
+  });
+}
 
 /**
  * Runs a generated host script with bash in `cwd`, as a host would: its exit code and output.
  * `edit` changes the text first, for what a test cannot change on this machine (a program missing).
  */
-export async function runHostScript(script: HostScript, cwd: string, edit: (text: string) => string = (text) => text) {
-  try {
-    const { stdout, stderr } = await exec('bash', ['-c', edit(renderHostScript(script))], { cwd });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failure = error as { code: number; stdout: string; stderr: string };
-    return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
-  }
+export function runHostScript(script: HostScript, cwd: string, edit: (text: string) => string = (text) => text) {
+  return runBash(edit(renderHostScript(script)), { cwd });
 }
 
 /** Every file named "pwned" below a folder: what a hostile value creates if it ever reaches a shell. */

@@ -9,7 +9,7 @@ import { HOST_EXIT_CODES, type HostScript, renderHostScript, shellQuote } from '
 import { create } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { temporaryDirectory } from '../support/stand-ins.ts';
-import { pwnedFilesIn, runHostScript } from '../support/host-run.ts';
+import { pwnedFilesIn, runBash, runHostScript } from '../support/host-run.ts';
 
 const exec = promisify(execFile);
 
@@ -111,7 +111,7 @@ describe('host scripts', () => {
   it('tries the download again when the artifact store is away for a moment, then gives up', async () => {
     const late = join(sandbox, 'late.tar.gz');
     const script = { ...distributeScript('late'), artifactUrl: `file://${late}`, sha256: artifacts.one!.sha256 };
-    const child = spawn('bash', ['-c', renderHostScript(script)], { cwd: sandbox });
+    const child = spawn('bash', ['-c', renderHostScript(script)], { cwd: sandbox, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     const firstFailure = new Promise<void>((resolve) =>
       child.stderr.on('data', (chunk: Buffer) => {
@@ -418,13 +418,7 @@ cp -- ${shellQuote(bucket)}/"\${source#s3://slipway-artifacts/}" "$destination"
 
   async function runWithPath(script: HostScript, path: string) {
     await rm(join(sandbox, 'aws-calls'), { force: true });
-    try {
-      const { stdout, stderr } = await exec('bash', ['-c', renderHostScript(script)], { cwd: sandbox, env: { ...process.env, PATH: path } });
-      return { code: 0, stdout, stderr };
-    } catch (error) {
-      const failure = error as { code: number; stdout: string; stderr: string };
-      return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
-    }
+    return runBash(renderHostScript(script), { cwd: sandbox, env: { ...process.env, PATH: path } });
   }
 
   const withS3 = (releaseId: string, artifactUrl: string, key = KEY) =>
