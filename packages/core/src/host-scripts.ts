@@ -143,7 +143,11 @@ LANG=\${LANG:-C.UTF-8}
 export PATH HOME LANG
 ${RESOLVE_HOME_DEPLOY_ROOT}RELEASE_DIR="$DEPLOY_ROOT/releases/$RELEASE_ID"
 STATE_DIR="$DEPLOY_ROOT/.slipway"
-mkdir -p -- "$DEPLOY_ROOT/releases" "$DEPLOY_ROOT/shared" "$STATE_DIR"
+# Every program started costs a host a millisecond or two (a local fleet of 500 spent most of its
+# CPU starting them): none where bash can tell it has nothing to do.
+if [ ! -d "$DEPLOY_ROOT/releases" ] || [ ! -d "$DEPLOY_ROOT/shared" ] || [ ! -d "$STATE_DIR" ]; then
+  mkdir -p -- "$DEPLOY_ROOT/releases" "$DEPLOY_ROOT/shared" "$STATE_DIR"
+fi
 # bash's own clock (printf %()T, in UTC): a \`date\` per line was a fork per line, hundreds per fleet step.
 log() { local now; TZ=UTC0 printf -v now '%(%Y-%m-%dT%H:%M:%SZ)T' -1; printf '%s slipway: %s\\n' "$now" "$*"; }
 # One Slipway command at a time on this deploy root, whatever sent it: a revert waits for a switch
@@ -252,6 +256,11 @@ if [ "$(current_target)" = "releases/$RELEASE_ID" ]; then
 fi
 PARTIAL="$DEPLOY_ROOT/releases/.$RELEASE_ID.partial"
 clean_partial() {
+  local path leftover=no
+  for path in "$PARTIAL" "$PARTIAL".{tar.gz,sha256,names,listing,links,errors,hash-fifo,names-fifo,listing-fifo}; do
+    if [ -e "$path" ] || [ -L "$path" ]; then leftover=yes; break; fi
+  done
+  if [ "$leftover" = no ]; then return 0; fi
   # A folder that an archive left without write or search permission stops rm for a user other
   # than root; unpacked before it is checked, any archive may leave one.
   if [ -d "$PARTIAL" ] && ! rm -rf -- "$PARTIAL" 2> /dev/null; then chmod -R u+rwx -- "$PARTIAL"; fi
@@ -373,9 +382,10 @@ inspect_artifact() {
 }
 # For an artifact the server checked: the links GNU tar actually made are held to the same rule as
 # listed ones, in case it read the archive otherwise than the server did. Whatever tar read, it wrote
-# nothing outside $PARTIAL while unpacking (see above).
+# nothing outside $PARTIAL while unpacking (see above). The same walk finds the first entry that is
+# not a plain file, folder or link (ODD), which the unchecked path looks for with a walk of its own.
 inspect_tree() {
-  local LC_ALL=C path target
+  local LC_ALL=C path target record
   local -A LINKS=() SHARED=()
   # GNU tar unpacks "/etc/x" as "etc/x" inside the release, and says so: not the archive the server read.
   if [ -s "$PARTIAL.errors" ] && [[ $(< "$PARTIAL.errors") == *"Removing leading"* ]]; then
@@ -383,10 +393,14 @@ inspect_tree() {
   fi
   for path in "\${SHARED_PATHS[@]}"; do SHARED[$path]=1; done
   # A folder the archive left unreadable would hide the links below it: then nothing is ready.
-  find "$PARTIAL" -mindepth 1 -type l -printf '%P\\0%l\\0' > "$PARTIAL.links" 2>> "$PARTIAL.errors" ||
+  find "$PARTIAL" -mindepth 1 \\( -type l -printf 'l%P\\0%l\\0' \\) -o \\
+    \\( \\( \\( ! -type f ! -type d \\) -o \\( -type f -links +1 \\) \\) -printf 'o%P\\0' \\) > "$PARTIAL.links" 2>> "$PARTIAL.errors" ||
     refuse "the unpacked tree could not be read whole: $(head -n 3 -- "$PARTIAL.errors" 2> /dev/null)"
-  while IFS= read -r -d '' path && IFS= read -r -d '' target; do
-    LINKS[$path]=$target
+  while IFS= read -r -d '' record; do
+    case $record in
+      l*) IFS= read -r -d '' target; LINKS[\${record#l}]=$target ;;
+      o*) ODD=\${ODD:-\${record#o}} ;;
+    esac
   done < "$PARTIAL.links"
   for path in "\${!LINKS[@]}"; do
     target_inside "$path" "\${LINKS[$path]}" ||
@@ -431,7 +445,7 @@ link_shared() {
 }
 for shared_path in "\${SHARED_PATHS[@]}"; do check_shared_path "$shared_path"; done
 # The staging folder and its side files go at each attempt (start_partial).
-rm -rf -- "$RELEASE_DIR"
+if [ -e "$RELEASE_DIR" ] || [ -L "$RELEASE_DIR" ]; then rm -rf -- "$RELEASE_DIR"; fi
 # The staging folder is this user's alone until it has passed every check: whatever a hostile
 # archive left in it (a device node, a set-user-ID file) is never within another user's reach.
 start_partial() { clean_partial; mkdir -m 700 -- "$PARTIAL"; }
@@ -558,6 +572,7 @@ if [ "$actual" != "$ARTIFACT_SHA256" ]; then
   clean_partial
   exit ${HOST_EXIT_CODES.checksumMismatch}
 fi
+ODD=""
 if [ "$ARTIFACT_CHECKED" = yes ]; then
   if [ "$UNPACKED" = no ]; then
     unpack_errors; log "could not unpack the artifact" >&2; clean_partial; exit ${HOST_EXIT_CODES.unpackFailed}
@@ -571,8 +586,10 @@ else
 fi
 rm -f -- "$PARTIAL.sha256" "$PARTIAL.names" "$PARTIAL.listing" "$PARTIAL.links" "$PARTIAL.errors" \\
   "$PARTIAL.hash-fifo" "$PARTIAL.names-fifo" "$PARTIAL.listing-fifo"
-odd=$(find "$PARTIAL" -mindepth 1 \\( \\( ! -type f ! -type d ! -type l \\) -o \\( -type f -links +1 \\) \\) -printf '%P' -quit)
-if [ -n "$odd" ]; then refuse "'$odd' was unpacked as something other than a plain file, folder or symbolic link"; fi
+if [ "$ARTIFACT_CHECKED" != yes ]; then
+  ODD=$(find "$PARTIAL" -mindepth 1 \\( \\( ! -type f ! -type d ! -type l \\) -o \\( -type f -links +1 \\) \\) -printf '%P' -quit)
+fi
+if [ -n "$ODD" ]; then refuse "'$ODD' was unpacked as something other than a plain file, folder or symbolic link"; fi
 # Every shared path is checked before any is linked, so a refusal leaves shared/ as it was.
 for shared_path in "\${SHARED_PATHS[@]}"; do check_shared_place "$shared_path"; done
 for shared_path in "\${SHARED_PATHS[@]}"; do link_shared "$shared_path"; done
