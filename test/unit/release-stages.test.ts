@@ -104,6 +104,26 @@ describe('the artifact\'s containment, checked once on the server', () => {
     expect(t.fleet.last('distribute')).toBeUndefined();
   });
 
+  it('reads an artifact its store keeps no checksum of once: the open hashes it, and Prepare lists what the open read', async () => {
+    const bytes = tarball([{ name: 'index.html', type: 'file', content: 'x' }]);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const t = createTestSlipway();
+    await t.appWithArtifact(shop, sha256);
+    t.objects.store(artifactKey('shop', sha256), sha256, bytes.length, bytes);
+    let reads = 0;
+    const read = t.objects.read.bind(t.objects);
+    t.objects.read = (key) => {
+      reads += 1;
+      return read(key);
+    };
+    const { id } = await t.open('shop', '1.0.0', sha256);
+    expect(reads).toBe(1);
+    expect((await t.objects.getManifest(artifactKey('shop', sha256)))?.files.map((file) => file.path)).toEqual(['index.html']);
+    await t.stages.prepare({ releaseId: id, app: 'shop' });
+    expect(reads).toBe(1);
+    expect((await t.store.getPlan(id))?.artifactChecked).toBe(sha256);
+  });
+
   it('tells hosts to skip their own listing of an artifact it read whole, and not of one it could not read', async () => {
     const good = await openedWith(tarball([{ name: 'index.html', type: 'file', content: 'x' }, { name: 'latest', type: 'symlink', target: 'index.html' }]));
     // The store holds no bytes for this one: nothing was read, so nothing is vouched for.

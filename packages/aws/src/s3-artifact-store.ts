@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -83,7 +82,7 @@ export function createS3ArtifactStore(
       }
     },
 
-    async sha256Of(key) {
+    async storedSha256(key) {
       try {
         // S3 keeps a verified full-object SHA-256 when the upload carried one: no need to read the bytes.
         const head = await client.send(
@@ -92,10 +91,7 @@ export function createS3ArtifactStore(
         if (head.ChecksumSHA256 && head.ChecksumType !== 'COMPOSITE') {
           return Buffer.from(head.ChecksumSHA256, 'base64').toString('hex');
         }
-        const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-        const hash = createHash('sha256');
-        for await (const chunk of object.Body as Readable) hash.update(chunk as Buffer);
-        return hash.digest('hex');
+        return undefined;
       } catch (error) {
         throw translateSdkError(error, 'artifact storage');
       }

@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import type { AppService } from './apps.ts';
 import type { Principal } from './auth.ts';
 import { ArtifactMismatchError, ArtifactMissingError, PayloadTooLargeError } from './errors.ts';
 import type { Clock } from './ids.ts';
+import { manifestOf } from './manifest.ts';
 import type { ArtifactStore, ReleaseStore } from './ports.ts';
 import type { ArtifactRef } from './release.ts';
 import { artifactKey, type ArtifactSource, CreateArtifactRequest, MAX_ARTIFACT_BYTES, parse } from './schemas.ts';
@@ -36,6 +38,20 @@ export function createArtifactService({
     const key = artifactKey(app, sha256);
     const [record, object] = await Promise.all([store.getArtifactRecord(app, sha256), objects.head(key)]);
     return { key, record, object, verified: !!object && record?.verified?.etag === object.etag };
+  }
+
+  /**
+   * Reads a store's bytes once for both what the open needs (their sha256) and what Prepare would
+   * read them again for (the file list, manifest.ts), which is kept when the bytes are the ones named.
+   * A list that stops short (a refused or unreadable archive) leaves the hash to a second read.
+   */
+  async function readOnce(key: string, expected: string): Promise<string> {
+    const manifest = await manifestOf(await objects.read(key));
+    if (manifest.sha256 === expected) await objects.putManifest(key, manifest);
+    if (manifest.sha256) return manifest.sha256;
+    const whole = createHash('sha256');
+    for await (const chunk of await objects.read(key)) whole.update(chunk);
+    return whole.digest('hex');
   }
 
   return {
@@ -88,7 +104,7 @@ export function createArtifactService({
       }
       if (verified) return { key, sha256, size: object.size };
 
-      const actual = await objects.sha256Of(key);
+      const actual = (await objects.storedSha256(key)) ?? (await readOnce(key, sha256));
       if (actual !== sha256) {
         throw new ArtifactMismatchError(
           `the object at ${key} has sha256 ${actual}, not ${sha256}; upload the artifact again`,

@@ -440,8 +440,11 @@ export interface ArtifactStore {
    */
   locationOf?(key: string): Promise<{ s3Uri?: string; region?: string }>;
   head(key: string): Promise<StoredObject | undefined>;
-  /** The sha256 (hex) of the stored bytes, computed or read from a checksum the store verified. */
-  sha256Of(key: string): Promise<string>;
+  /**
+   * The sha256 (hex) of the stored bytes when the store itself verified it on upload (S3's
+   * full-object checksum); undefined when it keeps none (the local stand-in), and the bytes must be read.
+   */
+  storedSha256(key: string): Promise<string | undefined>;
   /** Removes the object, and its manifest; removing one that is not there is not an error. */
   delete(key: string): Promise<void>;
   /** The stored bytes, streamed (read once, never held whole). */

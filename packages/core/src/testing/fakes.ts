@@ -222,10 +222,11 @@ export function createFakeArtifactStore() {
       const object = objects.get(key);
       return object ? { size: object.size, etag: object.etag } : undefined;
     },
-    async sha256Of(key) {
+    /** Stored by its sha256 alone, as S3 keeps a checksum; stored with its bytes, as the local S3, which keeps none. */
+    async storedSha256(key) {
       const object = objects.get(key);
       if (!object) throw new Error(`no object at ${key}`);
-      return object.sha256;
+      return object.bytes ? undefined : object.sha256;
     },
     async delete(key) {
       objects.delete(key);
