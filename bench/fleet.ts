@@ -275,6 +275,7 @@ try {
     report(`${n} hosts: first release ${seconds(v1.ms)} (${(v1.ms / floor).toFixed(2)}× the floor), second ${seconds(v2.ms)}, ` +
       `rollback (once the fleet settled): last host switched ${seconds(back.switchedMs)} after the call, rollback ended ${seconds(back.endedMs)}`);
     report(`${n} hosts, first release, phases: ${phases(v1.release.events ?? [])}`);
+    report(`${n} hosts, first release, its events: ${eventTimes((v1.release.events ?? []).filter((event: { type: string }) => !/^(distribute|switch)\.(started|succeeded)$/.test(event.type)))}`);
     report(`${n} hosts, rollback, phases: ${phases(back.release.events ?? [])}; its events: ${eventTimes(back.release.events ?? [])}`);
     report(`${n} hosts, first release, one host script alone: ${scriptDurations((v1.release.environments ?? []).flatMap((env: { hosts?: unknown[] }) => env.hosts ?? []))}`);
     report(`${n} hosts: floor, sequential tar -xzf into ${n} folders: ${seconds(floor)}`);
