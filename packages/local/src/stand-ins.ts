@@ -46,14 +46,19 @@ async function startOnThread(workerData: { kind: 'dynamodb'; directory?: string 
     await worker.terminate();
     throw error;
   });
+  let gone = false;
+  worker.once('exit', () => {
+    gone = true;
+  });
   let closing: Promise<void> | undefined;
   return {
     endpoint: `http://127.0.0.1:${port}`,
     close: () =>
       (closing ??= new Promise<ThreadMessage>((resolve) => {
-        worker.once('message', resolve);
-        // Already gone: nothing to close.
+        // Already gone, or gone before it answers: nothing to close.
+        if (gone) return resolve({ closed: true });
         worker.once('exit', () => resolve({ closed: true }));
+        worker.once('message', resolve);
         worker.postMessage('close');
       }).then(async (answer) => {
         await worker.terminate();
