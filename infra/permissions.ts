@@ -148,8 +148,9 @@ export function permissions(r: StackRefs): Record<string, Statement[]> {
       table(r),
       taskCallbacks,
       { actions: ['s3:PutObject', 's3:GetObject'], resources: [`${r.bucketArn}/artifacts/*`] },
-      // The diff reads the file lists Prepare stored.
-      { actions: ['s3:GetObject'], resources: [`${r.bucketArn}/manifests/*`] },
+      // The diff reads the file lists Prepare stored; an open that had to read an artifact S3 keeps
+      // no checksum of (uploaded without one) stores its file list from that same read.
+      { actions: ['s3:GetObject', 's3:PutObject'], resources: [`${r.bucketArn}/manifests/*`] },
       // HeadObject of an artifact not uploaded yet: without ListBucket, S3 answers 403 instead of 404.
       { actions: ['s3:ListBucket'], resources: [r.bucketArn] },
       { actions: ['states:StartExecution'], resources: [r.releaseStateMachineArn, r.rollbackStateMachineArn] },
