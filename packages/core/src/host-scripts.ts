@@ -255,17 +255,18 @@ if [ "$(current_target)" = "releases/$RELEASE_ID" ]; then
   exit ${HOST_EXIT_CODES.unpackFailed}
 fi
 PARTIAL="$DEPLOY_ROOT/releases/.$RELEASE_ID.partial"
+# What a distribute keeps beside the staging folder while it works.
+SIDE_FILES=("$PARTIAL".{tar.gz,sha256,names,listing,links,errors,hash-fifo,names-fifo,listing-fifo})
 clean_partial() {
   local path leftover=no
-  for path in "$PARTIAL" "$PARTIAL".{tar.gz,sha256,names,listing,links,errors,hash-fifo,names-fifo,listing-fifo}; do
+  for path in "$PARTIAL" "\${SIDE_FILES[@]}"; do
     if [ -e "$path" ] || [ -L "$path" ]; then leftover=yes; break; fi
   done
   if [ "$leftover" = no ]; then return 0; fi
   # A folder that an archive left without write or search permission stops rm for a user other
   # than root; unpacked before it is checked, any archive may leave one.
   if [ -d "$PARTIAL" ] && ! rm -rf -- "$PARTIAL" 2> /dev/null; then chmod -R u+rwx -- "$PARTIAL"; fi
-  rm -rf -- "$PARTIAL" "$PARTIAL.tar.gz" "$PARTIAL.sha256" "$PARTIAL.names" "$PARTIAL.listing" "$PARTIAL.links" "$PARTIAL.errors" \\
-    "$PARTIAL.hash-fifo" "$PARTIAL.names-fifo" "$PARTIAL.listing-fifo"
+  rm -rf -- "$PARTIAL" "\${SIDE_FILES[@]}"
 }
 refuse() {
   # An artifact or a shared path that could make this script write outside the release.
@@ -584,8 +585,7 @@ else
     unpack_errors; log "could not unpack the artifact" >&2; clean_partial; exit ${HOST_EXIT_CODES.unpackFailed}
   fi
 fi
-rm -f -- "$PARTIAL.sha256" "$PARTIAL.names" "$PARTIAL.listing" "$PARTIAL.links" "$PARTIAL.errors" \\
-  "$PARTIAL.hash-fifo" "$PARTIAL.names-fifo" "$PARTIAL.listing-fifo"
+rm -f -- "\${SIDE_FILES[@]}"
 if [ "$ARTIFACT_CHECKED" != yes ]; then
   ODD=$(find "$PARTIAL" -mindepth 1 \\( \\( ! -type f ! -type d ! -type l \\) -o \\( -type f -links +1 \\) \\) -printf '%P' -quit)
 fi
