@@ -37,19 +37,17 @@ export interface ReleaseDeps {
 export type ReleaseSummary = Omit<Release, 'config'>;
 
 /**
- * A host's step as the release read shows it: how it ended and when, without what it printed. The
- * output is the host-output route's (GET /v1/releases/{id}/hosts/{host}/output): a 500-host release
- * carried every host's output tails in every read, and in every live update of every open page.
- */
-export type HostStepView = HostStepSummary;
-
-/**
  * A host at a glance: its status and its steps. Not `updatedAt` either: nothing shows it (the
  * steps' times say when), and at 40 bytes a host it was an eighth of a 500-host read.
  */
 export interface ReleaseHostView extends Pick<HostState, 'host' | 'status'> {
-  /** By step kind (distribute, switch, revert, prune). */
-  steps: Record<string, HostStepView>;
+  /**
+   * By step kind (distribute, switch, revert, prune): how each ended and when, without what it
+   * printed. The output is the host-output route's (GET /v1/releases/{id}/hosts/{host}/output): a
+   * 500-host release carried every host's output tails in every read, and in every live update of
+   * every open page.
+   */
+  steps: Record<string, HostStepSummary>;
 }
 
 export interface ReleaseEnvironmentView extends Omit<EnvironmentState, 'releaseId' | 'app'> {
