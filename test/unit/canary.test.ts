@@ -151,6 +151,15 @@ describe('the history a plan may use', () => {
 describe('a pause for a person', () => {
   const steps = canary([{ hosts: 1 }, { pause: {} }, { hosts: '100%' }]);
 
+  /** Switched and watched its first batch, and paused there: the Pause task holds token `pause-1`. */
+  async function heldAtFirstPause(t: TestSlipway, strategy = steps) {
+    const id = await entered(t, { strategy });
+    await switched(t, id, 0);
+    await watched(t, id, 0);
+    await t.stages.pause({ taskToken: 'pause-1', releaseId: id, environment: 'production', batchIndex: 0 });
+    return id;
+  }
+
   it('says paused with the step and since when, mails the opener once, and goes on when promoted', async () => {
     const t = createTestSlipway();
     const id = await entered(t, { strategy: steps });
@@ -196,10 +205,7 @@ describe('a pause for a person', () => {
 
   it('two promotes at once: one goes on, the other is refused, and the promote is recorded once', async () => {
     const t = createTestSlipway();
-    const id = await entered(t, { strategy: steps });
-    await switched(t, id, 0);
-    await watched(t, id, 0);
-    await t.stages.pause({ taskToken: 'pause-1', releaseId: id, environment: 'production', batchIndex: 0 });
+    const id = await heldAtFirstPause(t);
     const results = await Promise.allSettled([t.slipway.releases.promote(id, {}, deployer), t.slipway.releases.promote(id, {}, approver)]);
     expect(results.map((result) => result.status).sort()).toEqual(['fulfilled', 'rejected']);
     expect((await t.store.listEvents(id)).filter((e) => e.type === 'release.promoted')).toHaveLength(1);
@@ -209,10 +215,7 @@ describe('a pause for a person', () => {
 
   it('full skips every pause still ahead', async () => {
     const t = createTestSlipway();
-    const id = await entered(t, { strategy: canary([{ hosts: 1 }, { pause: {} }, { hosts: 2 }, { pause: {} }, { hosts: '100%' }]) });
-    await switched(t, id, 0);
-    await watched(t, id, 0);
-    await t.stages.pause({ taskToken: 'pause-1', releaseId: id, environment: 'production', batchIndex: 0 });
+    const id = await heldAtFirstPause(t, canary([{ hosts: 1 }, { pause: {} }, { hosts: 2 }, { pause: {} }, { hosts: '100%' }]));
     await t.slipway.releases.promote(id, { full: true }, deployer);
     await switched(t, id, 1);
     expect(await watched(t, id, 1)).toMatchObject({ next: 'done' });
@@ -223,10 +226,7 @@ describe('a pause for a person', () => {
 
   it('a cancel while paused fails the waiting task, so the workflow puts the switched hosts back', async () => {
     const t = createTestSlipway();
-    const id = await entered(t, { strategy: steps });
-    await switched(t, id, 0);
-    await watched(t, id, 0);
-    await t.stages.pause({ taskToken: 'pause-1', releaseId: id, environment: 'production', batchIndex: 0 });
+    const id = await heldAtFirstPause(t);
     await t.slipway.releases.cancel(id, deployer);
     expect(t.workflow.outcomeOf('pause-1')).toMatchObject({ kind: 'failure', error: ReleaseEndedError.name });
     expect(await t.stages.planRevert({ releaseId: id, environment: 'production' })).toEqual({ batches: [0] });
