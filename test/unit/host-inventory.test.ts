@@ -217,8 +217,9 @@ describe('the scan script', () => {
   afterAll(async () => Promise.all(roots.map((root) => rm(root, { recursive: true, force: true }))));
 
   it('reads current and the release folders of a hostile deploy root, and writes nothing', async () => {
-    const root = join(await mkdtemp(join(tmpdir(), 'slipway-scan-')), 'it\'s $(touch pwned); a "root"');
-    roots.push(root);
+    const parent = await mkdtemp(join(tmpdir(), 'slipway-scan-'));
+    roots.push(parent);
+    const root = join(parent, 'it\'s $(touch pwned); a "root"');
     await mkdir(join(root, 'releases', R1), { recursive: true });
     await mkdir(join(root, 'releases', R2));
     await mkdir(join(root, 'releases', `.${R2}.partial`));
