@@ -65,8 +65,8 @@ async function history(id: string) {
   return (await server.call('GET', `/v1/releases/${id}/history`)).body;
 }
 
-/** Kills the server as soon as `at` holds, restarts it, and says what the execution was doing. */
-async function killWhen(id: string, what: string, at: (release: any, events: any[]) => boolean) {
+/** Kills the server as soon as `at` holds (kill -9, or a hang-up of its terminal), then restarts it. */
+async function killWhen(id: string, what: string, at: (release: any, events: any[]) => boolean, how: 'kill' | 'hangUp' = 'kill') {
   const deadline = Date.now() + 60_000;
   for (;;) {
     const [release, run] = await Promise.all([s.release(id), history(id)]);
@@ -74,7 +74,7 @@ async function killWhen(id: string, what: string, at: (release: any, events: any
     if (Date.now() > deadline) throw new Error(`${id} never reached ${what}; it is ${release.status}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  await server.kill();
+  await server[how]();
   server = await startChildServer(dataDir);
 }
 
@@ -150,6 +150,29 @@ describe('kill -9 at each state of a release', () => {
       expect(JSON.stringify(run)).not.toMatch(/taskToken"\s*:\s*"[A-Za-z0-9_-]{20,}/);
     }, 120_000);
   }
+});
+
+describe('the terminal that started the server closes', () => {
+  it('during a batch: the hang-up ends the server, not the host scripts it started, and the release ends as without it', async () => {
+    const hosts = await app('hangup');
+    const v1 = await s.open('hangup', '1.0.0');
+    expect((await s.waitForEnd(v1)).status).toBe('succeeded');
+    const v2 = await s.open('hangup', '2.0.0');
+    // The hang-up lands while batch 2's hosts run their postRelease hook (sleep 0.5).
+    await killWhen(v2, 'batch 2', stepRunning('switch', 'production', 1), 'hangUp');
+    const ended = await s.waitForEnd(v2);
+    expect(ended.status, ended.reason).toBe('succeeded');
+    const live = await expectConsistent('hangup', hosts);
+    expect(live.production!.live).toBe(v2);
+    // Each host ran each step once, to its end: none was cut and reported failed or interrupted.
+    expect(ended.events.filter((e: any) => e.type.endsWith('.failed'))).toEqual([]);
+    const exitCodes = ended.environments.flatMap((environment: any) =>
+      environment.hosts.flatMap((host: any) => Object.values(host.steps).map((step: any) => step.exitCode)),
+    );
+    expect(exitCodes.length).toBeGreaterThan(0);
+    expect(exitCodes.every((code: unknown) => code === 0), JSON.stringify(ended.environments)).toBe(true);
+    expect(await commandsOn([...hosts.staging, ...hosts.production], 'switch')).toBe(8);
+  }, 120_000);
 });
 
 describe('kill -9 at each state of a rollback', () => {

@@ -20,12 +20,16 @@ export interface ChildServer {
   kill(): Promise<void>;
   /** A clean stop (SIGTERM). */
   stop(): Promise<void>;
+  /** The terminal it ran in closes: SIGHUP to its whole process group, and wait until it is gone. */
+  hangUp(): Promise<void>;
 }
 
 export async function startChildServer(dataDir: string): Promise<ChildServer> {
   const child = spawn('node', ['packages/cli/bin/slipway.js', 'dev'], {
     env: { ...process.env, PORT: '0', SLIPWAY_DATA_DIR: dataDir, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     stdio: ['ignore', 'ignore', 'pipe'],
+    // A process group of its own, as a server started from a terminal is: hangUp signals all of it.
+    detached: true,
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let banner = '';
@@ -92,6 +96,10 @@ export async function startChildServer(dataDir: string): Promise<ChildServer> {
     },
     async stop() {
       child.kill('SIGTERM');
+      await exited;
+    },
+    async hangUp() {
+      process.kill(-child.pid!, 'SIGHUP');
       await exited;
     },
   };

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { getPriority } from 'node:os';
 import { join } from 'node:path';
@@ -153,5 +154,56 @@ describe('local fleet scheduling', () => {
     ]);
     expect(first.finished).toEqual([]);
     second.fleet.close();
+  });
+
+  it('counts a run as over only once its exit code is written whole: an empty exit file is a run still writing, or cut short', async () => {
+    // A run folder as a run leaves it when it is killed between creating its exit file and writing
+    // it, beside one whose process still lives and one that ended well.
+    const command = 'c-exit';
+    await mkdir(join(commandsDir, command), { recursive: true });
+    await writeFile(join(commandsDir, command, 'command.json'), JSON.stringify({ hosts: ['web-1', 'web-2', 'web-3'], kind: 'switch', timeoutSeconds: 60 }));
+    const gone = spawnSync('true').pid;
+    const run = async (host: string, pid: number, exit: string) => {
+      const dir = join(commandsDir, command, 'hosts', host);
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, 'run.json'), JSON.stringify({ pid, startedAt: new Date().toISOString() }));
+      await writeFile(join(dir, 'exit'), exit);
+    };
+    await run('web-1', gone, '');
+    await run('web-2', process.pid, '');
+    await run('web-3', gone, '0\n');
+    const { fleet } = makeFleet(2);
+    const writing = await fleet.results(command);
+    expect(writing.finished).toBe(false);
+    expect(writing.invocations.map((invocation) => [invocation.host, invocation.status, invocation.exitCode])).toEqual([
+      ['web-1', 'interrupted', null],
+      ['web-3', 'success', 0],
+    ]);
+
+    await writeFile(join(commandsDir, command, 'hosts', 'web-2', 'exit'), '23\n');
+    const over = await fleet.results(command);
+    expect(over.finished).toBe(true);
+    expect(over.invocations.map((invocation) => [invocation.host, invocation.status, invocation.exitCode])).toEqual([
+      ['web-1', 'interrupted', null],
+      ['web-2', 'failed', 23],
+      ['web-3', 'success', 0],
+    ]);
+    fleet.close();
+  });
+
+  it('leaves no file of its own behind a run that started: the waiting mark is a second name of the script', async () => {
+    const { fleet, finished } = makeFleet(1);
+    await fleet.send(gated('c-mark', ['web-1', 'web-2']));
+    await eventually(async () => (await readdir(active)).length === 1, 'one host is active');
+    const waiting = join(commandsDir, 'c-mark', 'hosts', 'web-2');
+    // The second run waits its turn: its mark is the script's inode, so taking it away frees none.
+    const [mark, script] = await Promise.all([stat(join(waiting, 'waiting')), stat(join(waiting, 'script.sh'))]);
+    expect(mark.ino).toBe(script.ino);
+    expect(script.nlink).toBe(2);
+    await writeFile(gate, '');
+    await eventually(async () => finished.includes('c-mark'), 'the command is reported');
+    expect((await readdir(waiting)).sort()).toEqual(['exit', 'run.json', 'script.sh', 'stderr', 'stdout']);
+    expect((await stat(join(waiting, 'script.sh'))).nlink).toBe(1);
+    fleet.close();
   });
 });

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { availableParallelism, getPriority, setPriority } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -93,6 +93,26 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
+/**
+ * The run's exit code and when it was written, once the run wrote it whole. The run writes the file
+ * in place (a rename is one more program per host), so a file caught between its creation and its
+ * one short write is empty: that counts as not written yet.
+ */
+async function exitOf(dir: string): Promise<{ code: number; at: Date } | undefined> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, 'exit'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  if (!/^\d+\n$/.test(text)) return undefined;
+  const at = await stat(join(dir, 'exit')).then(
+    (stats) => stats.mtime,
+    () => new Date(),
+  );
+  return { code: Number(text), at };
+}
+
 function alive(pid: number | undefined): boolean {
   if (!pid) return false;
   try {
@@ -160,22 +180,17 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
 
   async function invocation(commandId: string, host: string): Promise<HostInvocation | 'running'> {
     const dir = runDir(commandId, host);
-    if (ours.has(runKey(commandId, host)) && !(await exists(join(dir, 'exit')))) return 'running';
+    const exit = await exitOf(dir);
+    if (!exit && ours.has(runKey(commandId, host))) return 'running';
     let run: HostRun | undefined;
     try {
       run = JSON.parse(await readFile(join(dir, 'run.json'), 'utf8')) as HostRun;
     } catch {
       run = undefined;
     }
-    let exitCode: number | null = null;
-    let endedAt: string | undefined;
-    try {
-      const text = await readFile(join(dir, 'exit'), 'utf8');
-      exitCode = Number(text.trim());
-      endedAt = (await stat(join(dir, 'exit'))).mtime.toISOString();
-    } catch {
-      if (run && alive(run.pid)) return 'running';
-    }
+    if (!exit && run && alive(run.pid)) return 'running';
+    const exitCode = exit ? exit.code : null;
+    const endedAt = exit?.at.toISOString();
     const status: InvocationStatus =
       exitCode === null ? 'interrupted' : exitCode === 0 ? 'success' : exitCode === TIMED_OUT ? 'timed_out' : 'failed';
     return {
@@ -192,13 +207,13 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
   /**
    * Whether the run on the host goes on: launched by this process and not seen to end, or no exit
    * code yet and its process alive. The reporter asks this of every host still running each time one
-   * ends, so a run of ours costs no file at all and an ended one a single stat; reading the whole
-   * outcome here made a 500-host command cost 500²/2 reads of run.json, stdout and stderr.
+   * ends, so a run of ours costs no file at all and an ended one a read of its exit code; reading the
+   * whole outcome here made a 500-host command cost 500²/2 reads of run.json, stdout and stderr.
    */
   async function runGoesOn(commandId: string, host: string): Promise<boolean> {
     if (ours.has(runKey(commandId, host))) return true;
     const dir = runDir(commandId, host);
-    if (await exists(join(dir, 'exit'))) return false;
+    if (await exitOf(dir)) return false;
     try {
       return alive((JSON.parse(await readFile(join(dir, 'run.json'), 'utf8')) as HostRun).pid);
     } catch {
@@ -304,9 +319,12 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
       return;
     }
     await writeFile(join(dir, 'script.sh'), script, { mode: 0o700 });
-    // Written after the whole script, removed before the start: only a run that surely never started
-    // carries it, so the next start may start it without ever running a command twice.
-    await writeFile(join(dir, WAITING), '');
+    // Made after the whole script, removed before the start: only a run that surely never started
+    // carries it, so the next start may start it without ever running a command twice. It is a second
+    // name of the script, not a file of its own: a file made and deleted for each of 500 hosts within
+    // seconds made every later file on this disk slower to create (ext4 without a journal skips
+    // recently freed inodes one by one; perf of bench/fleet.ts).
+    await link(join(dir, 'script.sh'), join(dir, WAITING));
     queueStart(commandId, host, timeoutSeconds);
   }
 
@@ -329,30 +347,29 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
   /**
    * Starts host scripts through one small bash that forks them: fork() from this process costs in
    * proportion to its memory, and at several hundred MB each spawn held the event loop for tens of
-   * milliseconds (`node --cpu-prof` of bench/fleet.ts: a quarter of the server's main thread). Each
-   * run is its own session (setsid), so it outlives this process and the launcher alike; the
-   * launcher says when it started (with the pid) and when it ended. Fields are NUL-separated, so any
-   * path passes.
+   * milliseconds (`node --cpu-prof` of bench/fleet.ts: a quarter of the server's main thread). The
+   * launcher is a session of its own with no terminal (spawned detached), so its runs outlive this
+   * process and the launcher alike, and no Ctrl-C or hang-up meant for the server reaches them. A run
+   * is a fork of the launcher that runs `timeout`, then writes the exit code, last: its presence means
+   * the run is over. Each run also started setsid, a second bash and mv once: 500 runs of the
+   * cheapest script cost the machine 4.3-4.9 core-seconds with them, 2.7-2.9 without
+   * (bench/local-fleet.ts). The launcher says when a run started (with the pid), the run when it
+   * ended. Fields are NUL-separated, so any path passes.
    */
   const launcherScript = `
 run_host() {
-  local dir=$1 timeout=$2 home=$3 pid
+  local dir=$1 timeout=$2 home=$3
   cd -- "$home" 2> /dev/null || cd /
-  HOME=$home setsid bash -c "$WRAPPER" slipway-host "$timeout" "$dir" < /dev/null > /dev/null 2>&1 &
-  pid=$!
-  printf 'started\\0%s\\0%s\\0' "$dir" "$pid"
-  wait "$pid"
+  HOME=$home timeout --kill-after=10 "$timeout" bash "$dir/script.sh" > "$dir/stdout" 2> "$dir/stderr"
+  printf '%s\\n' "$?" > "$dir/exit"
   printf 'ended\\0%s\\0' "$dir"
 }
 while IFS= read -r -d '' dir && IFS= read -r -d '' timeout && IFS= read -r -d '' home; do
   run_host "$dir" "$timeout" "$home" &
+  printf 'started\\0%s\\0%s\\0' "$dir" "$!"
 done
 wait
 `;
-  // The exit code is written last and atomically: its presence means the run is over.
-  const wrapper =
-    'timeout --kill-after=10 "$1" bash "$2/script.sh" >"$2/stdout" 2>"$2/stderr"; ' +
-    'printf "%s\\n" "$?" >"$2/exit.tmp"; mv -f "$2/exit.tmp" "$2/exit"';
   let launcher: ReturnType<typeof spawn> | undefined;
   /** Runs handed to the launcher, by run folder: told their pid, then their end. */
   const launched = new Map<string, { started: (pid: number) => void; ended: () => void }>();
@@ -361,7 +378,8 @@ wait
     if (launcher) return launcher;
     const child = spawn('bash', ['-c', launcherScript], {
       stdio: ['pipe', 'pipe', 'ignore'],
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', WRAPPER: wrapper },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' },
+      detached: true,
     });
     launcher = child;
     // Set before the launcher reads its first run: every run it forks inherits the priority.
@@ -395,7 +413,7 @@ wait
     const gone = () => {
       if (launcher !== child) return;
       launcher = undefined;
-      // Runs it started go on in their own sessions; their ends are found by looking (FALLBACK_POLL_MS).
+      // Runs it started go on without it; their ends are found by looking (FALLBACK_POLL_MS).
       for (const run of launched.values()) run.ended();
       launched.clear();
     };
@@ -507,7 +525,7 @@ wait
     async readOutput(commandId: string, host: string, from: string | undefined): Promise<HostOutputRead> {
       const dir = runDir(commandId, host);
       // Whether the run is over is looked at before reading: what it wrote before ending is then read too.
-      let over = await exists(join(dir, 'exit'));
+      let over = (await exitOf(dir)) !== undefined;
       if (!over) {
         try {
           over = !alive((JSON.parse(await readFile(join(dir, 'run.json'), 'utf8')) as HostRun).pid);
@@ -525,7 +543,7 @@ wait
 
     close() {
       closed = true;
-      // The launcher ends once its input does; the runs it started go on in their own sessions.
+      // The launcher ends once its input does and its runs have ended; the runs go on meanwhile.
       launcher?.stdin?.end();
     },
 
