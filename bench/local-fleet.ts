@@ -95,8 +95,8 @@ const show = (name: string, figures: Figure[]) => {
   const perRun = (seconds: number) => `${((seconds * 1000) / HOSTS).toFixed(2)} ms`;
   console.log(
     `${name}: wall ${median((f) => f.wallS).toFixed(2)} s, machine CPU ${median((f) => f.machineS).toFixed(2)} core-s ` +
-      `(${perRun(median((f) => f.machineS))} per host), this process ${median((f) => f.ownS).toFixed(2)} s ` +
-      `(medians of ${figures.length}; each: ${figures.map((f) => `${f.wallS.toFixed(2)}/${f.machineS.toFixed(2)}`).join(', ')} s wall/CPU)`,
+    `(${perRun(median((f) => f.machineS))} per host), this process ${median((f) => f.ownS).toFixed(2)} s ` +
+    `(medians of ${figures.length}; each: ${figures.map((f) => `${f.wallS.toFixed(2)}/${f.machineS.toFixed(2)}`).join(', ')} s wall/CPU)`,
   );
 };
 try {
