@@ -426,6 +426,60 @@ describe('the one pass over the artifact', () => {
     }
   });
 
+  it('keeps its work files in the state folder, empty between distributes, and makes none anew: no file is deleted per distribute', async () => {
+    const host = await liveHost();
+    const state = join(host.deployRoot, '.slipway');
+    const workFiles = async () => {
+      const files = new Map<string, { ino: number; size: number; fifo: boolean }>();
+      for (const name of (await readdir(state)).filter((entry) => entry.startsWith('distribute'))) {
+        const info = await lstat(join(state, name));
+        files.set(name, { ino: info.ino, size: info.size, fifo: info.isFIFO() });
+      }
+      return files;
+    };
+    const before = await workFiles();
+    expect([...before.keys()].sort()).toEqual([
+      'distribute.errors', 'distribute.hash-fifo', 'distribute.links', 'distribute.listing', 'distribute.listing-fifo',
+      'distribute.names', 'distribute.names-fifo', 'distribute.sha256',
+    ]);
+    expect([...before.values()].every((file) => file.size === 0)).toBe(true);
+
+    const next = await artifact('next', [{ name: 'index.html', type: 'file', content: 'next' }, { name: 'link', type: 'symlink', target: 'index.html' }]);
+    for (const [releaseId, checked] of [['next', false], ['next-checked', true]] as const) {
+      const result = await host.distribute(releaseId, next, [], checked);
+      expect(result.code, result.stderr).toBe(0);
+      expect(await workFiles()).toEqual(before);
+    }
+    // The same artifact again, its download cut short: the last distribute's sha256 of exactly these
+    // bytes is never what this one checks.
+    const cut = join(sandbox, 'next-cut.tar.gz');
+    await writeFile(cut, next.data.subarray(0, next.data.length - 20));
+    const broken = await host.distribute('next-again', { url: `file://${cut}`, sha256: next.sha256 });
+    expect(broken.code, broken.stderr).toBe(HOST_EXIT_CODES.checksumMismatch);
+    expect(await workFiles()).toEqual(before);
+    expect((await readdir(join(host.deployRoot, 'releases'))).sort()).toEqual(['good', 'next', 'next-checked']);
+  });
+
+  it('without flock, keeps each distribute\'s work files beside its staging folder and removes them', async () => {
+    const withoutFlock = (text: string) => {
+      expect(text).toContain('command -v flock');
+      return text.replaceAll('command -v flock', 'command -v flock-not-installed-here');
+    };
+    const deployRoot = join(sandbox, 'no-flock', 'srv', 'app');
+    const art = await artifact('no-flock', [{ name: 'index.html', type: 'file', content: 'unlocked' }]);
+    for (const artifactChecked of [false, true]) {
+      const releaseId = `unlocked-${artifactChecked}`;
+      const script: HostScript = {
+        kind: 'distribute', deployRoot, releaseId, version: '1', artifactUrl: art.url, sha256: art.sha256, sharedPaths: [], postDeploy: '', artifactChecked,
+      };
+      const result = await runHostScript(script, sandbox, withoutFlock);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stderr).toContain('flock is not installed');
+    }
+    expect((await readdir(join(deployRoot, 'releases'))).sort()).toEqual(['unlocked-false', 'unlocked-true']);
+    expect((await readdir(join(deployRoot, '.slipway'))).filter((name) => name.startsWith('distribute'))).toEqual([]);
+  });
+
   // Root enters any folder; a host's SSH user does not, and an archive may leave one it cannot.
   const nobodyAvailable = process.getuid?.() === 0 && spawnSync('id', ['-u', 'nobody']).status === 0;
   it.skipIf(!nobodyAvailable)('removes, as a user other than root, a staging folder the archive left without permissions', async () => {

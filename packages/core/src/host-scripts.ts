@@ -153,9 +153,11 @@ log() { local now; TZ=UTC0 printf -v now '%(%Y-%m-%dT%H:%M:%SZ)T' -1; printf '%s
 # One Slipway command at a time on this deploy root, whatever sent it: a revert waits for a switch
 # still running, and a switch that starts after its revert finds the revert's mark. Hooks run
 # without the lock's descriptor, so a daemon a hook starts never holds it.
+HOST_LOCKED=no
 if command -v flock > /dev/null 2>&1; then
   exec 9>> "$STATE_DIR/lock"
   flock 9
+  HOST_LOCKED=yes
 else
   log "flock is not installed (util-linux): commands on this host are not serialized" >&2
 fi
@@ -255,18 +257,51 @@ if [ "$(current_target)" = "releases/$RELEASE_ID" ]; then
   exit ${HOST_EXIT_CODES.unpackFailed}
 fi
 PARTIAL="$DEPLOY_ROOT/releases/.$RELEASE_ID.partial"
-# What a distribute keeps beside the staging folder while it works.
-SIDE_FILES=("$PARTIAL".{tar.gz,sha256,names,listing,links,errors,hash-fifo,names-fifo,listing-fifo})
-clean_partial() {
-  local path leftover=no
-  for path in "$PARTIAL" "\${SIDE_FILES[@]}"; do
-    if [ -e "$path" ] || [ -L "$path" ]; then leftover=yes; break; fi
+# The distribute's work files: the sha256 it computed, the archive's listings, the unpacked tree's
+# links, the programs' errors, and the FIFOs that feed them. Under the host lock one distribute runs
+# here at a time, so they live in the state folder and are emptied, never deleted: ext4 without a
+# journal skips every inode freed in the last minute, one by one, at each later file creation (a
+# 500-host local release spent a tenth of the machine's CPU in that skipping, mostly for the files a
+# distribute used to make and delete). Without flock, each distribute has its own beside its
+# staging folder and removes them. Emptied at each attempt, they never tell one attempt's sha256 to
+# another's check.
+if [ "$HOST_LOCKED" = yes ]; then WORK="$STATE_DIR/distribute"; else WORK="$PARTIAL"; fi
+WORK_FILES=("$WORK".{sha256,names,listing,links,errors})
+WORK_FIFOS=("$WORK".{hash-fifo,names-fifo,listing-fifo})
+# What a distribute removes when it ends: the archive a download landed whole, and the work files
+# that are not kept.
+SIDE_FILES=("$PARTIAL.tar.gz")
+if [ "$HOST_LOCKED" = no ]; then SIDE_FILES+=("\${WORK_FILES[@]}" "\${WORK_FIFOS[@]}"); fi
+drop_work_files() {
+  local file
+  local -a present=()
+  if [ "$HOST_LOCKED" = yes ]; then
+    for file in "\${WORK_FILES[@]}"; do if [ -s "$file" ]; then : > "$file"; fi; done
+  fi
+  for file in "\${SIDE_FILES[@]}"; do
+    if [ -e "$file" ] || [ -L "$file" ]; then present+=("$file"); fi
   done
-  if [ "$leftover" = no ]; then return 0; fi
-  # A folder that an archive left without write or search permission stops rm for a user other
-  # than root; unpacked before it is checked, any archive may leave one.
-  if [ -d "$PARTIAL" ] && ! rm -rf -- "$PARTIAL" 2> /dev/null; then chmod -R u+rwx -- "$PARTIAL"; fi
-  rm -rf -- "$PARTIAL" "\${SIDE_FILES[@]}"
+  if [ "\${#present[@]}" -gt 0 ]; then rm -f -- "\${present[@]}"; fi
+}
+clean_partial() {
+  if [ -e "$PARTIAL" ] || [ -L "$PARTIAL" ]; then
+    # A folder that an archive left without write or search permission stops rm for a user other
+    # than root; unpacked before it is checked, any archive may leave one.
+    if ! rm -rf -- "$PARTIAL" 2> /dev/null; then chmod -R u+rwx -- "$PARTIAL"; rm -rf -- "$PARTIAL"; fi
+  fi
+  drop_work_files
+}
+# A work FIFO is made once and kept; anything else under its name is replaced.
+make_fifos() {
+  local fifo
+  local -a stale=() missing=()
+  for fifo in "$@"; do
+    if [ -p "$fifo" ]; then continue; fi
+    if [ -e "$fifo" ] || [ -L "$fifo" ]; then stale+=("$fifo"); fi
+    missing+=("$fifo")
+  done
+  if [ "\${#stale[@]}" -gt 0 ]; then rm -f -- "\${stale[@]}"; fi
+  if [ "\${#missing[@]}" -gt 0 ]; then mkfifo -m 600 -- "\${missing[@]}"; fi
 }
 refuse() {
   # An artifact or a shared path that could make this script write outside the release.
@@ -332,8 +367,8 @@ inspect_artifact() {
   # PARENTS: every folder some member lies in, with the index of the first such member.
   local -A LINKS=() LINK_MEMBER=() PARENTS=() SHARED=()
   local i name line type key parent path
-  mapfile -t names < "$PARTIAL.names"
-  mapfile -t listing < "$PARTIAL.listing"
+  mapfile -t names < "$WORK.names"
+  mapfile -t listing < "$WORK.listing"
   if [ "\${#names[@]}" -ne "\${#listing[@]}" ]; then refuse "the artifact's listing could not be read safely"; fi
   for path in "\${SHARED_PATHS[@]}"; do SHARED[$path]=1; done
   for i in "\${!names[@]}"; do
@@ -389,20 +424,20 @@ inspect_tree() {
   local LC_ALL=C path target record
   local -A LINKS=() SHARED=()
   # GNU tar unpacks "/etc/x" as "etc/x" inside the release, and says so: not the archive the server read.
-  if [ -s "$PARTIAL.errors" ] && [[ $(< "$PARTIAL.errors") == *"Removing leading"* ]]; then
+  if [ -s "$WORK.errors" ] && [[ $(< "$WORK.errors") == *"Removing leading"* ]]; then
     refuse "the archive has a member with an absolute name, which the server's reading did not show"
   fi
   for path in "\${SHARED_PATHS[@]}"; do SHARED[$path]=1; done
   # A folder the archive left unreadable would hide the links below it: then nothing is ready.
   find "$PARTIAL" -mindepth 1 \\( -type l -printf 'l%P\\0%l\\0' \\) -o \\
-    \\( \\( \\( ! -type f ! -type d \\) -o \\( -type f -links +1 \\) \\) -printf 'o%P\\0' \\) > "$PARTIAL.links" 2>> "$PARTIAL.errors" ||
-    refuse "the unpacked tree could not be read whole: $(head -n 3 -- "$PARTIAL.errors" 2> /dev/null)"
+    \\( \\( \\( ! -type f ! -type d \\) -o \\( -type f -links +1 \\) \\) -printf 'o%P\\0' \\) > "$WORK.links" 2>> "$WORK.errors" ||
+    refuse "the unpacked tree could not be read whole: $(head -n 3 -- "$WORK.errors" 2> /dev/null)"
   while IFS= read -r -d '' record; do
     case $record in
       l*) IFS= read -r -d '' target; LINKS[\${record#l}]=$target ;;
       o*) ODD=\${ODD:-\${record#o}} ;;
     esac
-  done < "$PARTIAL.links"
+  done < "$WORK.links"
   for path in "\${!LINKS[@]}"; do
     target_inside "$path" "\${LINKS[$path]}" ||
       refuse "'$path' was unpacked as a symbolic link to '\${LINKS[$path]}' and $REASON"
@@ -449,7 +484,12 @@ for shared_path in "\${SHARED_PATHS[@]}"; do check_shared_path "$shared_path"; d
 if [ -e "$RELEASE_DIR" ] || [ -L "$RELEASE_DIR" ]; then rm -rf -- "$RELEASE_DIR"; fi
 # The staging folder is this user's alone until it has passed every check: whatever a hostile
 # archive left in it (a device node, a set-user-ID file) is never within another user's reach.
-start_partial() { clean_partial; mkdir -m 700 -- "$PARTIAL"; }
+start_partial() {
+  local file
+  clean_partial
+  mkdir -m 700 -- "$PARTIAL"
+  for file in "\${WORK_FILES[@]}"; do : > "$file"; done
+}
 # The one pass over the artifact: "$@" prints it, and the sha256 of exactly those bytes, both
 # listings and the unpacked tree all come from them, decompressed once. Nothing here is trusted
 # yet: the sha256, the listings and the unpacked tree are checked afterwards, and only then is the
@@ -460,33 +500,33 @@ unpack_pass() {
   local -a statuses
   if [ "$ARTIFACT_CHECKED" = yes ]; then
     # The server listed these very bytes (the sha256 says so, below): one tar here, no listing.
-    mkfifo -m 600 -- "$PARTIAL.hash-fifo"
-    sha256_of_input < "$PARTIAL.hash-fifo" > "$PARTIAL.sha256" &
+    make_fifos "$WORK.hash-fifo"
+    sha256_of_input < "$WORK.hash-fifo" > "$WORK.sha256" &
     hash_pid=$!
     {
-      "$@" | (trap '' PIPE; exec tee -- "$PARTIAL.hash-fifo") | "$GUNZIP" -dc 2>> "$PARTIAL.errors" |
-        LC_ALL=C tar -x -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir 2>> "$PARTIAL.errors"
+      "$@" | (trap '' PIPE; exec tee -- "$WORK.hash-fifo") | "$GUNZIP" -dc 2>> "$WORK.errors" |
+        LC_ALL=C tar -x -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir 2>> "$WORK.errors"
       statuses=("\${PIPESTATUS[@]}")
     } || true
   else
-    mkfifo -m 600 -- "$PARTIAL.hash-fifo" "$PARTIAL.names-fifo" "$PARTIAL.listing-fifo"
-    sha256_of_input < "$PARTIAL.hash-fifo" > "$PARTIAL.sha256" &
+    make_fifos "\${WORK_FIFOS[@]}"
+    sha256_of_input < "$WORK.hash-fifo" > "$WORK.sha256" &
     hash_pid=$!
     # -P lists names exactly as stored. The escape quoting style puts each name on one line (a newline
     # is listed as \\n, a backslash as \\\\, other unusual bytes in octal) and never escapes "/" or ".", so
     # listed names compare, segment by segment, exactly as the real ones do. --numeric-owner keeps
     # archive-supplied user names out of the verbose listing, whose text before the name then holds no
     # ">", so the first " <name> -> " in a symbolic link's line is where its name ends.
-    tar -t -P --quoting-style=escape < "$PARTIAL.names-fifo" > "$PARTIAL.names" 2>> "$PARTIAL.errors" &
+    tar -t -P --quoting-style=escape < "$WORK.names-fifo" > "$WORK.names" 2>> "$WORK.errors" &
     names_pid=$!
-    tar -tv -P --quoting-style=escape --numeric-owner < "$PARTIAL.listing-fifo" > "$PARTIAL.listing" 2>> "$PARTIAL.errors" &
+    tar -tv -P --quoting-style=escape --numeric-owner < "$WORK.listing-fifo" > "$WORK.listing" 2>> "$WORK.errors" &
     listing_pid=$!
     # Both tees ignore SIGPIPE, so a reader that stops early (tar on a broken archive) starves none of
     # the others: the sha256 always covers every byte that arrived. Their own status does not count.
     {
-      "$@" | (trap '' PIPE; exec tee -- "$PARTIAL.hash-fifo") | "$GUNZIP" -dc 2>> "$PARTIAL.errors" |
-        (trap '' PIPE; exec tee -- "$PARTIAL.names-fifo" "$PARTIAL.listing-fifo" 2> /dev/null) |
-        tar -x -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir 2>> "$PARTIAL.errors"
+      "$@" | (trap '' PIPE; exec tee -- "$WORK.hash-fifo") | "$GUNZIP" -dc 2>> "$WORK.errors" |
+        (trap '' PIPE; exec tee -- "$WORK.names-fifo" "$WORK.listing-fifo" 2> /dev/null) |
+        tar -x -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir 2>> "$WORK.errors"
       statuses=("\${PIPESTATUS[@]}")
     } || true
   fi
@@ -496,7 +536,7 @@ unpack_pass() {
   if [ "\${statuses[2]}" != 0 ] || [ "\${statuses[\${#statuses[@]} - 1]}" != 0 ]; then UNPACKED=no; fi
   if [ -n "$names_pid" ]; then wait "$names_pid" || LISTED=no; fi
   if [ -n "$listing_pid" ]; then wait "$listing_pid" || LISTED=no; fi
-  wait "$hash_pid" || : > "$PARTIAL.sha256"
+  wait "$hash_pid" || : > "$WORK.sha256"
 }
 # Intel's ISA-L igzip (Debian's isal) inflates several times faster than gzip, the same bytes.
 GUNZIP=gzip
@@ -514,7 +554,7 @@ if [ "\${empty_digest##* }" = e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca4
 else
   sha256_of_input() { local line; line=$(sha256sum) || return 1; printf '%s\\n' "\${line%% *}"; }
 fi
-unpack_errors() { head -n 20 -- "$PARTIAL.errors" >&2 2> /dev/null || true; }
+unpack_errors() { head -n 20 -- "$WORK.errors" >&2 2> /dev/null || true; }
 download() {
   # $1: s3 (the host's own credentials) or url (the presigned URL). Tried again a few times: the
   # store may be away for a moment, and curl's own --retry gives up on a dropped or refused connection.
@@ -567,7 +607,7 @@ fi
 # What was unpacked counts only if it came from exactly the artifact's bytes, then only if the
 # listings and the unpacked tree pass the containment rules; until then it is not the release.
 actual=""
-read -r actual < "$PARTIAL.sha256" || true
+read -r actual < "$WORK.sha256" || true
 if [ "$actual" != "$ARTIFACT_SHA256" ]; then
   log "sha256 mismatch: expected $ARTIFACT_SHA256, got \${actual:-nothing}" >&2
   clean_partial
@@ -585,7 +625,7 @@ else
     unpack_errors; log "could not unpack the artifact" >&2; clean_partial; exit ${HOST_EXIT_CODES.unpackFailed}
   fi
 fi
-rm -f -- "\${SIDE_FILES[@]}"
+drop_work_files
 if [ "$ARTIFACT_CHECKED" != yes ]; then
   ODD=$(find "$PARTIAL" -mindepth 1 \\( \\( ! -type f ! -type d ! -type l \\) -o \\( -type f -links +1 \\) \\) -printf '%P' -quit)
 fi
