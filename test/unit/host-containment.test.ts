@@ -450,14 +450,31 @@ describe('the one pass over the artifact', () => {
       expect(result.code, result.stderr).toBe(0);
       expect(await workFiles()).toEqual(before);
     }
-    // The same artifact again, its download cut short: the last distribute's sha256 of exactly these
-    // bytes is never what this one checks.
-    const cut = join(sandbox, 'next-cut.tar.gz');
-    await writeFile(cut, next.data.subarray(0, next.data.length - 20));
-    const broken = await host.distribute('next-again', { url: `file://${cut}`, sha256: next.sha256 });
-    expect(broken.code, broken.stderr).toBe(HOST_EXIT_CODES.checksumMismatch);
+    const refused = await host.distribute('next-refused', { ...next, sha256: 'f'.repeat(64) });
+    expect(refused.code, refused.stderr).toBe(HOST_EXIT_CODES.checksumMismatch);
     expect(await workFiles()).toEqual(before);
     expect((await readdir(join(host.deployRoot, 'releases'))).sort()).toEqual(['good', 'next', 'next-checked']);
+  });
+
+  it('never reads an earlier distribute\'s errors, and replaces, never writes through, anything but its own file or FIFO under a work file\'s name', async () => {
+    const host = await liveHost();
+    const state = join(host.deployRoot, '.slipway');
+    // What a checked distribute refuses when tar said it (an absolute member name), left by an earlier one.
+    await writeFile(join(state, 'distribute.errors'), 'tar: Removing leading `/\' from member names\n');
+    const target = join(outside, 'work-target');
+    await writeFile(target, 'untouched');
+    await rm(join(state, 'distribute.sha256'));
+    await symlink(target, join(state, 'distribute.sha256'));
+    await rm(join(state, 'distribute.hash-fifo'));
+    await mkdir(join(state, 'distribute.hash-fifo', 'inside'), { recursive: true });
+    const art = await artifact('planted', [{ name: 'index.html', type: 'file', content: 'planted' }]);
+    const result = await host.distribute('planted', art, [], true);
+    expect(result.code, result.stderr).toBe(0);
+    expect(await readFile(target, 'utf8')).toBe('untouched');
+    const [sha256, fifo, errors] = await Promise.all(['sha256', 'hash-fifo', 'errors'].map((name) => lstat(join(state, `distribute.${name}`))));
+    expect(sha256!.isFile() && sha256!.size === 0).toBe(true);
+    expect(fifo!.isFIFO()).toBe(true);
+    expect(errors!.size).toBe(0);
   });
 
   it('without flock, keeps each distribute\'s work files beside its staging folder and removes them', async () => {

@@ -195,8 +195,9 @@ describe('local fleet scheduling', () => {
     const { fleet, finished } = makeFleet(1);
     await fleet.send(gated('c-mark', ['web-1', 'web-2']));
     await eventually(async () => (await readdir(active)).length === 1, 'one host is active');
-    const waiting = join(commandsDir, 'c-mark', 'hosts', 'web-2');
-    // The second run waits its turn: its mark is the script's inode, so taking it away frees none.
+    // The other run waits its turn: its mark is the script's inode, so taking it away frees none.
+    const waitingHost = (await readdir(active))[0] === 'web-1' ? 'web-2' : 'web-1';
+    const waiting = join(commandsDir, 'c-mark', 'hosts', waitingHost);
     const [mark, script] = await Promise.all([stat(join(waiting, 'waiting')), stat(join(waiting, 'script.sh'))]);
     expect(mark.ino).toBe(script.ino);
     expect(script.nlink).toBe(2);
@@ -204,6 +205,42 @@ describe('local fleet scheduling', () => {
     await eventually(async () => finished.includes('c-mark'), 'the command is reported');
     expect((await readdir(waiting)).sort()).toEqual(['exit', 'run.json', 'script.sh', 'stderr', 'stdout']);
     expect((await stat(join(waiting, 'script.sh'))).nlink).toBe(1);
+    fleet.close();
+  });
+
+  it('starts each run once when its command is sent again while runs wait their turn (a retried or resumed step)', async () => {
+    const { fleet, finished } = makeFleet(1);
+    const command = gated('c-again', ['web-1', 'web-2', 'web-3']);
+    if (command.script.kind !== 'switch') throw new Error('a switch');
+    const counted: HostCommand = { ...command, script: { ...command.script, preRelease: `echo run >> "$DEPLOY_ROOT/runs"\n${command.script.preRelease}` } };
+    await fleet.send(counted);
+    await eventually(async () => (await readdir(active)).length === 1, 'one host is active');
+    await fleet.send(counted);
+    await writeFile(gate, '');
+    await eventually(async () => finished.includes('c-again'), 'the command is reported');
+    expect((await fleet.results('c-again')).invocations.map((run) => run.status)).toEqual(['success', 'success', 'success']);
+    for (const host of ['web-1', 'web-2', 'web-3']) expect(await readFile(join(fleetDir, host, 'runs'), 'utf8'), host).toBe('run\n');
+    fleet.close();
+  });
+
+  it('ends a run whose process is killed before it can tell, reports it interrupted, and gives its place to the next run', async () => {
+    const { fleet, finished } = makeFleet(1);
+    await fleet.send(gated('c-killed', ['web-1', 'web-2']));
+    await eventually(async () => (await readdir(active)).length === 1, 'one host is active');
+    const first = (await readdir(active))[0]!;
+    const runFile = join(commandsDir, 'c-killed', 'hosts', first, 'run.json');
+    await eventually(() => exists(runFile), 'the first run has its run.json');
+    const { pid } = JSON.parse(await readFile(runFile, 'utf8')) as { pid: number };
+    // The run's own process (the one that would write its exit code), not the script below it.
+    process.kill(pid, 'SIGKILL');
+    await eventually(async () => (await readdir(active)).length === 2, 'the second host starts in the first one\'s place');
+    await writeFile(gate, '');
+    await eventually(async () => finished.includes('c-killed'), 'the command is reported');
+    const results = await fleet.results('c-killed');
+    expect(Object.fromEntries(results.invocations.map((run) => [run.host, run.status]))).toEqual({
+      [first]: 'interrupted',
+      [first === 'web-1' ? 'web-2' : 'web-1']: 'success',
+    });
     fleet.close();
   });
 });

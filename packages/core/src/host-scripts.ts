@@ -272,11 +272,15 @@ WORK_FIFOS=("$WORK".{hash-fifo,names-fifo,listing-fifo})
 # that are not kept.
 SIDE_FILES=("$PARTIAL.tar.gz")
 if [ "$HOST_LOCKED" = no ]; then SIDE_FILES+=("\${WORK_FILES[@]}" "\${WORK_FIFOS[@]}"); fi
+# Whether $1 is this user's own plain file (-f) or FIFO (-p), and not a symbolic link. A kept work
+# file is written only then: anything else under its name (a link or a folder some hook left) is
+# removed first, never written through.
+own_kind() { [ ! -L "$1" ] && [ "$2" "$1" ] && [ -O "$1" ]; }
 drop_work_files() {
   local file
   local -a present=()
   if [ "$HOST_LOCKED" = yes ]; then
-    for file in "\${WORK_FILES[@]}"; do if [ -s "$file" ]; then : > "$file"; fi; done
+    for file in "\${WORK_FILES[@]}"; do if own_kind "$file" -f && [ -s "$file" ]; then : > "$file"; fi; done
   fi
   for file in "\${SIDE_FILES[@]}"; do
     if [ -e "$file" ] || [ -L "$file" ]; then present+=("$file"); fi
@@ -296,11 +300,11 @@ make_fifos() {
   local fifo
   local -a stale=() missing=()
   for fifo in "$@"; do
-    if [ -p "$fifo" ]; then continue; fi
+    if own_kind "$fifo" -p; then continue; fi
     if [ -e "$fifo" ] || [ -L "$fifo" ]; then stale+=("$fifo"); fi
     missing+=("$fifo")
   done
-  if [ "\${#stale[@]}" -gt 0 ]; then rm -f -- "\${stale[@]}"; fi
+  if [ "\${#stale[@]}" -gt 0 ]; then rm -rf -- "\${stale[@]}"; fi
   if [ "\${#missing[@]}" -gt 0 ]; then mkfifo -m 600 -- "\${missing[@]}"; fi
 }
 refuse() {
@@ -480,14 +484,19 @@ link_shared() {
   ln -s -- "$target" "$inside"
 }
 for shared_path in "\${SHARED_PATHS[@]}"; do check_shared_path "$shared_path"; done
-# The staging folder and its side files go at each attempt (start_partial).
+# At each attempt the staging folder goes and the work files are emptied (start_partial).
 if [ -e "$RELEASE_DIR" ] || [ -L "$RELEASE_DIR" ]; then rm -rf -- "$RELEASE_DIR"; fi
 # The staging folder is this user's alone until it has passed every check: whatever a hostile
 # archive left in it (a device node, a set-user-ID file) is never within another user's reach.
 start_partial() {
   local file
+  local -a stale=()
   clean_partial
   mkdir -m 700 -- "$PARTIAL"
+  for file in "\${WORK_FILES[@]}"; do
+    if { [ -e "$file" ] || [ -L "$file" ]; } && ! own_kind "$file" -f; then stale+=("$file"); fi
+  done
+  if [ "\${#stale[@]}" -gt 0 ]; then rm -rf -- "\${stale[@]}"; fi
   for file in "\${WORK_FILES[@]}"; do : > "$file"; done
 }
 # The one pass over the artifact: "$@" prints it, and the sha256 of exactly those bytes, both

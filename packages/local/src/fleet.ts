@@ -125,9 +125,10 @@ function alive(pid: number | undefined): boolean {
 
 /**
  * The local fleet: hosts are folders, commands are the generated scripts run by bash, all hosts of
- * a command in parallel. Each run is detached and writes its exit code to a file when it ends, so a
- * command outlives a crash of the server, and `reconcile` on the next start reports what finished
- * meanwhile (as the reconciling check does with SSM on AWS).
+ * a command in parallel. Each run outlives the server (its launcher is a session of its own) and
+ * writes its exit code to a file when it ends, so a command outlives a crash of the server, and
+ * `reconcile` on the next start reports what finished meanwhile (as the reconciling check does with
+ * SSM on AWS).
  */
 export function createLocalFleet(options: LocalFleetOptions): Fleet & {
   readOutput: NonNullable<Fleet['readOutput']>;
@@ -209,10 +210,19 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
    * code yet and its process alive. The reporter asks this of every host still running each time one
    * ends, so a run of ours costs no file at all and an ended one a read of its exit code; reading the
    * whole outcome here made a 500-host command cost 500²/2 reads of run.json, stdout and stderr.
+   * With `lookAtProcess`, a run of ours whose process is gone (killed before it could say it ended)
+   * is over, and its place goes to the next run.
    */
-  async function runGoesOn(commandId: string, host: string): Promise<boolean> {
-    if (ours.has(runKey(commandId, host))) return true;
+  async function runGoesOn(commandId: string, host: string, lookAtProcess = false): Promise<boolean> {
     const dir = runDir(commandId, host);
+    if (ours.has(runKey(commandId, host))) {
+      const run = launched.get(dir);
+      if (!lookAtProcess || run?.pid === undefined || alive(run.pid)) return true;
+      // Its process is gone without a word (killed, say): over, with or without its exit code.
+      launched.delete(dir);
+      run.ended();
+      return false;
+    }
     if (await exitOf(dir)) return false;
     try {
       return alive((JSON.parse(await readFile(join(dir, 'run.json'), 'utf8')) as HostRun).pid);
@@ -259,18 +269,20 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
   }
 
   /** Until a run of the command ends (or FALLBACK_POLL_MS), unless one ended since `seen` already. */
-  async function nextEnding(commandId: string, seen: number) {
+  /** Whether a run's ending woke it (false: FALLBACK_POLL_MS passed). */
+  async function nextEnding(commandId: string, seen: number): Promise<boolean> {
     const ending = endings.get(commandId) ?? { count: 0 };
     endings.set(commandId, ending);
-    if (ending.count !== seen) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, FALLBACK_POLL_MS);
+    if (ending.count !== seen) return true;
+    const woken = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), FALLBACK_POLL_MS);
       ending.wake = () => {
         clearTimeout(timer);
-        resolve();
+        resolve(true);
       };
     });
     ending.wake = undefined;
+    return woken;
   }
 
   /**
@@ -283,14 +295,16 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
     try {
       let left: string[] = [];
       let hosts: string[] = [];
+      // A run's own process is looked at only on the slower look: one that dies unannounced is rare.
+      let lookAtProcesses = false;
       do {
         const seen = endings.get(commandId)?.count ?? 0;
         if (hosts.length === 0) left = hosts = await commandHosts(commandId);
         const still: string[] = [];
-        for (const host of left) if (await runGoesOn(commandId, host)) still.push(host);
+        for (const host of left) if (await runGoesOn(commandId, host, lookAtProcesses)) still.push(host);
         left = still;
         if (hosts.length > 0 && left.length === 0) break;
-        await nextEnding(commandId, seen);
+        lookAtProcesses = !(await nextEnding(commandId, seen));
         if (closed) return;
       } while (!closed);
       if (closed) return;
@@ -311,20 +325,25 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
   async function startOnHost(commandId: string, host: string, script: string, timeoutSeconds: number) {
     const dir = runDir(commandId, host);
     await mkdir(dir, { recursive: true });
-    if (await exists(join(dir, 'run.json'))) return;
+    // A command is sent again when its step is retried or resumed: a run this process holds, or one
+    // that started, is not started twice.
+    if (ours.has(runKey(commandId, host)) || (await exists(join(dir, 'run.json')))) return;
     if (!(await exists(hostDir(host)))) {
       await writeFile(join(dir, 'stderr'), `no host ${host} in the local fleet (${hostDir(host)} does not exist)\n`);
       await writeFile(join(dir, 'run.json'), JSON.stringify({ startedAt: new Date().toISOString() }));
       await writeFile(join(dir, 'exit'), '127\n');
       return;
     }
-    await writeFile(join(dir, 'script.sh'), script, { mode: 0o700 });
     // Made after the whole script, removed before the start: only a run that surely never started
     // carries it, so the next start may start it without ever running a command twice. It is a second
     // name of the script, not a file of its own: a file made and deleted for each of 500 hosts within
     // seconds made every later file on this disk slower to create (ext4 without a journal skips
-    // recently freed inodes one by one; perf of bench/fleet.ts).
-    await link(join(dir, 'script.sh'), join(dir, WAITING));
+    // recently freed inodes one by one; perf of bench/fleet.ts). A run that waits already keeps its
+    // script as it was written.
+    if (!(await exists(join(dir, WAITING)))) {
+      await writeFile(join(dir, 'script.sh'), script, { mode: 0o700 });
+      await link(join(dir, 'script.sh'), join(dir, WAITING));
+    }
     queueStart(commandId, host, timeoutSeconds);
   }
 
@@ -371,8 +390,11 @@ done
 wait
 `;
   let launcher: ReturnType<typeof spawn> | undefined;
-  /** Runs handed to the launcher, by run folder: told their pid, then their end. */
-  const launched = new Map<string, { started: (pid: number) => void; ended: () => void }>();
+  /**
+   * Runs handed to the launcher, by run folder: told their pid, then their end. The launcher tells
+   * the start and the run its end, so an end may come first; it then waits for the start.
+   */
+  const launched = new Map<string, { started: (pid: number) => void; ended: () => void; pid?: number; endedEarly?: boolean }>();
 
   function theLauncher() {
     if (launcher) return launcher;
@@ -398,12 +420,24 @@ wait
         const fields = pending.split('\0');
         const kind = fields[0];
         if (kind === 'started' && fields.length >= 4) {
-          launched.get(fields[1]!)?.started(Number(fields[2]));
+          const run = launched.get(fields[1]!);
+          if (run) {
+            run.pid = Number(fields[2]);
+            run.started(run.pid);
+            if (run.endedEarly) {
+              launched.delete(fields[1]!);
+              run.ended();
+            }
+          }
           pending = fields.slice(3).join('\0');
         } else if (kind === 'ended' && fields.length >= 3) {
           const run = launched.get(fields[1]!);
-          launched.delete(fields[1]!);
-          run?.ended();
+          if (run && run.pid === undefined) {
+            run.endedEarly = true;
+          } else {
+            launched.delete(fields[1]!);
+            run?.ended();
+          }
           pending = fields.slice(2).join('\0');
         } else {
           break;
