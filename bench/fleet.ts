@@ -11,9 +11,10 @@
  *   when `cap` is installed (`apt-get install capistrano`; `../shared/peers/capistrano/`), tarball mode.
  * - BENCH_TINY (default 500) tiny hosts, rolling 25%, while a client probes the API (`/healthz` and
  *   the release) every 50 ms: the release time, the probes' latency, failed probes, and the RSS.
- *   TINY_WAIT=probe learns the end from the probes instead of a second client polling every 20 ms.
+ *   The probes run in a process of their own, so the RSS and CPU reported are the server's alone.
+ *   TINY_WAIT=poll also polls the release every 20 ms from this process to learn its end.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
@@ -31,7 +32,7 @@ const SIZE_MB = Number(process.env.SIZE_MB ?? 50);
 const FLEETS = (process.env.BENCH_HOSTS ?? '20,50').split(',').filter(Boolean).map(Number);
 const TINY = Number(process.env.BENCH_TINY ?? 500);
 /** How the bench learns the tiny release ended: `poll` (default) reads it every 20 ms besides the probes, `probe` from the probes alone. */
-const BY_PROBE = process.env.TINY_WAIT === 'probe';
+const BY_PROBE = process.env.TINY_WAIT !== 'poll';
 // Beside the repository in /work/main, but not beside a worktree elsewhere: CAPISTRANO_DIR says where.
 const CAPISTRANO =
   [process.env.CAPISTRANO_DIR, join(dirname(fileURLToPath(import.meta.url)), '../../shared/peers/capistrano'), '/work/shared/peers/capistrano']
@@ -47,7 +48,7 @@ const recorder = COUNT_CALLS
   ? createCallAttribution(({ fn, operation }) => calls.set(`${fn} ${operation}`, (calls.get(`${fn} ${operation}`) ?? 0) + 1))
   : undefined;
 const server = await startDevServer({ dataDir, port: 0, logLevel: 'warn', demo: false, ...(recorder ? { recorder } : {}) });
-const { headers, call, waitForEnd } = benchClient(server, 20);
+const { call, waitForEnd } = benchClient(server, 20);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
@@ -162,46 +163,73 @@ function percentile(sorted: number[], p: number): number {
 const ENDED = ['succeeded', 'failed', 'rejected', 'cancelled'];
 
 /**
- * Probes the API every 50 ms until stopped; counts a probe failed when it errors or answers non-2xx.
- * `ended` resolves once a probe of the release finds it ended: with TINY_WAIT=probe the bench learns
- * the end from these probes alone, instead of also polling the release every 20 ms (waitForEnd),
- * which is a second client reading the 500-host release 50 times a second.
+ * The probing client, in a Node process of its own: the server's RSS and CPU are then this
+ * process's alone, and a probe's latency is what a client on the same machine sees. It probes
+ * `/healthz` until it is told a release id on stdin, then that release; prints `ended` once a probe
+ * finds the release ended, and its latencies as one JSON line once told `stop`.
  */
-function probeApi(releaseId: () => string | undefined) {
-  let seenEnd: (() => void) | undefined;
-  const ended = new Promise<void>((resolve) => {
-    seenEnd = resolve;
+const PROBE_CLIENT = `
+const ended = new Set(JSON.parse(process.env.PROBE_ENDED));
+const headers = { authorization: 'Bearer ' + process.env.PROBE_TOKEN };
+let id, stopped = false, told = false, pending = '', failures = 0;
+const latencies = [];
+process.stdin.setEncoding('utf8').on('data', (chunk) => {
+  const lines = (pending + chunk).split('\\n');
+  pending = lines.pop();
+  for (const line of lines) if (line === 'stop') stopped = true; else if (line) id = line;
+});
+while (!stopped) {
+  const started = performance.now();
+  try {
+    const response = await fetch(process.env.PROBE_URL + (id ? '/v1/releases/' + id : '/healthz'), { headers });
+    const body = await response.text();
+    if (!response.ok) failures += 1;
+    else if (id && !told && ended.has(JSON.parse(body).status)) { told = true; process.stdout.write('ended\\n'); }
+  } catch {
+    failures += 1;
+  }
+  latencies.push(performance.now() - started);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+}
+process.stdout.write(JSON.stringify({ latencies, failures }) + '\\n', () => process.exit(0));
+`;
+
+/**
+ * Probes the API every 50 ms from a process of its own until stopped (PROBE_CLIENT); counts a probe
+ * failed when it errors or answers non-2xx. `ended` resolves once a probe of the release finds it
+ * ended: by default the bench learns the end from these probes alone; TINY_WAIT=poll also polls the
+ * release every 20 ms from this process (waitForEnd), a second client reading the 500-host release
+ * 50 times a second. Meanwhile this process's RSS, the server's, is sampled every 50 ms.
+ */
+function probeApi() {
+  const client = spawn(process.execPath, ['--input-type=module', '-e', PROBE_CLIENT], {
+    env: { ...process.env, PROBE_URL: server.url, PROBE_TOKEN: server.adminToken, PROBE_ENDED: JSON.stringify(ENDED) },
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
-  const latencies: number[] = [];
-  let failures = 0;
-  let stopped = false;
-  let peakRss = process.memoryUsage().rss;
-  const loop = (async () => {
-    while (!stopped) {
-      const id = releaseId();
-      const path = id ? `/v1/releases/${id}` : '/healthz';
-      const started = performance.now();
-      try {
-        const response = await fetch(`${server.url}${path}`, { headers });
-        const body = await response.text();
-        if (!response.ok) failures += 1;
-        else if (id && ENDED.includes((JSON.parse(body) as { status: string }).status)) seenEnd?.();
-      } catch {
-        failures += 1;
-      }
-      latencies.push(performance.now() - started);
-      peakRss = Math.max(peakRss, process.memoryUsage().rss);
-      await sleep(50);
+  let seenEnd!: () => void;
+  const ended = new Promise<void>((resolve) => (seenEnd = resolve));
+  let answered!: (summary: { latencies: number[]; failures: number }) => void;
+  const summary = new Promise<{ latencies: number[]; failures: number }>((resolve) => (answered = resolve));
+  let pending = '';
+  client.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    const lines = (pending + chunk).split('\n');
+    pending = lines.pop()!;
+    for (const line of lines) {
+      if (line === 'ended') seenEnd();
+      else if (line.startsWith('{')) answered(JSON.parse(line));
     }
-  })();
+  });
+  let peakRss = process.memoryUsage().rss;
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
   const stop = async () => {
-    stopped = true;
-    await loop;
+    client.stdin!.write('stop\n');
+    const { latencies, failures } = await summary;
+    clearInterval(sampler);
     latencies.sort((a, b) => a - b);
     const max = latencies.at(-1) ?? Number.NaN;
     return { probes: latencies.length, failures, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max, peakRss };
   };
-  return { ended, stop };
+  return { ended, follow: (releaseId: string) => client.stdin!.write(`${releaseId}\n`), stop };
 }
 
 /** Each host command's span from the release's events (`distribute`, `switch` per batch), from the open. */
@@ -290,16 +318,15 @@ try {
     const artifact = await buildArtifact('tiny', 0);
     const ref = await push(app, artifact);
     calls.clear();
-    const probing: { id?: string } = {};
     const rssBefore = process.memoryUsage().rss;
     // The server runs in this process: its event loop is this one, and a stall here is a stall of the API.
     const loopDelay = monitorEventLoopDelay({ resolution: 10 });
     loopDelay.enable();
-    const { ended, stop } = probeApi(() => probing.id);
+    const { ended, follow, stop } = probeApi();
     const cpuBefore = process.cpuUsage();
     const started = performance.now();
     const opened = await call('POST', '/v1/releases', { app, version: '1.0.0', artifact: ref });
-    probing.id = opened.id;
+    follow(opened.id);
     if (BY_PROBE) await ended;
     const release = BY_PROBE ? await call('GET', `/v1/releases/${opened.id}`) : await waitForEnd(opened.id);
     const ms = performance.now() - started;
@@ -308,9 +335,9 @@ try {
     loopDelay.disable();
     report(`${TINY} tiny hosts, rolling 25% (end seen by ${BY_PROBE ? 'the probes' : 'a 20 ms poll besides the probes'}): ${release.status} in ${seconds(ms)}; API probes every 50 ms meanwhile: ${probes.probes} probes, ` +
       `${probes.failures} failed, p50 ${probes.p50.toFixed(1)} ms, p99 ${probes.p99.toFixed(1)} ms, max ${probes.max.toFixed(0)} ms; ` +
-      `peak RSS ${(probes.peakRss / 1024 / 1024).toFixed(0)} MB (server and this client in one process, no artifact held; ` +
+      `peak RSS ${(probes.peakRss / 1024 / 1024).toFixed(0)} MB (the server's; the probes run in a process of their own; no artifact held; ` +
       `${(rssBefore / 1024 / 1024).toFixed(0)} MB before the release); event loop delay p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, ` +
-      `max ${(loopDelay.max / 1e6).toFixed(0)} ms; this process's CPU (the server's, mostly) ${seconds((cpu.user + cpu.system) / 1000)}; load average ${loadavg().map((load) => load.toFixed(1)).join(' ')}`);
+      `max ${(loopDelay.max / 1e6).toFixed(0)} ms; the server's CPU ${seconds((cpu.user + cpu.system) / 1000)}; load average ${loadavg().map((load) => load.toFixed(1)).join(' ')}`);
     report(`${TINY} tiny hosts, phases: ${phases(release.events ?? [])}`);
     // The same read the probes make, once no command runs; the prune that follows the release may
     // not have started when settle looks, so this is the read beside it or alone.
