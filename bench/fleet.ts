@@ -51,6 +51,7 @@ const server = await startDevServer({ dataDir, port: 0, logLevel: 'warn', demo: 
 const { call, waitForEnd } = benchClient(server, 20);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(0);
 
 /**
  * SIZE_MB one-MiB files of random bytes and an index.html, packed as the CLI packs: a portable .tar.gz.
@@ -219,15 +220,19 @@ function probeApi() {
       else if (line.startsWith('{')) answered(JSON.parse(line));
     }
   });
-  let peakRss = process.memoryUsage().rss;
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
+  // At the peak, how much of it is the main thread's V8 heap (the stand-ins' threads have their own).
+  let peak = process.memoryUsage();
+  const sampler = setInterval(() => {
+    const now = process.memoryUsage();
+    if (now.rss > peak.rss) peak = now;
+  }, 50);
   const stop = async () => {
     client.stdin!.write('stop\n');
     const { latencies, failures } = await summary;
     clearInterval(sampler);
     latencies.sort((a, b) => a - b);
     const max = latencies.at(-1) ?? Number.NaN;
-    return { probes: latencies.length, failures, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max, peakRss };
+    return { probes: latencies.length, failures, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max, peak };
   };
   return { ended, follow: (releaseId: string) => client.stdin!.write(`${releaseId}\n`), stop };
 }
@@ -335,7 +340,8 @@ try {
     loopDelay.disable();
     report(`${TINY} tiny hosts, rolling 25% (end seen by ${BY_PROBE ? 'the probes' : 'a 20 ms poll besides the probes'}): ${release.status} in ${seconds(ms)}; API probes every 50 ms meanwhile: ${probes.probes} probes, ` +
       `${probes.failures} failed, p50 ${probes.p50.toFixed(1)} ms, p99 ${probes.p99.toFixed(1)} ms, max ${probes.max.toFixed(0)} ms; ` +
-      `peak RSS ${(probes.peakRss / 1024 / 1024).toFixed(0)} MB (the server's; the probes run in a process of their own; no artifact held; ` +
+      `peak RSS ${mb(probes.peak.rss)} MB (the server's; the probes run in a process of their own; no artifact held; ` +
+      `the main thread's heap ${mb(probes.peak.heapTotal)} MB of it, its buffers ${mb(probes.peak.arrayBuffers)} MB; ` +
       `${(rssBefore / 1024 / 1024).toFixed(0)} MB before the release); event loop delay p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, ` +
       `max ${(loopDelay.max / 1e6).toFixed(0)} ms; the server's CPU ${seconds((cpu.user + cpu.system) / 1000)}; load average ${loadavg().map((load) => load.toFixed(1)).join(' ')}`);
     report(`${TINY} tiny hosts, phases: ${phases(release.events ?? [])}`);
