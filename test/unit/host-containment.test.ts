@@ -428,10 +428,11 @@ describe('the one pass over the artifact', () => {
 
   it('keeps its work files in the state folder, empty between distributes, and makes none anew: no file is deleted per distribute', async () => {
     const host = await liveHost();
-    const state = join(host.deployRoot, '.slipway');
+    const state = join(host.deployRoot, '.slipway', 'distribute');
+    expect((await lstat(state)).mode & 0o777).toBe(0o700);
     const workFiles = async () => {
       const files = new Map<string, { ino: number; size: number; fifo: boolean }>();
-      for (const name of (await readdir(state)).filter((entry) => entry.startsWith('distribute'))) {
+      for (const name of await readdir(state)) {
         const info = await lstat(join(state, name));
         files.set(name, { ino: info.ino, size: info.size, fifo: info.isFIFO() });
       }
@@ -439,8 +440,8 @@ describe('the one pass over the artifact', () => {
     };
     const before = await workFiles();
     expect([...before.keys()].sort()).toEqual([
-      'distribute.errors', 'distribute.hash-fifo', 'distribute.links', 'distribute.listing', 'distribute.listing-fifo',
-      'distribute.names', 'distribute.names-fifo', 'distribute.sha256',
+      'artifact.errors', 'artifact.hash-fifo', 'artifact.links', 'artifact.listing', 'artifact.listing-fifo',
+      'artifact.names', 'artifact.names-fifo', 'artifact.sha256',
     ]);
     expect([...before.values()].every((file) => file.size === 0)).toBe(true);
 
@@ -458,23 +459,34 @@ describe('the one pass over the artifact', () => {
 
   it('never reads an earlier distribute\'s errors, and replaces, never writes through, anything but its own file or FIFO under a work file\'s name', async () => {
     const host = await liveHost();
-    const state = join(host.deployRoot, '.slipway');
+    const state = join(host.deployRoot, '.slipway', 'distribute');
+    const art = await artifact('planted', [{ name: 'index.html', type: 'file', content: 'planted' }]);
     // What a checked distribute refuses when tar said it (an absolute member name), left by an earlier one.
-    await writeFile(join(state, 'distribute.errors'), 'tar: Removing leading `/\' from member names\n');
+    await writeFile(join(state, 'artifact.errors'), 'tar: Removing leading `/\' from member names\n');
     const target = join(outside, 'work-target');
     await writeFile(target, 'untouched');
-    await rm(join(state, 'distribute.sha256'));
-    await symlink(target, join(state, 'distribute.sha256'));
-    await rm(join(state, 'distribute.hash-fifo'));
-    await mkdir(join(state, 'distribute.hash-fifo', 'inside'), { recursive: true });
-    const art = await artifact('planted', [{ name: 'index.html', type: 'file', content: 'planted' }]);
-    const result = await host.distribute('planted', art, [], true);
-    expect(result.code, result.stderr).toBe(0);
+    await rm(join(state, 'artifact.sha256'));
+    await symlink(target, join(state, 'artifact.sha256'));
+    await rm(join(state, 'artifact.hash-fifo'));
+    await mkdir(join(state, 'artifact.hash-fifo', 'inside'), { recursive: true });
+    const first = await host.distribute('planted', art, [], true);
+    expect(first.code, first.stderr).toBe(0);
     expect(await readFile(target, 'utf8')).toBe('untouched');
-    const [sha256, fifo, errors] = await Promise.all(['sha256', 'hash-fifo', 'errors'].map((name) => lstat(join(state, `distribute.${name}`))));
+    const [sha256, fifo, errors] = await Promise.all(['sha256', 'hash-fifo', 'errors'].map((name) => lstat(join(state, `artifact.${name}`))));
     expect(sha256!.isFile() && sha256!.size === 0).toBe(true);
     expect(fifo!.isFIFO()).toBe(true);
     expect(errors!.size).toBe(0);
+
+    // The whole work folder a link to a folder outside: replaced by a folder of its own.
+    const elsewhere = join(outside, 'work-folder');
+    await mkdir(elsewhere, { recursive: true });
+    await rm(state, { recursive: true });
+    await symlink(elsewhere, state);
+    const second = await host.distribute('planted-again', art, [], true);
+    expect(second.code, second.stderr).toBe(0);
+    expect(await readdir(elsewhere)).toEqual([]);
+    const folder = await lstat(state);
+    expect(folder.isDirectory() && (folder.mode & 0o777) === 0o700).toBe(true);
   });
 
   it('without flock, keeps each distribute\'s work files beside its staging folder and removes them', async () => {
@@ -495,6 +507,7 @@ describe('the one pass over the artifact', () => {
     }
     expect((await readdir(join(deployRoot, 'releases'))).sort()).toEqual(['unlocked-false', 'unlocked-true']);
     expect((await readdir(join(deployRoot, '.slipway'))).filter((name) => name.startsWith('distribute'))).toEqual([]);
+    expect((await readdir(join(deployRoot, 'releases'))).some((name) => name.includes('partial'))).toBe(false);
   });
 
   // Root enters any folder; a host's SSH user does not, and an archive may leave one it cannot.

@@ -264,17 +264,19 @@ PARTIAL="$DEPLOY_ROOT/releases/.$RELEASE_ID.partial"
 # 500-host local release spent a tenth of the machine's CPU in that skipping, mostly for the files a
 # distribute used to make and delete). Without flock, each distribute has its own beside its
 # staging folder and removes them. Emptied at each attempt, they never tell one attempt's sha256 to
-# another's check.
-if [ "$HOST_LOCKED" = yes ]; then WORK="$STATE_DIR/distribute"; else WORK="$PARTIAL"; fi
+# another's check. Kept, they are in a folder of this user's alone (mode 700), so nobody else can put
+# a link there that a distribute would write through.
+WORK_DIR=""
+if [ "$HOST_LOCKED" = yes ]; then WORK_DIR="$STATE_DIR/distribute"; WORK="$WORK_DIR/artifact"; else WORK="$PARTIAL"; fi
 WORK_FILES=("$WORK".{sha256,names,listing,links,errors})
 WORK_FIFOS=("$WORK".{hash-fifo,names-fifo,listing-fifo})
 # What a distribute removes when it ends: the archive a download landed whole, and the work files
 # that are not kept.
 SIDE_FILES=("$PARTIAL.tar.gz")
 if [ "$HOST_LOCKED" = no ]; then SIDE_FILES+=("\${WORK_FILES[@]}" "\${WORK_FIFOS[@]}"); fi
-# Whether $1 is this user's own plain file (-f) or FIFO (-p), and not a symbolic link. A kept work
-# file is written only then: anything else under its name (a link or a folder some hook left) is
-# removed first, never written through.
+# Whether $1 is this user's own plain file (-f), FIFO (-p) or folder (-d), and not a symbolic link. A
+# kept work file is written only then: anything else under its name (a link or a folder some hook
+# left) is removed first, never written through.
 own_kind() { [ ! -L "$1" ] && [ "$2" "$1" ] && [ -O "$1" ]; }
 drop_work_files() {
   local file
@@ -493,6 +495,10 @@ start_partial() {
   local -a stale=()
   clean_partial
   mkdir -m 700 -- "$PARTIAL"
+  if [ -n "$WORK_DIR" ] && ! own_kind "$WORK_DIR" -d; then
+    if [ -e "$WORK_DIR" ] || [ -L "$WORK_DIR" ]; then rm -rf -- "$WORK_DIR"; fi
+    mkdir -m 700 -- "$WORK_DIR"
+  fi
   for file in "\${WORK_FILES[@]}"; do
     if { [ -e "$file" ] || [ -L "$file" ]; } && ! own_kind "$file" -f; then stale+=("$file"); fi
   done

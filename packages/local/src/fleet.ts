@@ -63,7 +63,10 @@ export interface LocalFleetOptions {
 }
 
 interface HostRun {
+  /** The run's own process, which writes its exit code. */
   pid?: number;
+  /** The process group `timeout` made for the script and everything it starts. */
+  group?: number;
   startedAt: string;
 }
 
@@ -121,6 +124,14 @@ function alive(pid: number | undefined): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Whether anything of the run still runs: its own process, or the script's process group (which
+ * outlives a killed run process, and may still switch the host).
+ */
+function runAlive(run: { pid?: number; group?: number } | undefined): boolean {
+  return Boolean(run) && (alive(run!.pid) || (run!.group !== undefined && alive(-run!.group)));
 }
 
 /**
@@ -189,7 +200,7 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
     } catch {
       run = undefined;
     }
-    if (!exit && run && alive(run.pid)) return 'running';
+    if (!exit && runAlive(run)) return 'running';
     const exitCode = exit ? exit.code : null;
     const endedAt = exit?.at.toISOString();
     const status: InvocationStatus =
@@ -217,15 +228,16 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
     const dir = runDir(commandId, host);
     if (ours.has(runKey(commandId, host))) {
       const run = launched.get(dir);
-      if (!lookAtProcess || run?.pid === undefined || alive(run.pid)) return true;
-      // Its process is gone without a word (killed, say): over, with or without its exit code.
+      if (!lookAtProcess || run?.pid === undefined || runAlive(run)) return true;
+      // Its process and its script are gone without a word (the run process killed, say): over,
+      // with or without its exit code. Ending it wakes this look again, which then reads its files.
       launched.delete(dir);
       run.ended();
-      return false;
+      return true;
     }
     if (await exitOf(dir)) return false;
     try {
-      return alive((JSON.parse(await readFile(join(dir, 'run.json'), 'utf8')) as HostRun).pid);
+      return runAlive(JSON.parse(await readFile(join(dir, 'run.json'), 'utf8')) as HostRun);
     } catch {
       // Never started, or its run.json is gone: no process to wait for.
       return false;
@@ -268,8 +280,10 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
     ending.wake?.();
   }
 
-  /** Until a run of the command ends (or FALLBACK_POLL_MS), unless one ended since `seen` already. */
-  /** Whether a run's ending woke it (false: FALLBACK_POLL_MS passed). */
+  /**
+   * Until a run of the command ends (or FALLBACK_POLL_MS), unless one ended since `seen` already.
+   * Whether a run's ending woke it (false: FALLBACK_POLL_MS passed).
+   */
   async function nextEnding(commandId: string, seen: number): Promise<boolean> {
     const ending = endings.get(commandId) ?? { count: 0 };
     endings.set(commandId, ending);
@@ -372,29 +386,32 @@ export function createLocalFleet(options: LocalFleetOptions): Fleet & {
    * is a fork of the launcher that runs `timeout`, then writes the exit code, last: its presence means
    * the run is over. Each run also started setsid, a second bash and mv once: 500 runs of the
    * cheapest script cost the machine 4.3-4.9 core-seconds with them, 2.7-2.9 without
-   * (bench/local-fleet.ts). The launcher says when a run started (with the pid), the run when it
-   * ended. Fields are NUL-separated, so any path passes.
+   * (bench/local-fleet.ts). A run says when it started (its pid, and `timeout`'s process group, the
+   * script's) and when it ended, in that order; it ignores SIGPIPE once its script is started, so a
+   * server gone meanwhile never keeps it from writing the exit code. Fields are NUL-separated, so any
+   * path passes.
    */
   const launcherScript = `
 run_host() {
-  local dir=$1 timeout=$2 home=$3
+  local dir=$1 timeout=$2 home=$3 group
   cd -- "$home" 2> /dev/null || cd /
-  HOME=$home timeout --kill-after=10 "$timeout" bash "$dir/script.sh" > "$dir/stdout" 2> "$dir/stderr"
+  HOME=$home timeout --kill-after=10 "$timeout" bash "$dir/script.sh" > "$dir/stdout" 2> "$dir/stderr" &
+  group=$!
+  trap '' PIPE
+  printf 'started\\0%s\\0%s\\0%s\\0' "$dir" "$BASHPID" "$group"
+  wait "$group"
   printf '%s\\n' "$?" > "$dir/exit"
   printf 'ended\\0%s\\0' "$dir"
 }
 while IFS= read -r -d '' dir && IFS= read -r -d '' timeout && IFS= read -r -d '' home; do
   run_host "$dir" "$timeout" "$home" &
-  printf 'started\\0%s\\0%s\\0' "$dir" "$!"
 done
 wait
 `;
   let launcher: ReturnType<typeof spawn> | undefined;
-  /**
-   * Runs handed to the launcher, by run folder: told their pid, then their end. The launcher tells
-   * the start and the run its end, so an end may come first; it then waits for the start.
-   */
-  const launched = new Map<string, { started: (pid: number) => void; ended: () => void; pid?: number; endedEarly?: boolean }>();
+  /** Runs handed to the launcher, by run folder: told their start, then their end. */
+  type RunProcesses = { pid: number; group: number };
+  const launched = new Map<string, { started: (run: RunProcesses) => void; ended: () => void; pid?: number; group?: number }>();
 
   function theLauncher() {
     if (launcher) return launcher;
@@ -419,25 +436,18 @@ wait
       for (;;) {
         const fields = pending.split('\0');
         const kind = fields[0];
-        if (kind === 'started' && fields.length >= 4) {
+        if (kind === 'started' && fields.length >= 5) {
           const run = launched.get(fields[1]!);
           if (run) {
             run.pid = Number(fields[2]);
-            run.started(run.pid);
-            if (run.endedEarly) {
-              launched.delete(fields[1]!);
-              run.ended();
-            }
+            run.group = Number(fields[3]);
+            run.started({ pid: run.pid, group: run.group });
           }
-          pending = fields.slice(3).join('\0');
+          pending = fields.slice(4).join('\0');
         } else if (kind === 'ended' && fields.length >= 3) {
           const run = launched.get(fields[1]!);
-          if (run && run.pid === undefined) {
-            run.endedEarly = true;
-          } else {
-            launched.delete(fields[1]!);
-            run?.ended();
-          }
+          launched.delete(fields[1]!);
+          run?.ended();
           pending = fields.slice(2).join('\0');
         } else {
           break;
@@ -479,19 +489,25 @@ wait
       await unlink(join(dir, WAITING)).catch((error: NodeJS.ErrnoException) => {
         if (error.code !== 'ENOENT') throw error;
       });
-      const pid = await new Promise<number | undefined>((resolve) => {
+      let endSeen!: () => void;
+      const over = new Promise<void>((resolve) => (endSeen = resolve));
+      const started = await new Promise<RunProcesses | undefined>((resolve) => {
         launched.set(dir, {
-          started: (started) => resolve(started),
+          started: (processes) => resolve(processes),
           ended: () => {
             resolve(undefined);
-            end();
+            endSeen();
           },
         });
         theLauncher().stdin!.write(`${dir}\0${timeoutSeconds}\0${hostDir(host)}\0`);
       });
-      const run: HostRun = { startedAt: new Date().toISOString(), ...(pid ? { pid } : {}) };
+      const run: HostRun = { startedAt: new Date().toISOString(), ...(started ?? {}) };
       await writeFile(join(dir, 'run.json.tmp'), JSON.stringify(run));
       await rename(join(dir, 'run.json.tmp'), join(dir, 'run.json'));
+      // The run stays this process's until its run.json is in place: a command sent again meanwhile
+      // finds one or the other, and never starts it twice.
+      await over;
+      end();
     } catch (error) {
       logger.error('could not start a host script', { commandId, host, error });
       await writeFile(join(dir, 'exit'), '127\n').catch(() => {});
@@ -562,7 +578,7 @@ wait
       let over = (await exitOf(dir)) !== undefined;
       if (!over) {
         try {
-          over = !alive((JSON.parse(await readFile(join(dir, 'run.json'), 'utf8')) as HostRun).pid);
+          over = !runAlive(JSON.parse(await readFile(join(dir, 'run.json'), 'utf8')) as HostRun);
         } catch {
           over = false;
         }
