@@ -31,7 +31,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const SIZE_MB = Number(process.env.SIZE_MB ?? 50);
 const FLEETS = (process.env.BENCH_HOSTS ?? '20,50').split(',').filter(Boolean).map(Number);
 const TINY = Number(process.env.BENCH_TINY ?? 500);
-/** How the bench learns the tiny release ended: `poll` (default) reads it every 20 ms besides the probes, `probe` from the probes alone. */
+/** How the bench learns the tiny release ended: from the probes alone (default), or `poll`: also reading it every 20 ms. */
 const BY_PROBE = process.env.TINY_WAIT !== 'poll';
 // Beside the repository in /work/main, but not beside a worktree elsewhere: CAPISTRANO_DIR says where.
 const CAPISTRANO =
@@ -208,9 +208,25 @@ function probeApi() {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   let seenEnd!: () => void;
-  const ended = new Promise<void>((resolve) => (seenEnd = resolve));
+  let lost!: (error: Error) => void;
+  const ended = new Promise<void>((resolve, reject) => {
+    seenEnd = resolve;
+    lost = reject;
+  });
   let answered!: (summary: { latencies: number[]; failures: number }) => void;
-  const summary = new Promise<{ latencies: number[]; failures: number }>((resolve) => (answered = resolve));
+  const summary = new Promise<{ latencies: number[]; failures: number }>((resolve, reject) => {
+    answered = resolve;
+    // A client that dies ends both waits: the bench then fails instead of hanging.
+    // 'close', not 'exit': its last line may still be in the pipe when it exits.
+    client.once('close', (code) => {
+      const error = new Error(`the probing client exited (${code}) before it answered`);
+      lost(error);
+      reject(error);
+    });
+  });
+  // Whoever waits on one of them only; the other's rejection is not an unhandled one.
+  ended.catch(() => {});
+  summary.catch(() => {});
   let pending = '';
   client.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
     const lines = (pending + chunk).split('\n');
@@ -228,13 +244,17 @@ function probeApi() {
   }, 50);
   const stop = async () => {
     client.stdin!.write('stop\n');
-    const { latencies, failures } = await summary;
-    clearInterval(sampler);
+    const { latencies, failures } = await summary.finally(() => clearInterval(sampler));
     latencies.sort((a, b) => a - b);
     const max = latencies.at(-1) ?? Number.NaN;
     return { probes: latencies.length, failures, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max, peak };
   };
-  return { ended, follow: (releaseId: string) => client.stdin!.write(`${releaseId}\n`), stop };
+  /** For a bench that stops early: no client and no sampler left to keep this process alive. */
+  const dispose = () => {
+    clearInterval(sampler);
+    if (client.exitCode === null) client.kill();
+  };
+  return { ended, follow: (releaseId: string) => client.stdin!.write(`${releaseId}\n`), stop, dispose };
 }
 
 /** Each host command's span from the release's events (`distribute`, `switch` per batch), from the open. */
@@ -279,6 +299,8 @@ function scriptDurations(hosts: { steps?: Record<string, { startedAt: string; en
 }
 
 const lines: string[] = [];
+/** Stops the probing client if the bench stops before it does. */
+let disposeProbes = () => {};
 const report = (line: string) => {
   lines.push(line);
   console.log(line);
@@ -327,7 +349,8 @@ try {
     // The server runs in this process: its event loop is this one, and a stall here is a stall of the API.
     const loopDelay = monitorEventLoopDelay({ resolution: 10 });
     loopDelay.enable();
-    const { ended, follow, stop } = probeApi();
+    const { ended, follow, stop, dispose } = probeApi();
+    disposeProbes = dispose;
     const cpuBefore = process.cpuUsage();
     const started = performance.now();
     const opened = await call('POST', '/v1/releases', { app, version: '1.0.0', artifact: ref });
@@ -365,6 +388,7 @@ try {
     report(`${TINY} tiny hosts, one host script alone (its own start to end): ${scriptDurations((release.environments ?? []).flatMap((env: { hosts?: unknown[] }) => env.hosts ?? []))}`);
   }
 } finally {
+  disposeProbes();
   await server.settle(120_000);
   await server.close();
   // A prune the release started may still be writing in a host's run folder for a moment.
