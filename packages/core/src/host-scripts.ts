@@ -297,16 +297,22 @@ clean_partial() {
   fi
   drop_work_files
 }
+# Removes each path after $1 that is there but is not this user's own $1 (-f, -p or -d; own_kind).
+remove_foreign() {
+  local kind=$1 path
+  local -a foreign=()
+  shift
+  for path in "$@"; do
+    if { [ -e "$path" ] || [ -L "$path" ]; } && ! own_kind "$path" "$kind"; then foreign+=("$path"); fi
+  done
+  if [ "\${#foreign[@]}" -gt 0 ]; then rm -rf -- "\${foreign[@]}"; fi
+}
 # A work FIFO is made once and kept; anything else under its name is replaced.
 make_fifos() {
   local fifo
-  local -a stale=() missing=()
-  for fifo in "$@"; do
-    if own_kind "$fifo" -p; then continue; fi
-    if [ -e "$fifo" ] || [ -L "$fifo" ]; then stale+=("$fifo"); fi
-    missing+=("$fifo")
-  done
-  if [ "\${#stale[@]}" -gt 0 ]; then rm -rf -- "\${stale[@]}"; fi
+  local -a missing=()
+  remove_foreign -p "$@"
+  for fifo in "$@"; do if [ ! -e "$fifo" ]; then missing+=("$fifo"); fi; done
   if [ "\${#missing[@]}" -gt 0 ]; then mkfifo -m 600 -- "\${missing[@]}"; fi
 }
 refuse() {
@@ -492,17 +498,13 @@ if [ -e "$RELEASE_DIR" ] || [ -L "$RELEASE_DIR" ]; then rm -rf -- "$RELEASE_DIR"
 # archive left in it (a device node, a set-user-ID file) is never within another user's reach.
 start_partial() {
   local file
-  local -a stale=()
   clean_partial
   mkdir -m 700 -- "$PARTIAL"
-  if [ -n "$WORK_DIR" ] && ! own_kind "$WORK_DIR" -d; then
-    if [ -e "$WORK_DIR" ] || [ -L "$WORK_DIR" ]; then rm -rf -- "$WORK_DIR"; fi
-    mkdir -m 700 -- "$WORK_DIR"
+  if [ -n "$WORK_DIR" ]; then
+    remove_foreign -d "$WORK_DIR"
+    if [ ! -e "$WORK_DIR" ]; then mkdir -m 700 -- "$WORK_DIR"; fi
   fi
-  for file in "\${WORK_FILES[@]}"; do
-    if { [ -e "$file" ] || [ -L "$file" ]; } && ! own_kind "$file" -f; then stale+=("$file"); fi
-  done
-  if [ "\${#stale[@]}" -gt 0 ]; then rm -rf -- "\${stale[@]}"; fi
+  remove_foreign -f "\${WORK_FILES[@]}"
   for file in "\${WORK_FILES[@]}"; do : > "$file"; done
 }
 # The one pass over the artifact: "$@" prints it, and the sha256 of exactly those bytes, both

@@ -131,7 +131,7 @@ function alive(pid: number | undefined): boolean {
  * outlives a killed run process, and may still switch the host).
  */
 function runAlive(run: { pid?: number; group?: number } | undefined): boolean {
-  return Boolean(run) && (alive(run!.pid) || (run!.group !== undefined && alive(-run!.group)));
+  return run !== undefined && (alive(run.pid) || (run.group !== undefined && alive(-run.group)));
 }
 
 /**
