@@ -1,9 +1,10 @@
 // The two local stand-ins, dynalite for DynamoDB and s3rver for S3, each started on 127.0.0.1. Plain
-// JavaScript, because stand-in-thread.mjs runs them on threads of their own, and worker threads do
+// JavaScript, because stand-in-thread.mjs runs them on a thread of their own, and worker threads do
 // not inherit the TypeScript loader of the thread that starts them (tsx, vitest).
 import { mkdir } from 'node:fs/promises';
 import { AbstractIterator, AbstractKeyIterator, AbstractValueIterator } from 'abstract-level';
 import dynalite from 'dynalite';
+import { Level } from 'level';
 import S3rver from 's3rver';
 
 /**
@@ -26,10 +27,30 @@ function closeDynaliteIterators() {
   }
 }
 
+/**
+ * Opens and closes the LevelDB in `directory`, so that a folder another server holds is refused
+ * here, with LevelDB's own error (`LEVEL_LOCKED` as its cause). dynalite opens its database only
+ * after it listens, and a refusal there is thrown on no caller: it ended the stand-ins' thread, and
+ * the second `slipway dev` on a data folder failed with a refused connection instead of saying why.
+ */
+async function checkNotHeld(directory) {
+  const database = new Level(directory, { valueEncoding: 'json' });
+  try {
+    await database.open();
+  } catch (error) {
+    const cause = error?.cause;
+    throw Object.assign(new Error(`${error.message}: ${cause?.message ?? ''}`), { code: cause?.code ?? error.code });
+  }
+  await database.close();
+}
+
 /** dynalite on a free port; with `directory`, on disk (LevelDB), else in memory. */
 export async function startDynamoServer({ directory }) {
   closeDynaliteIterators();
-  if (directory) await mkdir(directory, { recursive: true });
+  if (directory) {
+    await mkdir(directory, { recursive: true });
+    await checkNotHeld(directory);
+  }
   const server = dynalite({ ...(directory ? { path: directory } : {}), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -17,53 +17,86 @@ export interface RunningServer {
 export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 export const LOCAL_REGION = 'us-east-1';
 
-/** What a stand-in's thread says: its port once it listens, that it closed, or why it could not. */
-type ThreadMessage = { port?: number; closed?: boolean; error?: { message: string; code?: string } };
+/** What the stand-ins' thread says of one stand-in: its port once it listens, that it closed, or why it could not. */
+type ThreadMessage = { id: number; port?: number; closed?: boolean; error?: { message: string; code?: string } };
 
 function threadError(error: { message: string; code?: string }): Error {
   return Object.assign(new Error(error.message), error.code ? { code: error.code } : {});
 }
 
 /**
- * Runs one stand-in on a thread of its own (stand-in-thread.mjs says why) and answers once it
- * listens. An error thrown on that thread later is not caught here: it ends this process, as it did
- * when the stand-ins ran on the main thread, rather than leave a server without its store.
+ * The one thread all stand-ins of this process run on (stand-in-thread.mjs says why), started with
+ * the first and ended with the last. An error thrown on it later is not caught here: it ends this
+ * process, as it did when the stand-ins ran on the main thread, rather than leave a server without
+ * its store.
  */
-async function startOnThread(workerData: { kind: 'dynamodb'; directory?: string } | { kind: 's3'; directory: string; port: number }): Promise<RunningServer> {
-  const worker = new Worker(new URL('./stand-in-thread.mjs', import.meta.url), { workerData });
-  const port = await new Promise<number>((resolve, reject) => {
-    const failed = (error: Error) => reject(error);
-    const exited = (code: number) => reject(new Error(`the local ${workerData.kind} stand-in stopped as it started (exit ${code})`));
-    worker.once('error', failed);
-    worker.once('exit', exited);
-    worker.once('message', (message: ThreadMessage) => {
+let shared: { worker: Worker; running: number; gone: boolean } | undefined;
+let nextId = 1;
+
+function standInThread() {
+  if (shared) return shared;
+  const worker = new Worker(new URL('./stand-in-thread.mjs', import.meta.url));
+  const thread = { worker, running: 0, gone: false };
+  worker.once('exit', () => {
+    thread.gone = true;
+    if (shared === thread) shared = undefined;
+  });
+  return (shared = thread);
+}
+
+/** The thread's answer about stand-in `id`, or a rejection when the thread fails or exits first. */
+function answerOf(thread: { worker: Worker }, id: number, what: string): Promise<ThreadMessage> {
+  const { worker } = thread;
+  return new Promise<ThreadMessage>((resolve, reject) => {
+    const failed = (error: Error) => done(() => reject(error));
+    const exited = (code: number) => done(() => reject(new Error(`the local stand-ins' thread stopped as the ${what} (exit ${code})`)));
+    const message = (answer: ThreadMessage) => {
+      if (answer.id === id) done(() => resolve(answer));
+    };
+    const done = (settle: () => void) => {
       worker.off('error', failed);
       worker.off('exit', exited);
-      if (message.port) resolve(message.port);
-      else reject(threadError(message.error ?? { message: `the local ${workerData.kind} stand-in did not start` }));
-    });
-  }).catch(async (error: unknown) => {
-    await worker.terminate();
+      worker.off('message', message);
+      settle();
+    };
+    worker.on('error', failed);
+    worker.on('exit', exited);
+    worker.on('message', message);
+  });
+}
+
+/** Runs one stand-in on the stand-ins' thread and answers once it listens. */
+async function startOnThread(start: { kind: 'dynamodb'; directory?: string } | { kind: 's3'; directory: string; port: number }): Promise<RunningServer> {
+  const thread = standInThread();
+  const id = nextId++;
+  thread.running++;
+  const leave = async () => {
+    thread.running--;
+    if (thread.running === 0 && !thread.gone) await thread.worker.terminate();
+  };
+  const answered = answerOf(thread, id, `${start.kind} stand-in started`);
+  thread.worker.postMessage({ start, id });
+  const answer = await answered.catch(async (error: unknown) => {
+    await leave();
     throw error;
   });
-  let gone = false;
-  worker.once('exit', () => {
-    gone = true;
-  });
+  if (!answer.port) {
+    await leave();
+    throw threadError(answer.error ?? { message: `the local ${start.kind} stand-in did not start` });
+  }
   let closing: Promise<void> | undefined;
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: `http://127.0.0.1:${answer.port}`,
     close: () =>
-      (closing ??= new Promise<ThreadMessage>((resolve) => {
-        // Already gone, or gone before it answers: nothing to close.
-        if (gone) return resolve({ closed: true });
-        worker.once('exit', () => resolve({ closed: true }));
-        worker.once('message', resolve);
-        worker.postMessage('close');
-      }).then(async (answer) => {
-        await worker.terminate();
-        if (answer.error) throw threadError(answer.error);
-      })),
+      (closing ??= (async () => {
+        // The thread already gone: nothing to close.
+        if (thread.gone) return;
+        const closed = answerOf(thread, id, `${start.kind} stand-in closed`).catch((): ThreadMessage => ({ id, closed: true }));
+        thread.worker.postMessage({ close: true, id });
+        const result = await closed;
+        await leave();
+        if (result.error) throw threadError(result.error);
+      })()),
   };
 }
 

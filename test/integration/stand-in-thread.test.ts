@@ -1,0 +1,73 @@
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { HeadBucketCommand } from '@aws-sdk/client-s3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createDocumentClient, createS3Client } from '@slipway/aws';
+import { ensureBucket, ensureTable, LOCAL_CREDENTIALS, LOCAL_REGION, type RunningServer, startDevServer, startLocalDynamo, startLocalS3 } from '@slipway/local';
+import { temporaryDirectory } from '../support/stand-ins.ts';
+
+/**
+ * The local DynamoDB and S3 share one thread (stand-in-thread.mjs). Each still starts, fails,
+ * answers and closes on its own: one stopping or failing to start leaves the other serving.
+ */
+const started: RunningServer[] = [];
+afterEach(async () => {
+  for (const server of started.splice(0).reverse()) await server.close();
+});
+
+const connection = (endpoints: { dynamodb?: string; s3?: string }) => ({ region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, endpoints });
+
+async function roundTrip(endpoint: string, value: string) {
+  const client = createDocumentClient(connection({ dynamodb: endpoint }));
+  try {
+    await ensureTable(client, 'thread-test');
+    await client.send(new PutCommand({ TableName: 'thread-test', Item: { pk: 'k', sk: 'k', value } }));
+    return (await client.send(new GetCommand({ TableName: 'thread-test', Key: { pk: 'k', sk: 'k' } }))).Item?.value;
+  } finally {
+    client.destroy();
+  }
+}
+
+describe('the stand-ins thread', () => {
+  it('keeps the S3 stand-in serving after the DynamoDB beside it closed, and the reverse', async () => {
+    const s3Directory = await temporaryDirectory('slipway-thread-s3-');
+    const dynamo = await startLocalDynamo();
+    const s3 = await startLocalS3(s3Directory);
+    started.push(s3);
+    const objects = createS3Client(connection({ s3: s3.endpoint }));
+    try {
+      await ensureBucket(objects, 'thread-test');
+      expect(await roundTrip(dynamo.endpoint, 'first')).toBe('first');
+      await dynamo.close();
+      await expect(objects.send(new HeadBucketCommand({ Bucket: 'thread-test' }))).resolves.toBeDefined();
+      // A DynamoDB started after: on the same thread, or on a new one if the last stand-in had gone.
+      const again = await startLocalDynamo();
+      started.push(again);
+      expect(await roundTrip(again.endpoint, 'second')).toBe('second');
+    } finally {
+      objects.destroy();
+    }
+  });
+
+  it('answers a stand-in that cannot start with its own error, and the running one goes on', async () => {
+    const directory = await temporaryDirectory('slipway-thread-dynamo-');
+    const first = await startLocalDynamo(directory);
+    started.push(first);
+    // The same LevelDB folder twice: its lock refuses the second, as a second dev server is refused.
+    await expect(startLocalDynamo(directory)).rejects.toThrow(/lock/i);
+    expect(await roundTrip(first.endpoint, 'still here')).toBe('still here');
+  });
+
+  it('tells a second dev server on the same data folder that the folder is in use', async () => {
+    const dataDir = await temporaryDirectory('slipway-thread-dev-');
+    const server = await startDevServer({ dataDir, port: 0, logLevel: 'warn', demo: false });
+    try {
+      await expect(startDevServer({ dataDir, port: 0, logLevel: 'warn', demo: false })).rejects.toThrow(
+        `${dataDir} is in use by another Slipway dev server; stop it or set SLIPWAY_DATA_DIR`,
+      );
+      const health = await fetch(`${server.url}/healthz`);
+      expect(health.status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+});
