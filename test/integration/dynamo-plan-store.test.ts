@@ -1,6 +1,8 @@
-import { createCallAttribution, createDynamoPlanStore, createTableAccess, recordCalls } from '@slipway/aws';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { createCallAttribution, createDynamoPlanStore, createDynamoWholeRelease, createTableAccess, recordCalls, type TableAccess } from '@slipway/aws';
+import type { HostOutcome } from '@slipway/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { releaseId } from '../contract/implementations.ts';
+import { aRelease, environmentsOf, releaseId } from '../contract/implementations.ts';
 import { localDynamo } from '../support/stand-ins.ts';
 
 /**
@@ -56,7 +58,9 @@ describe('an entry that stalls between its query and its write', () => {
       },
     });
     const store = createDynamoPlanStore(access);
+    const whole = createDynamoWholeRelease(access);
     const id = releaseId();
+    await whole.openRelease(aRelease('shop', { id }), [], []);
     const hosts = ['h1', 'h2', 'h3'];
     const late = slow.ensureHostStates(id, 'production', hosts, '2026-01-01T00:00:01.000Z');
     await queried;
@@ -72,10 +76,105 @@ describe('an entry that stalls between its query and its write', () => {
     );
     resume();
     await late;
-    expect((await store.getHostStates(id)).map((h) => [h.host, h.status, h.updatedAt])).toEqual([
-      ['h1', 'switched', '2026-01-01T00:00:20.000Z'],
-      ['h2', 'failed', '2026-01-01T00:00:20.000Z'],
-      ['h3', 'distributed', '2026-01-01T00:00:09.000Z'],
-    ]);
+    const expected = [
+      ['h1', 'switched', '2026-01-01T00:00:20.000Z', ['distribute', 'switch']],
+      ['h2', 'failed', '2026-01-01T00:00:20.000Z', ['distribute', 'switch']],
+      ['h3', 'distributed', '2026-01-01T00:00:09.000Z', ['distribute']],
+    ];
+    const seen = (states: { host: string; status: string; updatedAt: string; steps: object }[]) =>
+      states.map((h) => [h.host, h.status, h.updatedAt, Object.keys(h.steps).sort()]);
+    expect(seen(await store.getHostStates(id))).toEqual(expected);
+    // The release read takes the hosts' steps from the outcomes' summaries: the late `pending` put over a host item loses none.
+    expect(seen((await whole.readWholeRelease(id))!.hosts)).toEqual(expected);
+  });
+});
+
+/** The table access with each Query's items kept, to see what a read read. */
+function readsOf(access: TableAccess) {
+  const items: Record<string, unknown>[] = [];
+  return {
+    items,
+    access: {
+      ...access,
+      queryAll: async (...args: Parameters<TableAccess['queryAll']>) => {
+        const found = await access.queryAll(...args);
+        items.push(...found);
+        return found;
+      },
+    },
+  };
+}
+
+describe('the release read of a 500-host release', () => {
+  const hosts = Array.from({ length: 500 }, (_, i) => `host-${String(i).padStart(3, '0')}`);
+  const outcome = (host: string, exitCode: number, at: string): HostOutcome => ({
+    host,
+    status: exitCode === 0 ? 'distributed' : 'failed',
+    output: { exitCode, stdout: `unpacked on ${host}\n`.repeat(20), stderr: '', startedAt: at, endedAt: at },
+  });
+
+  it('reads the host items and one summary item per 100 hosts a command, never an output', async () => {
+    const access = createTableAccess(dynamo.client, await dynamo.freshTable('plan-read'));
+    const store = createDynamoPlanStore(access);
+    const id = releaseId();
+    const release = aRelease('shop', { id });
+    await createDynamoWholeRelease(access).openRelease(release, environmentsOf(release), []);
+    await store.ensureHostStates(id, 'production', hosts, 't0');
+    // As commandFinished hands them: slices of 250 hosts, in the order the fleet reported them.
+    for (const slice of [hosts.slice(0, 250), hosts.slice(250)]) {
+      await store.recordHostOutcomes(id, 'production', 'distribute', slice.map((host) => outcome(host, host === 'host-137' ? 3 : 0, 't1')), 't1');
+    }
+    const reading = readsOf(access);
+    const read = (await createDynamoWholeRelease(reading.access).readWholeRelease(id))!;
+
+    expect(read.hosts).toHaveLength(500);
+    expect(read.hosts.find((h) => h.host === 'host-137')).toMatchObject({ status: 'failed', steps: { distribute: { exitCode: 3, startedAt: 't1', endedAt: 't1' } } });
+    expect(read.hosts.filter((h) => h.status === 'distributed' && h.steps.distribute?.exitCode === 0)).toHaveLength(499);
+    const kinds = new Set(reading.items.map((item) => String(item.sk).replace(/#.*/, '')));
+    expect(reading.items.filter((item) => String(item.sk).startsWith('HOSTSUM#'))).toHaveLength(6);
+    expect(reading.items.length).toBeLessThan(500 + 6 + 10);
+    expect([...kinds].filter((kind) => !['ENV', 'HOST', 'HOSTSUM', 'RELEASE'].includes(kind))).toEqual([]);
+    expect(JSON.stringify(reading.items)).not.toContain('unpacked on');
+    // The output route still has every host's output.
+    expect((await store.getHostStates(id)).find((h) => h.host === 'host-499')?.steps.distribute?.stdout).toContain('unpacked on host-499');
+  });
+
+  it('writes the same items for a command recorded twice in another order, and shows the newer of two commands of one kind', async () => {
+    const access = createTableAccess(dynamo.client, await dynamo.freshTable('plan-twice'));
+    const store = createDynamoPlanStore(access);
+    const whole = createDynamoWholeRelease(access);
+    const id = releaseId();
+    await whole.openRelease(aRelease('shop', { id }), [], []);
+    await store.ensureHostStates(id, 'production', hosts, 't0');
+    const itemsNow = async () => (await access.queryAll({ KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `REL#${id}` } })).length;
+    await store.recordHostOutcomes(id, 'production', 'revert', hosts.slice(0, 150).map((host) => outcome(host, 0, 't1')), 't1');
+    const once = await itemsNow();
+    await store.recordHostOutcomes(id, 'production', 'revert', hosts.slice(0, 150).reverse().map((host) => outcome(host, 0, 't1')), 't1');
+    expect(await itemsNow()).toBe(once);
+    // A second revert of a few of them, later: it is what the read shows for those hosts.
+    await store.recordHostOutcomes(id, 'production', 'revert', ['host-003', 'host-100'].map((host) => outcome(host, 9, 't2')), 't2');
+    const read = (await whole.readWholeRelease(id))!.hosts;
+    expect(read.filter((h) => h.steps.revert?.exitCode === 9).map((h) => h.host)).toEqual(['host-003', 'host-100']);
+    expect(read.filter((h) => h.steps.revert?.exitCode === 0)).toHaveLength(148);
+  });
+
+  it('reads the host step items written before the summaries, in both reads', async () => {
+    const access = createTableAccess(dynamo.client, await dynamo.freshTable('plan-before'));
+    const store = createDynamoPlanStore(access);
+    const whole = createDynamoWholeRelease(access);
+    const id = releaseId();
+    await whole.openRelease(aRelease('shop', { id }), [], []);
+    await store.ensureHostStates(id, 'production', ['h1', 'h2'], '2026-01-01T00:00:00.000Z');
+    const output = { exitCode: 0, stdout: 'old output', stderr: '', startedAt: '2026-01-01T00:00:01.000Z', endedAt: '2026-01-01T00:00:02.000Z' };
+    // As recordHostOutcomes wrote them before: one item a host a step, with its output and the status it set.
+    await dynamo.client.send(new PutCommand({
+      TableName: access.tableName,
+      Item: { pk: `REL#${id}`, sk: 'HOSTSTEP#production#h1#distribute', releaseId: id, environment: 'production', host: 'h1', step: 'distribute', ...output,
+        hostStatus: 'distributed', hostStatusAt: '2026-01-01T00:00:02.000Z' },
+    }));
+    await store.recordHostOutcomes(id, 'production', 'distribute', [{ host: 'h2', status: 'distributed', output: { ...output, stdout: 'new output' } }], '2026-01-01T00:00:03.000Z');
+    const read = (await whole.readWholeRelease(id))!.hosts;
+    expect(read.map((h) => [h.host, h.status, h.steps.distribute?.exitCode])).toEqual([['h1', 'distributed', 0], ['h2', 'distributed', 0]]);
+    expect((await store.getHostStates(id)).map((h) => [h.host, h.steps.distribute?.stdout])).toEqual([['h1', 'old output'], ['h2', 'new output']]);
   });
 });

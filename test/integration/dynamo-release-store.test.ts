@@ -3,6 +3,7 @@ import { createDynamoReleaseStore } from '@slipway/aws';
 import type { ReleaseStore } from '@slipway/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aRelease, at, environmentsOf } from '../contract/implementations.ts';
+import { sha256 } from '../support/fixtures.ts';
 import { localDynamo } from '../support/stand-ins.ts';
 
 /**
@@ -56,7 +57,8 @@ describe('the release table layout', () => {
         `REL#${id} ENV#staging ENVREL#shop#staging ${id} - -`,
         `REL#${id} EVENT#e1 - - - -`,
         `REL#${id} HOST#staging#h1 - - - -`,
-        `REL#${id} HOSTSTEP#staging#h1#distribute - - - -`,
+        `REL#${id} HOSTSUM#staging#distribute#${sha256('h1').slice(0, 32)} - - - -`,
+        `REL#${id} ~OUTPUT#staging#h1#distribute - - - -`,
         `REL#${id} PLAN - - - -`,
         `REL#${id} PLAN#staging - - - -`,
         `REL#${id} RELEASE APPREL#shop ${id} RELEASES ${id}`,

@@ -1,41 +1,94 @@
-import type { EnvironmentPlan, HostState, HostStatus, HostStepOutput, PlanStore, ReleasePlan } from '@slipway/core';
+import { createHash } from 'node:crypto';
+import { byHostName, type EnvironmentPlan, type HostState, type HostStatus, type HostStepOutput, type HostStepSummary, type HostSummary, type PlanStore, type ReleasePlan } from '@slipway/core';
 import type { Item, TableAccess } from './dynamo-table-access.ts';
-import { keys, withoutKeys } from './table.ts';
+import { HOST_OUTPUT_PREFIX, keys, withoutKeys } from './table.ts';
 
 /** One environment's part of a stored plan (the `PLAN` item names the parts, in pipeline order). */
 const planEnvironmentKey = (releaseId: string, environment: string) => ({ pk: `REL#${releaseId}`, sk: `PLAN#${environment}` });
 
-type HostStepItem = HostStepOutput & {
-  releaseId: string;
-  environment: string;
-  host: string;
-  step: string;
-  /** The status the outcome set, and when (absent on outputs that set none, and on items written before). */
-  hostStatus?: HostStatus;
-  hostStatusAt?: string;
-};
+/** What a step set on a host besides its outcome: the status, and when (absent on outputs that set none, and on items written before). */
+type StatusSet = { hostStatus?: HostStatus; hostStatusAt?: string };
 
 /**
- * Hosts from their `HOST#` items, each with the outputs its `HOSTSTEP#` items hold. A step item that
- * set a status keeps it too (`hostStatus`, `hostStatusAt`), and the newest status wins: an entry
- * stalled between its query and its write (ensureHostStates) may put `pending` over a host that a
- * command moved on meanwhile, but its `pending` is older than that command's outcome.
+ * The hosts' outcomes of one slice of a finished command, without their output, in one item
+ * (`HOSTSUM#`): a release read of 500 hosts reads 500 host items and a few of these, where it read
+ * a step item a host a step beside each host item (1,500 items, each with its output). The
+ * outcomes are one JSON text: DynamoDB and the SDK convert each attribute of an item one by one,
+ * and as maps the outcomes cost the read about what the step items had.
  */
-export function hostStatesOf(hosts: Item[], steps: Item[]): HostState[] {
-  const byHost = new Map<string, HostState>();
-  for (const item of hosts) {
-    const host = withoutKeys<HostState>(item);
-    byHost.set(`${host.environment}#${host.host}`, { ...host, steps: {} });
+type OutcomeSummaryItem = { environment: string; step: string; recordedAt: string; outcomes: string };
+/** One host's part of `outcomes`: its status set at the item's `recordedAt`. */
+type HostOutcomeSummary = HostStepSummary & { status?: HostStatus };
+
+/** At most this many hosts' outcomes in one summary item: 100 long host names and their times stay far below 400 KB. */
+const OUTCOMES_PER_SUMMARY = 100;
+
+/** A host's outcome, newest status first: the same rule for every kind of item that carries one. */
+class HostsBuilder<Step> {
+  readonly byHost = new Map<string, Omit<HostState, 'steps'> & { steps: Record<string, Step> }>();
+  /** When each host's step was recorded, for two records of one step to keep the newer. */
+  private readonly recordedAt = new Map<string, string>();
+
+  constructor(hosts: Item[]) {
+    for (const item of hosts) {
+      const host = withoutKeys<HostState>(item);
+      this.byHost.set(`${host.environment}#${host.host}`, { ...host, steps: {} });
+    }
   }
-  for (const item of steps) {
-    const { environment, host, step, hostStatus, hostStatusAt, exitCode, stdout, stderr, startedAt, endedAt } =
-      withoutKeys<HostStepItem>(item);
-    const state = byHost.get(`${environment}#${host}`);
-    if (!state) continue;
-    state.steps[step] = { exitCode, stdout, stderr, startedAt, endedAt };
+
+  /**
+   * The newest status wins: an entry stalled between its query and its write (ensureHostStates)
+   * may put `pending` over a host that a command moved on meanwhile, but its `pending` is older than
+   * that command's outcome.
+   */
+  set(environment: string, host: string, step: string, outcome: Step, { hostStatus, hostStatusAt }: StatusSet, recordedAt = '') {
+    const state = this.byHost.get(`${environment}#${host}`);
+    if (!state) return;
+    const key = `${environment}#${host}#${step}`;
+    if ((this.recordedAt.get(key) ?? '') > recordedAt) return;
+    this.recordedAt.set(key, recordedAt);
+    state.steps[step] = outcome;
     if (hostStatus && hostStatusAt && hostStatusAt > state.updatedAt) Object.assign(state, { status: hostStatus, updatedAt: hostStatusAt });
   }
-  return [...byHost.values()];
+
+  hosts() {
+    return [...this.byHost.values()];
+  }
+}
+
+/** A host's step output (`~OUTPUT#`, or `HOSTSTEP#` as written before). */
+type HostStepItem = HostStepOutput & StatusSet & { releaseId: string; environment: string; host: string; step: string };
+
+/** Hosts from their `HOST#` items, each with the outputs its output items hold (`~OUTPUT#`, and `HOSTSTEP#` as written before). */
+export function hostStatesOf(hosts: Item[], steps: Item[]): HostState[] {
+  const built = new HostsBuilder<HostStepOutput>(hosts);
+  for (const item of steps) {
+    const { environment, host, step, hostStatus, hostStatusAt, ...output } = withoutKeys<HostStepItem>(item);
+    const { exitCode, stdout, stderr, startedAt, endedAt } = output;
+    built.set(environment, host, step, { exitCode, stdout, stderr, startedAt, endedAt }, { hostStatus, hostStatusAt });
+  }
+  return built.hosts();
+}
+
+/**
+ * Hosts as a release read shows them, from their `HOST#` items and the outcomes' summary items
+ * (`HOSTSUM#`); `HOSTSTEP#` items are outputs written before the summaries were, read as they are.
+ */
+export function hostSummariesOf(hosts: Item[], summaries: Item[], earlierSteps: Item[]): HostSummary[] {
+  const built = new HostsBuilder<HostStepSummary>(hosts);
+  for (const item of earlierSteps) {
+    const { environment, host, step, hostStatus, hostStatusAt, exitCode, startedAt, endedAt } = withoutKeys<HostStepItem>(item);
+    built.set(environment, host, step, { exitCode, startedAt, endedAt }, { hostStatus, hostStatusAt });
+  }
+  for (const item of summaries) {
+    const { environment, step, recordedAt, outcomes } = withoutKeys<OutcomeSummaryItem>(item);
+    const byHost = JSON.parse(outcomes) as Record<string, HostOutcomeSummary>;
+    for (const [host, { status, exitCode, startedAt, endedAt }] of Object.entries(byHost)) {
+      const statusSet = status ? { hostStatus: status, hostStatusAt: recordedAt } : {};
+      built.set(environment, host, step, { exitCode, startedAt, endedAt }, statusSet, recordedAt);
+    }
+  }
+  return built.hosts();
 }
 
 /** The plan from its `PLAN` item and the `PLAN#<env>` parts it names; undefined without the `PLAN` item. */
@@ -57,7 +110,7 @@ export function planOf(releaseId: string, items: Item[]): ReleasePlan | undefine
 
 /**
  * A release's plan (`PLAN` naming its `PLAN#<env>` parts) and its hosts (`HOST#<env>#<host>`, with
- * each step's output in `HOSTSTEP#<env>#<host>#<step>`), all under `REL#<id>`.
+ * each step's output in `~OUTPUT#<env>#<host>#<step>` and its hosts' outcomes in `HOSTSUM#`), all under `REL#<id>`.
  */
 export function createDynamoPlanStore(table: TableAccess): PlanStore {
   const { putOnce, queryAll, queryPrefix, batchPut } = table;
@@ -123,15 +176,33 @@ export function createDynamoPlanStore(table: TableAccess): PlanStore {
     /**
      * Whole items in BatchWriteItem calls of 25, where one UpdateItem and one PutItem a host made a
      * 500-host command a thousand calls: a host item holds nothing but what it is written with here
-     * (ensureHostStates writes the same fields), so a put sets its status as the update did. The
-     * step item keeps the status as well, for the reads to see past a late `pending` (hostStatesOf).
+     * (ensureHostStates writes the same fields), so a put sets its status as the update did. Each
+     * host's output goes to an item of its own, and the outcomes without it to one summary item per
+     * 100 hosts, which the release read takes instead; both keep the status as well, for the reads
+     * to see past a late `pending` (HostsBuilder). A summary's key is a digest of its hosts, taken
+     * in name order: a finished command recorded twice writes the same items again, whatever order
+     * the fleet reported its hosts in (commandFinished hands them over in name order too).
      */
     async recordHostOutcomes(releaseId, environment, step, outcomes, now) {
-      await batchPut(
-        outcomes.flatMap(({ host, status, output }) => [
+      const summaries: Item[] = [];
+      const byHost = outcomes.toSorted(byHostName);
+      for (let start = 0; start < byHost.length; start += OUTCOMES_PER_SUMMARY) {
+        const slice = byHost.slice(start, start + OUTCOMES_PER_SUMMARY);
+        const digest = createHash('sha256').update(slice.map(({ host }) => host).join('\n')).digest('hex').slice(0, 32);
+        const hosts: Record<string, HostOutcomeSummary> = Object.fromEntries(
+          slice.map(({ host, status, output: { exitCode, startedAt, endedAt } }) => {
+            const outcome: HostOutcomeSummary = { exitCode, startedAt, endedAt, ...(status ? { status } : {}) };
+            return [host, outcome];
+          }),
+        );
+        const key = keys.hostOutcomes(releaseId, environment, step, digest);
+        summaries.push({ ...key, releaseId, environment, step, recordedAt: now, outcomes: JSON.stringify(hosts) });
+      }
+      await batchPut([
+        ...outcomes.flatMap(({ host, status, output }) => [
           ...(status ? [{ ...keys.releaseHost(releaseId, environment, host), releaseId, environment, host, status, updatedAt: now }] : []),
           {
-            ...keys.hostStep(releaseId, environment, host, step),
+            ...keys.hostOutput(releaseId, environment, host, step),
             releaseId,
             environment,
             host,
@@ -140,15 +211,17 @@ export function createDynamoPlanStore(table: TableAccess): PlanStore {
             ...(status ? { hostStatus: status, hostStatusAt: now } : {}),
           },
         ]),
-      );
+        ...summaries,
+      ]);
     },
 
     async getHostStates(releaseId) {
-      const [hosts, steps] = await Promise.all([
+      const [hosts, outputs, earlierOutputs] = await Promise.all([
         queryPrefix(`REL#${releaseId}`, 'HOST#'),
+        queryPrefix(`REL#${releaseId}`, HOST_OUTPUT_PREFIX),
         queryPrefix(`REL#${releaseId}`, 'HOSTSTEP#'),
       ]);
-      return hostStatesOf(hosts, steps);
+      return hostStatesOf(hosts, [...earlierOutputs, ...outputs]);
     },
   };
 }

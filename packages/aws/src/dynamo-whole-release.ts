@@ -1,8 +1,8 @@
-import { ConflictError, type EnvironmentState, hostSummaryOf, type ReleaseEvent, type StepRecord, type WholeReleaseStore } from '@slipway/core';
-import { hostStatesOf, planOf } from './dynamo-plan-store.ts';
+import { ConflictError, type EnvironmentState, type ReleaseEvent, type StepRecord, type WholeReleaseStore } from '@slipway/core';
+import { hostSummariesOf, planOf } from './dynamo-plan-store.ts';
 import { environmentItem, releaseItem } from './dynamo-release-records.ts';
 import type { Item, TableAccess } from './dynamo-table-access.ts';
-import { keys, withoutKeys } from './table.ts';
+import { keys, RELEASE_TAIL, withoutKeys } from './table.ts';
 
 /**
  * A release written and read whole. Every item of a release lives in its partition `REL#<id>`, so
@@ -25,14 +25,15 @@ export function createDynamoWholeRelease(table: TableAccess): WholeReleaseStore 
     },
 
     /**
-     * One Query of the partition. The hosts' step outputs come with it and are dropped here: three
-     * Queries that projected the outputs' text away read no faster on the embedded DynamoDB (it reads
-     * whole items either way) and doubled a small release's read (bench/api.ts: p50 2.8 → 5.3 ms).
+     * One Query of the partition below its tail, where the hosts' outputs are: a host's steps come
+     * from the outcomes' summary items (`HOSTSUM#`, 100 hosts an item). Three Queries that projected
+     * the outputs' text away read no faster on the embedded DynamoDB (it reads whole items either
+     * way) and doubled a small release's read (bench/api.ts: p50 2.8 → 5.3 ms).
      */
     async readWholeRelease(id) {
       const items = await queryAll({
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': `REL#${id}` },
+        KeyConditionExpression: 'pk = :pk AND sk < :tail',
+        ExpressionAttributeValues: { ':pk': `REL#${id}`, ':tail': RELEASE_TAIL },
         ConsistentRead: true,
       });
       const releaseKey = keys.release(id).sk;
@@ -45,7 +46,7 @@ export function createDynamoWholeRelease(table: TableAccess): WholeReleaseStore 
         release: withoutKeys(head),
         ...(plan ? { plan } : {}),
         environments: prefixed('ENV#').map((item) => withoutKeys<EnvironmentState>(item)),
-        hosts: hostStatesOf(prefixed('HOST#'), prefixed('HOSTSTEP#')).map(hostSummaryOf),
+        hosts: hostSummariesOf(prefixed('HOST#'), prefixed('HOSTSUM#'), prefixed('HOSTSTEP#')),
         events: prefixed('EVENT#').map((item) => withoutKeys<ReleaseEvent>(item)),
         steps: prefixed('STEP#').map((item) => withoutKeys<StepRecord>(item)),
       };

@@ -11,7 +11,9 @@
  * | release host     | REL#<id>            | HOST#<env>#<host>|                         |                    |
  * | release event    | REL#<id>            | EVENT#<eventId>  |                         |                    |
  * | release plan     | REL#<id>            | PLAN             |                         |                    |
- * | host step output | REL#<id>            | HOSTSTEP#<env>#<host>#<step> |             |                    |
+ * | host step output | REL#<id>            | ~OUTPUT#<env>#<host>#<step> |              |                    |
+ * | (written before) | REL#<id>            | HOSTSTEP#<env>#<host>#<step> |             |                    |
+ * | hosts' outcomes  | REL#<id>            | HOSTSUM#<env>#<step>#<digest of hosts> |   |                    |
  * | workflow step    | REL#<id>            | STEP#<key>       |                         |                    |
  * | command -> step  | CMD#<commandId>     | CMD              |                         |                    |
  * | approval gate    | REL#<id>            | APPROVAL#<env>   |                         |                    |
@@ -28,6 +30,8 @@
  * | execution (local)| EXEC#<executionId>  | META, EVENT#<id>, FRAME#<frame>, DONE#<frame> | EXECUTIONS#RUNNING / <id> |  |
  *
  * Release ids sort by creation time, so the GSIs list newest first with ScanIndexForward=false.
+ * Under `REL#<id>`, what the release read never needs (the hosts' output) sorts after `~`
+ * (RELEASE_TAIL): that read is one Query of the keys below it.
  */
 export const KEY_ATTRIBUTES = ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk'] as const;
 
@@ -58,6 +62,10 @@ export const TABLE_DEFINITION = {
   BillingMode: 'PAY_PER_REQUEST' as const,
 };
 
+/** Sort keys from here on in a release's partition are left out of the release read. */
+export const RELEASE_TAIL = '~';
+export const HOST_OUTPUT_PREFIX = `${RELEASE_TAIL}OUTPUT#`;
+
 export const keys = {
   app: (app: string) => ({ pk: `APP#${app}`, sk: 'CONFIG' }),
   live: (app: string, env: string) => ({ pk: `APP#${app}`, sk: `LIVE#${env}` }),
@@ -68,10 +76,11 @@ export const keys = {
   releaseHost: (id: string, env: string, host: string) => ({ pk: `REL#${id}`, sk: `HOST#${env}#${host}` }),
   releaseEvent: (id: string, eventId: string) => ({ pk: `REL#${id}`, sk: `EVENT#${eventId}` }),
   plan: (id: string) => ({ pk: `REL#${id}`, sk: 'PLAN' }),
-  hostStep: (id: string, env: string, host: string, step: string) => ({
+  hostOutput: (id: string, env: string, host: string, step: string) => ({
     pk: `REL#${id}`,
-    sk: `HOSTSTEP#${env}#${host}#${step}`,
+    sk: `${HOST_OUTPUT_PREFIX}${env}#${host}#${step}`,
   }),
+  hostOutcomes: (id: string, env: string, step: string, digest: string) => ({ pk: `REL#${id}`, sk: `HOSTSUM#${env}#${step}#${digest}` }),
   step: (id: string, key: string) => ({ pk: `REL#${id}`, sk: `STEP#${key}` }),
   command: (commandId: string) => ({ pk: `CMD#${commandId}`, sk: 'CMD' }),
   approval: (id: string, env: string) => ({ pk: `REL#${id}`, sk: `APPROVAL#${env}` }),

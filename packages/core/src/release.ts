@@ -123,6 +123,9 @@ export interface HostSummary extends Omit<HostState, 'steps'> {
   steps: Record<string, HostStepSummary>;
 }
 
+/** Orders by host name, by code unit: the same order on every runtime, whatever its locale. */
+export const byHostName = (a: { host: string }, b: { host: string }) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0);
+
 /** The host without its steps' output; a step read without its text (a projection) comes out the same. */
 export function hostSummaryOf(host: HostState): HostSummary {
   return {

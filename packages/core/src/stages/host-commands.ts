@@ -3,7 +3,7 @@ import type { HostScript } from '../host-scripts.ts';
 import type { Clock, IdGenerator } from '../ids.ts';
 import type { Logger } from '../logger.ts';
 import type { Fleet, HostInvocation, PlanStore, StepKind, StepOutcome, StepRecord, StepStore, Workflow } from '../ports.ts';
-import type { HostStatus, Release } from '../release.ts';
+import { byHostName, type HostStatus, type Release } from '../release.ts';
 import { deliverOutcome } from '../steps.ts';
 import { type StageContext, stepKey } from './context.ts';
 import { describeFailure, tail } from './failures.ts';
@@ -128,12 +128,14 @@ export function createHostCommands({ store, fleet, workflow, clock, ids, logger,
     if (step.environment !== 'all') {
       // A slice at a time, each slice in the store's batches: two writes a host made a 500-host
       // command a thousand store calls; one call for all of 5,000 hosts holds their outputs at once.
-      for (let start = 0; start < invocations.length; start += HOST_OUTCOMES_PER_WRITE) {
+      // In host name order, so that a command recorded twice is sliced the same way both times.
+      const byHost = invocations.toSorted(byHostName);
+      for (let start = 0; start < byHost.length; start += HOST_OUTCOMES_PER_WRITE) {
         await store.recordHostOutcomes(
           step.releaseId,
           step.environment,
           kind,
-          invocations.slice(start, start + HOST_OUTCOMES_PER_WRITE).map((invocation) => {
+          byHost.slice(start, start + HOST_OUTCOMES_PER_WRITE).map((invocation) => {
             const status = invocation.status === 'success' ? HOST_STATUS_ON_SUCCESS[kind] : 'failed';
             return {
               host: invocation.host,
