@@ -35,6 +35,11 @@ export default tseslint.config(
     rules: { '@typescript-eslint/triple-slash-reference': 'off' },
   },
   {
+    // Plain JavaScript that Node runs as it is (a stand-in's thread, a bench's client process).
+    files: ['**/*.mjs'],
+    languageOptions: { globals: globals.node },
+  },
+  {
     files: ['packages/dashboard/src/**/*.js'],
     languageOptions: { globals: globals.browser },
   },

@@ -10,11 +10,12 @@
  * may lie. BENCH_MODE=calls: the AWS calls the API function makes for one open and one read, by
  * operation (the executor's journal, Step Functions' part on AWS, is not counted).
  */
-import { randomUUID } from 'node:crypto';
-import { createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type AttributedCall, createCallAttribution } from '@slipway/aws';
 import { startDevServer } from '@slipway/local';
 
@@ -28,41 +29,30 @@ const RATE = Number(process.env.BENCH_RATE ?? 100);
 const READ_RATE = Number(process.env.BENCH_READ_RATE ?? 200);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
 
-/** Sends `rate` requests a second for `seconds`, each at its scheduled time; tallies answers by status. */
-async function openLoop(name: string, rate: number, seconds: number, send: (i: number) => Promise<number>) {
-  const count = Math.round(rate * seconds);
-  const latencies: number[] = [];
-  const statuses = new Map<string, number>();
-  const started = performance.now();
+/**
+ * Runs open-loop-client.mjs in a process of its own: `rate` requests a second for `seconds`, each at
+ * its scheduled time; prints the latencies and answers beside the server's CPU per request (this
+ * process runs only the server meanwhile) and answers the client's tally.
+ */
+async function openLoop(name: string, loop: { rate: number; seconds: number; kind: 'open' | 'read'; artifact?: unknown; ids?: string[] }) {
   const cpu = process.cpuUsage();
-  const pending: Promise<void>[] = [];
-  for (let i = 0; i < count; i++) {
-    const scheduled = started + (i * 1000) / rate;
-    const wait = scheduled - performance.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    pending.push(
-      send(i).then(
-        (status) => {
-          latencies.push(performance.now() - scheduled);
-          statuses.set(String(status), (statuses.get(String(status)) ?? 0) + 1);
-        },
-        (error: unknown) => {
-          latencies.push(performance.now() - scheduled);
-          const key = `error ${(error as Error).message}`;
-          statuses.set(key, (statuses.get(key) ?? 0) + 1);
-        },
-      ),
-    );
-  }
-  await Promise.all(pending);
-  const elapsed = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
+  const child = spawn(process.execPath, [fileURLToPath(new URL('open-loop-client.mjs', import.meta.url))], {
+    env: { ...process.env, OPEN_LOOP: JSON.stringify({ url: server.url, token: server.adminToken, app: 'bench', ...loop }) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  if (code !== 0) throw new Error(`the open-loop client exited (${code})`);
+  const tally = JSON.parse(output) as { latencies: number[]; statuses: Record<string, number>; elapsed: number; opened: string[] };
+  const { latencies, statuses, elapsed } = tally;
+  const count = latencies.length;
   console.log(
-    `${name.padEnd(22)} offered ${rate}/s for ${seconds} s: ${count} requests, all answered in ${elapsed.toFixed(1)} s; ` +
+    `${name.padEnd(22)} offered ${loop.rate}/s for ${loop.seconds} s: ${count} requests, all answered in ${elapsed.toFixed(1)} s; ` +
     `p50 ${percentile(latencies, 50).toFixed(1)} ms  p99 ${percentile(latencies, 99).toFixed(1)} ms  max ${(latencies.at(-1) ?? 0).toFixed(0)} ms; ` +
-    `answers ${[...statuses].map(([status, n]) => `${status}: ${n}`).join(', ')}; ${cpuPerRequest(cpu, count)}`,
+    `answers ${Object.entries(statuses).map(([status, n]) => `${status}: ${n}`).join(', ')}; the server's ${cpuPerRequest(cpu, count)}`,
   );
-  return statuses;
+  return tally;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -94,8 +84,8 @@ async function measure(name: string, count: number, task: (i: number) => Promise
 }
 
 /**
- * The process's CPU time per request since `since` (API, stand-ins, workflows and this client: one
- * process): on a shared, loaded machine a steadier figure than latency.
+ * This process's CPU time per request since `since` (the API, the stand-ins, the workflows, and in
+ * the closed loop this client too): on a shared, loaded machine a steadier figure than latency.
  */
 function cpuPerRequest(since: NodeJS.CpuUsage, count: number) {
   const { user, system } = process.cpuUsage(since);
@@ -121,6 +111,23 @@ const call = async (method: string, path: string, body?: unknown) => {
   if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
   return JSON.parse(text);
 };
+
+/** Waits until no release of the bench app is still running or queued. */
+async function allEnded() {
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    let running = 0;
+    let cursor: string | undefined;
+    do {
+      const page = await call('GET', `/v1/releases?app=bench&limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      running += (page.items as { status: string }[]).filter((item) => !['succeeded', 'failed', 'rejected', 'cancelled'].includes(item.status)).length;
+      cursor = page.nextCursor;
+    } while (cursor);
+    if (running === 0) return;
+    if (Date.now() > deadline) throw new Error(`${running} releases still running after 10 minutes`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
 
 try {
   // An app of its own: queueing (so opens never meet a lock) and targeting no host, so each release
@@ -190,17 +197,7 @@ try {
   if (MODE === 'open') {
     const rss = () => `${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`;
     console.log(`open loop; rss before ${rss()}`);
-    const opened: string[] = [];
-    const answers = await openLoop('POST /v1/releases', RATE, SECONDS, async (i) => {
-      const response = await fetch(`${server.url}/v1/releases`, {
-        method: 'POST',
-        headers: { ...headers, 'idempotency-key': randomUUID() },
-        body: JSON.stringify({ app: 'bench', version: `2.0.${i}`, artifact }),
-      });
-      const body = (await response.json()) as { id?: string };
-      if (response.status === 202 && body.id) opened.push(body.id);
-      return response.status;
-    });
+    const { opened, statuses } = await openLoop('POST /v1/releases', { rate: RATE, seconds: SECONDS, kind: 'open', artifact });
     console.log(`rss after the opens ${rss()}`);
     let created = 0;
     let cursor: string | undefined;
@@ -209,13 +206,11 @@ try {
       created += (page.items as { version: string }[]).filter((item) => item.version.startsWith('2.0.')).length;
       cursor = page.nextCursor;
     } while (cursor);
-    console.log(`releases created by the open loop: ${created}; answered 202: ${answers.get('202') ?? 0} (equal when nothing lied)`);
-    await openLoop('GET /v1/releases/{id}', READ_RATE, SECONDS, async (i) => {
-      const id = opened[i % Math.max(1, opened.length)] ?? 'none';
-      const response = await fetch(`${server.url}/v1/releases/${id}`, { headers });
-      await response.arrayBuffer();
-      return response.status;
-    });
+    console.log(`releases created by the open loop: ${created}; answered 202: ${statuses['202'] ?? 0} (equal when nothing lied)`);
+    await openLoop('GET /v1/releases/{id}', { rate: READ_RATE, seconds: SECONDS, kind: 'read', ids: opened });
+    console.log('(the reads above ran while the opened releases went through their workflows; the same reads once they all ended:)');
+    await allEnded();
+    await openLoop('GET /v1/releases/{id}', { rate: READ_RATE, seconds: SECONDS, kind: 'read', ids: opened });
     await new Promise((resolve) => setTimeout(resolve, 5000));
     console.log(`rss 5 s after the load ${rss()}`);
   }

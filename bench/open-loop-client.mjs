@@ -1,0 +1,55 @@
+// The open-loop client of bench/api.ts, in a process of its own so that the CPU, memory and event
+// loop the bench reports are the server's alone, and a request's latency is what a client sees.
+// Told in OPEN_LOOP (JSON) where to send what: { url, token, rate, seconds, kind: 'open' | 'read',
+// app, artifact, ids }. It sends `rate` requests a second for `seconds`, each at its scheduled time
+// whatever the answers, counts each latency from that scheduled time (a server that falls behind
+// cannot hide it), and prints one JSON line: latencies (sorted), answers by status, elapsed seconds,
+// and the ids of the releases answered 202.
+import { randomUUID } from 'node:crypto';
+
+const { url, token, rate, seconds, kind, app, artifact, ids } = JSON.parse(process.env.OPEN_LOOP ?? '{}');
+const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+
+async function send(i) {
+  if (kind === 'open') {
+    const response = await fetch(`${url}/v1/releases`, {
+      method: 'POST',
+      headers: { ...headers, 'idempotency-key': randomUUID() },
+      body: JSON.stringify({ app, version: `2.0.${i}`, artifact }),
+    });
+    const body = await response.json();
+    return { status: response.status, id: response.status === 202 ? body.id : undefined };
+  }
+  const response = await fetch(`${url}/v1/releases/${ids[i % Math.max(1, ids.length)] ?? 'none'}`, { headers });
+  await response.arrayBuffer();
+  return { status: response.status };
+}
+
+const count = Math.round(rate * seconds);
+const latencies = [];
+const statuses = {};
+const opened = [];
+const started = performance.now();
+const pending = [];
+for (let i = 0; i < count; i++) {
+  const scheduled = started + (i * 1000) / rate;
+  const wait = scheduled - performance.now();
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  pending.push(
+    send(i).then(
+      ({ status, id }) => {
+        latencies.push(performance.now() - scheduled);
+        statuses[status] = (statuses[status] ?? 0) + 1;
+        if (id) opened.push(id);
+      },
+      (error) => {
+        latencies.push(performance.now() - scheduled);
+        const key = `error ${error.message}`;
+        statuses[key] = (statuses[key] ?? 0) + 1;
+      },
+    ),
+  );
+}
+await Promise.all(pending);
+latencies.sort((a, b) => a - b);
+process.stdout.write(`${JSON.stringify({ latencies, statuses, elapsed: (performance.now() - started) / 1000, opened })}\n`);
