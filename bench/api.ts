@@ -233,7 +233,7 @@ try {
   const memory = process.memoryUsage();
   console.log(
     `memory after: rss ${(memory.rss / 2 ** 20).toFixed(0)} MiB, heap used ${(memory.heapUsed / 2 ** 20).toFixed(0)} MiB ` +
-    '(one process: API, DynamoDB and S3 stand-ins, and this client)',
+    `(this process: the API and the DynamoDB and S3 stand-ins${MODE === 'open' ? '' : ', and this client'})`,
   );
 } finally {
   await server.close();
