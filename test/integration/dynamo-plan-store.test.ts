@@ -27,10 +27,10 @@ async function callsOf(label: string, work: () => Promise<unknown>): Promise<Rec
 describe('entering a 500-host environment', () => {
   const hosts = Array.from({ length: 500 }, (_, i) => `i-${i.toString(16).padStart(17, '0')}`);
 
-  it('creates its host states with one query and a BatchWriteItem per 25 hosts; entering again only queries', async () => {
+  it('puts its hosts in place with one query and one BatchWriteItem (100 hosts an item); entering again only queries', async () => {
     const store = createDynamoPlanStore(createTableAccess(dynamo.client, await dynamo.freshTable('plan-calls')));
     const id = releaseId();
-    expect(await callsOf('first entry', () => store.ensureHostStates(id, 'production', hosts, 't0'))).toEqual({ Query: 1, BatchWriteItem: 20 });
+    expect(await callsOf('first entry', () => store.ensureHostStates(id, 'production', hosts, 't0'))).toEqual({ Query: 1, BatchWriteItem: 1 });
     expect(await callsOf('second entry', () => store.ensureHostStates(id, 'production', hosts, 't1'))).toEqual({ Query: 1 });
     // A crash part-way: the entry again writes only the hosts that are missing.
     expect(await callsOf('grown entry', () => store.ensureHostStates(id, 'production', [...hosts, 'i-new-1', 'i-new-2'], 't2'))).toEqual({ Query: 1, BatchWriteItem: 1 });
@@ -113,7 +113,7 @@ describe('the release read of a 500-host release', () => {
     output: { exitCode, stdout: `unpacked on ${host}\n`.repeat(20), stderr: '', startedAt: at, endedAt: at },
   });
 
-  it('reads the host items and one summary item per 100 hosts a command, never an output', async () => {
+  it('reads one item per 100 hosts entered and per 100 hosts a command, never a host item or an output', async () => {
     const access = createTableAccess(dynamo.client, await dynamo.freshTable('plan-read'));
     const store = createDynamoPlanStore(access);
     const id = releaseId();
@@ -132,8 +132,9 @@ describe('the release read of a 500-host release', () => {
     expect(read.hosts.filter((h) => h.status === 'distributed' && h.steps.distribute?.exitCode === 0)).toHaveLength(499);
     const kinds = new Set(reading.items.map((item) => String(item.sk).replace(/#.*/, '')));
     expect(reading.items.filter((item) => String(item.sk).startsWith('HOSTSUM#'))).toHaveLength(6);
-    expect(reading.items.length).toBeLessThan(500 + 6 + 10);
-    expect([...kinds].filter((kind) => !['ENV', 'HOST', 'HOSTSUM', 'RELEASE'].includes(kind))).toEqual([]);
+    expect(reading.items.filter((item) => String(item.sk).startsWith('HOSTS#'))).toHaveLength(5);
+    expect(reading.items.length).toBeLessThan(5 + 6 + 10);
+    expect([...kinds].filter((kind) => !['ENV', 'HOSTS', 'HOSTSUM', 'RELEASE'].includes(kind))).toEqual([]);
     expect(JSON.stringify(reading.items)).not.toContain('unpacked on');
     // The output route still has every host's output.
     expect((await store.getHostStates(id)).find((h) => h.host === 'host-499')?.steps.distribute?.stdout).toContain('unpacked on host-499');
@@ -158,23 +159,33 @@ describe('the release read of a 500-host release', () => {
     expect(read.filter((h) => h.steps.revert?.exitCode === 0)).toHaveLength(148);
   });
 
-  it('reads the host step items written before the summaries, in both reads', async () => {
+  it('reads the host items and host step items written before, in both reads', async () => {
     const access = createTableAccess(dynamo.client, await dynamo.freshTable('plan-before'));
     const store = createDynamoPlanStore(access);
     const whole = createDynamoWholeRelease(access);
     const id = releaseId();
     await whole.openRelease(aRelease('shop', { id }), [], []);
-    await store.ensureHostStates(id, 'production', ['h1', 'h2'], '2026-01-01T00:00:00.000Z');
+    const put = (Item: Record<string, unknown>) => dynamo.client.send(new PutCommand({ TableName: access.tableName, Item: { pk: `REL#${id}`, releaseId: id, environment: 'production', ...Item } }));
     const output = { exitCode: 0, stdout: 'old output', stderr: '', startedAt: '2026-01-01T00:00:01.000Z', endedAt: '2026-01-01T00:00:02.000Z' };
-    // As recordHostOutcomes wrote them before: one item a host a step, with its output and the status it set.
-    await dynamo.client.send(new PutCommand({
-      TableName: access.tableName,
-      Item: { pk: `REL#${id}`, sk: 'HOSTSTEP#production#h1#distribute', releaseId: id, environment: 'production', host: 'h1', step: 'distribute', ...output,
-        hostStatus: 'distributed', hostStatusAt: '2026-01-01T00:00:02.000Z' },
-    }));
+    // As an entry and recordHostOutcomes wrote them before: a host item each, and a step item a host
+    // a step with its output and the status it set.
+    await put({ sk: 'HOST#production#h1', host: 'h1', status: 'distributed', updatedAt: '2026-01-01T00:00:02.000Z' });
+    await put({ sk: 'HOST#production#h3', host: 'h3', status: 'pending', updatedAt: '2026-01-01T00:00:00.000Z' });
+    await put({ sk: 'HOSTSTEP#production#h1#distribute', host: 'h1', step: 'distribute', ...output, hostStatus: 'distributed', hostStatusAt: '2026-01-01T00:00:02.000Z' });
+    // The same release carried on by this code: an entry of the hosts (h1 and h3 are in place already), then outcomes.
+    await store.ensureHostStates(id, 'production', ['h1', 'h2', 'h3'], '2026-01-01T00:00:02.500Z');
     await store.recordHostOutcomes(id, 'production', 'distribute', [{ host: 'h2', status: 'distributed', output: { ...output, stdout: 'new output' } }], '2026-01-01T00:00:03.000Z');
+    await store.recordHostOutcomes(id, 'production', 'switch', [{ host: 'h1', status: 'healthy', output: { ...output, stdout: 'switched' } }], '2026-01-01T00:00:04.000Z');
     const read = (await whole.readWholeRelease(id))!.hosts;
-    expect(read.map((h) => [h.host, h.status, h.steps.distribute?.exitCode])).toEqual([['h1', 'distributed', 0], ['h2', 'distributed', 0]]);
-    expect((await store.getHostStates(id)).map((h) => [h.host, h.steps.distribute?.stdout])).toEqual([['h1', 'old output'], ['h2', 'new output']]);
+    expect(read.map((h) => [h.host, h.status, Object.keys(h.steps).sort()])).toEqual([
+      ['h1', 'healthy', ['distribute', 'switch']],
+      ['h2', 'distributed', ['distribute']],
+      ['h3', 'pending', []],
+    ]);
+    expect((await store.getHostStates(id)).map((h) => [h.host, h.status, h.steps.distribute?.stdout])).toEqual([
+      ['h1', 'healthy', 'old output'],
+      ['h2', 'distributed', 'new output'],
+      ['h3', 'pending', undefined],
+    ]);
   });
 });

@@ -56,7 +56,7 @@ describe('the release table layout', () => {
         `REL#${id} ENV#production ENVREL#shop#production ${id} - -`,
         `REL#${id} ENV#staging ENVREL#shop#staging ${id} - -`,
         `REL#${id} EVENT#e1 - - - -`,
-        `REL#${id} HOST#staging#h1 - - - -`,
+        `REL#${id} HOSTS#staging#${sha256('h1').slice(0, 32)} - - - -`,
         `REL#${id} HOSTSUM#staging#distribute#${sha256('h1').slice(0, 32)} - - - -`,
         `REL#${id} ~OUTPUT#staging#h1#distribute - - - -`,
         `REL#${id} PLAN - - - -`,

@@ -10,39 +10,80 @@ const planEnvironmentKey = (releaseId: string, environment: string) => ({ pk: `R
 type StatusSet = { hostStatus?: HostStatus; hostStatusAt?: string };
 
 /**
+ * The hosts an environment's entry put in place, `pending` as of `recordedAt`: up to 100 an item
+ * (`HOSTS#<env>#<digest>`), their names one JSON text. A host item each (`HOST#`, as written
+ * before) made a 500-host release's read 500 items longer, and its entry 20 BatchWriteItems.
+ */
+type EnteredHostsItem = { environment: string; recordedAt: string; hosts: string };
+
+/**
  * The hosts' outcomes of one slice of a finished command, without their output, in one item
- * (`HOSTSUM#`): a release read of 500 hosts reads 500 host items and a few of these, where it read
- * a step item a host a step beside each host item (1,500 items, each with its output). The
- * outcomes are one JSON text: DynamoDB and the SDK convert each attribute of an item one by one,
- * and as maps the outcomes cost the read about what the step items had.
+ * (`HOSTSUM#<env>#<step>#<digest>`): a release read of 500 hosts reads a few of these where it read
+ * a step item a host a step (1,000 items, each with its output). The outcomes are one JSON text:
+ * DynamoDB and the SDK convert each attribute of an item one by one, and as maps the outcomes cost
+ * the read about what the step items had.
  */
 type OutcomeSummaryItem = { environment: string; step: string; recordedAt: string; outcomes: string };
 /** One host's part of `outcomes`: its status set at the item's `recordedAt`. */
 type HostOutcomeSummary = HostStepSummary & { status?: HostStatus };
 
-/** At most this many hosts' outcomes in one summary item: 100 long host names and their times stay far below 400 KB. */
-const OUTCOMES_PER_SUMMARY = 100;
+/** A host's step output (`~OUTPUT#`, or `HOSTSTEP#` as written before), with the status it set. */
+type HostStepItem = HostStepOutput & StatusSet & { releaseId: string; environment: string; host: string; step: string };
 
-/** A host's outcome, newest status first: the same rule for every kind of item that carries one. */
+/** At most this many hosts in one item of entered hosts or outcomes: 100 long host names and their times stay far below 400 KB. */
+const HOSTS_PER_ITEM = 100;
+
+/**
+ * `hosts` in name order, in slices of HOSTS_PER_ITEM, each with a digest of its names: the key of
+ * its item. The same hosts make the same items whatever order they came in, so an entry or a
+ * finished command recorded twice writes the same items again.
+ */
+function slicesOf<T extends { host: string }>(hosts: T[]): { digest: string; slice: T[] }[] {
+  const byName = hosts.toSorted(byHostName);
+  const slices = [];
+  for (let start = 0; start < byName.length; start += HOSTS_PER_ITEM) {
+    const slice = byName.slice(start, start + HOSTS_PER_ITEM);
+    slices.push({ digest: createHash('sha256').update(slice.map(({ host }) => host).join('\n')).digest('hex').slice(0, 32), slice });
+  }
+  return slices;
+}
+
+/** A release's hosts and what each step did on them; the newest status wins, whatever item carries it. */
 class HostsBuilder<Step> {
-  readonly byHost = new Map<string, Omit<HostState, 'steps'> & { steps: Record<string, Step> }>();
+  private readonly byHost = new Map<string, Omit<HostState, 'steps'> & { steps: Record<string, Step> }>();
   /** When each host's step was recorded, for two records of one step to keep the newer. */
   private readonly recordedAt = new Map<string, string>();
 
-  constructor(hosts: Item[]) {
-    for (const item of hosts) {
+  /** The hosts in place: entered (`HOSTS#`), and host items as written before (`HOST#`). */
+  private readonly releaseId: string;
+
+  constructor(releaseId: string, entries: Item[], hostItems: Item[]) {
+    this.releaseId = releaseId;
+    for (const item of hostItems) {
       const host = withoutKeys<HostState>(item);
       this.byHost.set(`${host.environment}#${host.host}`, { ...host, steps: {} });
+    }
+    for (const item of entries) {
+      const { environment, recordedAt, hosts } = withoutKeys<EnteredHostsItem>(item);
+      for (const host of JSON.parse(hosts) as string[]) {
+        const key = `${environment}#${host}`;
+        if (!this.byHost.has(key)) this.byHost.set(key, { releaseId, environment, host, status: 'pending', updatedAt: recordedAt, steps: {} });
+      }
     }
   }
 
   /**
-   * The newest status wins: an entry stalled between its query and its write (ensureHostStates)
-   * may put `pending` over a host that a command moved on meanwhile, but its `pending` is older than
-   * that command's outcome.
+   * A host's step. Its status counts only when newer than the host's: an entry stalled between its
+   * query and its write may put a host in place again, `pending` as of before the command that
+   * moved it on.
    */
   set(environment: string, host: string, step: string, outcome: Step, { hostStatus, hostStatusAt }: StatusSet, recordedAt = '') {
-    const state = this.byHost.get(`${environment}#${host}`);
+    let state = this.byHost.get(`${environment}#${host}`);
+    // An outcome that moved a host no entry put in place (as a host item was made by it before) brings the host.
+    if (!state && hostStatus && hostStatusAt) {
+      state = { releaseId: this.releaseId, environment, host, status: hostStatus, updatedAt: hostStatusAt, steps: {} };
+      this.byHost.set(`${environment}#${host}`, state);
+    }
     if (!state) return;
     const key = `${environment}#${host}#${step}`;
     if ((this.recordedAt.get(key) ?? '') > recordedAt) return;
@@ -51,18 +92,23 @@ class HostsBuilder<Step> {
     if (hostStatus && hostStatusAt && hostStatusAt > state.updatedAt) Object.assign(state, { status: hostStatus, updatedAt: hostStatusAt });
   }
 
+  /** By environment, then host, as host items came. */
   hosts() {
-    return [...this.byHost.values()];
+    return [...this.byHost].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, state]) => state);
   }
 }
 
-/** A host's step output (`~OUTPUT#`, or `HOSTSTEP#` as written before). */
-type HostStepItem = HostStepOutput & StatusSet & { releaseId: string; environment: string; host: string; step: string };
+/** The items of a release's hosts, by kind (the sort-key prefixes above). */
+export interface HostItems {
+  entries: Item[];
+  /** As written before the entries: a host item each. */
+  hostItems: Item[];
+}
 
-/** Hosts from their `HOST#` items, each with the outputs its output items hold (`~OUTPUT#`, and `HOSTSTEP#` as written before). */
-export function hostStatesOf(hosts: Item[], steps: Item[]): HostState[] {
-  const built = new HostsBuilder<HostStepOutput>(hosts);
-  for (const item of steps) {
+/** Hosts with the output of each step (`~OUTPUT#`, and `HOSTSTEP#` as written before): the output route's read. */
+export function hostStatesOf(releaseId: string, { entries, hostItems }: HostItems, outputs: Item[]): HostState[] {
+  const built = new HostsBuilder<HostStepOutput>(releaseId, entries, hostItems);
+  for (const item of outputs) {
     const { environment, host, step, hostStatus, hostStatusAt, ...output } = withoutKeys<HostStepItem>(item);
     const { exitCode, stdout, stderr, startedAt, endedAt } = output;
     built.set(environment, host, step, { exitCode, stdout, stderr, startedAt, endedAt }, { hostStatus, hostStatusAt });
@@ -71,12 +117,12 @@ export function hostStatesOf(hosts: Item[], steps: Item[]): HostState[] {
 }
 
 /**
- * Hosts as a release read shows them, from their `HOST#` items and the outcomes' summary items
- * (`HOSTSUM#`); `HOSTSTEP#` items are outputs written before the summaries were, read as they are.
+ * Hosts as a release read shows them: each step's outcome from the summaries (`HOSTSUM#`), and from
+ * the outputs written before the summaries were (`HOSTSTEP#`, their text dropped).
  */
-export function hostSummariesOf(hosts: Item[], summaries: Item[], earlierSteps: Item[]): HostSummary[] {
-  const built = new HostsBuilder<HostStepSummary>(hosts);
-  for (const item of earlierSteps) {
+export function hostSummariesOf(releaseId: string, hostItems: HostItems, summaries: Item[], earlierOutputs: Item[]): HostSummary[] {
+  const built = new HostsBuilder<HostStepSummary>(releaseId, hostItems.entries, hostItems.hostItems);
+  for (const item of earlierOutputs) {
     const { environment, host, step, hostStatus, hostStatusAt, exitCode, startedAt, endedAt } = withoutKeys<HostStepItem>(item);
     built.set(environment, host, step, { exitCode, startedAt, endedAt }, { hostStatus, hostStatusAt });
   }
@@ -153,75 +199,72 @@ export function createDynamoPlanStore(table: TableAccess): PlanStore {
     getPlan: readPlan,
 
     /**
-     * One query of the environment's host items, then BatchWriteItem (25 a call) for the hosts it
-     * lacks: a 500-host entry was 500 conditional PutItems. BatchWriteItem is not conditional, so two
-     * entries at once may both put a host; both put the same `pending` item. No host moves on before
-     * an entry has returned (its outcomes come from commands sent after the workflow is let in), and
-     * an entry that finds a host leaves it alone. An entry that found nothing and then stalled past a
-     * whole command can still put `pending` late: the reads take the newer status (hostStatesOf).
+     * One query of the environment's entered hosts, then the hosts it lacks in items of 100
+     * (HOSTS_PER_ITEM; one BatchWriteItem for 2,500 hosts). Two entries at once may both put the
+     * same items; one stalled between its query and its write puts them again later, `pending` as
+     * of before: the reads take each host's newer status (HostsBuilder).
      */
     async ensureHostStates(releaseId, environment, hosts, now) {
-      const existing = new Set(
-        (await queryPrefix(`REL#${releaseId}`, `HOST#${environment}#`))
+      const entered = new Set(
+        (await queryPrefix(`REL#${releaseId}`, `HOSTS#${environment}#`))
           .filter((item) => item.environment === environment)
-          .map((item) => String(item.host)),
+          .flatMap((item) => JSON.parse(String(item.hosts)) as string[]),
       );
-      // A host named twice would be two puts of one key in a batch, which DynamoDB refuses.
-      const missing = [...new Set(hosts)].filter((host) => !existing.has(host));
+      const missing = [...new Set(hosts)].filter((host) => !entered.has(host)).map((host) => ({ host }));
       await batchPut(
-        missing.map((host) => ({ ...keys.releaseHost(releaseId, environment, host), releaseId, environment, host, status: 'pending', updatedAt: now })),
+        slicesOf(missing).map(({ digest, slice }) => ({
+          ...keys.enteredHosts(releaseId, environment, digest),
+          releaseId,
+          environment,
+          recordedAt: now,
+          hosts: JSON.stringify(slice.map(({ host }) => host)),
+        })),
       );
     },
 
     /**
      * Whole items in BatchWriteItem calls of 25, where one UpdateItem and one PutItem a host made a
-     * 500-host command a thousand calls: a host item holds nothing but what it is written with here
-     * (ensureHostStates writes the same fields), so a put sets its status as the update did. Each
-     * host's output goes to an item of its own, and the outcomes without it to one summary item per
-     * 100 hosts, which the release read takes instead; both keep the status as well, for the reads
-     * to see past a late `pending` (HostsBuilder). A summary's key is a digest of its hosts, taken
-     * in name order: a finished command recorded twice writes the same items again, whatever order
-     * the fleet reported its hosts in (commandFinished hands them over in name order too).
+     * 500-host command a thousand calls: each host's output in an item of its own, past the
+     * partition's tail, and the outcomes without it in one summary item per 100 hosts, which the
+     * release read takes instead. Both keep the status each host was moved to and when.
      */
     async recordHostOutcomes(releaseId, environment, step, outcomes, now) {
-      const summaries: Item[] = [];
-      const byHost = outcomes.toSorted(byHostName);
-      for (let start = 0; start < byHost.length; start += OUTCOMES_PER_SUMMARY) {
-        const slice = byHost.slice(start, start + OUTCOMES_PER_SUMMARY);
-        const digest = createHash('sha256').update(slice.map(({ host }) => host).join('\n')).digest('hex').slice(0, 32);
-        const hosts: Record<string, HostOutcomeSummary> = Object.fromEntries(
+      const summaries = slicesOf(outcomes).map(({ digest, slice }) => {
+        const byHost: Record<string, HostOutcomeSummary> = Object.fromEntries(
           slice.map(({ host, status, output: { exitCode, startedAt, endedAt } }) => {
             const outcome: HostOutcomeSummary = { exitCode, startedAt, endedAt, ...(status ? { status } : {}) };
             return [host, outcome];
           }),
         );
         const key = keys.hostOutcomes(releaseId, environment, step, digest);
-        summaries.push({ ...key, releaseId, environment, step, recordedAt: now, outcomes: JSON.stringify(hosts) });
-      }
+        return { ...key, releaseId, environment, step, recordedAt: now, outcomes: JSON.stringify(byHost) };
+      });
       await batchPut([
-        ...outcomes.flatMap(({ host, status, output }) => [
-          ...(status ? [{ ...keys.releaseHost(releaseId, environment, host), releaseId, environment, host, status, updatedAt: now }] : []),
-          {
-            ...keys.hostOutput(releaseId, environment, host, step),
-            releaseId,
-            environment,
-            host,
-            step,
-            ...output,
-            ...(status ? { hostStatus: status, hostStatusAt: now } : {}),
-          },
-        ]),
+        ...outcomes.map(({ host, status, output }) => ({
+          ...keys.hostOutput(releaseId, environment, host, step),
+          releaseId,
+          environment,
+          host,
+          step,
+          ...output,
+          ...(status ? { hostStatus: status, hostStatusAt: now } : {}),
+        })),
         ...summaries,
       ]);
     },
 
+    /** One Query of the partition: the hosts and every output (the output route's read). */
     async getHostStates(releaseId) {
-      const [hosts, outputs, earlierOutputs] = await Promise.all([
-        queryPrefix(`REL#${releaseId}`, 'HOST#'),
-        queryPrefix(`REL#${releaseId}`, HOST_OUTPUT_PREFIX),
-        queryPrefix(`REL#${releaseId}`, 'HOSTSTEP#'),
+      const items = await queryAll({
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': `REL#${releaseId}` },
+        ConsistentRead: true,
+      });
+      const prefixed = (prefix: string) => items.filter((item) => String(item.sk).startsWith(prefix));
+      return hostStatesOf(releaseId, { entries: prefixed('HOSTS#'), hostItems: prefixed('HOST#') }, [
+        ...prefixed('HOSTSTEP#'),
+        ...prefixed(HOST_OUTPUT_PREFIX),
       ]);
-      return hostStatesOf(hosts, [...earlierOutputs, ...outputs]);
     },
   };
 }

@@ -8,7 +8,8 @@
  * | env lock         | LOCK#<app>#<env>    | LOCK             |                         |                    |
  * | release          | REL#<id>            | RELEASE          | APPREL#<app> / <id>     | RELEASES / <id>    |
  * | release env      | REL#<id>            | ENV#<env>        | ENVREL#<app>#<env> / <id> |                  |
- * | release host     | REL#<id>            | HOST#<env>#<host>|                         |                    |
+ * | entered hosts    | REL#<id>            | HOSTS#<env>#<digest of hosts> |            |                    |
+ * | (written before) | REL#<id>            | HOST#<env>#<host>|                         |                    |
  * | release event    | REL#<id>            | EVENT#<eventId>  |                         |                    |
  * | release plan     | REL#<id>            | PLAN             |                         |                    |
  * | host step output | REL#<id>            | ~OUTPUT#<env>#<host>#<step> |              |                    |
@@ -73,7 +74,7 @@ export const keys = {
   lock: (app: string, env: string) => ({ pk: `LOCK#${app}#${env}`, sk: 'LOCK' }),
   release: (id: string) => ({ pk: `REL#${id}`, sk: 'RELEASE' }),
   releaseEnv: (id: string, env: string) => ({ pk: `REL#${id}`, sk: `ENV#${env}` }),
-  releaseHost: (id: string, env: string, host: string) => ({ pk: `REL#${id}`, sk: `HOST#${env}#${host}` }),
+  enteredHosts: (id: string, env: string, digest: string) => ({ pk: `REL#${id}`, sk: `HOSTS#${env}#${digest}` }),
   releaseEvent: (id: string, eventId: string) => ({ pk: `REL#${id}`, sk: `EVENT#${eventId}` }),
   plan: (id: string) => ({ pk: `REL#${id}`, sk: 'PLAN' }),
   hostOutput: (id: string, env: string, host: string, step: string) => ({
