@@ -1,6 +1,8 @@
 import { mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOCAL_BUCKET } from '@slipway/local';
+import { shellQuote } from '@slipway/core';
 import { startTestServer, type TestServer } from '../support/dev-server.ts';
 import { tarball as hostileTarball } from '../support/hostile-archive.ts';
 
@@ -95,6 +97,46 @@ describe('an artifact that could write outside its release', () => {
     expect((await waitForEnd(safe)).status).toBe('succeeded');
     const output = await server.call('GET', `/v1/releases/${safe}/hosts/unsafe-s1/output`);
     expect(output.body.lines.map((line: any) => line.text).join('\n')).toContain('unpacking it without a listing');
+  });
+});
+
+describe('hosts on the machine that stores the artifact', () => {
+  /** The file in which the S3 stand-in keeps an artifact (s3rver's layout). */
+  const storedFile = (key: string) => join(server.dataDir, 's3', LOCAL_BUCKET, `${key}._S3rver_object`);
+
+  it('read it in place, and bytes changed in that file after the open make nothing ready on any host', async () => {
+    const hosts = await app('in-place');
+    const first = await open('in-place', '1.0.0');
+    expect((await waitForEnd(first)).status).toBe('succeeded');
+    const output = await server.call('GET', `/v1/releases/${first}/hosts/in-place-s1/output`);
+    const text = output.body.lines.map((line: any) => line.text).join('\n');
+    expect(text).toContain('reading the artifact from this machine\'s store');
+    expect(text).not.toContain('downloading the artifact');
+
+    // The next release's stored bytes are replaced after the open read and checked them: staging's
+    // one host does it from its postDeploy hook, so production's hosts read the swapped file.
+    const next = await tarball('in-place', { 'index.html': 'the real one' });
+    const swap = join(server.dataDir, 'swapped.tar.gz');
+    await writeFile(swap, hostileTarball([{ name: 'index.html', type: 'file', content: 'swapped under the release' }]));
+    const stored = storedFile(next.key);
+    await app('in-place', {
+      hooks: { postDeploy: `if [ "\${DEPLOY_ROOT##*/}" = in-place-s1 ] && [ "$VERSION" = 2.0.0 ]; then cp -- ${shellQuote(swap)} ${shellQuote(stored)}; fi` },
+      environments: [
+        { name: 'staging', targets: { hosts: ['in-place-s1'] } },
+        { name: 'production', targets: { hosts: hosts.production }, strategy: { type: 'rolling', batchSize: 2 } },
+      ],
+    });
+    const opened = await server.call('POST', '/v1/releases', { body: { app: 'in-place', version: '2.0.0', artifact: next } });
+    expect(opened.status).toBe(202);
+    const swapped = await waitForEnd(opened.body.id);
+    expect(swapped.status).toBe('failed');
+    expect(swapped.reason).toContain('distribute');
+    for (const host of hosts.production) {
+      expect(await current(host), host).toBe(`releases/${first}`);
+      expect((await readdir(join(server.dataDir, 'fleet', host, 'releases'))).sort(), host).toEqual([first]);
+      const { body } = await server.call('GET', `/v1/releases/${opened.body.id}/hosts/${host}/output`);
+      expect(body.lines.map((line: any) => line.text).join('\n'), host).toContain('sha256 mismatch');
+    }
   });
 });
 

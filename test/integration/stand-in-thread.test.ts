@@ -1,8 +1,20 @@
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { HeadBucketCommand } from '@aws-sdk/client-s3';
+import { readFile } from 'node:fs/promises';
+import { HeadBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createDocumentClient, createS3Client } from '@slipway/aws';
-import { ensureBucket, ensureTable, LOCAL_CREDENTIALS, LOCAL_REGION, type RunningServer, startDevServer, startLocalDynamo, startLocalS3 } from '@slipway/local';
+import { createDocumentClient, createS3ArtifactStore, createS3Client } from '@slipway/aws';
+import { artifactKey, systemClock } from '@slipway/core';
+import {
+  ensureBucket,
+  ensureTable,
+  LOCAL_CREDENTIALS,
+  LOCAL_REGION,
+  localObjectFile,
+  type RunningServer,
+  startDevServer,
+  startLocalDynamo,
+  startLocalS3,
+} from '@slipway/local';
 import { temporaryDirectory } from '../support/stand-ins.ts';
 
 /**
@@ -68,6 +80,40 @@ describe('the stand-ins thread', () => {
       expect(health.status).toBe(200);
     } finally {
       await server.close();
+    }
+  });
+});
+
+describe('the S3 stand-in\'s file behind a presigned URL (what local hosts read in place)', () => {
+  it('is the very file the stand-in serves that object from, and nothing is found for any other URL', async () => {
+    const directory = await temporaryDirectory('slipway-object-file-');
+    const s3 = await startLocalS3(directory);
+    started.push(s3);
+    const client = createS3Client(connection({ s3: s3.endpoint }));
+    try {
+      await ensureBucket(client, 'objects');
+      const key = artifactKey('shop', 'a'.repeat(64));
+      await client.send(new PutObjectCommand({ Bucket: 'objects', Key: key, Body: 'the artifact bytes' }));
+      const url = await createS3ArtifactStore(client, 'objects', systemClock).presignDownload(key, 60);
+      const file = localObjectFile({ endpoint: s3.endpoint, directory }, url);
+      expect(file?.startsWith(`${directory}/objects/`)).toBe(true);
+      expect(await readFile(file!, 'utf8')).toBe('the artifact bytes');
+      expect(await (await fetch(url)).text()).toBe('the artifact bytes');
+
+      const elsewhere = new URL(url);
+      elsewhere.port = String(Number(elsewhere.port) + 1);
+      for (const other of [
+        elsewhere.href,
+        url.replace('/objects/', '/objects/..%2F..%2F'),
+        url.replace('/objects/', '/objects/a%5C..%5C..%5C'),
+        url.replace('/objects/', '/objects//'),
+        `${s3.endpoint}/objects`,
+        'not a url',
+      ]) {
+        expect(localObjectFile({ endpoint: s3.endpoint, directory }, other), other).toBeUndefined();
+      }
+    } finally {
+      client.destroy();
     }
   });
 });

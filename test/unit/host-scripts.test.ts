@@ -511,4 +511,43 @@ cp -- ${shellQuote(bucket)}/"\${source#s3://slipway-artifacts/}" "$destination"
     expect(result.code).toBe(HOST_EXIT_CODES.checksumMismatch);
     expect(await awsCalls()).toHaveLength(1);
   });
+
+  describe('from a file on this machine (the local fleet beside its S3 stand-in)', () => {
+    /** The artifact's file, under a name with hostile text: quoted on its way into the script like every other value. */
+    let stored: string;
+    beforeAll(async () => {
+      stored = join(sandbox, `stored it's $(touch pwned)._S3rver_object`);
+      await copyFile(new URL(artifacts.one!.url).pathname, stored);
+    });
+    const withFile = (releaseId: string, artifactFile: string, artifactUrl = DEAD_URL) =>
+      ({ ...distributeScript(releaseId), deployRoot: root, artifactUrl, artifactFile, downloadAttempts: 1 }) as const;
+
+    it('reads the file in place and never touches the URL', async () => {
+      const result = await runWithPath(withFile('f1', stored), '/usr/bin:/bin');
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toContain('reading the artifact from this machine\'s store');
+      expect(result.stdout).not.toContain('downloading the artifact');
+      expect(await readFile(join(root, 'releases/f1/index.html'), 'utf8')).toBe('one');
+      expect(await pwnedFiles()).toEqual([]);
+    });
+
+    it('downloads when the file is missing or is not a plain file', async () => {
+      await mkdir(join(sandbox, 'a folder.tar.gz'), { recursive: true });
+      for (const [releaseId, file] of [['f2', join(sandbox, 'no such file')], ['f3', join(sandbox, 'a folder.tar.gz')]] as const) {
+        const result = await runWithPath(withFile(releaseId, file, artifacts.one!.url), '/usr/bin:/bin');
+        expect(result.code, result.stderr).toBe(0);
+        expect(result.stdout).toContain('downloading the artifact');
+        expect(await readFile(join(root, `releases/${releaseId}/index.html`), 'utf8')).toBe('one');
+      }
+    });
+
+    it('keeps the sha256 check on what the file held: other bytes make nothing ready', async () => {
+      const other = join(sandbox, 'other bytes._S3rver_object');
+      await copyFile(new URL(artifacts.two!.url).pathname, other);
+      const result = await runWithPath(withFile('f4', other), '/usr/bin:/bin');
+      expect(result.code).toBe(HOST_EXIT_CODES.checksumMismatch);
+      await expect(stat(join(root, 'releases/f4'))).rejects.toThrow();
+      await expect(stat(join(root, 'releases/.f4.partial'))).rejects.toThrow();
+    });
+  });
 });

@@ -33,6 +33,12 @@ export type HostScript =
      * real S3 and the host has the aws CLI; no credential travels in the command for it.
      */
     artifactS3?: { uri: string; region?: string };
+    /**
+     * The artifact as a file this host can read, on the machine that stores it (the local fleet,
+     * beside its S3 stand-in): read in place instead of downloaded, and checked the same way. A file
+     * the host cannot read leaves it to the other ways.
+     */
+    artifactFile?: string;
     sha256: string;
     /**
      * The server read exactly these bytes (sha256) and found nothing that could land outside the
@@ -241,6 +247,7 @@ function distribute(script: Extract<HostScript, { kind: 'distribute' }>): string
     ARTIFACT_URL: script.artifactUrl,
     ARTIFACT_S3_URI: script.artifactS3?.uri ?? '',
     ARTIFACT_S3_REGION: script.artifactS3?.region ?? '',
+    ARTIFACT_FILE: script.artifactFile ?? '',
     ARTIFACT_SHA256: script.sha256,
     ARTIFACT_CHECKED: script.artifactChecked ? 'yes' : 'no',
     ARTIFACT_SIZE: String(script.artifactSize ?? ''),
@@ -594,6 +601,8 @@ fetch_artifact() {
     fi
     unpack_pass cat -- "$PARTIAL.tar.gz"
     rm -f -- "$PARTIAL.tar.gz"
+  elif [ "$1" = file ]; then
+    unpack_pass cat -- "$ARTIFACT_FILE"
   else
     # Unpacked as it arrives: the archive never lands on disk whole.
     unpack_pass curl -fsS --retry 3 --connect-timeout 10 --max-time 600 -- "$ARTIFACT_URL"
@@ -604,7 +613,18 @@ fetch_artifact() {
 # in the command is then a credential anyone could use. A host without the aws CLI, or whose role
 # cannot read the key, uses the presigned URL, which is valid for five minutes at most.
 downloaded=no
-if [ -n "$ARTIFACT_S3_URI" ] && command -v aws > /dev/null 2>&1; then
+# A host on the machine that stores the artifact reads its file: no download, no store serving it.
+if [ -n "$ARTIFACT_FILE" ] && [ -f "$ARTIFACT_FILE" ] && [ -r "$ARTIFACT_FILE" ]; then
+  log "reading the artifact from this machine's store"
+  if fetch_artifact file; then
+    downloaded=yes
+  else
+    log "could not read the artifact from this machine's store; downloading it" >&2
+  fi
+fi
+if [ "$downloaded" = yes ]; then
+  :
+elif [ -n "$ARTIFACT_S3_URI" ] && command -v aws > /dev/null 2>&1; then
   log "downloading the artifact from $ARTIFACT_S3_URI with this host's own AWS credentials"
   if download s3; then
     downloaded=yes

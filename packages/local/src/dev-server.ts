@@ -34,6 +34,7 @@ import {
   LOCAL_CREDENTIALS,
   LOCAL_REGION,
   type RunningServer,
+  localObjectFile,
   startLocalDynamo,
   startLocalS3,
 } from './stand-ins.ts';
@@ -229,6 +230,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       fleetDir: paths.fleet,
       commandsDir: paths.commands,
       logger,
+      artifactFile: (artifactUrl) => localObjectFile({ endpoint: s3.endpoint, directory: paths.s3 }, artifactUrl),
       onCommandFinished: async (commandId) => {
         await asFunction('CommandStatus', () =>
           commandStatus(

@@ -60,6 +60,12 @@ export interface LocalFleetOptions {
   logger: Logger;
   /** Host scripts running at once over all commands; the others wait their turn (default: defaultHostConcurrency()). */
   maxConcurrentHosts?: number;
+  /**
+   * The file on this machine that holds the artifact a distribute's URL names, if any (the S3
+   * stand-in's, localObjectFile): these hosts share the machine's disk, so they read it in place
+   * (HostScript.artifactFile) instead of each downloading a copy through the stand-in.
+   */
+  artifactFile?: (artifactUrl: string) => string | undefined;
 }
 
 interface HostRun {
@@ -553,12 +559,14 @@ wait
         await rename(join(dir, 'command.json.tmp'), join(dir, 'command.json'));
       }
       const hosts = await commandHosts(command.commandId);
+      const { script } = command;
+      const artifactFile = script.kind === 'distribute' ? options.artifactFile?.(script.artifactUrl) : undefined;
       await Promise.all(
         hosts.map((host) =>
           startOnHost(
             command.commandId,
             host,
-            renderHostScript({ ...command.script, deployRoot: hostDir(host) }),
+            renderHostScript({ ...script, ...(artifactFile ? { artifactFile } : {}), deployRoot: hostDir(host) }),
             command.timeoutSeconds,
           ),
         ),

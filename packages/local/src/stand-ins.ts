@@ -1,4 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
+import { resolve, sep } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -118,6 +119,32 @@ export async function startLocalS3(directory: string, portFile?: string): Promis
   const port = Number(new URL(started.endpoint).port);
   if (portFile && port !== previous) await writeFile(portFile, `${port}\n`);
   return started;
+}
+
+/**
+ * The file in which the local S3 stand-in (s3rver, on disk under `directory`) keeps the object that
+ * a URL of it names (a presigned GET: `<endpoint>/<bucket>/<key>?...`), or undefined for any other
+ * URL. What the file holds is checked as a download is (the sha256 of the bytes read).
+ */
+export function localObjectFile(s3: { endpoint: string; directory: string }, url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return undefined;
+  }
+  if (parsed.origin !== new URL(s3.endpoint).origin) return undefined;
+  let parts: string[];
+  try {
+    parts = parsed.pathname.split('/').slice(1).map(decodeURIComponent);
+  } catch {
+    return undefined;
+  }
+  // A bucket and a key, no segment that could leave the stand-in's folder.
+  if (parts.length < 2 || parts.some((part) => part === '' || part === '.' || part === '..' || part.includes('/') || part.includes('\\'))) return undefined;
+  const name = parts.pop()!;
+  const file = resolve(s3.directory, ...parts, `${name}._S3rver_object`);
+  return file.startsWith(`${resolve(s3.directory)}${sep}`) ? file : undefined;
 }
 
 /** The table's status, or undefined when there is no such table. */
