@@ -101,6 +101,25 @@ describe('an artifact that could write outside its release', () => {
 });
 
 describe('hosts on the machine that stores the artifact', () => {
+  it('download it with the presigned URL from the S3 stand-in over HTTP when told to, as hosts elsewhere do', async () => {
+    const downloading = await startTestServer(undefined, { artifactsInPlace: false, demo: false });
+    try {
+      await mkdir(join(downloading.dataDir, 'fleet', 'by-url-1'), { recursive: true });
+      const config = { name: 'by-url', deployRoot: '/srv/by-url', environments: [{ name: 'production', targets: { hosts: ['by-url-1'] } }] };
+      expect((await downloading.call('PUT', '/v1/apps/by-url', { body: config })).status).toBe(200);
+      const artifact = await downloading.upload('by-url', hostileTarball([{ name: 'index.html', type: 'file', content: 'downloaded' }]));
+      const opened = await downloading.call('POST', '/v1/releases', { body: { app: 'by-url', version: '1.0.0', artifact } });
+      expect((await downloading.waitForEnd(opened.body.id)).status).toBe('succeeded');
+      const { body } = await downloading.call('GET', `/v1/releases/${opened.body.id}/hosts/by-url-1/output`);
+      const text = body.lines.map((line: any) => line.text).join('\n');
+      expect(text).toContain('downloading the artifact');
+      expect(text).not.toContain('this machine\'s store');
+      expect(await readFile(join(downloading.dataDir, 'fleet', 'by-url-1', 'current', 'index.html'), 'utf8')).toBe('downloaded');
+    } finally {
+      await downloading.stop();
+    }
+  });
+
   /** The file in which the S3 stand-in keeps an artifact (s3rver's layout). */
   const storedFile = (key: string) => join(server.dataDir, 's3', LOCAL_BUCKET, `${key}._S3rver_object`);
 

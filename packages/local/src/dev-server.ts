@@ -76,6 +76,11 @@ export interface DevServerOptions {
   recorder?: CallRecorder;
   /** The SSH fleet (`SLIPWAY_SSH_IDENTITY`, `SLIPWAY_SSH_KNOWN_HOSTS`); without it, SSH targets are refused. */
   ssh?: SshSettings;
+  /**
+   * Folder hosts read the artifact from the S3 stand-in's file (true, the default) or download it
+   * with the presigned URL as a host elsewhere does (false: the tests of that path).
+   */
+  artifactsInPlace?: boolean;
 }
 
 export interface DevServer {
@@ -230,7 +235,9 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       fleetDir: paths.fleet,
       commandsDir: paths.commands,
       logger,
-      artifactFile: (artifactUrl) => localObjectFile({ endpoint: s3.endpoint, directory: paths.s3 }, artifactUrl),
+      ...(options.artifactsInPlace === false
+        ? {}
+        : { artifactFile: (artifactUrl: string) => localObjectFile({ endpoint: s3.endpoint, directory: paths.s3 }, artifactUrl) }),
       onCommandFinished: async (commandId) => {
         await asFunction('CommandStatus', () =>
           commandStatus(
