@@ -17,6 +17,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type AttributedCall, createCallAttribution } from '@slipway/aws';
+import { isTerminal, type ReleaseStatus } from '@slipway/core';
 import { startDevServer } from '@slipway/local';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -37,9 +38,9 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
 async function openLoop(name: string, loop: { rate: number; seconds: number; kind: 'open' | 'read'; artifact?: unknown; ids?: string[] }) {
   const cpu = process.cpuUsage();
   const child = spawn(process.execPath, [fileURLToPath(new URL('open-loop-client.mjs', import.meta.url))], {
-    env: { ...process.env, OPEN_LOOP: JSON.stringify({ url: server.url, token: server.adminToken, app: 'bench', ...loop }) },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
+  child.stdin.end(JSON.stringify({ url: server.url, token: server.adminToken, app: 'bench', ...loop }));
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
@@ -120,7 +121,7 @@ async function allEnded() {
     let cursor: string | undefined;
     do {
       const page = await call('GET', `/v1/releases?app=bench&limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
-      running += (page.items as { status: string }[]).filter((item) => !['succeeded', 'failed', 'rejected', 'cancelled'].includes(item.status)).length;
+      running += (page.items as { status: ReleaseStatus }[]).filter((item) => !isTerminal(item.status)).length;
       cursor = page.nextCursor;
     } while (cursor);
     if (running === 0) return;

@@ -1,13 +1,16 @@
 // The open-loop client of bench/api.ts, in a process of its own so that the CPU, memory and event
 // loop the bench reports are the server's alone, and a request's latency is what a client sees.
-// Told in OPEN_LOOP (JSON) where to send what: { url, token, rate, seconds, kind: 'open' | 'read',
+// Told on its standard input (one JSON text: the ids of thousands of releases do not fit in an
+// environment variable) where to send what: { url, token, rate, seconds, kind: 'open' | 'read',
 // app, artifact, ids }. It sends `rate` requests a second for `seconds`, each at its scheduled time
 // whatever the answers, counts each latency from that scheduled time (a server that falls behind
 // cannot hide it), and prints one JSON line: latencies (sorted), answers by status, elapsed seconds,
 // and the ids of the releases answered 202.
 import { randomUUID } from 'node:crypto';
 
-const { url, token, rate, seconds, kind, app, artifact, ids } = JSON.parse(process.env.OPEN_LOOP ?? '{}');
+let input = '';
+for await (const chunk of process.stdin) input += chunk;
+const { url, token, rate, seconds, kind, app, artifact, ids } = JSON.parse(input);
 const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
 
 async function send(i) {

@@ -15,8 +15,8 @@ const planOf = (id: string, hosts = ['h1', 'h2', 'h3']): ReleasePlan => ({
   ],
 });
 
-/** `h00`, `h01`...: names that sort as they count. */
-const hostNames = (count: number) => Array.from({ length: count }, (_, i) => `h${String(i).padStart(2, '0')}`);
+/** `h000`, `h001`...: names that sort as they count. */
+const hostNames = (count: number) => Array.from({ length: count }, (_, i) => `h${String(i).padStart(3, '0')}`);
 
 const output = (stdout: string) => ({ exitCode: 0, stdout, stderr: '', startedAt: 't0', endedAt: 't1' });
 
@@ -86,14 +86,14 @@ describe.each(stores)('plan store contract: %s', (_name, make) => {
   it('two entries at once create each host of the environment once, in pending', async () => {
     const store = await make();
     const id = releaseId();
-    // 60 hosts: past two BatchWriteItem calls of 25 on DynamoDB. Another environment's hosts are not these.
-    const hosts = hostNames(60);
-    await store.ensureHostStates(id, 'staging', ['h00'], 't0');
+    // 260 hosts: three items of entered hosts on DynamoDB (100 an item). Another environment's hosts are not these.
+    const hosts = hostNames(260);
+    await store.ensureHostStates(id, 'staging', ['h000'], 't0');
     await Promise.all([store.ensureHostStates(id, 'production', hosts, 't1'), store.ensureHostStates(id, 'production', hosts, 't2')]);
     const states = await store.getHostStates(id);
     expect(states.filter((h) => h.environment === 'production').map((h) => h.host)).toEqual(hosts);
     expect(states.filter((h) => h.environment === 'production').every((h) => h.status === 'pending' && ['t1', 't2'].includes(h.updatedAt))).toBe(true);
-    expect(states.filter((h) => h.environment === 'staging')).toEqual([{ releaseId: id, environment: 'staging', host: 'h00', status: 'pending', updatedAt: 't0', steps: {} }]);
+    expect(states.filter((h) => h.environment === 'staging')).toEqual([{ releaseId: id, environment: 'staging', host: 'h000', status: 'pending', updatedAt: 't0', steps: {} }]);
   });
 
   it('a second entry never moves a host back: switched and failed hosts stay so, with their outputs; only hosts new to it are created', async () => {
@@ -137,8 +137,8 @@ describe.each(stores)('plan store contract: %s', (_name, make) => {
   it('records many hosts\' outcomes at once, past one batch: each output, and the status only where one is given', async () => {
     const store = await make();
     const id = releaseId();
-    // 40 hosts are 80 items: four BatchWriteItem calls of at most 25 on DynamoDB.
-    const hosts = hostNames(40);
+    // 140 hosts are 140 output items and two summaries: six BatchWriteItem calls of at most 25 on DynamoDB.
+    const hosts = hostNames(140);
     await store.ensureHostStates(id, 'production', hosts, 't0');
     await store.recordHostOutcomes(
       id,
@@ -148,7 +148,7 @@ describe.each(stores)('plan store contract: %s', (_name, make) => {
       't1',
     );
     const states = await store.getHostStates(id);
-    expect(states).toHaveLength(40);
+    expect(states).toHaveLength(140);
     for (const [i, state] of states.entries()) {
       expect(state.host).toBe(hosts[i]);
       expect(state.steps).toEqual({ distribute: output(`out ${hosts[i]}`) });
@@ -156,7 +156,7 @@ describe.each(stores)('plan store contract: %s', (_name, make) => {
       expect([state.status, state.updatedAt]).toEqual(expected);
     }
     // The same call again (a status callback retried after a failure part-way) writes the same.
-    await store.recordHostOutcomes(id, 'production', 'distribute', [{ host: 'h00', status: 'distributed', output: output('out h00') }], 't1');
+    await store.recordHostOutcomes(id, 'production', 'distribute', [{ host: 'h000', status: 'distributed', output: output('out h000') }], 't1');
     expect(await store.getHostStates(id)).toEqual(states);
   });
 

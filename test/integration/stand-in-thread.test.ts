@@ -42,7 +42,9 @@ async function roundTrip(endpoint: string, value: string) {
 describe('the stand-ins thread', () => {
   it('keeps the S3 stand-in serving after the DynamoDB beside it closed, and the reverse', async () => {
     const s3Directory = await temporaryDirectory('slipway-thread-s3-');
+    // Closing twice is a no-op: afterEach closes whatever a failed assertion left running.
     const dynamo = await startLocalDynamo();
+    started.push(dynamo);
     const s3 = await startLocalS3(s3Directory);
     started.push(s3);
     const objects = createS3Client(connection({ s3: s3.endpoint }));
@@ -51,10 +53,15 @@ describe('the stand-ins thread', () => {
       expect(await roundTrip(dynamo.endpoint, 'first')).toBe('first');
       await dynamo.close();
       await expect(objects.send(new HeadBucketCommand({ Bucket: 'thread-test' }))).resolves.toBeDefined();
-      // A DynamoDB started after: on the same thread, or on a new one if the last stand-in had gone.
       const again = await startLocalDynamo();
       started.push(again);
+      await s3.close();
       expect(await roundTrip(again.endpoint, 'second')).toBe('second');
+      await again.close();
+      // The last one gone ended the thread; the next stand-in starts on a new one.
+      const fresh = await startLocalDynamo();
+      started.push(fresh);
+      expect(await roundTrip(fresh.endpoint, 'third')).toBe('third');
     } finally {
       objects.destroy();
     }

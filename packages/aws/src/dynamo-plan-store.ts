@@ -54,9 +54,9 @@ class HostsBuilder<Step> {
   /** When each host's step was recorded, for two records of one step to keep the newer. */
   private readonly recordedAt = new Map<string, string>();
 
-  /** The hosts in place: entered (`HOSTS#`), and host items as written before (`HOST#`). */
   private readonly releaseId: string;
 
+  /** The hosts in place: entered (`HOSTS#`), and host items as written before (`HOST#`). */
   constructor(releaseId: string, entries: Item[], hostItems: Item[]) {
     this.releaseId = releaseId;
     for (const item of hostItems) {
@@ -155,8 +155,9 @@ export function planOf(releaseId: string, items: Item[]): ReleasePlan | undefine
 }
 
 /**
- * A release's plan (`PLAN` naming its `PLAN#<env>` parts) and its hosts (`HOST#<env>#<host>`, with
- * each step's output in `~OUTPUT#<env>#<host>#<step>` and its hosts' outcomes in `HOSTSUM#`), all under `REL#<id>`.
+ * A release's plan (`PLAN` naming its `PLAN#<env>` parts) and its hosts: those an entry put in place
+ * (`HOSTS#`, 100 an item), each command's outcomes (`HOSTSUM#`, 100 hosts an item) and each host's
+ * output of a step (`~OUTPUT#<env>#<host>#<step>`), all under `REL#<id>`.
  */
 export function createDynamoPlanStore(table: TableAccess): PlanStore {
   const { putOnce, queryAll, queryPrefix, batchPut } = table;

@@ -7,7 +7,8 @@ import { keys, RELEASE_TAIL, withoutKeys } from './table.ts';
 /**
  * A release written and read whole. Every item of a release lives in its partition `REL#<id>`, so
  * the open is one BatchWriteItem (environments and first events) and the conditional put of the
- * release item, and the read is one Query of the partition, split here by sort-key prefix.
+ * release item, and the read is one Query of the partition below its tail (`~`, the hosts'
+ * outputs), split here by sort-key prefix.
  */
 export function createDynamoWholeRelease(table: TableAccess): WholeReleaseStore {
   const { queryAll, putOnce, batchPut } = table;

@@ -609,9 +609,6 @@ fetch_artifact() {
   fi
   [ "$FETCHED" = yes ]
 }
-# The host's instance role reads the artifact when it can (an S3 location and the aws CLI): nothing
-# in the command is then a credential anyone could use. A host without the aws CLI, or whose role
-# cannot read the key, uses the presigned URL, which is valid for five minutes at most.
 downloaded=no
 # A host on the machine that stores the artifact reads its file: no download, no store serving it.
 if [ -n "$ARTIFACT_FILE" ] && [ -f "$ARTIFACT_FILE" ] && [ -r "$ARTIFACT_FILE" ]; then
@@ -622,6 +619,9 @@ if [ -n "$ARTIFACT_FILE" ] && [ -f "$ARTIFACT_FILE" ] && [ -r "$ARTIFACT_FILE" ]
     log "could not read the artifact from this machine's store; downloading it" >&2
   fi
 fi
+# Else the host's instance role reads the artifact when it can (an S3 location and the aws CLI):
+# nothing in the command is then a credential anyone could use. A host without the aws CLI, or whose
+# role cannot read the key, uses the presigned URL, which is valid for five minutes at most.
 if [ "$downloaded" = yes ]; then
   :
 elif [ -n "$ARTIFACT_S3_URI" ] && command -v aws > /dev/null 2>&1; then

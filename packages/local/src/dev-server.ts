@@ -186,7 +186,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   };
   try {
     const dynamo = await startLocalDynamo(paths.dynamodb).catch((error: Error) => {
-      if (/lock/i.test(String(error.message))) {
+      // LevelDB's own code for a folder another server holds (a LOCK file it cannot open is another error).
+      if ((error as NodeJS.ErrnoException).code === 'LEVEL_LOCKED') {
         throw new Error(
           `${dataDir} is in use by another Slipway dev server; stop it or set SLIPWAY_DATA_DIR`,
           {

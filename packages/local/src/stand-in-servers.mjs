@@ -32,6 +32,10 @@ function closeDynaliteIterators() {
  * here, with LevelDB's own error (`LEVEL_LOCKED` as its cause). dynalite opens its database only
  * after it listens, and a refusal there is thrown on no caller: it ended the stand-ins' thread, and
  * the second `slipway dev` on a data folder failed with a refused connection instead of saying why.
+ * Two servers started at the same moment can both pass this check; the later one then still fails
+ * in dynalite's own open. (Within one process, LevelDB's refusal closes the LOCK file it opened,
+ * which releases the first database's lock for other processes: a second stand-in on a folder is
+ * only ever tried in the tests.)
  */
 async function checkNotHeld(directory) {
   const database = new Level(directory, { valueEncoding: 'json' });

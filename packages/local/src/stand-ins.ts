@@ -27,17 +27,21 @@ function threadError(error: { message: string; code?: string }): Error {
 
 /**
  * The one thread all stand-ins of this process run on (stand-in-thread.mjs says why), started with
- * the first and ended with the last. An error thrown on it later is not caught here: it ends this
- * process, as it did when the stand-ins ran on the main thread, rather than leave a server without
- * its store.
+ * the first and ended with the last. An error thrown on it ends this process, as it did when the
+ * stand-ins ran on the main thread, rather than leave a server without its store: with one thread
+ * for both, a crash while one stand-in starts or closes takes the other one down too.
  */
-let shared: { worker: Worker; running: number; gone: boolean } | undefined;
+type StandInThread = { worker: Worker; running: number; gone: boolean };
+let shared: StandInThread | undefined;
 let nextId = 1;
 
-function standInThread() {
+function standInThread(): StandInThread {
   if (shared) return shared;
   const worker = new Worker(new URL('./stand-in-thread.mjs', import.meta.url));
   const thread = { worker, running: 0, gone: false };
+  worker.on('error', (error) => {
+    throw error;
+  });
   worker.once('exit', () => {
     thread.gone = true;
     if (shared === thread) shared = undefined;
@@ -45,22 +49,27 @@ function standInThread() {
   return (shared = thread);
 }
 
-/** The thread's answer about stand-in `id`, or a rejection when the thread fails or exits first. */
-function answerOf(thread: { worker: Worker }, id: number, what: string): Promise<ThreadMessage> {
-  const { worker } = thread;
+/** A stand-in fewer on the thread; the last one gone ends it, and the next stand-in starts a new one. */
+async function leave(thread: StandInThread) {
+  thread.running--;
+  if (thread.running > 0 || thread.gone) return;
+  thread.gone = true;
+  if (shared === thread) shared = undefined;
+  await thread.worker.terminate();
+}
+
+/** The thread's answer about stand-in `id`, or a rejection when the thread exits first. */
+function answerOf({ worker }: StandInThread, id: number, what: string): Promise<ThreadMessage> {
   return new Promise<ThreadMessage>((resolve, reject) => {
-    const failed = (error: Error) => done(() => reject(error));
     const exited = (code: number) => done(() => reject(new Error(`the local stand-ins' thread stopped as the ${what} (exit ${code})`)));
     const message = (answer: ThreadMessage) => {
       if (answer.id === id) done(() => resolve(answer));
     };
     const done = (settle: () => void) => {
-      worker.off('error', failed);
       worker.off('exit', exited);
       worker.off('message', message);
       settle();
     };
-    worker.on('error', failed);
     worker.on('exit', exited);
     worker.on('message', message);
   });
@@ -71,18 +80,14 @@ async function startOnThread(start: { kind: 'dynamodb'; directory?: string } | {
   const thread = standInThread();
   const id = nextId++;
   thread.running++;
-  const leave = async () => {
-    thread.running--;
-    if (thread.running === 0 && !thread.gone) await thread.worker.terminate();
-  };
   const answered = answerOf(thread, id, `${start.kind} stand-in started`);
   thread.worker.postMessage({ start, id });
   const answer = await answered.catch(async (error: unknown) => {
-    await leave();
+    await leave(thread);
     throw error;
   });
   if (!answer.port) {
-    await leave();
+    await leave(thread);
     throw threadError(answer.error ?? { message: `the local ${start.kind} stand-in did not start` });
   }
   let closing: Promise<void> | undefined;
@@ -92,10 +97,11 @@ async function startOnThread(start: { kind: 'dynamodb'; directory?: string } | {
       (closing ??= (async () => {
         // The thread already gone: nothing to close.
         if (thread.gone) return;
+        // A thread that exits meanwhile has closed it too.
         const closed = answerOf(thread, id, `${start.kind} stand-in closed`).catch((): ThreadMessage => ({ id, closed: true }));
         thread.worker.postMessage({ close: true, id });
         const result = await closed;
-        await leave();
+        await leave(thread);
         if (result.error) throw threadError(result.error);
       })()),
   };

@@ -1,0 +1,14 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startDevServer } from '@slipway/local';
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+const dataDir = await mkdtemp(join(tmpdir(), 'slipway-idle-'));
+const server = await startDevServer({ dataDir, port: 0, logLevel: 'warn', demo: false });
+await new Promise((r) => setTimeout(r, 3000));
+const c0 = process.cpuUsage();
+await new Promise((r) => setTimeout(r, 20000));
+const c = process.cpuUsage(c0);
+console.log('idle cpu over 20 s:', ((c.user + c.system) / 1000).toFixed(0), 'ms');
+await server.close();
+await rm(dataDir, { recursive: true, force: true });

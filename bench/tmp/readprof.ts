@@ -1,0 +1,43 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Session } from 'node:inspector/promises';
+import { startDevServer } from '@slipway/local';
+import { create } from 'tar';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { benchClient } from '../client.ts';
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+const N = Number(process.env.N ?? 500);
+const dataDir = await mkdtemp(join(tmpdir(), 'slipway-readprof-'));
+const server = await startDevServer({ dataDir, port: 0, logLevel: 'warn', demo: false });
+const { call, waitForEnd } = benchClient(server, 200);
+try {
+  const hosts = Array.from({ length: N }, (_, i) => `tiny-${i + 1}`);
+  for (const host of hosts) await mkdir(join(dataDir, 'fleet', host), { recursive: true });
+  await call('PUT', '/v1/apps/tiny', { name: 'tiny', deployRoot: '/srv/tiny', keepReleases: 3, environments: [{ name: 'production', targets: { hosts }, strategy: { type: 'rolling', batchSize: '25%' } }] });
+  const src = join(dataDir, 'src'); await mkdir(src); await writeFile(join(src, 'index.html'), 'x');
+  const file = join(dataDir, 'a.tar.gz'); await create({ gzip: true, file, cwd: src, portable: true }, ['.']);
+  const bytes = await readFile(file); const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const ticket = await call('POST', '/v1/artifacts', { app: 'tiny', sha256, size: bytes.length });
+  if (ticket.uploadUrl) await fetch(ticket.uploadUrl, { method: 'PUT', headers: ticket.uploadHeaders, body: bytes });
+  const opened = await call('POST', '/v1/releases', { app: 'tiny', version: '1.0.0', artifact: { key: ticket.key, sha256 } });
+  const r = await waitForEnd(opened.id);
+  console.log('release', r.status);
+  await server.settle(120_000);
+  await new Promise((res) => setTimeout(res, 2000));
+  const session = new Session(); session.connect();
+  for (let i = 0; i < 20; i++) await call('GET', `/v1/releases/${opened.id}`);
+  await session.post('Profiler.enable'); await session.post('Profiler.setSamplingInterval', { interval: 100 });
+  await session.post('Profiler.start');
+  const cpu0 = process.cpuUsage(); const t0 = performance.now();
+  const R = Number(process.env.R ?? 50);
+  for (let i = 0; i < R; i++) await call('GET', `/v1/releases/${opened.id}`);
+  const cpu = process.cpuUsage(cpu0);
+  console.log('per read wall ms', ((performance.now() - t0) / R).toFixed(1), 'cpu ms (process, all threads)', ((cpu.user + cpu.system) / 1000 / R).toFixed(1));
+  const { profile } = await session.post('Profiler.stop');
+  await writeFile('/tmp/read.cpuprofile', JSON.stringify(profile));
+} finally {
+  await server.close();
+  await rm(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+}
