@@ -522,9 +522,16 @@ cp -- ${shellQuote(bucket)}/"\${source#s3://slipway-artifacts/}" "$destination"
     const withFile = (releaseId: string, artifactFile: string, artifactUrl = DEAD_URL) =>
       ({ ...distributeScript(releaseId), deployRoot: root, artifactUrl, artifactFile, downloadAttempts: 1 }) as const;
 
-    it('reads the file in place and never touches the URL', async () => {
-      const result = await runWithPath(withFile('f1', stored), '/usr/bin:/bin');
+    it('reads the file in place, with no program to copy it, and never touches the URL', async () => {
+      // cat and curl that note each start, then do their work.
+      const spy = join(sandbox, 'spy-bin');
+      await mkdir(spy, { recursive: true });
+      for (const program of ['cat', 'curl']) {
+        await writeFile(join(spy, program), `#!/bin/bash\necho ${program} >> ${shellQuote(join(sandbox, 'spied'))}\nexec /usr/bin/${program} "$@"\n`, { mode: 0o755 });
+      }
+      const result = await runWithPath(withFile('f1', stored), `${spy}:/usr/bin:/bin`);
       expect(result.code, result.stderr).toBe(0);
+      expect(await readFile(join(sandbox, 'spied'), 'utf8').catch(() => '')).toBe('');
       expect(result.stdout).toContain('reading the artifact from this machine\'s store');
       expect(result.stdout).not.toContain('downloading the artifact');
       expect(await readFile(join(root, 'releases/f1/index.html'), 'utf8')).toBe('one');

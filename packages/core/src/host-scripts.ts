@@ -514,8 +514,9 @@ start_partial() {
   remove_foreign -f "\${WORK_FILES[@]}"
   for file in "\${WORK_FILES[@]}"; do : > "$file"; done
 }
-# The one pass over the artifact: "$@" prints it, and the sha256 of exactly those bytes, both
-# listings and the unpacked tree all come from them, decompressed once. Nothing here is trusted
+# The one pass over the artifact: "$@" prints it (or, with UNPACK_FD set, the first tee reads that
+# open file itself and "$@" is a no-op: a program and a copy of the bytes fewer), and the sha256 of
+# exactly those bytes, both listings and the unpacked tree all come from them, decompressed once. Nothing here is trusted
 # yet: the sha256, the listings and the unpacked tree are checked afterwards, and only then is the
 # folder moved into place. While it unpacks, GNU tar keeps even a hostile archive inside $PARTIAL
 # (see above). Sets FETCHED, UNPACKED and LISTED to yes or no.
@@ -528,7 +529,7 @@ unpack_pass() {
     sha256_of_input < "$WORK.hash-fifo" > "$WORK.sha256" &
     hash_pid=$!
     {
-      "$@" | (trap '' PIPE; exec tee -- "$WORK.hash-fifo") | "$GUNZIP" -dc 2>> "$WORK.errors" |
+      "$@" | (trap '' PIPE; exec tee -- "$WORK.hash-fifo" <&"\${UNPACK_FD:-0}") | "$GUNZIP" -dc 2>> "$WORK.errors" |
         LC_ALL=C tar -x -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir 2>> "$WORK.errors"
       statuses=("\${PIPESTATUS[@]}")
     } || true
@@ -548,7 +549,7 @@ unpack_pass() {
     # Both tees ignore SIGPIPE, so a reader that stops early (tar on a broken archive) starves none of
     # the others: the sha256 always covers every byte that arrived. Their own status does not count.
     {
-      "$@" | (trap '' PIPE; exec tee -- "$WORK.hash-fifo") | "$GUNZIP" -dc 2>> "$WORK.errors" |
+      "$@" | (trap '' PIPE; exec tee -- "$WORK.hash-fifo" <&"\${UNPACK_FD:-0}") | "$GUNZIP" -dc 2>> "$WORK.errors" |
         (trap '' PIPE; exec tee -- "$WORK.names-fifo" "$WORK.listing-fifo" 2> /dev/null) |
         tar -x -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir 2>> "$WORK.errors"
       statuses=("\${PIPESTATUS[@]}")
@@ -602,7 +603,8 @@ fetch_artifact() {
     unpack_pass cat -- "$PARTIAL.tar.gz"
     rm -f -- "$PARTIAL.tar.gz"
   elif [ "$1" = file ]; then
-    unpack_pass cat -- "$ARTIFACT_FILE"
+    # A file that ends early or cannot be read fails the sha256 check: the URL would serve the same file.
+    UNPACK_FD=3 unpack_pass : 3< "$ARTIFACT_FILE"
   else
     # Unpacked as it arrives: the archive never lands on disk whole.
     unpack_pass curl -fsS --retry 3 --connect-timeout 10 --max-time 600 -- "$ARTIFACT_URL"
