@@ -197,6 +197,7 @@ try {
 
   if (MODE === 'open') {
     const rss = () => `${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`;
+    const idleBefore = process.memoryUsage().rss;
     console.log(`open loop; rss before ${rss()}`);
     const { opened, statuses } = await openLoop('POST /v1/releases', { rate: RATE, seconds: SECONDS, kind: 'open', artifact });
     console.log(`rss after the opens ${rss()}`);
@@ -212,8 +213,16 @@ try {
     console.log('(the reads above ran while the opened releases went through their workflows; the same reads once they all ended:)');
     await allEnded();
     await openLoop('GET /v1/releases/{id}', { rate: READ_RATE, seconds: SECONDS, kind: 'read', ids: opened });
+    // V8 gives its heap back once the allocations stop for a while (its memory reducer): wait for it.
+    const idle = process.memoryUsage().rss;
+    const quiet = performance.now();
     await new Promise((resolve) => setTimeout(resolve, 5000));
     console.log(`rss 5 s after the load ${rss()}`);
+    while (process.memoryUsage().rss > idleBefore * 1.1 && performance.now() - quiet < 120_000) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    console.log(`rss ${((performance.now() - quiet) / 1000).toFixed(0)} s after the load ${rss()} (${(idle / 2 ** 20).toFixed(0)} MiB as it ended; ` +
+      `${(idleBefore / 2 ** 20).toFixed(0)} MiB before the opens)`);
   }
 
   const ids: string[] = [];
