@@ -89,6 +89,15 @@ describe('an entry that stalls between its query and its write', () => {
   });
 });
 
+/** A release opened in a table of its own, with the plan and whole-release stores over it. */
+async function openedRelease(table: string) {
+  const access = createTableAccess(dynamo.client, await dynamo.freshTable(table));
+  const whole = createDynamoWholeRelease(access);
+  const id = releaseId();
+  await whole.openRelease(aRelease('shop', { id }), [], []);
+  return { access, store: createDynamoPlanStore(access), whole, id };
+}
+
 /** The table access with each Query's items kept, to see what a read read. */
 function readsOf(access: TableAccess) {
   const items: Record<string, unknown>[] = [];
@@ -141,11 +150,7 @@ describe('the release read of a 500-host release', () => {
   });
 
   it('writes the same items for a command recorded twice in another order, and shows the newer of two commands of one kind', async () => {
-    const access = createTableAccess(dynamo.client, await dynamo.freshTable('plan-twice'));
-    const store = createDynamoPlanStore(access);
-    const whole = createDynamoWholeRelease(access);
-    const id = releaseId();
-    await whole.openRelease(aRelease('shop', { id }), [], []);
+    const { access, store, whole, id } = await openedRelease('plan-twice');
     await store.ensureHostStates(id, 'production', hosts, 't0');
     const itemsNow = async () => (await access.queryAll({ KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `REL#${id}` } })).length;
     await store.recordHostOutcomes(id, 'production', 'revert', hosts.slice(0, 150).map((host) => outcome(host, 0, 't1')), 't1');
@@ -160,11 +165,7 @@ describe('the release read of a 500-host release', () => {
   });
 
   it('reads the host items and host step items written before, in both reads', async () => {
-    const access = createTableAccess(dynamo.client, await dynamo.freshTable('plan-before'));
-    const store = createDynamoPlanStore(access);
-    const whole = createDynamoWholeRelease(access);
-    const id = releaseId();
-    await whole.openRelease(aRelease('shop', { id }), [], []);
+    const { access, store, whole, id } = await openedRelease('plan-before');
     const put = (Item: Record<string, unknown>) => dynamo.client.send(new PutCommand({ TableName: access.tableName, Item: { pk: `REL#${id}`, releaseId: id, environment: 'production', ...Item } }));
     const output = { exitCode: 0, stdout: 'old output', stderr: '', startedAt: '2026-01-01T00:00:01.000Z', endedAt: '2026-01-01T00:00:02.000Z' };
     // As an entry and recordHostOutcomes wrote them before: a host item each, and a step item a host
