@@ -548,6 +548,16 @@ cp -- ${shellQuote(bucket)}/"\${source#s3://slipway-artifacts/}" "$destination"
       }
     });
 
+    it('downloads when the file is gone between its check and its opening', async () => {
+      const script = renderHostScript(withFile('f5', stored, artifacts.one!.url));
+      const opened = '3< "$ARTIFACT_FILE"';
+      expect(script).toContain(opened);
+      const result = await runBash(script.replace(opened, '3< "$ARTIFACT_FILE.gone"'), { cwd: sandbox, env: { ...process.env, PATH: '/usr/bin:/bin' } });
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toContain('downloading the artifact');
+      expect(await readFile(join(root, 'releases/f5/index.html'), 'utf8')).toBe('one');
+    });
+
     it('keeps the sha256 check on what the file held: other bytes make nothing ready', async () => {
       const other = join(sandbox, 'other bytes._S3rver_object');
       await copyFile(new URL(artifacts.two!.url).pathname, other);

@@ -592,6 +592,8 @@ download() {
   done
 }
 fetch_artifact() {
+  # Unset until unpack_pass runs: a source that cannot even be opened has fetched nothing.
+  FETCHED=no UNPACKED=no LISTED=no
   start_partial
   if [ "$1" = s3 ]; then
     # To a file first: aws s3 cp fetches a file in parallel parts, a stream one part after another.
@@ -603,7 +605,8 @@ fetch_artifact() {
     unpack_pass cat -- "$PARTIAL.tar.gz"
     rm -f -- "$PARTIAL.tar.gz"
   elif [ "$1" = file ]; then
-    # A file that ends early or cannot be read fails the sha256 check: the URL would serve the same file.
+    # A file that cannot be opened leaves it to the URL; one that reads short fails the sha256 check
+    # (the URL would serve the same file).
     UNPACK_FD=3 unpack_pass : 3< "$ARTIFACT_FILE"
   else
     # Unpacked as it arrives: the archive never lands on disk whole.
