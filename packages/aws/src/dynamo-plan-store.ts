@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { byHostName, type EnvironmentPlan, type HostState, type HostStatus, type HostStepOutput, type HostStepSummary, type HostSummary, type PlanStore, type ReleasePlan } from '@slipway/core';
+import { byHostName, compareCodeUnits, type EnvironmentPlan, type HostState, type HostStatus, type HostStepOutput, type HostStepSummary, type HostSummary, type PlanStore, type ReleasePlan } from '@slipway/core';
 import type { Item, TableAccess } from './dynamo-table-access.ts';
 import { HOST_OUTPUT_PREFIX, keys, withoutKeys } from './table.ts';
 
@@ -94,7 +94,7 @@ class HostsBuilder<Step> {
 
   /** By environment, then host, as host items came. */
   hosts() {
-    return [...this.byHost].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, state]) => state);
+    return [...this.byHost].sort(([a], [b]) => compareCodeUnits(a, b)).map(([, state]) => state);
   }
 }
 

@@ -28,9 +28,9 @@ export function createDynamoWholeRelease(table: TableAccess): WholeReleaseStore 
     /**
      * One Query of the partition below its tail, where the hosts' outputs are: the hosts come from
      * the entered hosts' items (`HOSTS#`) and their steps from the outcomes' summaries (`HOSTSUM#`),
-     * 100 hosts an item each. Three Queries that projected
-     * the outputs' text away read no faster on the embedded DynamoDB (it reads whole items either
-     * way) and doubled a small release's read (bench/api.ts: p50 2.8 → 5.3 ms).
+     * 100 hosts an item each. Three Queries that projected the outputs' text away read no faster on
+     * the embedded DynamoDB (it reads whole items either way) and doubled a small release's read
+     * (bench/api.ts: p50 2.8 → 5.3 ms).
      */
     async readWholeRelease(id) {
       const items = await queryAll({

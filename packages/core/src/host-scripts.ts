@@ -516,9 +516,9 @@ start_partial() {
 }
 # The one pass over the artifact: "$@" prints it (or, with UNPACK_FD set, the first tee reads that
 # open file itself and "$@" is a no-op: a program and a copy of the bytes fewer), and the sha256 of
-# exactly those bytes, both listings and the unpacked tree all come from them, decompressed once. Nothing here is trusted
-# yet: the sha256, the listings and the unpacked tree are checked afterwards, and only then is the
-# folder moved into place. While it unpacks, GNU tar keeps even a hostile archive inside $PARTIAL
+# exactly those bytes, both listings and the unpacked tree all come from them, decompressed once.
+# Nothing here is trusted yet: the sha256, the listings and the unpacked tree are checked
+# afterwards, and only then is the folder moved into place. While it unpacks, GNU tar keeps even a hostile archive inside $PARTIAL
 # (see above). Sets FETCHED, UNPACKED and LISTED to yes or no.
 unpack_pass() {
   local hash_pid names_pid="" listing_pid=""

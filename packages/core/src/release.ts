@@ -123,8 +123,11 @@ export interface HostSummary extends Omit<HostState, 'steps'> {
   steps: Record<string, HostStepSummary>;
 }
 
-/** Orders by host name, by code unit: the same order on every runtime, whatever its locale. */
-export const byHostName = (a: { host: string }, b: { host: string }) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0);
+/** Orders strings by code unit, as DynamoDB orders sort keys: the same on every runtime, whatever its locale. */
+export const compareCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Orders by host name (compareCodeUnits). */
+export const byHostName = (a: { host: string }, b: { host: string }) => compareCodeUnits(a.host, b.host);
 
 /** The host without its steps' output; a step read without its text (a projection) comes out the same. */
 export function hostSummaryOf(host: HostState): HostSummary {

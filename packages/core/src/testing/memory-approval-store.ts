@@ -1,7 +1,7 @@
 import type { ApprovalDecision, ApprovalLink, ApprovalRequest, ApprovalStore } from '../ports.ts';
+import { compareCodeUnits } from '../release.ts';
 
 const copy = <T>(value: T): T => structuredClone(value);
-const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 /** As many due requests as one DynamoDB query answers. */
 const DUE_PAGE = 100;
 
@@ -33,13 +33,13 @@ export function createMemoryApprovalStore(): ApprovalStore {
     async listRequests(releaseId) {
       return [...requests.values()]
         .filter((r) => r.releaseId === releaseId)
-        .sort((a, b) => compare(a.environment, b.environment))
+        .sort((a, b) => compareCodeUnits(a.environment, b.environment))
         .map(copy);
     },
     async listDueRequests(now) {
       return [...requests.values()]
         .filter((r) => r.status === 'pending' && dueOrder(r) <= `${now}#~`)
-        .sort((a, b) => compare(dueOrder(a), dueOrder(b)))
+        .sort((a, b) => compareCodeUnits(dueOrder(a), dueOrder(b)))
         .slice(0, DUE_PAGE)
         .map(copy);
     },
@@ -74,7 +74,7 @@ export function createMemoryApprovalStore(): ApprovalStore {
       const prefix = `${gate(releaseId, environment)}#`;
       return [...decisions.entries()]
         .filter(([key]) => key.startsWith(prefix))
-        .sort(([a], [b]) => compare(a, b))
+        .sort(([a], [b]) => compareCodeUnits(a, b))
         .map(([, decision]) => copy(decision));
     },
 

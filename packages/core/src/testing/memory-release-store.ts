@@ -21,7 +21,7 @@ import type {
   StoredApp,
 } from '../ports.ts';
 import type { EnvironmentLive, EnvironmentLock, EnvironmentState, HostState, HostStepOutput, Release, ReleaseEvent } from '../release.ts';
-import { hostSummaryOf } from '../release.ts';
+import { compareCodeUnits, hostSummaryOf } from '../release.ts';
 
 /**
  * In-memory fakes of the release table's ports, one per port, for unit tests. Each keeps the
@@ -32,9 +32,8 @@ import { hostSummaryOf } from '../release.ts';
  */
 
 const copy = <T>(value: T): T => structuredClone(value);
-const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 /** The values in key order: the order DynamoDB reads items of one partition in. */
-const byKey = <T>(entries: Iterable<[string, T]>) => [...entries].sort(([a], [b]) => compare(a, b)).map(([, value]) => value);
+const byKey = <T>(entries: Iterable<[string, T]>) => [...entries].sort(([a], [b]) => compareCodeUnits(a, b)).map(([, value]) => value);
 
 /** Each fake can forget one release's records: the composed store's `deleteRelease`. */
 interface Forgets {
@@ -300,7 +299,7 @@ export function createMemoryPlanStore(): PlanStore & Forgets {
     },
     async getHostStates(releaseId) {
       return [...(hosts.get(releaseId) ?? new Map<string, Omit<HostState, 'steps'>>()).entries()]
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .sort(([a], [b]) => compareCodeUnits(a, b))
         .map(([key, host]) => ({
           ...copy(host),
           steps: Object.fromEntries([...(outputs.get(releaseId)?.get(key) ?? [])].map(([step, out]) => [step, copy(out)])),
