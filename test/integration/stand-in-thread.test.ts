@@ -1,5 +1,5 @@
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { HeadBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDocumentClient, createS3ArtifactStore, createS3Client } from '@slipway/aws';
@@ -10,6 +10,7 @@ import {
   LOCAL_CREDENTIALS,
   LOCAL_REGION,
   localObjectFile,
+  objectsReadInPlace,
   type RunningServer,
   startDevServer,
   startLocalDynamo,
@@ -119,6 +120,47 @@ describe('the S3 stand-in\'s file behind a presigned URL (what local hosts read 
       ]) {
         expect(localObjectFile({ endpoint: s3.endpoint, directory }, other), other).toBeUndefined();
       }
+    } finally {
+      client.destroy();
+    }
+  });
+});
+
+describe('the server reading an object from the S3 stand-in\'s file', () => {
+  const text = async (bytes: AsyncIterable<Uint8Array>) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of bytes) chunks.push(Buffer.from(chunk));
+    return Buffer.concat(chunks).toString('utf8');
+  };
+
+  it('reads the file itself, and goes through S3 for an object without one or a key that would leave the folder', async () => {
+    const directory = await temporaryDirectory('slipway-object-read-');
+    const s3 = await startLocalS3(directory);
+    started.push(s3);
+    const client = createS3Client(connection({ s3: s3.endpoint }));
+    try {
+      await ensureBucket(client, 'objects');
+      const key = artifactKey('shop', 'b'.repeat(64));
+      await client.send(new PutObjectCommand({ Bucket: 'objects', Key: key, Body: 'the stored bytes' }));
+      const throughS3 = createS3ArtifactStore(client, 'objects', systemClock);
+      const reads: string[] = [];
+      const counted = { ...throughS3, read: async (k: string) => (reads.push(k), throughS3.read(k)) };
+      const inPlace = objectsReadInPlace(counted, { directory, bucket: 'objects' });
+
+      expect(await text(await inPlace.read(key))).toBe('the stored bytes');
+      expect(reads).toEqual([]);
+      // The file is what is read: bytes changed in it behind the stand-in's back are what comes.
+      const file = localObjectFile({ endpoint: s3.endpoint, directory }, await throughS3.presignDownload(key, 60))!;
+      await writeFile(file, 'changed in place');
+      expect(await text(await inPlace.read(key))).toBe('changed in place');
+      expect(reads).toEqual([]);
+
+      const missing = artifactKey('shop', 'c'.repeat(64));
+      await expect(async () => text(await inPlace.read(missing))).rejects.toThrow();
+      expect(reads).toEqual([missing]);
+      const hostile = 'artifacts/../../../etc/passwd';
+      await expect(async () => text(await inPlace.read(hostile))).rejects.toThrow();
+      expect(reads).toEqual([missing, hostile]);
     } finally {
       client.destroy();
     }

@@ -35,6 +35,7 @@ import {
   LOCAL_REGION,
   type RunningServer,
   localObjectFile,
+  objectsReadInPlace,
   startLocalDynamo,
   startLocalS3,
 } from './stand-ins.ts';
@@ -253,11 +254,16 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       },
     });
     const outbox = createOutbox(paths.outbox, ids);
+    const bucketAdapters = createStorageAdapters(documents, LOCAL_TABLE, objects, LOCAL_BUCKET, systemClock);
+    // This server, like its hosts, reads the artifact from the stand-in's file.
+    const storage = options.artifactsInPlace === false
+      ? bucketAdapters
+      : { ...bucketAdapters, objects: objectsReadInPlace(bucketAdapters.objects, { directory: paths.s3, bucket: LOCAL_BUCKET }) };
     let url = '';
     const slipway = composeSlipway(
       {
         // The same table and bucket adapters as on Lambda, against dynalite and s3rver.
-        ...createStorageAdapters(documents, LOCAL_TABLE, objects, LOCAL_BUCKET, systemClock),
+        ...storage,
         workflow: executor,
         fleet,
         refuseTargets: fleet.refuseTargets,

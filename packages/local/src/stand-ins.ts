@@ -1,9 +1,10 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { open, readFile, writeFile } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { TABLE_DEFINITION } from '@slipway/aws';
+import type { ArtifactStore } from '@slipway/core';
 
 /**
  * The API-compatible servers that stand in for DynamoDB and S3 on one machine. The AWS SDK adapters
@@ -146,11 +147,33 @@ export function localObjectFile(s3: { endpoint: string; directory: string }, url
   } catch {
     return undefined;
   }
-  // A bucket and a key, no segment that could leave the stand-in's folder.
+  return storedObjectFile(s3.directory, parts);
+}
+
+/** `<directory>/<bucket>/<key>._S3rver_object` for a bucket and a key's segments, or undefined if any segment could leave the folder. */
+function storedObjectFile(directory: string, parts: string[]): string | undefined {
   if (parts.length < 2 || parts.some((part) => part === '' || part === '.' || part === '..' || part.includes('/') || part.includes('\\'))) return undefined;
-  const name = parts.pop()!;
-  const file = resolve(s3.directory, ...parts, `${name}._S3rver_object`);
-  return file.startsWith(`${resolve(s3.directory)}${sep}`) ? file : undefined;
+  const name = parts.at(-1)!;
+  const file = resolve(directory, ...parts.slice(0, -1), `${name}._S3rver_object`);
+  return file.startsWith(`${resolve(directory)}${sep}`) ? file : undefined;
+}
+
+/**
+ * The bucket's objects as `objects` stores them, read straight from the S3 stand-in's files when
+ * there is one, in 1 MiB pieces: what reading a 50 MB artifact at its first open costs (its sha256
+ * and its manifest) fell from 240-280 ms through the stand-in's HTTP to about 80 (bench/fleet.ts).
+ * The reader checks the bytes as before (their sha256), and an object without a file is read
+ * through S3 as before.
+ */
+export function objectsReadInPlace(objects: ArtifactStore, s3: { directory: string; bucket: string }): ArtifactStore {
+  return {
+    ...objects,
+    async read(key) {
+      const file = storedObjectFile(s3.directory, [s3.bucket, ...key.split('/')]);
+      const handle = file ? await open(file).catch(() => undefined) : undefined;
+      return handle ? handle.createReadStream({ highWaterMark: 1024 * 1024 }) : objects.read(key);
+    },
+  };
 }
 
 /** The table's status, or undefined when there is no such table. */
