@@ -1,13 +1,34 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { createDynamoReleaseStore } from '@slipway/aws';
-import { ConflictError, type EnvironmentState, hostSummaryOf, type Release, type ReleaseEvent, type ReleaseStore } from '@slipway/core';
+import { createDynamoApprovalStore, createDynamoReleaseStore } from '@slipway/aws';
+import {
+  type ApprovalDecision,
+  type ApprovalRequest,
+  type ApprovalStore,
+  ConflictError,
+  type EnvironmentState,
+  hostSummaryOf,
+  type Release,
+  type ReleaseEvent,
+  type ReleaseStore,
+} from '@slipway/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMemoryApprovalStore } from '../../packages/core/src/testing/memory-approval-store.ts';
 import { createMemoryReleaseStore } from '../../packages/core/src/testing/memory-release-store.ts';
 import { localDynamo } from '../support/stand-ins.ts';
 import { aRelease, at, environmentsOf, implementations } from './implementations.ts';
 
 /** A release written and read whole reaches into several ports, so this suite runs on the composed store. */
 const stores = implementations<ReleaseStore>('whole', createMemoryReleaseStore, createDynamoReleaseStore);
+
+/** The release store beside the approval store, on the one table (DynamoDB) or sharing its records (the fakes). */
+const withApprovals = implementations<{ releases: ReleaseStore; approvals: ApprovalStore }>(
+  'whole-gates',
+  () => {
+    const approvals = createMemoryApprovalStore();
+    return { releases: createMemoryReleaseStore(approvals), approvals };
+  },
+  (client, table) => ({ releases: createDynamoReleaseStore(client, table), approvals: createDynamoApprovalStore(client, table) }),
+);
 
 const opened = (release: Release, id = 'e1'): ReleaseEvent => ({ releaseId: release.id, id, at: at(0), type: 'release.opened', actor: 'alice' });
 
@@ -41,6 +62,7 @@ describe.each(stores)('whole release contract: %s', (_name, make) => {
       hosts: (await store.getHostStates(release.id)).map(hostSummaryOf),
       events: await store.listEvents(release.id),
       steps: await store.listSteps(release.id),
+      approvals: { requests: [], decisions: [] },
     });
     expect(whole?.release).toEqual(release);
     expect(whole?.plan?.environments.map((e) => e.batches)).toEqual([[['h1', 'h2']]]);
@@ -89,6 +111,63 @@ describe.each(stores)('whole release contract: %s', (_name, make) => {
     expect(await store.readWholeRelease('01nosuchrelease0000000000')).toBeUndefined();
     expect((await store.listReleases({ limit: 10 })).items).toEqual([]);
     expect((await store.listReleases({ app: 'shop', environment: environmentsOf(release)[0]!.environment, limit: 10 })).items).toEqual([]);
+  });
+});
+
+describe.each(withApprovals)('whole release with its approval gates: %s', (_name, make) => {
+  const gate = (release: Release, environment: string, overrides: Partial<ApprovalRequest> = {}): ApprovalRequest => ({
+    releaseId: release.id,
+    environment,
+    approvers: ['lead@example.com', 'cto@example.com'],
+    required: 2,
+    allowSelfApproval: false,
+    status: 'pending',
+    requestedAt: at(0),
+    expiresAt: at(3600),
+    ...overrides,
+  });
+  const decision = (release: Release, environment: string, approver: string, choice: ApprovalDecision['decision']): ApprovalDecision => ({
+    releaseId: release.id,
+    environment,
+    approver,
+    decision: choice,
+    reason: `${approver} says ${choice}`,
+    at: at(10),
+    via: 'link',
+  });
+
+  it('reads the gates and their decisions in the same read, as the approval store lists them, and no other release\'s', async () => {
+    const { releases, approvals } = await make();
+    const release = aRelease();
+    const other = aRelease();
+    for (const each of [release, other]) await releases.openRelease(each, environmentsOf(each), [opened(each)]);
+    expect((await releases.readWholeRelease(release.id))?.approvals).toEqual({ requests: [], decisions: [] });
+
+    await approvals.createRequest(gate(release, 'staging'));
+    await approvals.createRequest(gate(release, 'production', { required: 1 }));
+    await approvals.createRequest(gate(other, 'production'));
+    await approvals.recordDecision(decision(release, 'staging', 'lead@example.com', 'approve'));
+    await approvals.recordDecision(decision(release, 'production', 'cto@example.com', 'reject'));
+    await approvals.recordDecision(decision(release, 'staging', 'cto@example.com', 'approve'));
+    await approvals.recordDecision(decision(other, 'production', 'lead@example.com', 'approve'));
+    await approvals.settleRequest(release.id, 'production', 'rejected', at(11));
+
+    const read = (await releases.readWholeRelease(release.id))?.approvals;
+    const listed = await approvals.listRequests(release.id);
+    expect(read?.requests).toEqual(listed);
+    expect(read?.requests.map((r) => [r.environment, r.status])).toEqual([['production', 'rejected'], ['staging', 'pending']]);
+    const decisions = [
+      ...(await approvals.listDecisions(release.id, 'production')),
+      ...(await approvals.listDecisions(release.id, 'staging')),
+    ];
+    expect(read?.decisions).toEqual(decisions);
+    expect(read?.decisions.map((d) => `${d.environment} ${d.approver} ${d.decision}`)).toEqual([
+      'production cto@example.com reject',
+      'staging cto@example.com approve',
+      'staging lead@example.com approve',
+    ]);
+    // Nothing else of the approval store's (a link is its own credential) comes with them.
+    expect(JSON.stringify(read)).not.toContain(other.id);
   });
 });
 

@@ -1,4 +1,12 @@
-import { ConflictError, type EnvironmentState, type ReleaseEvent, type StepRecord, type WholeReleaseStore } from '@slipway/core';
+import {
+  type ApprovalDecision,
+  type ApprovalRequest,
+  ConflictError,
+  type EnvironmentState,
+  type ReleaseEvent,
+  type StepRecord,
+  type WholeReleaseStore,
+} from '@slipway/core';
 import { hostSummariesOf, planOf } from './dynamo-plan-store.ts';
 import { environmentItem, releaseItem } from './dynamo-release-records.ts';
 import type { Item, TableAccess } from './dynamo-table-access.ts';
@@ -8,7 +16,7 @@ import { keys, RELEASE_TAIL, withoutKeys } from './table.ts';
  * A release written and read whole. Every item of a release lives in its partition `REL#<id>`, so
  * the open is one BatchWriteItem (environments and first events) and the conditional put of the
  * release item, and the read is one Query of the partition below its tail (`~`, the hosts'
- * outputs), split here by sort-key prefix.
+ * outputs), split here by sort-key prefix, the approval gates' items among them.
  */
 export function createDynamoWholeRelease(table: TableAccess): WholeReleaseStore {
   const { queryAll, putOnce, batchPut } = table;
@@ -51,6 +59,11 @@ export function createDynamoWholeRelease(table: TableAccess): WholeReleaseStore 
         hosts: hostSummariesOf(id, { entries: prefixed('HOSTS#'), hostItems: prefixed('HOST#') }, prefixed('HOSTSUM#'), prefixed('HOSTSTEP#')),
         events: prefixed('EVENT#').map((item) => withoutKeys<ReleaseEvent>(item)),
         steps: prefixed('STEP#').map((item) => withoutKeys<StepRecord>(item)),
+        // The approval store's items (dynamo-approval-store.ts), in the same partition.
+        approvals: {
+          requests: prefixed('APPROVAL#').map((item) => withoutKeys<ApprovalRequest>(item)),
+          decisions: prefixed('DECISION#').map((item) => withoutKeys<ApprovalDecision>(item)),
+        },
       };
     },
   };

@@ -19,6 +19,7 @@ import type { Logger } from './logger.ts';
 import { createMailDelivery, createOutcomeNotifications } from './notifications.ts';
 import type {
   ApprovalDecision,
+  ApprovalRecords,
   ApprovalRequest,
   ApprovalStore,
   ArtifactRecordStore,
@@ -66,6 +67,14 @@ export interface HtmlPage {
 }
 
 const APPROVAL_ID = /^[A-Za-z0-9_-]{43}$/;
+/** Each approval gate with its approvers' decisions, as the release view shows it (never a link). */
+export function approvalGates({ requests, decisions }: ApprovalRecords) {
+  return requests.map((request) => ({
+    ...request,
+    decisions: decisions.filter((decision) => decision.environment === request.environment),
+  }));
+}
+
 /** Later than any gate expires: the due requests up to it are every pending one. */
 const END_OF_TIME = '9999-12-31T23:59:59.999Z';
 
@@ -404,16 +413,6 @@ export function createApprovalService(deps: ApprovalDeps) {
     /** Closes a gate the workflow gave up on (its timeout fired): links stop working. */
     async expire(releaseId: string, environment: string) {
       await approvals.settleRequest(releaseId, environment, 'timed_out', now());
-    },
-
-    async summary(releaseId: string) {
-      const requests = await approvals.listRequests(releaseId);
-      return Promise.all(
-        requests.map(async (request) => ({
-          ...request,
-          decisions: await approvals.listDecisions(releaseId, request.environment),
-        })),
-      );
     },
 
     /** How a release ended, to its opener and its webhook (notifications.ts); the stages call it here. */

@@ -104,6 +104,14 @@ export interface WholeRelease {
   events: ReleaseEvent[];
   /** In key order. */
   steps: StepRecord[];
+  /** Its approval gates as recorded: they live with the release (on DynamoDB, in its partition). */
+  approvals: ApprovalRecords;
+}
+
+/** A release's approval requests, by environment, and its approvers' decisions, by environment then approver. */
+export interface ApprovalRecords {
+  requests: ApprovalRequest[];
+  decisions: ApprovalDecision[];
 }
 
 /**
@@ -118,7 +126,7 @@ export interface WholeReleaseStore {
    * nothing that lists or reads as a release.
    */
   openRelease(release: Release, environments: EnvironmentState[], events: ReleaseEvent[]): Promise<void>;
-  /** The release with its plan, environments, hosts, events and steps; undefined when there is no release item. */
+  /** The release with its plan, environments, hosts, events, steps and approval records; undefined when there is no release item. */
   readWholeRelease(id: string): Promise<WholeRelease | undefined>;
 }
 

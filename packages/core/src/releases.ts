@@ -1,4 +1,4 @@
-import type { ApprovalService } from './approvals.ts';
+import { approvalGates, type ApprovalService } from './approvals.ts';
 import type { AppService } from './apps.ts';
 import type { AuditLog } from './audit.ts';
 import type { ArtifactService } from './artifacts.ts';
@@ -90,7 +90,7 @@ export interface ReleaseView extends Release {
   queuedFor?: string;
   environments: ReleaseEnvironmentView[];
   /** Each approval gate: approvers, what they decided and when; never a link. */
-  approvals: Awaited<ReturnType<ApprovalService['summary']>>;
+  approvals: ReturnType<typeof approvalGates>;
   events: Omit<ReleaseEvent, 'releaseId'>[];
 }
 
@@ -448,14 +448,12 @@ export function createReleaseService(deps: ReleaseDeps) {
 
     async view(id: string): Promise<ReleaseView> {
       const releaseId = parse(ReleaseId, id, 'release id');
-      // The release's own partition in one read, its approval gates beside it.
-      const gatesRead = approvals.summary(releaseId);
-      gatesRead.catch(() => undefined);
+      // The release's own partition in one read, its approval gates with it.
       const whole = await store.readWholeRelease(releaseId);
       if (!whole) throw new NotFoundError(`release ${releaseId} does not exist`);
       const { release, plan, environments, hosts, events, steps } = whole;
       const pause = pauseView(release, steps);
-      const [gates, place] = await Promise.all([gatesRead, queuePlace(release)]);
+      const place = await queuePlace(release);
       // A watch step's `until` is its bake's end (its start when the environment does not bake).
       const bakes = steps
         .filter((step) => step.kind === 'watch' && step.until && step.until > step.createdAt)
@@ -477,7 +475,7 @@ export function createReleaseService(deps: ReleaseDeps) {
             ...env,
             hosts: hosts.filter((h) => h.environment === env.environment).map(hostView),
           })),
-        approvals: gates,
+        approvals: approvalGates(whole.approvals),
         events: events.map(({ releaseId: _id, ...event }) => event),
       };
     },

@@ -24,8 +24,8 @@ export function createTestSlipway(options: {
 } = {}) {
   const clock = createManualClock(options.start);
   const ids = createSequentialIds();
-  const store = createMemoryReleaseStore();
   const approvalStore = createMemoryApprovalStore();
+  const store = createMemoryReleaseStore(approvalStore);
   const workflow = createFakeWorkflow();
   const fleet = createFakeFleet();
   const mailer = createFakeMailer();

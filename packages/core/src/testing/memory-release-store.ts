@@ -2,6 +2,7 @@ import { ConflictError, EnvironmentLockedError, ValidationError } from '../error
 import type { ReleasePlan } from '../plan.ts';
 import type {
   AppStore,
+  ApprovalStore,
   ArtifactRecord,
   ArtifactRecordStore,
   EnvironmentLiveStore,
@@ -462,7 +463,12 @@ export function createMemoryIdempotencyStore(): IdempotencyStore {
   };
 }
 
-export function createMemoryReleaseStore(): ReleaseStore {
+/**
+ * The release store's fakes composed, as the DynamoDB release store composes its ports. The approval
+ * records the whole release read returns come from `approvals` (on DynamoDB they share the
+ * release's partition); a store made without one reads none.
+ */
+export function createMemoryReleaseStore(approvals?: Pick<ApprovalStore, 'listRequests' | 'listDecisions'>): ReleaseStore {
   const records = createMemoryReleaseRecords();
   const events = createMemoryEventStore();
   const plans = createMemoryPlanStore();
@@ -482,15 +488,25 @@ export function createMemoryReleaseStore(): ReleaseStore {
     async readWholeRelease(id) {
       const release = await records.getRelease(id);
       if (!release) return undefined;
-      const [plan, environments, hosts, log, stepList] = await Promise.all([
+      const [plan, environments, hosts, log, stepList, requests] = await Promise.all([
         plans.getPlan(id),
         records.getEnvironmentStates(id),
         plans.getHostStates(id),
         events.listEvents(id),
         steps.listSteps(id),
+        approvals?.listRequests(id) ?? [],
       ]);
+      const decisions = (await Promise.all(requests.map((request) => approvals!.listDecisions(id, request.environment)))).flat();
       // As in DynamoDB: each step's outcome, not its output.
-      return { release, ...(plan ? { plan } : {}), environments, hosts: hosts.map(hostSummaryOf), events: log, steps: stepList };
+      return {
+        release,
+        ...(plan ? { plan } : {}),
+        environments,
+        hosts: hosts.map(hostSummaryOf),
+        events: log,
+        steps: stepList,
+        approvals: { requests, decisions },
+      };
     },
     ...eventPorts,
     ...createMemoryLockStore(),
