@@ -194,6 +194,22 @@ describe('host scripts', () => {
     await expect(readlink(join(fresh, 'current'))).rejects.toThrow();
   });
 
+  it('never unpacks over the live release when its ready mark is gone, and a revert of a batch not live here changes nothing', async () => {
+    const host = join(sandbox, 'mark gone host');
+    expect((await run({ ...distributeScript('m1', artifacts.two), deployRoot: host })).code).toBe(0);
+    expect((await run({ ...switchScript('m1'), deployRoot: host })).code).toBe(0);
+    await rm(join(host, 'releases/m1/.slipway-ready'));
+    const again = await run({ ...distributeScript('m1', artifacts.one), deployRoot: host });
+    expect(again.code).toBe(HOST_EXIT_CODES.unpackFailed);
+    expect(again.stderr).toContain('live here but not marked ready');
+    expect(await readFile(join(host, 'releases/m1/index.html'), 'utf8')).toBe('two');
+    // m1 is live, not m2: reverting m2's switch leaves current alone.
+    const revert = await run({ kind: 'revert', deployRoot: host, releaseId: 'm2', switchId: 'm2', version: '1', postRelease: '' });
+    expect(revert.code, revert.stderr).toBe(0);
+    expect(revert.stdout).toContain('nothing to revert');
+    expect(await readlink(join(host, 'current'))).toBe('releases/m1');
+  });
+
   it('never switches a batch after its revert: a switch that starts late (queued, retried) finds the revert\'s mark', async () => {
     const host = join(sandbox, 'late switch host');
     for (const id of ['l1', 'l2']) expect((await run({ ...distributeScript(id, artifacts.two), deployRoot: host })).code).toBe(0);
