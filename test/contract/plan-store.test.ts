@@ -83,6 +83,26 @@ describe.each(stores)('plan store contract: %s', (_name, make) => {
     expect(hosts[1]?.steps).toEqual({});
   });
 
+  it('reads one host\'s output of one step, the last recorded, and nothing for a step, host, environment or release without one', async () => {
+    const store = await make();
+    const id = releaseId();
+    await store.ensureHostStates(id, 'staging', ['h1', 'h2'], 't0');
+    await store.ensureHostStates(id, 'production', ['h1'], 't0');
+    await store.recordHostOutcomes(id, 'staging', 'distribute', [{ host: 'h1', status: 'distributed', output: output('first') }], 't1');
+    await store.recordHostOutcomes(id, 'staging', 'distribute', [{ host: 'h1', output: output('again') }, { host: 'h2', output: output('h2 too') }], 't2');
+    await store.recordHostOutcomes(id, 'production', 'distribute', [{ host: 'h1', output: output('in production') }], 't3');
+    expect(await store.getHostOutput(id, 'staging', 'h1', 'distribute')).toEqual(output('again'));
+    expect(await store.getHostOutput(id, 'staging', 'h2', 'distribute')).toEqual(output('h2 too'));
+    expect(await store.getHostOutput(id, 'production', 'h1', 'distribute')).toEqual(output('in production'));
+    // The same as the whole read shows.
+    const h1 = (await store.getHostStates(id)).find((h) => h.environment === 'staging' && h.host === 'h1');
+    expect(h1?.steps.distribute).toEqual(await store.getHostOutput(id, 'staging', 'h1', 'distribute'));
+    for (const [environment, host, step] of [['staging', 'h1', 'switch'], ['staging', 'h3', 'distribute'], ['canary', 'h1', 'distribute']]) {
+      expect(await store.getHostOutput(id, environment!, host!, step!), `${environment}/${host}/${step}`).toBeUndefined();
+    }
+    expect(await store.getHostOutput(releaseId(), 'staging', 'h1', 'distribute')).toBeUndefined();
+  });
+
   it('two entries at once create each host of the environment once, in pending', async () => {
     const store = await make();
     const id = releaseId();

@@ -188,5 +188,10 @@ describe('the release read of a 500-host release', () => {
       ['h2', 'distributed', 'new output'],
       ['h3', 'pending', undefined],
     ]);
+    // The output route's read of one host's step, from either item.
+    expect(await store.getHostOutput(id, 'production', 'h1', 'distribute')).toEqual(output);
+    expect((await store.getHostOutput(id, 'production', 'h2', 'distribute'))?.stdout).toBe('new output');
+    expect((await store.getHostOutput(id, 'production', 'h1', 'switch'))?.stdout).toBe('switched');
+    expect(await store.getHostOutput(id, 'production', 'h3', 'distribute')).toBeUndefined();
   });
 });

@@ -160,7 +160,7 @@ export function planOf(releaseId: string, items: Item[]): ReleasePlan | undefine
  * output of a step (`~OUTPUT#<env>#<host>#<step>`), all under `REL#<id>`.
  */
 export function createDynamoPlanStore(table: TableAccess): PlanStore {
-  const { putOnce, queryAll, queryPrefix, batchPut } = table;
+  const { get, putOnce, queryAll, queryPrefix, batchPut } = table;
 
   /** The stored plan, read consistently: Prepare reads back what it (or an earlier attempt) wrote. */
   async function readPlan(releaseId: string): Promise<ReleasePlan | undefined> {
@@ -254,7 +254,16 @@ export function createDynamoPlanStore(table: TableAccess): PlanStore {
       ]);
     },
 
-    /** One Query of the partition: the hosts and every output (the output route's read). */
+    /** One GetItem (and one more for an output written before `~OUTPUT#`, under `HOSTSTEP#`). */
+    async getHostOutput(releaseId, environment, host, step) {
+      const item = (await get(keys.hostOutput(releaseId, environment, host, step)))
+        ?? (await get({ pk: `REL#${releaseId}`, sk: `HOSTSTEP#${environment}#${host}#${step}` }));
+      if (!item) return undefined;
+      const { exitCode, stdout, stderr, startedAt, endedAt } = withoutKeys<HostStepItem>(item);
+      return { exitCode, stdout, stderr, startedAt, endedAt };
+    },
+
+    /** One Query of the partition: the hosts and every output. */
     async getHostStates(releaseId) {
       const items = await queryAll({
         KeyConditionExpression: 'pk = :pk',

@@ -41,7 +41,7 @@ export type HostOutputEvent =
   { event: 'end'; id: string; data: { releaseId: string; host: string } };
 
 export interface HostOutputDeps {
-  store: Pick<ReleaseRecordStore, 'getRelease'> & Pick<StepStore, 'listSteps'> & Pick<PlanStore, 'getHostStates'>;
+  store: Pick<ReleaseRecordStore, 'getRelease'> & Pick<StepStore, 'listSteps'> & Pick<PlanStore, 'getHostOutput'>;
   /** Absent where the API has no fleet: output is then what the steps recorded when they ended. */
   fleet?: Pick<Fleet, 'readOutput' | 'outputPollMs'>;
 }
@@ -88,8 +88,7 @@ export function createHostOutput({ store, fleet }: HostOutputDeps) {
 
   /** Lines a step recorded when it ended, for fleets that cannot read output live. */
   async function recordedLines(releaseId: string, step: StepRecord, host: string) {
-    const state = (await store.getHostStates(releaseId)).find((h) => h.host === host && h.environment === step.environment);
-    const output = state?.steps[step.kind];
+    const output = await store.getHostOutput(releaseId, step.environment, host, step.kind);
     const split = (text: string) => (text === '' ? [] : text.replace(/\n$/, '').split('\n'));
     return [
       ...split(output?.stdout ?? '').map((text) => ({ stream: 'stdout' as const, text })),

@@ -198,6 +198,8 @@ export interface PlanStore {
   recordHostOutcomes(releaseId: string, environment: string, step: string, outcomes: HostOutcome[], now: string): Promise<void>;
   /** Each host with its step outputs, by environment then host. */
   getHostStates(releaseId: string): Promise<HostState[]>;
+  /** What `step` printed on one host of `environment`, as recorded when it ended; undefined when it was not. */
+  getHostOutput(releaseId: string, environment: string, host: string, step: string): Promise<HostStepOutput | undefined>;
 }
 
 /** The steps the workflow waits on (host commands, bakes, approvals): the host-command protocol's records. */

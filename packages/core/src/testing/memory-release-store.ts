@@ -286,6 +286,10 @@ export function createMemoryPlanStore(): PlanStore & Forgets {
         if (!known.has(key)) known.set(key, { releaseId, environment, host, status: 'pending', updatedAt: now });
       }
     },
+    async getHostOutput(releaseId, environment, host, step) {
+      const output = outputs.get(releaseId)?.get(`${environment}#${host}`)?.get(step);
+      return output ? copy(output) : undefined;
+    },
     async recordHostOutcomes(releaseId, environment, step, outcomes, now) {
       const known = hostsOf(releaseId);
       const forRelease = outputs.get(releaseId) ?? new Map<string, Map<string, HostStepOutput>>();
