@@ -256,8 +256,8 @@ export function createDynamoPlanStore(table: TableAccess): PlanStore {
 
     /** One GetItem (and one more for an output written before `~OUTPUT#`, under `HOSTSTEP#`). */
     async getHostOutput(releaseId, environment, host, step) {
-      const item = (await get(keys.hostOutput(releaseId, environment, host, step)))
-        ?? (await get({ pk: `REL#${releaseId}`, sk: `HOSTSTEP#${environment}#${host}#${step}` }));
+      const item = (await get(keys.hostOutput(releaseId, environment, host, step))) ??
+        (await get({ pk: `REL#${releaseId}`, sk: `HOSTSTEP#${environment}#${host}#${step}` }));
       if (!item) return undefined;
       const { exitCode, stdout, stderr, startedAt, endedAt } = withoutKeys<HostStepItem>(item);
       return { exitCode, stdout, stderr, startedAt, endedAt };
