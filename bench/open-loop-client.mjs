@@ -30,7 +30,9 @@ async function send(i) {
 
 // Before the clock starts: a process's first fetch loads undici and connects (20-40 ms more,
 // whichever server answers), which is this client's cost, not the server's.
-await (await fetch(`${url}/healthz`)).arrayBuffer();
+const warmUp = await fetch(`${url}/healthz`);
+await warmUp.arrayBuffer();
+if (!warmUp.ok) throw new Error(`the server answered its health check ${warmUp.status}`);
 
 const count = Math.round(rate * seconds);
 const latencies = [];

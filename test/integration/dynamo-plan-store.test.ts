@@ -1,5 +1,13 @@
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { createCallAttribution, createDynamoPlanStore, createDynamoWholeRelease, createTableAccess, recordCalls, type TableAccess } from '@slipway/aws';
+import {
+  createCallAttribution,
+  createDynamoApprovalStore,
+  createDynamoPlanStore,
+  createDynamoWholeRelease,
+  createTableAccess,
+  recordCalls,
+  type TableAccess,
+} from '@slipway/aws';
 import type { HostOutcome } from '@slipway/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aRelease, environmentsOf, releaseId } from '../contract/implementations.ts';
@@ -113,6 +121,30 @@ function readsOf(access: TableAccess) {
     },
   };
 }
+
+describe('the release read with its approval gates', () => {
+  it('is one Query of the partition, the gates and their decisions among its items', async () => {
+    const { access, whole, id } = await openedRelease('whole-gates');
+    const approvals = createDynamoApprovalStore(dynamo.client, access.tableName);
+    for (const environment of ['staging', 'production']) {
+      await approvals.createRequest({
+        releaseId: id,
+        environment,
+        approvers: ['lead@example.com', 'cto@example.com'],
+        required: 2,
+        allowSelfApproval: false,
+        status: 'pending',
+        requestedAt: 't0',
+        expiresAt: 't9',
+      });
+      await approvals.recordDecision({ releaseId: id, environment, approver: 'lead@example.com', decision: 'approve', reason: '', at: 't1', via: 'link' });
+    }
+    let read: Awaited<ReturnType<typeof whole.readWholeRelease>>;
+    expect(await callsOf('gates read', async () => (read = await whole.readWholeRelease(id)))).toEqual({ Query: 1 });
+    expect(read!.approvals.requests.map((r) => `${r.environment} ${r.status}`)).toEqual(['production pending', 'staging pending']);
+    expect(read!.approvals.decisions.map((d) => `${d.environment} ${d.approver}`)).toEqual(['production lead@example.com', 'staging lead@example.com']);
+  });
+});
 
 describe('the release read of a 500-host release', () => {
   const hosts = Array.from({ length: 500 }, (_, i) => `host-${String(i).padStart(3, '0')}`);

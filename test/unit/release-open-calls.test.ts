@@ -1,4 +1,4 @@
-import { AppConfig, type ReleaseStore } from '@slipway/core';
+import { AppConfig } from '@slipway/core';
 import { describe, expect, it } from 'vitest';
 import { createTestSlipway } from '../../packages/core/src/testing/harness.ts';
 import { shopConfigInput } from '../support/fixtures.ts';
@@ -14,7 +14,7 @@ const shop = AppConfig.parse(shopConfigInput);
 function watched() {
   const calls: string[] = [];
   let failAt: number | undefined;
-  const wrap = (store: ReleaseStore): ReleaseStore =>
+  const wrap = <Store extends object>(store: Store): Store =>
     new Proxy(store, {
       get(target, name, receiver) {
         const value = Reflect.get(target, name, receiver) as unknown;
@@ -52,12 +52,33 @@ describe('store calls of an open and a read', () => {
     expect((await t.store.listEvents(id)).map((e) => e.type)).toEqual(['release.opened', 'workflow.started']);
   });
 
-  it('reads a release with one read of its partition (its gates are the approval store\'s)', async () => {
-    const { t, calls } = await shopWith();
+  it('reads a release with one read of its partition, its approval gates and decisions included', async () => {
+    const seen = watched();
+    const asked = watched();
+    const t = createTestSlipway({ storeSeenBy: seen.wrap, approvalStoreSeenBy: asked.wrap });
+    await t.appWithArtifact(shop);
+    const calls = seen.calls;
     const { id } = await t.open('shop', '1.0.0');
-    calls.length = 0;
+    await t.approvalStore.createRequest({
+      releaseId: id,
+      environment: 'production',
+      approvers: ['lead@example.com'],
+      required: 1,
+      allowSelfApproval: false,
+      status: 'pending',
+      requestedAt: '2026-01-01T00:00:00.000Z',
+      expiresAt: '2026-01-02T00:00:00.000Z',
+    });
+    await t.approvalStore.recordDecision({ releaseId: id, environment: 'production', approver: 'lead@example.com', decision: 'approve', reason: 'ok', at: '2026-01-01T00:01:00.000Z', via: 'link' });
+    // The services never ask the approval store: the gates come with the release's partition (on DynamoDB, in its one Query).
+    seen.arm();
+    asked.arm();
     const view = await t.slipway.releases.view(id);
     expect(calls).toEqual(['readWholeRelease']);
+    expect(asked.calls).toEqual([]);
+    expect(view.approvals.map((gate) => [gate.environment, gate.status, gate.decisions.map((d) => `${d.approver} ${d.decision}`)])).toEqual([
+      ['production', 'pending', ['lead@example.com approve']],
+    ]);
     expect(view.environments.map((e) => e.environment)).toEqual(['staging', 'production']);
     expect(view.events.map((e) => e.type)).toEqual(['release.opened', 'workflow.started']);
     calls.length = 0;

@@ -190,10 +190,12 @@ switch_current_to() {
   ln -sfn -- "$1" "$DEPLOY_ROOT/current.slipway-tmp"
   mv -T -- "$DEPLOY_ROOT/current.slipway-tmp" "$DEPLOY_ROOT/current"
 }
-# Sets CURRENT to where "current" points ("releases/<id>"), empty without one: a fork only for a link.
+# Sets CURRENT to where "current" points ("releases/<id>"), empty without one: a fork only for a
+# link. A link it cannot read ends the script (set -e): taken for no link, a switch would record
+# nothing as live before, and its revert would remove current.
 read_current() {
   CURRENT=""
-  if [ -L "$DEPLOY_ROOT/current" ]; then CURRENT=$(readlink -- "$DEPLOY_ROOT/current") || CURRENT=""; fi
+  if [ -L "$DEPLOY_ROOT/current" ]; then CURRENT=$(readlink -- "$DEPLOY_ROOT/current"); fi
 }
 `;
 }
@@ -761,6 +763,7 @@ if [ ! -f "$PREVIOUS_FILE" ]; then
   exit 1
 fi
 # One line, written without a newline: read stops at its end with a status that says so.
+previous=""
 IFS= read -r previous < "$PREVIOUS_FILE" || true
 if [ -z "$previous" ]; then
   # Nothing was live before this release: going back means no current at all.

@@ -78,8 +78,9 @@ export interface DevServerOptions {
   /** The SSH fleet (`SLIPWAY_SSH_IDENTITY`, `SLIPWAY_SSH_KNOWN_HOSTS`); without it, SSH targets are refused. */
   ssh?: SshSettings;
   /**
-   * Folder hosts read the artifact from the S3 stand-in's file (true, the default) or download it
-   * with the presigned URL as a host elsewhere does (false: the tests of that path).
+   * Folder hosts and this server read the artifact from the S3 stand-in's file (true, the default),
+   * or hosts download it with the presigned URL as a host elsewhere does and the server reads it
+   * through S3 (false: the tests of those paths, and the IAM proof, which sees only S3 calls).
    */
   artifactsInPlace?: boolean;
 }

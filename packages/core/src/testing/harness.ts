@@ -1,7 +1,7 @@
 import type { AnalysisSources } from '../analysis.ts';
 import { composeSlipway } from '../composition.ts';
 import { silentLogger } from '../logger.ts';
-import type { ReleaseStore } from '../ports.ts';
+import type { ApprovalStore, ReleaseStore } from '../ports.ts';
 import type { AppConfig } from '../schemas.ts';
 import { artifactKey } from '../schemas.ts';
 import { createFakeArtifactStore, createFakeFleet, createFakeMailer, createFakeNotifier, createFakeWorkflow, createManualClock, createSequentialIds } from './fakes.ts';
@@ -21,6 +21,8 @@ export function createTestSlipway(options: {
   analysis?: AnalysisSources;
   /** What the services see of the release store: a test counts its calls, or fails one, here. */
   storeSeenBy?: (store: ReleaseStore) => ReleaseStore;
+  /** What the services see of the approval store (the release store reads the gates it holds itself). */
+  approvalStoreSeenBy?: (store: ApprovalStore) => ApprovalStore;
 } = {}) {
   const clock = createManualClock(options.start);
   const ids = createSequentialIds();
@@ -36,7 +38,7 @@ export function createTestSlipway(options: {
       store: options.storeSeenBy ? options.storeSeenBy(store) : store,
       tokens: createMemoryTokenStore(),
       objects,
-      approvalStore,
+      approvalStore: options.approvalStoreSeenBy ? options.approvalStoreSeenBy(approvalStore) : approvalStore,
       auditStore: createMemoryAuditStore(),
       workflow,
       fleet,
