@@ -23,7 +23,9 @@ import { temporaryDirectory } from '../support/stand-ins.ts';
  * answers and closes on its own: one stopping or failing to start leaves the other serving.
  */
 const started: RunningServer[] = [];
+const clients: { destroy(): void }[] = [];
 afterEach(async () => {
+  for (const client of clients.splice(0)) client.destroy();
   for (const server of started.splice(0).reverse()) await server.close();
 });
 
@@ -92,36 +94,39 @@ describe('the stand-ins thread', () => {
   });
 });
 
+/** An S3 stand-in on a folder of its own, holding `body` at `key` in the bucket `objects`, and that bucket's artifact store. */
+async function storedObject(prefix: string, key: string, body: string) {
+  const directory = await temporaryDirectory(prefix);
+  const s3 = await startLocalS3(directory);
+  started.push(s3);
+  const client = createS3Client(connection({ s3: s3.endpoint }));
+  clients.push(client);
+  await ensureBucket(client, 'objects');
+  await client.send(new PutObjectCommand({ Bucket: 'objects', Key: key, Body: body }));
+  return { directory, s3, store: createS3ArtifactStore(client, 'objects', systemClock) };
+}
+
 describe('the S3 stand-in\'s file behind a presigned URL (what local hosts read in place)', () => {
   it('is the very file the stand-in serves that object from, and nothing is found for any other URL', async () => {
-    const directory = await temporaryDirectory('slipway-object-file-');
-    const s3 = await startLocalS3(directory);
-    started.push(s3);
-    const client = createS3Client(connection({ s3: s3.endpoint }));
-    try {
-      await ensureBucket(client, 'objects');
-      const key = artifactKey('shop', 'a'.repeat(64));
-      await client.send(new PutObjectCommand({ Bucket: 'objects', Key: key, Body: 'the artifact bytes' }));
-      const url = await createS3ArtifactStore(client, 'objects', systemClock).presignDownload(key, 60);
-      const file = localObjectFile({ endpoint: s3.endpoint, directory }, url);
-      expect(file?.startsWith(`${directory}/objects/`)).toBe(true);
-      expect(await readFile(file!, 'utf8')).toBe('the artifact bytes');
-      expect(await (await fetch(url)).text()).toBe('the artifact bytes');
+    const key = artifactKey('shop', 'a'.repeat(64));
+    const { directory, s3, store } = await storedObject('slipway-object-file-', key, 'the artifact bytes');
+    const url = await store.presignDownload(key, 60);
+    const file = localObjectFile({ endpoint: s3.endpoint, directory }, url);
+    expect(file?.startsWith(`${directory}/objects/`)).toBe(true);
+    expect(await readFile(file!, 'utf8')).toBe('the artifact bytes');
+    expect(await (await fetch(url)).text()).toBe('the artifact bytes');
 
-      const elsewhere = new URL(url);
-      elsewhere.port = String(Number(elsewhere.port) + 1);
-      for (const other of [
-        elsewhere.href,
-        url.replace('/objects/', '/objects/..%2F..%2F'),
-        url.replace('/objects/', '/objects/a%5C..%5C..%5C'),
-        url.replace('/objects/', '/objects//'),
-        `${s3.endpoint}/objects`,
-        'not a url',
-      ]) {
-        expect(localObjectFile({ endpoint: s3.endpoint, directory }, other), other).toBeUndefined();
-      }
-    } finally {
-      client.destroy();
+    const elsewhere = new URL(url);
+    elsewhere.port = String(Number(elsewhere.port) + 1);
+    for (const other of [
+      elsewhere.href,
+      url.replace('/objects/', '/objects/..%2F..%2F'),
+      url.replace('/objects/', '/objects/a%5C..%5C..%5C'),
+      url.replace('/objects/', '/objects//'),
+      `${s3.endpoint}/objects`,
+      'not a url',
+    ]) {
+      expect(localObjectFile({ endpoint: s3.endpoint, directory }, other), other).toBeUndefined();
     }
   });
 });
@@ -134,35 +139,25 @@ describe('the server reading an object from the S3 stand-in\'s file', () => {
   };
 
   it('reads the file itself, and goes through S3 for an object without one or a key that would leave the folder', async () => {
-    const directory = await temporaryDirectory('slipway-object-read-');
-    const s3 = await startLocalS3(directory);
-    started.push(s3);
-    const client = createS3Client(connection({ s3: s3.endpoint }));
-    try {
-      await ensureBucket(client, 'objects');
-      const key = artifactKey('shop', 'b'.repeat(64));
-      await client.send(new PutObjectCommand({ Bucket: 'objects', Key: key, Body: 'the stored bytes' }));
-      const throughS3 = createS3ArtifactStore(client, 'objects', systemClock);
-      const reads: string[] = [];
-      const counted = { ...throughS3, read: async (k: string) => (reads.push(k), throughS3.read(k)) };
-      const inPlace = objectsReadInPlace(counted, { directory, bucket: 'objects' });
+    const key = artifactKey('shop', 'b'.repeat(64));
+    const { directory, s3, store: throughS3 } = await storedObject('slipway-object-read-', key, 'the stored bytes');
+    const reads: string[] = [];
+    const counted = { ...throughS3, read: async (k: string) => (reads.push(k), throughS3.read(k)) };
+    const inPlace = objectsReadInPlace(counted, { directory, bucket: 'objects' });
 
-      expect(await text(await inPlace.read(key))).toBe('the stored bytes');
-      expect(reads).toEqual([]);
-      // The file is what is read: bytes changed in it behind the stand-in's back are what comes.
-      const file = localObjectFile({ endpoint: s3.endpoint, directory }, await throughS3.presignDownload(key, 60))!;
-      await writeFile(file, 'changed in place');
-      expect(await text(await inPlace.read(key))).toBe('changed in place');
-      expect(reads).toEqual([]);
+    expect(await text(await inPlace.read(key))).toBe('the stored bytes');
+    expect(reads).toEqual([]);
+    // The file is what is read: bytes changed in it behind the stand-in's back are what comes.
+    const file = localObjectFile({ endpoint: s3.endpoint, directory }, await throughS3.presignDownload(key, 60))!;
+    await writeFile(file, 'changed in place');
+    expect(await text(await inPlace.read(key))).toBe('changed in place');
+    expect(reads).toEqual([]);
 
-      const missing = artifactKey('shop', 'c'.repeat(64));
-      await expect(async () => text(await inPlace.read(missing))).rejects.toThrow();
-      expect(reads).toEqual([missing]);
-      const hostile = 'artifacts/../../../etc/passwd';
-      await expect(async () => text(await inPlace.read(hostile))).rejects.toThrow();
-      expect(reads).toEqual([missing, hostile]);
-    } finally {
-      client.destroy();
-    }
+    const missing = artifactKey('shop', 'c'.repeat(64));
+    await expect(async () => text(await inPlace.read(missing))).rejects.toThrow();
+    expect(reads).toEqual([missing]);
+    const hostile = 'artifacts/../../../etc/passwd';
+    await expect(async () => text(await inPlace.read(hostile))).rejects.toThrow();
+    expect(reads).toEqual([missing, hostile]);
   });
 });

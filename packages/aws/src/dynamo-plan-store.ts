@@ -30,6 +30,12 @@ type HostOutcomeSummary = HostStepSummary & { status?: HostStatus };
 /** A host's step output (`~OUTPUT#`, or `HOSTSTEP#` as written before), with the status it set. */
 type HostStepItem = HostStepOutput & StatusSet & { releaseId: string; environment: string; host: string; step: string };
 
+/** The output a `~OUTPUT#` (or `HOSTSTEP#`) item holds, without what else the item carries. */
+function stepOutputOf(item: Item): HostStepOutput {
+  const { exitCode, stdout, stderr, startedAt, endedAt } = withoutKeys<HostStepItem>(item);
+  return { exitCode, stdout, stderr, startedAt, endedAt };
+}
+
 /** At most this many hosts in one item of entered hosts or outcomes: 100 long host names and their times stay far below 400 KB. */
 const HOSTS_PER_ITEM = 100;
 
@@ -109,9 +115,8 @@ export interface HostItems {
 export function hostStatesOf(releaseId: string, { entries, hostItems }: HostItems, outputs: Item[]): HostState[] {
   const built = new HostsBuilder<HostStepOutput>(releaseId, entries, hostItems);
   for (const item of outputs) {
-    const { environment, host, step, hostStatus, hostStatusAt, ...output } = withoutKeys<HostStepItem>(item);
-    const { exitCode, stdout, stderr, startedAt, endedAt } = output;
-    built.set(environment, host, step, { exitCode, stdout, stderr, startedAt, endedAt }, { hostStatus, hostStatusAt });
+    const { environment, host, step, hostStatus, hostStatusAt } = withoutKeys<HostStepItem>(item);
+    built.set(environment, host, step, stepOutputOf(item), { hostStatus, hostStatusAt });
   }
   return built.hosts();
 }
@@ -258,9 +263,7 @@ export function createDynamoPlanStore(table: TableAccess): PlanStore {
     async getHostOutput(releaseId, environment, host, step) {
       const item = (await get(keys.hostOutput(releaseId, environment, host, step))) ??
         (await get({ pk: `REL#${releaseId}`, sk: `HOSTSTEP#${environment}#${host}#${step}` }));
-      if (!item) return undefined;
-      const { exitCode, stdout, stderr, startedAt, endedAt } = withoutKeys<HostStepItem>(item);
-      return { exitCode, stdout, stderr, startedAt, endedAt };
+      return item ? stepOutputOf(item) : undefined;
     },
 
     /** One Query of the partition: the hosts and every output. */

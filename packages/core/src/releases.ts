@@ -7,7 +7,7 @@ import { ConflictError, EnvironmentLockedError, IllegalTransitionError, NotFound
 import type { Clock, IdGenerator } from './ids.ts';
 import type { Logger } from './logger.ts';
 import type { EnvironmentPlan } from './plan.ts';
-import type { EnvironmentLiveStore, EventStore, ExecutionKind, LockStore, Page, PlanStore, ReleaseRecordStore, StepRecord, StepStore, WholeReleaseStore, Workflow } from './ports.ts';
+import type { EnvironmentLiveStore, EventStore, ExecutionKind, LockStore, Page, ReleaseRecordStore, StepRecord, StepStore, WholeReleaseStore, Workflow } from './ports.ts';
 import { OPEN_LOCK_LEASE_SECONDS } from './stages/environment-line.ts';
 import { assertTransition, type EnvironmentState, type HostState, type HostStepSummary, type HostSummary, isTerminal, type Release, type ReleaseEvent } from './release.ts';
 import { EnvironmentName, ListReleasesQuery, OpenReleaseRequest, parse, PromoteRequest, ReleaseId, RollbackRequest } from './schemas.ts';
@@ -19,8 +19,7 @@ export type ReleaseServiceStore = ReleaseRecordStore &
   EventStore &
   Pick<StepStore, 'startStep' | 'getStep' | 'completeStep' | 'listSteps'> &
   Pick<LockStore, 'getLocks' | 'acquireLock' | 'listQueue' | 'leaveQueue'> &
-  Pick<EnvironmentLiveStore, 'getEnvironmentLive'> &
-  Pick<PlanStore, 'getHostStates'>;
+  Pick<EnvironmentLiveStore, 'getEnvironmentLive'>;
 
 export interface ReleaseDeps {
   approvals: ApprovalService;

@@ -234,13 +234,15 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       },
     });
     const commandStatus = createCommandStatus(async () => stages);
+    // Hosts and this server read the artifact from the S3 stand-in's file, unless told not to.
+    const artifactsInPlace = options.artifactsInPlace !== false;
     const fleet = await createRoutedFleet(options.ssh, {
       fleetDir: paths.fleet,
       commandsDir: paths.commands,
       logger,
-      ...(options.artifactsInPlace === false
-        ? {}
-        : { artifactFile: (artifactUrl: string) => localObjectFile({ endpoint: s3.endpoint, directory: paths.s3 }, artifactUrl) }),
+      ...(artifactsInPlace
+        ? { artifactFile: (artifactUrl: string) => localObjectFile({ endpoint: s3.endpoint, directory: paths.s3 }, artifactUrl) }
+        : {}),
       onCommandFinished: async (commandId) => {
         await asFunction('CommandStatus', () =>
           commandStatus(
@@ -256,10 +258,9 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     });
     const outbox = createOutbox(paths.outbox, ids);
     const bucketAdapters = createStorageAdapters(documents, LOCAL_TABLE, objects, LOCAL_BUCKET, systemClock);
-    // This server, like its hosts, reads the artifact from the stand-in's file.
-    const storage = options.artifactsInPlace === false
-      ? bucketAdapters
-      : { ...bucketAdapters, objects: objectsReadInPlace(bucketAdapters.objects, { directory: paths.s3, bucket: LOCAL_BUCKET }) };
+    const storage = artifactsInPlace
+      ? { ...bucketAdapters, objects: objectsReadInPlace(bucketAdapters.objects, { directory: paths.s3, bucket: LOCAL_BUCKET }) }
+      : bucketAdapters;
     let url = '';
     const slipway = composeSlipway(
       {
