@@ -1,6 +1,7 @@
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { readFile, writeFile } from 'node:fs/promises';
-import { HeadBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { open, readdir, readFile, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { CopyObjectCommand, GetObjectCommand, HeadBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDocumentClient, createS3ArtifactStore, createS3Client } from '@slipway/aws';
 import { artifactKey, systemClock } from '@slipway/core';
@@ -103,8 +104,52 @@ async function storedObject(prefix: string, key: string, body: string) {
   clients.push(client);
   await ensureBucket(client, 'objects');
   await client.send(new PutObjectCommand({ Bucket: 'objects', Key: key, Body: body }));
-  return { directory, s3, store: createS3ArtifactStore(client, 'objects', systemClock) };
+  return { directory, s3, client, store: createS3ArtifactStore(client, 'objects', systemClock) };
 }
+
+describe('the S3 stand-in replacing an object', () => {
+  it('replaces it whole, as S3 does: a file opened before keeps its bytes, and an upload cut short changes nothing', async () => {
+    const key = artifactKey('shop', 'd'.repeat(64));
+    const { directory, s3, client, store } = await storedObject('slipway-object-whole-', key, 'the first bytes');
+    const file = localObjectFile({ endpoint: s3.endpoint, directory }, await store.presignDownload(key, 60))!;
+    const get = async (k: string) => (await client.send(new GetObjectCommand({ Bucket: 'objects', Key: k }))).Body!.transformToString();
+    const openedBefore = await open(file);
+    try {
+      await client.send(new PutObjectCommand({ Bucket: 'objects', Key: key, Body: 'the second, longer bytes' }));
+      // What a local host or the server already opened is what it reads to its end.
+      expect(await openedBefore.readFile('utf8')).toBe('the first bytes');
+    } finally {
+      await openedBefore.close();
+    }
+    expect(await readFile(file, 'utf8')).toBe('the second, longer bytes');
+    expect(await get(key)).toBe('the second, longer bytes');
+
+    // CopyObject onto the key replaces it the same way, digest and all.
+    const other = artifactKey('shop', 'e'.repeat(64));
+    await client.send(new PutObjectCommand({ Bucket: 'objects', Key: other, Body: 'copied over' }));
+    const openedBeforeCopy = await open(file);
+    try {
+      const copied = await client.send(new CopyObjectCommand({ Bucket: 'objects', Key: key, CopySource: `objects/${other}` }));
+      expect(await openedBeforeCopy.readFile('utf8')).toBe('the second, longer bytes');
+      expect(copied.CopyObjectResult?.ETag).toBe((await client.send(new GetObjectCommand({ Bucket: 'objects', Key: other }))).ETag);
+    } finally {
+      await openedBeforeCopy.close();
+    }
+    expect(await get(key)).toBe('copied over');
+
+    // An upload whose client goes away half-way leaves the object as it was, and no file beside it.
+    const upload = await store.presignUpload(key, 'f'.repeat(64), 1024 * 1024, 60);
+    const { statusCode } = await new Promise<{ statusCode?: number }>((resolve) => {
+      const put = request(upload.url, { method: 'PUT', headers: { ...upload.headers, 'content-length': String(1024 * 1024) } });
+      put.once('response', (response) => resolve(response));
+      put.once('error', () => resolve({}));
+      put.write(Buffer.alloc(64 * 1024, 1), () => setTimeout(() => put.destroy(), 50));
+    });
+    expect(statusCode).toBeUndefined();
+    await expect.poll(async () => (await readdir(file.slice(0, file.lastIndexOf('/')))).filter((name) => name.endsWith('.writing'))).toEqual([]);
+    expect(await get(key)).toBe('copied over');
+  });
+});
 
 describe('the S3 stand-in\'s file behind a presigned URL (what local hosts read in place)', () => {
   it('is the very file the stand-in serves that object from, and nothing is found for any other URL', async () => {

@@ -1,7 +1,12 @@
 // The two local stand-ins, dynalite for DynamoDB and s3rver for S3, each started on 127.0.0.1. Plain
 // JavaScript, because stand-in-thread.mjs runs them on a thread of their own, and worker threads do
 // not inherit the TypeScript loader of the thread that starts them (tsx, vitest).
-import { mkdir } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { AbstractIterator, AbstractKeyIterator, AbstractValueIterator } from 'abstract-level';
 import dynalite from 'dynalite';
 import { Level } from 'level';
@@ -70,9 +75,69 @@ export async function startDynamoServer({ directory }) {
   };
 }
 
+/**
+ * S3 replaces an object whole: a reader sees the old object or the new one, never part of either.
+ * s3rver 3 truncates the object's file and writes it again in place, so a file opened by a reader
+ * (a local host unpacking an artifact, the server reading its manifest) could change under it. Its
+ * store's two writers of an object's bytes, PutObject (which CompleteMultipartUpload calls too) and
+ * CopyObject, here write a file beside it and rename it over the object: an open file keeps the
+ * bytes it was opened with, whatever is written to the key afterwards.
+ */
+function replaceObjectsWhole(store) {
+  const beside = (file) => `${file}.${randomBytes(6).toString('hex')}.writing`;
+  /** Writes `file` through a new file renamed over it; `write` fills the new one. */
+  async function replace(file, write) {
+    await mkdir(dirname(file), { recursive: true });
+    const fresh = beside(file);
+    try {
+      const written = await write(fresh);
+      await rename(fresh, file);
+      return written;
+    } catch (error) {
+      await rm(fresh, { force: true });
+      throw error;
+    }
+  }
+  store.putObject = async (object) => {
+    const md5 = createHash('md5');
+    let size = 0;
+    const counted = new Transform({
+      transform(chunk, _encoding, done) {
+        md5.update(chunk);
+        size += chunk.length;
+        done(null, chunk);
+      },
+    });
+    const content = Buffer.isBuffer(object.content) ? [object.content] : object.content;
+    await replace(store.getResourcePath(object.bucket, object.key, 'object'), (fresh) =>
+      pipeline(content, counted, createWriteStream(fresh)),
+    );
+    const digest = md5.digest('hex');
+    await store.putMetadata(object.bucket, object.key, object.metadata, digest);
+    return { size, md5: digest };
+  };
+  const copyObject = store.copyObject.bind(store);
+  store.copyObject = async (sourceBucket, sourceKey, bucket, key, replacementMetadata) => {
+    const source = (resource) => store.getResourcePath(sourceBucket, sourceKey, resource);
+    const target = (resource) => store.getResourcePath(bucket, key, resource);
+    // Onto itself only the metadata changes, which the original does.
+    if (source('object') === target('object')) return copyObject(sourceBucket, sourceKey, bucket, key, replacementMetadata);
+    await replace(target('object'), (fresh) => copyFile(source('object'), fresh));
+    // The digest goes with the bytes; without one, reading the metadata makes it again.
+    await copyFile(source('object.md5'), target('object.md5')).catch(async (error) => {
+      if (error.code !== 'ENOENT') throw error;
+      await rm(target('object.md5'), { force: true });
+    });
+    if (replacementMetadata) await store.putMetadata(bucket, key, replacementMetadata);
+    else await copyFile(source('metadata.json'), target('metadata.json'));
+    return store.getMetadata(bucket, key);
+  };
+}
+
 /** s3rver on `port` (0: any free one), its objects under `directory`. */
 export async function startS3Server({ directory, port }) {
   await mkdir(directory, { recursive: true });
   const server = new S3rver({ address: '127.0.0.1', port, directory, silent: true });
+  replaceObjectsWhole(server.store);
   return { port: (await server.run()).port, close: () => server.close() };
 }
