@@ -538,20 +538,41 @@ cp -- ${shellQuote(bucket)}/"\${source#s3://slipway-artifacts/}" "$destination"
     const withFile = (releaseId: string, artifactFile: string, artifactUrl = DEAD_URL) =>
       ({ ...distributeScript(releaseId), deployRoot: root, artifactUrl, artifactFile, downloadAttempts: 1 }) as const;
 
-    it('reads the file in place, with no program to copy it, and never touches the URL', async () => {
-      // cat and curl that note each start, then do their work.
+    it.each([
+      ['listed by the server', true],
+      ['not listed by the server', false],
+    ])('reads the file in place, with no program to copy it, and never touches the URL (%s)', async (_how, artifactChecked) => {
+      // cat, tee and curl that note each start, then do their work: the sha256 and the unpacking
+      // each read the file themselves.
       const spy = join(sandbox, 'spy-bin');
       await mkdir(spy, { recursive: true });
-      for (const program of ['cat', 'curl']) {
+      for (const program of ['cat', 'tee', 'curl']) {
         await writeFile(join(spy, program), `#!/bin/bash\necho ${program} >> ${shellQuote(join(sandbox, 'spied'))}\nexec /usr/bin/${program} "$@"\n`, { mode: 0o755 });
       }
-      const result = await runWithPath(withFile('f1', stored), `${spy}:/usr/bin:/bin`);
+      await rm(join(sandbox, 'spied'), { force: true });
+      const releaseId = `f1-${artifactChecked}`;
+      const result = await runWithPath({ ...withFile(releaseId, stored), artifactChecked }, `${spy}:/usr/bin:/bin`);
       expect(result.code, result.stderr).toBe(0);
-      expect(await readFile(join(sandbox, 'spied'), 'utf8').catch(() => '')).toBe('');
+      // Unlisted, the inflated bytes go through one tee to the two listings; nothing else is copied.
+      expect(await readFile(join(sandbox, 'spied'), 'utf8').catch(() => '')).toBe(artifactChecked ? '' : 'tee\n');
       expect(result.stdout).toContain('reading the artifact from this machine\'s store');
       expect(result.stdout).not.toContain('downloading the artifact');
-      expect(await readFile(join(root, 'releases/f1/index.html'), 'utf8')).toBe('one');
+      expect(await readFile(join(root, `releases/${releaseId}/index.html`), 'utf8')).toBe('one');
       expect(await pwnedFiles()).toEqual([]);
+    });
+
+    it('unpacks only the file it hashed: one replaced between its two opens is left for the URL', async () => {
+      // The sha256 reads the stored file; the unpacking is handed other bytes under the same name,
+      // as if the store had replaced the object between the two opens.
+      const other = join(sandbox, 'replaced._S3rver_object');
+      await copyFile(new URL(artifacts.two!.url).pathname, other);
+      const script = renderHostScript({ ...withFile('f6', stored, artifacts.one!.url), artifactChecked: true });
+      const opened = '4< "$ARTIFACT_FILE"';
+      expect(script).toContain(opened);
+      const result = await runBash(script.replace(opened, `4< ${shellQuote(other)}`), { cwd: sandbox, env: { ...process.env, PATH: '/usr/bin:/bin' } });
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stderr).toContain('could not read the artifact from this machine\'s store; downloading it');
+      expect(await readFile(join(root, 'releases/f6/index.html'), 'utf8')).toBe('one');
     });
 
     it('downloads when the file is missing or is not a plain file', async () => {

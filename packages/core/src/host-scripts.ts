@@ -523,29 +523,34 @@ start_partial() {
   remove_foreign -f "\${WORK_FILES[@]}"
   for file in "\${WORK_FILES[@]}"; do : > "$file"; done
 }
-# The one pass over the artifact: "$@" prints it (or, with UNPACK_FD set, the first tee reads that
-# open file itself and "$@" is a no-op: a program and a copy of the bytes fewer), and the sha256 of
-# exactly those bytes, both listings and the unpacked tree all come from them, decompressed once.
-# Nothing here is trusted yet: the sha256, the listings and the unpacked tree are checked
-# afterwards, and only then is the folder moved into place. While it unpacks, GNU tar keeps even a hostile archive inside $PARTIAL
-# (see above). Sets FETCHED, UNPACKED and LISTED to yes or no.
+# The one pass over the artifact. Its bytes come from a file or a stream:
+# - A file (UNPACK_FILE=yes) is opened twice, on descriptors 3 and 4, each with its own offset: the
+#   sha256 reads one while igzip inflates the other, and no tee copies the bytes between them. For
+#   20 hosts at once that is a third of the machine's CPU, most of it the kernel copying through
+#   pipes. Only a file nothing rewrites is read so, and the two must be the very same file: this
+#   host's own download, or the S3 stand-in's object, which is replaced whole (renamed over), never
+#   rewritten; a file replaced between the two opens counts as not fetched.
+# - A stream ("$@" prints it, curl) goes through a tee into the sha256.
+# Either way the sha256, both listings and the unpacked tree come from the same bytes, decompressed
+# once. Nothing here is trusted yet: the sha256, the listings and the unpacked tree are checked
+# afterwards, and only then is the folder moved into place. While it unpacks, GNU tar keeps even a
+# hostile archive inside $PARTIAL (see above). Sets FETCHED, UNPACKED and LISTED to yes or no.
 unpack_pass() {
-  local hash_pid names_pid="" listing_pid=""
-  local -a statuses
-  if [ "$ARTIFACT_CHECKED" = yes ]; then
-    # The server listed these very bytes (the sha256 says so, below): one tar here, no listing.
-    make_fifos "$WORK.hash-fifo"
-    sha256_of_input < "$WORK.hash-fifo" > "$WORK.sha256" &
-    hash_pid=$!
-    {
-      "$@" | (trap '' PIPE; exec tee -- "$WORK.hash-fifo" <&"\${UNPACK_FD:-0}") | "$GUNZIP" -dc 2>> "$WORK.errors" |
-        LC_ALL=C tar -x -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir 2>> "$WORK.errors"
-      statuses=("\${PIPESTATUS[@]}")
-    } || true
+  local hash_pid names_pid="" listing_pid="" inflating=2 from_file=\${UNPACK_FILE:-no}
+  local -a statuses fifos=()
+  if [ "$from_file" = yes ] && [ ! /dev/fd/3 -ef /dev/fd/4 ]; then return; fi
+  if [ "$from_file" != yes ]; then fifos+=("$WORK.hash-fifo"); fi
+  # An artifact the server checked (the sha256 says these are the bytes it listed) is unpacked by one
+  # tar, without a listing here.
+  if [ "$ARTIFACT_CHECKED" != yes ]; then fifos+=("$WORK.names-fifo" "$WORK.listing-fifo"); fi
+  if [ "\${#fifos[@]}" -gt 0 ]; then make_fifos "\${fifos[@]}"; fi
+  if [ "$from_file" = yes ]; then
+    sha256_of_input <&3 > "$WORK.sha256" &
   else
-    make_fifos "\${WORK_FIFOS[@]}"
     sha256_of_input < "$WORK.hash-fifo" > "$WORK.sha256" &
-    hash_pid=$!
+  fi
+  hash_pid=$!
+  if [ "$ARTIFACT_CHECKED" != yes ]; then
     # -P lists names exactly as stored. The escape quoting style puts each name on one line (a newline
     # is listed as \\n, a backslash as \\\\, other unusual bytes in octal) and never escapes "/" or ".", so
     # listed names compare, segment by segment, exactly as the real ones do. --numeric-owner keeps
@@ -555,19 +560,35 @@ unpack_pass() {
     names_pid=$!
     tar -tv -P --quoting-style=escape --numeric-owner < "$WORK.listing-fifo" > "$WORK.listing" 2>> "$WORK.errors" &
     listing_pid=$!
-    # Both tees ignore SIGPIPE, so a reader that stops early (tar on a broken archive) starves none of
-    # the others: the sha256 always covers every byte that arrived. Their own status does not count.
-    {
-      "$@" | (trap '' PIPE; exec tee -- "$WORK.hash-fifo" <&"\${UNPACK_FD:-0}") | "$GUNZIP" -dc 2>> "$WORK.errors" |
+  fi
+  # The tees ignore SIGPIPE, so a reader that stops early (tar on a broken archive) starves none of
+  # the others: the sha256 always covers every byte that arrived. Their own status does not count.
+  {
+    if [ "$from_file" = yes ] && [ "$ARTIFACT_CHECKED" = yes ]; then
+      "$GUNZIP" -dc <&4 2>> "$WORK.errors" |
+        LC_ALL=C tar -x -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir 2>> "$WORK.errors"
+      statuses=("\${PIPESTATUS[@]}") inflating=0
+    elif [ "$from_file" = yes ]; then
+      "$GUNZIP" -dc <&4 2>> "$WORK.errors" |
+        (trap '' PIPE; exec tee -- "$WORK.names-fifo" "$WORK.listing-fifo" 2> /dev/null) |
+        tar -x -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir 2>> "$WORK.errors"
+      statuses=("\${PIPESTATUS[@]}") inflating=0
+    elif [ "$ARTIFACT_CHECKED" = yes ]; then
+      "$@" | (trap '' PIPE; exec tee -- "$WORK.hash-fifo") | "$GUNZIP" -dc 2>> "$WORK.errors" |
+        LC_ALL=C tar -x -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir 2>> "$WORK.errors"
+      statuses=("\${PIPESTATUS[@]}")
+    else
+      "$@" | (trap '' PIPE; exec tee -- "$WORK.hash-fifo") | "$GUNZIP" -dc 2>> "$WORK.errors" |
         (trap '' PIPE; exec tee -- "$WORK.names-fifo" "$WORK.listing-fifo" 2> /dev/null) |
         tar -x -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir 2>> "$WORK.errors"
       statuses=("\${PIPESTATUS[@]}")
-    } || true
-  fi
+    fi
+  } || true
   FETCHED=yes UNPACKED=yes LISTED=yes
-  if [ "\${statuses[0]}" != 0 ]; then FETCHED=no; fi
-  # Either pipeline: the download first, the inflating third, tar last.
-  if [ "\${statuses[2]}" != 0 ] || [ "\${statuses[\${#statuses[@]} - 1]}" != 0 ]; then UNPACKED=no; fi
+  # A file was fetched once both opens named it; a stream, once its producer (first) succeeded.
+  if [ "$from_file" != yes ] && [ "\${statuses[0]}" != 0 ]; then FETCHED=no; fi
+  # Then the inflating (igzip) and tar, always last.
+  if [ "\${statuses[inflating]}" != 0 ] || [ "\${statuses[\${#statuses[@]} - 1]}" != 0 ]; then UNPACKED=no; fi
   if [ -n "$names_pid" ]; then wait "$names_pid" || LISTED=no; fi
   if [ -n "$listing_pid" ]; then wait "$listing_pid" || LISTED=no; fi
   wait "$hash_pid" || : > "$WORK.sha256"
@@ -611,12 +632,12 @@ fetch_artifact() {
     else
       aws s3 cp --only-show-errors "$ARTIFACT_S3_URI" "$PARTIAL.tar.gz" < /dev/null || return 1
     fi
-    unpack_pass cat -- "$PARTIAL.tar.gz"
+    UNPACK_FILE=yes unpack_pass 3< "$PARTIAL.tar.gz" 4< "$PARTIAL.tar.gz"
     rm -f -- "$PARTIAL.tar.gz"
   elif [ "$1" = file ]; then
-    # A file that cannot be opened leaves it to the URL; one that reads short fails the sha256 check
-    # (the URL would serve the same file).
-    UNPACK_FD=3 unpack_pass : 3< "$ARTIFACT_FILE"
+    # A file that cannot be opened, or is replaced between its two opens, leaves it to the URL; one
+    # that reads short fails the sha256 check (the URL would serve the same file).
+    UNPACK_FILE=yes unpack_pass 3< "$ARTIFACT_FILE" 4< "$ARTIFACT_FILE"
   else
     # Unpacked as it arrives: the archive never lands on disk whole.
     unpack_pass curl -fsS --retry 3 --connect-timeout 10 --max-time 600 -- "$ARTIFACT_URL"
