@@ -89,7 +89,17 @@ async function defineApp(app: string, hosts: string[], batchSize: number | strin
   });
 }
 
+/**
+ * Each timed step starts with the disk's dirty pages written, as Capistrano's harness (`sync` before
+ * each `cap` run) and the floor do: the writeback of what came before (the artifacts just built, the
+ * previous release) otherwise lands in the middle of whichever step runs 30 s later.
+ */
+function settledDisk() {
+  execFileSync('sync');
+}
+
 async function timedRelease(app: string, version: string, artifact: { key: string; sha256: string }) {
+  settledDisk();
   const started = performance.now();
   const opened = await call('POST', '/v1/releases', { app, version, artifact });
   const release = await waitForEnd(opened.id);
@@ -104,6 +114,7 @@ async function timedRelease(app: string, version: string, artifact: { key: strin
  * with the fleet for the event loop and libuv's threads and slowed what it measured.
  */
 async function timedRollback(app: string, hosts: string[], target: string) {
+  settledDisk();
   const startedAt = Date.now();
   const started = performance.now();
   const rollback = await call('POST', `/v1/apps/${app}/environments/production/rollback`, {});
