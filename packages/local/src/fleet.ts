@@ -642,6 +642,9 @@ wait
     },
 
     async reconcile() {
+      // Started with the fleet, not by its first command: a process as large as the server forks
+      // slowly, and the first release after a start waited 0.1 s for its hosts' launcher.
+      if (!closed) theLauncher();
       const commands = (await readdir(commandsDir).catch(() => [] as string[])).filter((name) => !name.startsWith('.'));
       for (const commandId of commands) {
         if (await exists(join(commandsDir, commandId, 'reported'))) continue;
