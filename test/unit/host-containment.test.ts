@@ -15,6 +15,8 @@ import { temporaryDirectory } from '../support/stand-ins.ts';
 let sandbox: string;
 let outside: string;
 let hosts = 0;
+/** Whether hosts read the artifact from a file on this machine (the local fleet) instead of downloading it. */
+let readsFile = false;
 
 /** A host with one good release live, and an "outside" folder that attacks aim at. */
 async function liveHost() {
@@ -26,6 +28,7 @@ async function liveHost() {
     distribute: (releaseId: string, art: { url: string; sha256: string }, sharedPaths: string[] = [], artifactChecked = false) =>
       run({
         kind: 'distribute', deployRoot, releaseId, version: '1', artifactUrl: art.url, sha256: art.sha256, sharedPaths, postDeploy: '', artifactChecked,
+        ...(readsFile ? { artifactFile: new URL(art.url).pathname } : {}),
       }),
   };
   const distributed = await host.distribute('good', good);
@@ -117,6 +120,9 @@ async function expectRefused(
   const rootBefore = await snapshot(host.deployRoot, ['shared']);
 
   const result = await host.distribute('evil', hostile, sharedPaths);
+  // Read the way this run of the suite says, not through a fallback (a shared path is refused before any read).
+  if (result.stdout !== '') expect(result.stdout).toContain(readsFile ? 'reading the artifact from this machine\'s store' : 'downloading the artifact');
+  expect(result.stderr).not.toContain('downloading it');
 
   expect(result.code, result.stderr).toBe(HOST_EXIT_CODES.unsafeArtifact);
   expect(result.stderr).toContain('refusing to distribute');
@@ -144,7 +150,19 @@ beforeAll(async () => {
 });
 afterAll(async () => rm(sandbox, { recursive: true, force: true }));
 
-describe('the distribute step refuses an artifact that could write outside its release', () => {
+// Both ways a host gets the bytes: downloaded as a stream, and read from a file on this machine,
+// opened twice (the sha256 and the unpacking each read it).
+describe.each([
+  ['downloaded', false],
+  ['read from a file on this machine', true],
+])('the distribute step refuses an artifact that could write outside its release (%s)', (_how, fromFile) => {
+  beforeAll(() => {
+    readsFile = fromFile;
+  });
+  afterAll(() => {
+    readsFile = false;
+  });
+
   it('a folder that is a symbolic link out of the release, with a shared path inside it', async () => {
     await expectRefused(
       [{ name: 'conf', type: 'symlink', target: outside }],

@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -537,19 +537,23 @@ cp -- ${shellQuote(bucket)}/"\${source#s3://slipway-artifacts/}" "$destination"
     });
     const withFile = (releaseId: string, artifactFile: string, artifactUrl = DEAD_URL) =>
       ({ ...distributeScript(releaseId), deployRoot: root, artifactUrl, artifactFile, downloadAttempts: 1 }) as const;
-
-    it.each([
-      ['listed by the server', true],
-      ['not listed by the server', false],
-    ])('reads the file in place, with no program to copy it, and never touches the URL (%s)', async (_how, artifactChecked) => {
-      // cat, tee and curl that note each start, then do their work: the sha256 and the unpacking
-      // each read the file themselves.
+    /** A folder of cat, tee and curl that note each start in `spied` (emptied here), then do their work. */
+    async function spyBin() {
       const spy = join(sandbox, 'spy-bin');
       await mkdir(spy, { recursive: true });
       for (const program of ['cat', 'tee', 'curl']) {
         await writeFile(join(spy, program), `#!/bin/bash\necho ${program} >> ${shellQuote(join(sandbox, 'spied'))}\nexec /usr/bin/${program} "$@"\n`, { mode: 0o755 });
       }
       await rm(join(sandbox, 'spied'), { force: true });
+      return spy;
+    }
+
+    it.each([
+      ['listed by the server', true],
+      ['not listed by the server', false],
+    ])('reads the file in place, with no program to copy it, and never touches the URL (%s)', async (_how, artifactChecked) => {
+      // The sha256 and the unpacking each read the file themselves.
+      const spy = await spyBin();
       const releaseId = `f1-${artifactChecked}`;
       const result = await runWithPath({ ...withFile(releaseId, stored), artifactChecked }, `${spy}:/usr/bin:/bin`);
       expect(result.code, result.stderr).toBe(0);
@@ -559,6 +563,33 @@ cp -- ${shellQuote(bucket)}/"\${source#s3://slipway-artifacts/}" "$destination"
       expect(result.stdout).not.toContain('downloading the artifact');
       expect(await readFile(join(root, `releases/${releaseId}/index.html`), 'utf8')).toBe('one');
       expect(await pwnedFiles()).toEqual([]);
+    });
+
+    it('reads the file through one tee where descriptors cannot be looked at (no /proc), and never touches the URL', async () => {
+      const spy = await spyBin();
+      const script = renderHostScript({ ...withFile('f7', stored), artifactChecked: true });
+      const canLook = '[ -e /dev/fd/3 ]';
+      expect(script).toContain(canLook);
+      const result = await runBash(script.replace(canLook, 'false'), { cwd: sandbox, env: { ...process.env, PATH: `${spy}:/usr/bin:/bin` } });
+      expect(result.code, result.stderr).toBe(0);
+      expect((await readFile(join(sandbox, 'spied'), 'utf8')).split('\n').filter(Boolean).sort()).toEqual(['cat', 'tee']);
+      expect(result.stdout).not.toContain('downloading the artifact');
+      expect(await readFile(join(root, 'releases/f7/index.html'), 'utf8')).toBe('one');
+      expect(await pwnedFiles()).toEqual([]);
+    });
+
+    it('takes the URL for a file that is not a plain file once opened', async () => {
+      const script = renderHostScript({ ...withFile('f8', stored, artifacts.one!.url), artifactChecked: true });
+      const opened = '3< "$ARTIFACT_FILE" 4< "$ARTIFACT_FILE"';
+      expect(script).toContain(opened);
+      // A FIFO that would split the bytes between the sha256 and the unpacking, had it been read.
+      const fifo = join(sandbox, 'a fifo');
+      await rm(fifo, { force: true });
+      execFileSync('mkfifo', [fifo]);
+      const result = await runBash(script.replace(opened, `3<> ${shellQuote(fifo)} 4<> ${shellQuote(fifo)}`), { cwd: sandbox, env: { ...process.env, PATH: '/usr/bin:/bin' } });
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stderr).toContain('could not read the artifact from this machine\'s store; downloading it');
+      expect(await readFile(join(root, 'releases/f8/index.html'), 'utf8')).toBe('one');
     });
 
     it('unpacks only the file it hashed: one replaced between its two opens is left for the URL', async () => {

@@ -523,28 +523,37 @@ start_partial() {
   remove_foreign -f "\${WORK_FILES[@]}"
   for file in "\${WORK_FILES[@]}"; do : > "$file"; done
 }
-# The one pass over the artifact. Its bytes come from a file or a stream:
-# - A file (UNPACK_FILE=yes) is opened twice, on descriptors 3 and 4, each with its own offset: the
-#   sha256 reads one while igzip inflates the other, and no tee copies the bytes between them. For
-#   20 hosts at once that is a third of the machine's CPU, most of it the kernel copying through
-#   pipes. Only a file nothing rewrites is read so, and the two must be the very same file: this
-#   host's own download, or the S3 stand-in's object, which is replaced whole (renamed over), never
-#   rewritten; a file replaced between the two opens counts as not fetched.
-# - A stream ("$@" prints it, curl) goes through a tee into the sha256.
+# The one pass over the artifact. "unpack_pass file" reads a file open on descriptors 3 and 4;
+# "unpack_pass stream CMD..." reads what CMD prints (curl).
+# - A file is opened twice, each open with its own offset: the sha256 reads one while igzip inflates
+#   the other, and no tee copies the bytes between them. For 20 hosts at once that is a third of the
+#   machine's CPU, most of it the kernel copying through pipes. The two opens must be the very same
+#   plain file, or it counts as not fetched. This relies on nothing rewriting that file in place
+#   while it is read: it is this host's own download, or the S3 stand-in's object, which is replaced
+#   whole (a new file renamed over it), never rewritten; whoever could rewrite either could as well
+#   write the release folder itself. Where descriptors cannot be looked at (no /proc), the file goes
+#   through the stream's one tee instead.
+# - A stream goes through a tee into the sha256.
 # Either way the sha256, both listings and the unpacked tree come from the same bytes, decompressed
 # once. Nothing here is trusted yet: the sha256, the listings and the unpacked tree are checked
 # afterwards, and only then is the folder moved into place. While it unpacks, GNU tar keeps even a
 # hostile archive inside $PARTIAL (see above). Sets FETCHED, UNPACKED and LISTED to yes or no.
 unpack_pass() {
-  local hash_pid names_pid="" listing_pid="" inflating=2 from_file=\${UNPACK_FILE:-no}
+  local mode=$1 input=0 hash_pid names_pid="" listing_pid="" inflating=2
   local -a statuses fifos=()
-  if [ "$from_file" = yes ] && [ ! /dev/fd/3 -ef /dev/fd/4 ]; then return; fi
-  if [ "$from_file" != yes ]; then fifos+=("$WORK.hash-fifo"); fi
+  shift
+  if [ "$mode" = file ] && [ -e /dev/fd/3 ]; then
+    if [ ! -f /dev/fd/3 ] || [ ! /dev/fd/3 -ef /dev/fd/4 ]; then return; fi
+  elif [ "$mode" = file ]; then
+    mode=stream input=3
+    set -- cat
+  fi
+  if [ "$mode" = stream ]; then fifos+=("$WORK.hash-fifo"); fi
   # An artifact the server checked (the sha256 says these are the bytes it listed) is unpacked by one
   # tar, without a listing here.
   if [ "$ARTIFACT_CHECKED" != yes ]; then fifos+=("$WORK.names-fifo" "$WORK.listing-fifo"); fi
   if [ "\${#fifos[@]}" -gt 0 ]; then make_fifos "\${fifos[@]}"; fi
-  if [ "$from_file" = yes ]; then
+  if [ "$mode" = file ]; then
     sha256_of_input <&3 > "$WORK.sha256" &
   else
     sha256_of_input < "$WORK.hash-fifo" > "$WORK.sha256" &
@@ -564,34 +573,38 @@ unpack_pass() {
   # The tees ignore SIGPIPE, so a reader that stops early (tar on a broken archive) starves none of
   # the others: the sha256 always covers every byte that arrived. Their own status does not count.
   {
-    if [ "$from_file" = yes ] && [ "$ARTIFACT_CHECKED" = yes ]; then
+    if [ "$mode" = file ] && [ "$ARTIFACT_CHECKED" = yes ]; then
       "$GUNZIP" -dc <&4 2>> "$WORK.errors" |
         LC_ALL=C tar -x -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir 2>> "$WORK.errors"
       statuses=("\${PIPESTATUS[@]}") inflating=0
-    elif [ "$from_file" = yes ]; then
+    elif [ "$mode" = file ]; then
       "$GUNZIP" -dc <&4 2>> "$WORK.errors" |
         (trap '' PIPE; exec tee -- "$WORK.names-fifo" "$WORK.listing-fifo" 2> /dev/null) |
         tar -x -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir 2>> "$WORK.errors"
       statuses=("\${PIPESTATUS[@]}") inflating=0
     elif [ "$ARTIFACT_CHECKED" = yes ]; then
-      "$@" | (trap '' PIPE; exec tee -- "$WORK.hash-fifo") | "$GUNZIP" -dc 2>> "$WORK.errors" |
+      "$@" <&"$input" | (trap '' PIPE; exec tee -- "$WORK.hash-fifo") | "$GUNZIP" -dc 2>> "$WORK.errors" |
         LC_ALL=C tar -x -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir 2>> "$WORK.errors"
       statuses=("\${PIPESTATUS[@]}")
     else
-      "$@" | (trap '' PIPE; exec tee -- "$WORK.hash-fifo") | "$GUNZIP" -dc 2>> "$WORK.errors" |
+      "$@" <&"$input" | (trap '' PIPE; exec tee -- "$WORK.hash-fifo") | "$GUNZIP" -dc 2>> "$WORK.errors" |
         (trap '' PIPE; exec tee -- "$WORK.names-fifo" "$WORK.listing-fifo" 2> /dev/null) |
         tar -x -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir 2>> "$WORK.errors"
       statuses=("\${PIPESTATUS[@]}")
     fi
   } || true
   FETCHED=yes UNPACKED=yes LISTED=yes
-  # A file was fetched once both opens named it; a stream, once its producer (first) succeeded.
-  if [ "$from_file" != yes ] && [ "\${statuses[0]}" != 0 ]; then FETCHED=no; fi
+  # A stream was fetched once its producer (first) succeeded; a file, once the sha256 read it whole
+  # (below).
+  if [ "$mode" = stream ] && [ "\${statuses[0]}" != 0 ]; then FETCHED=no; fi
   # Then the inflating (igzip) and tar, always last.
   if [ "\${statuses[inflating]}" != 0 ] || [ "\${statuses[\${#statuses[@]} - 1]}" != 0 ]; then UNPACKED=no; fi
   if [ -n "$names_pid" ]; then wait "$names_pid" || LISTED=no; fi
   if [ -n "$listing_pid" ]; then wait "$listing_pid" || LISTED=no; fi
-  wait "$hash_pid" || : > "$WORK.sha256"
+  if ! wait "$hash_pid"; then
+    : > "$WORK.sha256"
+    if [ "$mode" = file ]; then FETCHED=no; fi
+  fi
 }
 # Intel's ISA-L igzip (Debian's isal) inflates several times faster than gzip, the same bytes.
 GUNZIP=gzip
@@ -632,15 +645,15 @@ fetch_artifact() {
     else
       aws s3 cp --only-show-errors "$ARTIFACT_S3_URI" "$PARTIAL.tar.gz" < /dev/null || return 1
     fi
-    UNPACK_FILE=yes unpack_pass 3< "$PARTIAL.tar.gz" 4< "$PARTIAL.tar.gz"
+    unpack_pass file 3< "$PARTIAL.tar.gz" 4< "$PARTIAL.tar.gz"
     rm -f -- "$PARTIAL.tar.gz"
   elif [ "$1" = file ]; then
     # A file that cannot be opened, or is replaced between its two opens, leaves it to the URL; one
     # that reads short fails the sha256 check (the URL would serve the same file).
-    UNPACK_FILE=yes unpack_pass 3< "$ARTIFACT_FILE" 4< "$ARTIFACT_FILE"
+    unpack_pass file 3< "$ARTIFACT_FILE" 4< "$ARTIFACT_FILE"
   else
     # Unpacked as it arrives: the archive never lands on disk whole.
-    unpack_pass curl -fsS --retry 3 --connect-timeout 10 --max-time 600 -- "$ARTIFACT_URL"
+    unpack_pass stream curl -fsS --retry 3 --connect-timeout 10 --max-time 600 -- "$ARTIFACT_URL"
   fi
   [ "$FETCHED" = yes ]
 }
