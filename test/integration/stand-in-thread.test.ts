@@ -1,5 +1,5 @@
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { open, readdir, readFile, writeFile } from 'node:fs/promises';
+import { open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { CopyObjectCommand, GetObjectCommand, HeadBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -124,18 +124,31 @@ describe('the S3 stand-in replacing an object', () => {
     expect(await readFile(file, 'utf8')).toBe('the second, longer bytes');
     expect(await get(key)).toBe('the second, longer bytes');
 
-    // CopyObject onto the key replaces it the same way, digest and all.
+    // CopyObject onto the key replaces it the same way. Its ETag is the copied bytes' digest, also
+    // with new metadata (s3rver kept the old object's digest then) and from a source whose digest
+    // file is missing (s3rver failed then).
     const other = artifactKey('shop', 'e'.repeat(64));
     await client.send(new PutObjectCommand({ Bucket: 'objects', Key: other, Body: 'copied over' }));
+    const otherETag = (await client.send(new GetObjectCommand({ Bucket: 'objects', Key: other }))).ETag;
     const openedBeforeCopy = await open(file);
     try {
-      const copied = await client.send(new CopyObjectCommand({ Bucket: 'objects', Key: key, CopySource: `objects/${other}` }));
+      const copied = await client.send(
+        new CopyObjectCommand({ Bucket: 'objects', Key: key, CopySource: `objects/${other}`, MetadataDirective: 'REPLACE', ContentType: 'application/gzip' }),
+      );
       expect(await openedBeforeCopy.readFile('utf8')).toBe('the second, longer bytes');
-      expect(copied.CopyObjectResult?.ETag).toBe((await client.send(new GetObjectCommand({ Bucket: 'objects', Key: other }))).ETag);
+      expect(copied.CopyObjectResult?.ETag).toBe(otherETag);
     } finally {
       await openedBeforeCopy.close();
     }
-    expect(await get(key)).toBe('copied over');
+    const afterCopy = await client.send(new GetObjectCommand({ Bucket: 'objects', Key: key }));
+    expect(afterCopy.ETag).toBe(otherETag);
+    expect(afterCopy.ContentType).toBe('application/gzip');
+    expect(await afterCopy.Body!.transformToString()).toBe('copied over');
+    await rm(`${localObjectFile({ endpoint: s3.endpoint, directory }, await store.presignDownload(other, 60))!}.md5`);
+    const third = artifactKey('shop', '9'.repeat(64));
+    const fromNoDigest = await client.send(new CopyObjectCommand({ Bucket: 'objects', Key: third, CopySource: `objects/${other}` }));
+    expect(fromNoDigest.CopyObjectResult?.ETag).toBe(otherETag);
+    expect(await get(third)).toBe('copied over');
 
     // An upload whose client goes away half-way leaves the object as it was, and no file beside it.
     const upload = await store.presignUpload(key, 'f'.repeat(64), 1024 * 1024, 60);

@@ -183,7 +183,10 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   });
 
   const started: RunningServer[] = [];
+  /** Set once the fleet exists: a start that fails after it stops its launcher too. */
+  let closeFleet = () => {};
   const stopAll = async () => {
+    closeFleet();
     for (const server of started.reverse()) await server.close().catch(() => {});
   };
   try {
@@ -256,6 +259,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
         );
       },
     });
+    closeFleet = () => fleet.close();
     const outbox = createOutbox(paths.outbox, ids);
     const bucketAdapters = createStorageAdapters(documents, LOCAL_TABLE, objects, LOCAL_BUCKET, systemClock);
     const storage = artifactsInPlace

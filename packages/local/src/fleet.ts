@@ -644,7 +644,11 @@ wait
     async reconcile() {
       // Started with the fleet, not by its first command: a process as large as the server forks
       // slowly, and the first release after a start waited 0.1 s for its hosts' launcher.
-      if (!closed) theLauncher();
+      try {
+        if (!closed) theLauncher();
+      } catch (error) {
+        logger.warn('could not start the hosts\' launcher yet; the first command starts it', { error });
+      }
       const commands = (await readdir(commandsDir).catch(() => [] as string[])).filter((name) => !name.startsWith('.'));
       for (const commandId of commands) {
         if (await exists(join(commandsDir, commandId, 'reported'))) continue;

@@ -76,12 +76,13 @@ export async function startDynamoServer({ directory }) {
 }
 
 /**
- * S3 replaces an object whole: a reader sees the old object or the new one, never part of either.
- * s3rver 3 truncates the object's file and writes it again in place, so a file opened by a reader
- * (a local host unpacking an artifact, the server reading its manifest) could change under it. Its
- * store's two writers of an object's bytes, PutObject (which CompleteMultipartUpload calls too) and
- * CopyObject, here write a file beside it and rename it over the object: an open file keeps the
- * bytes it was opened with, whatever is written to the key afterwards.
+ * S3 replaces an object whole. s3rver 3 truncates the object's file and writes it again in place,
+ * so a file opened by a reader (a local host unpacking an artifact, the server reading its
+ * manifest) could change under it, and an upload cut short left part of an object. Its store's two
+ * writers of an object's bytes, PutObject (which CompleteMultipartUpload calls too) and CopyObject,
+ * here write a file beside it and rename it over the object: an open file keeps the bytes it was
+ * opened with, and a failed write leaves the object as it was. (A GET racing a replacement can
+ * still pair the old size or ETag with the new bytes: s3rver reads them apart.)
  */
 function replaceObjectsWhole(store) {
   const beside = (file) => `${file}.${randomBytes(6).toString('hex')}.writing`;
