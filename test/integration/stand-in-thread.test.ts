@@ -1,6 +1,7 @@
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { dirname } from 'node:path';
 import { CopyObjectCommand, GetObjectCommand, HeadBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDocumentClient, createS3ArtifactStore, createS3Client } from '@slipway/aws';
@@ -159,7 +160,7 @@ describe('the S3 stand-in replacing an object', () => {
       put.write(Buffer.alloc(64 * 1024, 1), () => setTimeout(() => put.destroy(), 50));
     });
     expect(statusCode).toBeUndefined();
-    await expect.poll(async () => (await readdir(file.slice(0, file.lastIndexOf('/')))).filter((name) => name.endsWith('.writing'))).toEqual([]);
+    await expect.poll(async () => (await readdir(dirname(file))).filter((name) => name.endsWith('.writing'))).toEqual([]);
     expect(await get(key)).toBe('copied over');
   });
 });

@@ -432,9 +432,15 @@ cp -- ${shellQuote(bucket)}/"\${source#s3://slipway-artifacts/}" "$destination"
     return text.split('\n').filter(Boolean).map((line) => line.split('\0').slice(0, -1));
   }
 
-  async function runWithPath(script: HostScript, path: string) {
+  /** Runs the script with PATH set to `path`; with `edit`, after replacing a fragment it must hold. */
+  async function runWithPath(script: HostScript, path: string, edit?: { replace: string; with: string }) {
     await rm(join(sandbox, 'aws-calls'), { force: true });
-    return runBash(renderHostScript(script), { cwd: sandbox, env: { ...process.env, PATH: path } });
+    let text = renderHostScript(script);
+    if (edit) {
+      expect(text).toContain(edit.replace);
+      text = text.replace(edit.replace, edit.with);
+    }
+    return runBash(text, { cwd: sandbox, env: { ...process.env, PATH: path } });
   }
 
   const withS3 = (releaseId: string, artifactUrl: string, key = KEY) =>
@@ -567,10 +573,7 @@ cp -- ${shellQuote(bucket)}/"\${source#s3://slipway-artifacts/}" "$destination"
 
     it('reads the file through one tee where descriptors cannot be looked at (no /proc), and never touches the URL', async () => {
       const spy = await spyBin();
-      const script = renderHostScript({ ...withFile('f7', stored), artifactChecked: true });
-      const canLook = '[ -e /dev/fd/3 ]';
-      expect(script).toContain(canLook);
-      const result = await runBash(script.replace(canLook, 'false'), { cwd: sandbox, env: { ...process.env, PATH: `${spy}:/usr/bin:/bin` } });
+      const result = await runWithPath({ ...withFile('f7', stored), artifactChecked: true }, `${spy}:/usr/bin:/bin`, { replace: '[ -e /dev/fd/3 ]', with: 'false' });
       expect(result.code, result.stderr).toBe(0);
       expect((await readFile(join(sandbox, 'spied'), 'utf8')).split('\n').filter(Boolean).sort()).toEqual(['cat', 'tee']);
       expect(result.stdout).not.toContain('downloading the artifact');
@@ -579,14 +582,14 @@ cp -- ${shellQuote(bucket)}/"\${source#s3://slipway-artifacts/}" "$destination"
     });
 
     it('takes the URL for a file that is not a plain file once opened', async () => {
-      const script = renderHostScript({ ...withFile('f8', stored, artifacts.one!.url), artifactChecked: true });
-      const opened = '3< "$ARTIFACT_FILE" 4< "$ARTIFACT_FILE"';
-      expect(script).toContain(opened);
       // A FIFO that would split the bytes between the sha256 and the unpacking, had it been read.
       const fifo = join(sandbox, 'a fifo');
       await rm(fifo, { force: true });
       execFileSync('mkfifo', [fifo]);
-      const result = await runBash(script.replace(opened, `3<> ${shellQuote(fifo)} 4<> ${shellQuote(fifo)}`), { cwd: sandbox, env: { ...process.env, PATH: '/usr/bin:/bin' } });
+      const result = await runWithPath({ ...withFile('f8', stored, artifacts.one!.url), artifactChecked: true }, '/usr/bin:/bin', {
+        replace: '3< "$ARTIFACT_FILE" 4< "$ARTIFACT_FILE"',
+        with: `3<> ${shellQuote(fifo)} 4<> ${shellQuote(fifo)}`,
+      });
       expect(result.code, result.stderr).toBe(0);
       expect(result.stderr).toContain('could not read the artifact from this machine\'s store; downloading it');
       expect(await readFile(join(root, 'releases/f8/index.html'), 'utf8')).toBe('one');
@@ -597,10 +600,10 @@ cp -- ${shellQuote(bucket)}/"\${source#s3://slipway-artifacts/}" "$destination"
       // as if the store had replaced the object between the two opens.
       const other = join(sandbox, 'replaced._S3rver_object');
       await copyFile(new URL(artifacts.two!.url).pathname, other);
-      const script = renderHostScript({ ...withFile('f6', stored, artifacts.one!.url), artifactChecked: true });
-      const opened = '4< "$ARTIFACT_FILE"';
-      expect(script).toContain(opened);
-      const result = await runBash(script.replace(opened, `4< ${shellQuote(other)}`), { cwd: sandbox, env: { ...process.env, PATH: '/usr/bin:/bin' } });
+      const result = await runWithPath({ ...withFile('f6', stored, artifacts.one!.url), artifactChecked: true }, '/usr/bin:/bin', {
+        replace: '4< "$ARTIFACT_FILE"',
+        with: `4< ${shellQuote(other)}`,
+      });
       expect(result.code, result.stderr).toBe(0);
       expect(result.stderr).toContain('could not read the artifact from this machine\'s store; downloading it');
       expect(await readFile(join(root, 'releases/f6/index.html'), 'utf8')).toBe('one');
@@ -617,10 +620,7 @@ cp -- ${shellQuote(bucket)}/"\${source#s3://slipway-artifacts/}" "$destination"
     });
 
     it('downloads when the file is gone between its check and its opening', async () => {
-      const script = renderHostScript(withFile('f5', stored, artifacts.one!.url));
-      const opened = '3< "$ARTIFACT_FILE"';
-      expect(script).toContain(opened);
-      const result = await runBash(script.replace(opened, '3< "$ARTIFACT_FILE.gone"'), { cwd: sandbox, env: { ...process.env, PATH: '/usr/bin:/bin' } });
+      const result = await runWithPath(withFile('f5', stored, artifacts.one!.url), '/usr/bin:/bin', { replace: '3< "$ARTIFACT_FILE"', with: '3< "$ARTIFACT_FILE.gone"' });
       expect(result.code, result.stderr).toBe(0);
       expect(result.stdout).toContain('downloading the artifact');
       expect(await readFile(join(root, 'releases/f5/index.html'), 'utf8')).toBe('one');

@@ -186,7 +186,6 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   /** Set once the fleet exists: a start that fails after it stops its launcher too. */
   let closeFleet = () => {};
   const stopAll = async () => {
-    closeFleet();
     for (const server of started.reverse()) await server.close().catch(() => {});
   };
   try {
@@ -395,6 +394,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       },
     };
   } catch (error) {
+    closeFleet();
     await stopAll();
     throw error;
   }

@@ -85,15 +85,13 @@ export async function startDynamoServer({ directory }) {
  * still pair the old size or ETag with the new bytes: s3rver reads them apart.)
  */
 function replaceObjectsWhole(store) {
-  const beside = (file) => `${file}.${randomBytes(6).toString('hex')}.writing`;
-  /** Writes `file` through a new file renamed over it; `write` fills the new one. */
+  /** Writes `file` through a new file beside it, renamed over it; `write` fills the new one. */
   async function replace(file, write) {
     await mkdir(dirname(file), { recursive: true });
-    const fresh = beside(file);
+    const fresh = `${file}.${randomBytes(6).toString('hex')}.writing`;
     try {
-      const written = await write(fresh);
+      await write(fresh);
       await rename(fresh, file);
-      return written;
     } catch (error) {
       await rm(fresh, { force: true });
       throw error;
