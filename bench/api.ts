@@ -9,6 +9,10 @@
  * then how many releases exist against how many opens were answered 202: under overload nothing
  * may lie. BENCH_MODE=calls: the AWS calls the API function makes for one open and one read, by
  * operation (the executor's journal, Step Functions' part on AWS, is not counted).
+ *
+ * Beside the open loop, the floors under it, in the same run: the DynamoDB and S3 calls of one open
+ * and of one read, sent bare through the same SDK clients to the same stand-ins at the same rates,
+ * with none of Slipway's code around them.
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
@@ -16,9 +20,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type AttributedCall, createCallAttribution } from '@slipway/aws';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { BatchWriteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type AttributedCall, createCallAttribution, createDocumentClient, createS3Client, keys, RELEASE_TAIL } from '@slipway/aws';
 import { isTerminal, type ReleaseStatus } from '@slipway/core';
-import { startDevServer } from '@slipway/local';
+import { LOCAL_BUCKET, LOCAL_CREDENTIALS, LOCAL_REGION, LOCAL_TABLE, startDevServer } from '@slipway/local';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
@@ -91,6 +97,96 @@ async function measure(name: string, count: number, task: (i: number) => Promise
 function cpuPerRequest(since: NodeJS.CpuUsage, count: number) {
   const { user, system } = process.cpuUsage(since);
   return `cpu ${((user + system) / 1000 / count).toFixed(1)} ms/request; load average ${loadavg().map((n) => n.toFixed(1)).join(' ')}`;
+}
+
+type Item = Record<string, unknown>;
+type OpenItems = Record<'token' | 'app' | 'artifact' | 'idempotency' | 'release' | 'environment' | 'event' | 'execution', Item>;
+const keyOf = (item: Item) => ({ pk: item.pk, sk: item.sk });
+
+/**
+ * A floor: `one` (the store calls of a request, bare) `rate` times a second for `seconds`, each at
+ * its scheduled time as the open-loop client sends, through the same SDK clients to the same
+ * stand-ins in this process: what the request costs at least with the store it must use, whatever
+ * Slipway does around it (HTTP, router, auth, validation, workflow).
+ */
+async function storeFloor(name: string, calls: string, rate: number, one: (i: number) => Promise<unknown>) {
+  const cpu = process.cpuUsage();
+  const count = Math.round(rate * SECONDS);
+  const latencies: number[] = [];
+  const started = performance.now();
+  const pending: Promise<void>[] = [];
+  for (let i = 0; i < count; i++) {
+    const scheduled = started + (i * 1000) / rate;
+    const wait = scheduled - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    pending.push(one(i).then(() => void latencies.push(performance.now() - scheduled)));
+  }
+  await Promise.all(pending);
+  latencies.sort((a, b) => a - b);
+  console.log(
+    `${name.padEnd(22)} offered ${rate}/s for ${SECONDS} s: ${calls}, bare, ${count} times; ` +
+    `p50 ${percentile(latencies, 50).toFixed(1)} ms  p99 ${percentile(latencies, 99).toFixed(1)} ms  max ${(latencies.at(-1) ?? 0).toFixed(0)} ms; ` +
+    `the server's ${cpuPerRequest(cpu, count)}`,
+  );
+}
+
+/**
+ * The floors under the open loop's reads and opens, once they all ended. An open's calls are copies
+ * of the items a real open read and wrote (`items`), written under keys of their own, in the open's
+ * order, with the one pair it sends at once (bench calls mode: GetItem 3, PutItem 3,
+ * BatchWriteItem 1, UpdateItem 1, HeadObject 1; and the executor's PutItem 2). A read's are the
+ * token's GetItem and the Query of the release's partition, of the releases the loop opened.
+ */
+async function storeFloors(items: OpenItems, artifactKey: string, opened: string[]) {
+  const connection = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, endpoints: server.endpoints };
+  const dynamo = createDocumentClient(connection);
+  const s3 = createS3Client(connection);
+  const TableName = LOCAL_TABLE;
+  // Index keys too, under a partition of their own: the copies still cost their index writes, and no
+  // listing (nor the executor's search for running executions) ever finds them.
+  const hidden = (item: Item, pk: string): Item => ({
+    ...item,
+    pk,
+    ...(item.gsi1pk === undefined ? {} : { gsi1pk: `FLOOR#${String(item.gsi1pk)}` }),
+    ...(item.gsi2pk === undefined ? {} : { gsi2pk: `FLOOR#${String(item.gsi2pk)}` }),
+  });
+  const rekeyed = (item: Item, i: number) => hidden(item, `FLOOR#${i}#${String(item.pk)}`);
+  const putOnce = (Item: Item) => dynamo.send(new PutCommand({ TableName, Item, ConditionExpression: 'attribute_not_exists(pk)' }));
+  await storeFloor('floor: a read\'s calls', 'the 2 calls of a read', READ_RATE, async (i) => {
+    await dynamo.send(new GetCommand({ TableName, Key: keyOf(items.token) }));
+    await dynamo.send(new QueryCommand({
+      TableName,
+      KeyConditionExpression: 'pk = :pk AND sk < :tail',
+      ExpressionAttributeValues: { ':pk': keys.release(opened[i % opened.length]!).pk, ':tail': RELEASE_TAIL },
+      ConsistentRead: true,
+    }));
+  });
+  await storeFloor('floor: an open\'s calls', 'the 11 calls of an open', RATE, async (i) => {
+    await dynamo.send(new GetCommand({ TableName, Key: keyOf(items.token) }));
+    await putOnce(rekeyed(items.idempotency, i));
+    await Promise.all([
+      dynamo.send(new GetCommand({ TableName, Key: keyOf(items.app) })),
+      s3.send(new HeadObjectCommand({ Bucket: LOCAL_BUCKET, Key: artifactKey })),
+      dynamo.send(new GetCommand({ TableName, Key: keyOf(items.artifact) })),
+    ]);
+    const partition = `REL#floor-${i}`;
+    await dynamo.send(new BatchWriteCommand({
+      RequestItems: { [TableName]: [items.environment, items.event].map((item) => ({ PutRequest: { Item: hidden(item, partition) } })) },
+    }));
+    await putOnce(hidden(items.release, partition));
+    await putOnce(rekeyed(items.execution, i));
+    await dynamo.send(new PutCommand({ TableName, Item: { ...rekeyed(items.execution, i), sk: `EVENT#${i}` } }));
+    await dynamo.send(new PutCommand({ TableName, Item: { ...hidden(items.event, partition), sk: `EVENT#started-${i}` } }));
+    await dynamo.send(new UpdateCommand({
+      TableName,
+      Key: keyOf(rekeyed(items.idempotency, i)),
+      UpdateExpression: 'SET #state = :done, #response = :response',
+      ExpressionAttributeNames: { '#state': 'state', '#response': 'response' },
+      ExpressionAttributeValues: { ':done': 'done', ':response': { status: 202, body: { id: partition, status: 'pending' } } },
+    }));
+  });
+  dynamo.destroy();
+  s3.destroy();
 }
 
 const dataDir = await mkdtemp(join(tmpdir(), 'slipway-bench-'));
@@ -197,6 +293,46 @@ try {
 
   if (MODE === 'open') {
     const rss = () => `${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`;
+    // For the floor (at the end), copies of the items a real open read and wrote, found while the
+    // table is small: one more open, with a key.
+    const keyed = await fetch(`${server.url}/v1/releases`, {
+      method: 'POST',
+      headers: { ...headers, 'idempotency-key': randomUUID() },
+      body: JSON.stringify({ app: 'bench', version: 'floor', artifact }),
+    });
+    const { id: keyedId } = (await keyed.json()) as { id: string };
+    const dynamo = createDocumentClient({ region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, endpoints: server.endpoints });
+    const get = async (key: { pk: string; sk: string }) => {
+      const { Item } = await dynamo.send(new GetCommand({ TableName: LOCAL_TABLE, Key: key }));
+      if (!Item) throw new Error(`no item ${key.pk} ${key.sk}`);
+      return Item;
+    };
+    const firstOf = async (prefix: string) => {
+      const { Items = [] } = await dynamo.send(new ScanCommand({
+        TableName: LOCAL_TABLE,
+        FilterExpression: 'begins_with(pk, :prefix)',
+        ExpressionAttributeValues: { ':prefix': prefix },
+      }));
+      if (!Items[0]) throw new Error(`no item under ${prefix}`);
+      return Items[0];
+    };
+    const { Items: events = [] } = await dynamo.send(new QueryCommand({
+      TableName: LOCAL_TABLE,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :event)',
+      ExpressionAttributeValues: { ':pk': keys.release(keyedId).pk, ':event': 'EVENT#' },
+    }));
+    const floorItems: OpenItems = {
+      token: await firstOf('TOKEN#'),
+      app: await get(keys.app('bench')),
+      artifact: await get(keys.artifact('bench', sha256)),
+      idempotency: await firstOf('IDEMPOTENCY#'),
+      release: await get(keys.release(keyedId)),
+      environment: await get(keys.releaseEnv(keyedId, 'production')),
+      event: events[0]!,
+      execution: await get({ pk: `EXEC#release:${keyedId}`, sk: 'META' }),
+    };
+    dynamo.destroy();
+
     const idleBefore = process.memoryUsage().rss;
     console.log(`open loop; rss before ${rss()}`);
     const { opened, statuses } = await openLoop('POST /v1/releases', { rate: RATE, seconds: SECONDS, kind: 'open', artifact });
@@ -223,6 +359,9 @@ try {
     }
     console.log(`rss ${((performance.now() - quiet) / 1000).toFixed(0)} s after the load ${rss()} (${(idle / 2 ** 20).toFixed(0)} MiB as it ended; ` +
       `${(idleBefore / 2 ** 20).toFixed(0)} MiB before the opens)`);
+
+    // Last, so that its garbage is not in the memory figures above.
+    await storeFloors(floorItems, artifact.key, opened);
   }
 
   const ids: string[] = [];
