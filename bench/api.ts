@@ -10,9 +10,10 @@
  * may lie. BENCH_MODE=calls: the AWS calls the API function makes for one open and one read, by
  * operation (the executor's journal, Step Functions' part on AWS, is not counted).
  *
- * Beside the open loop, the floors under it, in the same run: the DynamoDB and S3 calls of one open
- * and of one read, sent bare through the same SDK clients to the same stand-ins at the same rates,
- * with none of Slipway's code around them.
+ * Beside the open loop, the floors under it, in the same run: the same client reading /healthz (its
+ * and HTTP's part of a read), and the DynamoDB and S3 calls of one open and of one read, sent bare
+ * through the same SDK clients to the same stand-ins at the same rates, with none of Slipway's code
+ * around them (the store's part).
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
@@ -41,7 +42,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
  * its scheduled time; prints the latencies and answers beside the server's CPU per request (this
  * process runs only the server meanwhile) and answers the client's tally.
  */
-async function openLoop(name: string, loop: { rate: number; seconds: number; kind: 'open' | 'read'; artifact?: unknown; ids?: string[] }) {
+async function openLoop(name: string, loop: { rate: number; seconds: number; kind: 'open' | 'read' | 'health'; artifact?: unknown; ids?: string[] }) {
   const cpu = process.cpuUsage();
   const child = spawn(process.execPath, [fileURLToPath(new URL('open-loop-client.mjs', import.meta.url))], {
     stdio: ['pipe', 'pipe', 'inherit'],
@@ -360,7 +361,10 @@ try {
     console.log(`rss ${((performance.now() - quiet) / 1000).toFixed(0)} s after the load ${rss()} (${(idle / 2 ** 20).toFixed(0)} MiB as it ended; ` +
       `${(idleBefore / 2 ** 20).toFixed(0)} MiB before the opens)`);
 
-    // Last, so that its garbage is not in the memory figures above.
+    // Last, so that their garbage is not in the memory figures above: the floors. The client's and
+    // HTTP's part of a read, the same client reading /healthz (no store call)...
+    await openLoop('floor: GET /healthz', { rate: READ_RATE, seconds: SECONDS, kind: 'health' });
+    // ...and the store's part of a read and of an open.
     await storeFloors(floorItems, artifact.key, opened);
   }
 

@@ -1,11 +1,11 @@
 // The open-loop client of bench/api.ts, in a process of its own so that the CPU, memory and event
 // loop the bench reports are the server's alone, and a request's latency is what a client sees.
 // Told on its standard input (one JSON text: the ids of thousands of releases do not fit in an
-// environment variable) where to send what: { url, token, rate, seconds, kind: 'open' | 'read',
-// app, artifact, ids }. It sends `rate` requests a second for `seconds`, each at its scheduled time
-// whatever the answers, counts each latency from that scheduled time (a server that falls behind
-// cannot hide it), and prints one JSON line: latencies (sorted), answers by status, elapsed seconds,
-// and the ids of the releases answered 202.
+// environment variable) where to send what: { url, token, rate, seconds, kind: 'open' | 'read' |
+// 'health', app, artifact, ids }. It sends `rate` requests a second for `seconds`, each at its
+// scheduled time whatever the answers, counts each latency from that scheduled time (a server that
+// falls behind cannot hide it), and prints one JSON line: latencies (sorted), answers by status,
+// elapsed seconds, and the ids of the releases answered 202.
 import { randomUUID } from 'node:crypto';
 
 let input = '';
@@ -22,6 +22,11 @@ async function send(i) {
     });
     const body = await response.json();
     return { status: response.status, id: response.status === 202 ? body.id : undefined };
+  }
+  if (kind === 'health') {
+    const response = await fetch(`${url}/healthz`);
+    await response.arrayBuffer();
+    return { status: response.status };
   }
   const response = await fetch(`${url}/v1/releases/${ids[i % Math.max(1, ids.length)] ?? 'none'}`, { headers });
   await response.arrayBuffer();
