@@ -101,93 +101,183 @@ function cpuPerRequest(since: NodeJS.CpuUsage, count: number) {
 }
 
 type Item = Record<string, unknown>;
-type OpenItems = Record<'token' | 'app' | 'artifact' | 'idempotency' | 'release' | 'environment' | 'event' | 'execution', Item>;
+/** What a real open read (token, app, artifact) and wrote, as it wrote it (see openItems). */
+type OpenItems = Record<'token' | 'app' | 'artifact' | 'claim' | 'release' | 'environment' | 'opened' | 'started' | 'execution' | 'executionStarted', Item>;
 const keyOf = (item: Item) => ({ pk: item.pk, sk: item.sk });
 
 /**
  * A floor: `one` (the store calls of a request, bare) `rate` times a second for `seconds`, each at
- * its scheduled time as the open-loop client sends, through the same SDK clients to the same
- * stand-ins in this process: what the request costs at least with the store it must use, whatever
- * Slipway does around it (HTTP, router, auth, validation, workflow).
+ * its scheduled time as the open-loop client sends, through SDK clients made as the server's are
+ * (createDocumentClient, createS3Client) to the same stand-ins in this process: what the request
+ * costs at least with the store it must use, whatever Slipway does around it (HTTP, router, auth,
+ * validation, workflow).
  */
 async function storeFloor(name: string, calls: string, rate: number, one: (i: number) => Promise<unknown>) {
   const cpu = process.cpuUsage();
   const count = Math.round(rate * SECONDS);
   const latencies: number[] = [];
+  const errors = new Map<string, number>();
   const started = performance.now();
   const pending: Promise<void>[] = [];
   for (let i = 0; i < count; i++) {
     const scheduled = started + (i * 1000) / rate;
     const wait = scheduled - performance.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    pending.push(one(i).then(() => void latencies.push(performance.now() - scheduled)));
+    pending.push(one(i).then(
+      () => void latencies.push(performance.now() - scheduled),
+      (error: Error) => void errors.set(error.name, (errors.get(error.name) ?? 0) + 1),
+    ));
   }
   await Promise.all(pending);
   latencies.sort((a, b) => a - b);
   console.log(
     `${name.padEnd(22)} offered ${rate}/s for ${SECONDS} s: ${calls}, bare, ${count} times; ` +
     `p50 ${percentile(latencies, 50).toFixed(1)} ms  p99 ${percentile(latencies, 99).toFixed(1)} ms  max ${(latencies.at(-1) ?? 0).toFixed(0)} ms; ` +
-    `the server's ${cpuPerRequest(cpu, count)}`,
+    `${errors.size === 0 ? 'no error' : `errors: ${[...errors].map(([error, n]) => `${error} ${n}`).join(', ')}`}; the server's ${cpuPerRequest(cpu, count)}`,
   );
 }
 
-/**
- * The floors under the open loop's reads and opens, once they all ended. An open's calls are copies
- * of the items a real open read and wrote (`items`), written under keys of their own, in the open's
- * order, with the one pair it sends at once (bench calls mode: GetItem 3, PutItem 3,
- * BatchWriteItem 1, UpdateItem 1, HeadObject 1; and the executor's PutItem 2). A read's are the
- * token's GetItem and the Query of the release's partition, of the releases the loop opened.
- */
-async function storeFloors(items: OpenItems, artifactKey: string, opened: string[]) {
+/** SDK clients for the floors, made as the server makes its own, warmed up (connected) before any clock starts. */
+async function floorClients(warmUp: { token: Item; artifactKey: string }) {
   const connection = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, endpoints: server.endpoints };
   const dynamo = createDocumentClient(connection);
   const s3 = createS3Client(connection);
+  await dynamo.send(new GetCommand({ TableName: LOCAL_TABLE, Key: keyOf(warmUp.token), ConsistentRead: true }));
+  await s3.send(new HeadObjectCommand({ Bucket: LOCAL_BUCKET, Key: warmUp.artifactKey }));
+  return { dynamo, s3, close: () => (dynamo.destroy(), s3.destroy()) };
+}
+type FloorClients = Awaited<ReturnType<typeof floorClients>>;
+
+/** A read's store calls: the token's GetItem and the one Query of the release's partition below its tail. */
+function readFloor({ dynamo }: FloorClients, token: Item, opened: string[]) {
+  return storeFloor('floor: a read\'s calls', 'the 2 calls of a read', READ_RATE, async (i) => {
+    await dynamo.send(new GetCommand({ TableName: LOCAL_TABLE, Key: keyOf(token), ConsistentRead: true }));
+    await dynamo.send(new QueryCommand({
+      TableName: LOCAL_TABLE,
+      KeyConditionExpression: 'pk = :pk AND sk < :tail',
+      ExpressionAttributeValues: { ':pk': keys.release(opened[i % opened.length]!).pk, ':tail': RELEASE_TAIL },
+      ConsistentRead: true,
+    }));
+  });
+}
+
+/**
+ * An open's store calls (bench calls mode: GetItem 3, PutItem 3, BatchWriteItem 1, UpdateItem 1,
+ * HeadObject 1; and the executor's PutItem 2), in the open's order, with the one group it sends at
+ * once and the conditions it writes with: the items a real open wrote (`items`), each copy under
+ * keys and index keys of its own, so that it still costs its index writes and no listing (nor the
+ * executor's search for running executions) ever finds it.
+ */
+function openFloor({ dynamo, s3 }: FloorClients, items: OpenItems, artifactKey: string) {
   const TableName = LOCAL_TABLE;
-  // Index keys too, under a partition of their own: the copies still cost their index writes, and no
-  // listing (nor the executor's search for running executions) ever finds them.
   const hidden = (item: Item, pk: string): Item => ({
     ...item,
     pk,
     ...(item.gsi1pk === undefined ? {} : { gsi1pk: `FLOOR#${String(item.gsi1pk)}` }),
     ...(item.gsi2pk === undefined ? {} : { gsi2pk: `FLOOR#${String(item.gsi2pk)}` }),
   });
-  const rekeyed = (item: Item, i: number) => hidden(item, `FLOOR#${i}#${String(item.pk)}`);
+  const get = (item: Item) => dynamo.send(new GetCommand({ TableName, Key: keyOf(item), ConsistentRead: true }));
   const putOnce = (Item: Item) => dynamo.send(new PutCommand({ TableName, Item, ConditionExpression: 'attribute_not_exists(pk)' }));
-  await storeFloor('floor: a read\'s calls', 'the 2 calls of a read', READ_RATE, async (i) => {
-    await dynamo.send(new GetCommand({ TableName, Key: keyOf(items.token) }));
-    await dynamo.send(new QueryCommand({
+  return storeFloor('floor: an open\'s calls', 'the 11 calls of an open', RATE, async (i) => {
+    const now = new Date().toISOString();
+    const claim = hidden(items.claim, `FLOOR#${i}#${String(items.claim.pk)}`);
+    await get(items.token);
+    await dynamo.send(new PutCommand({
       TableName,
-      KeyConditionExpression: 'pk = :pk AND sk < :tail',
-      ExpressionAttributeValues: { ':pk': keys.release(opened[i % opened.length]!).pk, ':tail': RELEASE_TAIL },
-      ConsistentRead: true,
+      Item: claim,
+      ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now OR (#status = :inProgress AND inProgressUntil < :now)',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':now': now, ':inProgress': 'in_progress' },
     }));
-  });
-  await storeFloor('floor: an open\'s calls', 'the 11 calls of an open', RATE, async (i) => {
-    await dynamo.send(new GetCommand({ TableName, Key: keyOf(items.token) }));
-    await putOnce(rekeyed(items.idempotency, i));
-    await Promise.all([
-      dynamo.send(new GetCommand({ TableName, Key: keyOf(items.app) })),
-      s3.send(new HeadObjectCommand({ Bucket: LOCAL_BUCKET, Key: artifactKey })),
-      dynamo.send(new GetCommand({ TableName, Key: keyOf(items.artifact) })),
-    ]);
+    await Promise.all([get(items.app), s3.send(new HeadObjectCommand({ Bucket: LOCAL_BUCKET, Key: artifactKey })), get(items.artifact)]);
     const partition = `REL#floor-${i}`;
     await dynamo.send(new BatchWriteCommand({
-      RequestItems: { [TableName]: [items.environment, items.event].map((item) => ({ PutRequest: { Item: hidden(item, partition) } })) },
+      RequestItems: { [TableName]: [items.environment, items.opened].map((item) => ({ PutRequest: { Item: hidden(item, partition) } })) },
     }));
     await putOnce(hidden(items.release, partition));
-    await putOnce(rekeyed(items.execution, i));
-    await dynamo.send(new PutCommand({ TableName, Item: { ...rekeyed(items.execution, i), sk: `EVENT#${i}` } }));
-    await dynamo.send(new PutCommand({ TableName, Item: { ...hidden(items.event, partition), sk: `EVENT#started-${i}` } }));
+    const execution = `FLOOR#${i}#${String(items.execution.pk)}`;
+    await putOnce(hidden(items.execution, execution));
+    await dynamo.send(new PutCommand({ TableName, Item: hidden(items.executionStarted, execution) }));
+    await putOnce(hidden(items.started, partition));
     await dynamo.send(new UpdateCommand({
       TableName,
-      Key: keyOf(rekeyed(items.idempotency, i)),
-      UpdateExpression: 'SET #state = :done, #response = :response',
-      ExpressionAttributeNames: { '#state': 'state', '#response': 'response' },
-      ExpressionAttributeValues: { ':done': 'done', ':response': { status: 202, body: { id: partition, status: 'pending' } } },
+      Key: keyOf(claim),
+      UpdateExpression: 'SET #status = :completed, #response = :response, expiresAt = :expiresAt, #ttl = :ttl',
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeNames: { '#status': 'status', '#response': 'response', '#ttl': 'ttl' },
+      ExpressionAttributeValues: { ':completed': 'completed', ':response': { status: 202, body: { id: partition, status: 'pending' } }, ':expiresAt': claim.expiresAt, ':ttl': claim.ttl },
     }));
   });
+}
+
+/**
+ * The items of one real open (`releaseId`, opened with an Idempotency-Key, ended since) as the open
+ * wrote them: the items that change after it (the release, its environment, the execution, the
+ * key's record) are put back in the state the open left them in, with the attributes it wrote.
+ */
+async function openItems(releaseId: string, sha256: string): Promise<OpenItems> {
+  const dynamo = createDocumentClient({ region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, endpoints: server.endpoints });
+  const TableName = LOCAL_TABLE;
+  const get = async (key: { pk: string; sk: string }) => {
+    const { Item } = await dynamo.send(new GetCommand({ TableName, Key: key, ConsistentRead: true }));
+    if (!Item) throw new Error(`no item ${key.pk} ${key.sk}`);
+    return Item;
+  };
+  // Scanned while the table is still small: one page holds them.
+  const only = async (prefix: string) => {
+    const { Items = [] } = await dynamo.send(new ScanCommand({
+      TableName,
+      FilterExpression: 'begins_with(pk, :prefix)',
+      ExpressionAttributeValues: { ':prefix': prefix },
+    }));
+    if (Items.length !== 1) throw new Error(`${Items.length} items under ${prefix}, not 1`);
+    return Items[0]!;
+  };
+  const typed = async (pk: string, type: string) => {
+    const { Items = [] } = await dynamo.send(new QueryCommand({
+      TableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :event)',
+      ExpressionAttributeValues: { ':pk': pk, ':event': 'EVENT#' },
+      ConsistentRead: true,
+    }));
+    const found = Items.find((item) => item.type === type);
+    if (!found) throw new Error(`no ${type} event under ${pk}`);
+    return found;
+  };
+  const pick = (item: Item, names: string[]) =>
+    Object.fromEntries(names.filter((name) => item[name] !== undefined).map((name) => [name, item[name]]));
+  const release = await get(keys.release(releaseId));
+  const environment = await get(keys.releaseEnv(releaseId, 'production'));
+  const executionKey = { pk: `EXEC#release:${releaseId}`, sk: 'META' };
+  const execution = await get(executionKey);
+  const claim = await only('IDEMPOTENCY#');
+  const items: OpenItems = {
+    token: await only('TOKEN#'),
+    app: await get(keys.app('bench')),
+    artifact: await get(keys.artifact('bench', sha256)),
+    // dynamo-idempotency-store.ts claimIdempotencyKey
+    claim: { ...pick(claim, ['pk', 'sk', 'key', 'requestHash', 'inProgressUntil', 'expiresAt', 'ttl']), status: 'in_progress' },
+    // dynamo-release-records.ts releaseItem, as releases.ts open makes the release
+    release: {
+      ...pick(release, ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk', 'id', 'app', 'version', 'artifact', 'description', 'openedBy', 'createdAt', 'config']),
+      status: 'pending',
+      updatedAt: release.createdAt,
+    },
+    environment: { ...pick(environment, ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'releaseId', 'app', 'environment', 'order']), status: 'pending' },
+    opened: await typed(keys.release(releaseId).pk, 'release.opened'),
+    started: await typed(keys.release(releaseId).pk, 'workflow.started'),
+    // executor.ts start and its first appendHistory
+    execution: {
+      ...pick(execution, ['pk', 'sk', 'executionId', 'machine', 'input', 'startedAt']),
+      status: 'RUNNING',
+      resumes: 0,
+      gsi1pk: 'EXECUTIONS#RUNNING',
+      gsi1sk: execution.executionId,
+    },
+    executionStarted: await typed(executionKey.pk, 'ExecutionStarted'),
+  };
   dynamo.destroy();
-  s3.destroy();
+  return items;
 }
 
 const dataDir = await mkdtemp(join(tmpdir(), 'slipway-bench-'));
@@ -294,45 +384,16 @@ try {
 
   if (MODE === 'open') {
     const rss = () => `${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`;
-    // For the floor (at the end), copies of the items a real open read and wrote, found while the
-    // table is small: one more open, with a key.
+    // For the floors: the items of a real open, one more with a key, once it ended.
     const keyed = await fetch(`${server.url}/v1/releases`, {
       method: 'POST',
       headers: { ...headers, 'idempotency-key': randomUUID() },
       body: JSON.stringify({ app: 'bench', version: 'floor', artifact }),
     });
     const { id: keyedId } = (await keyed.json()) as { id: string };
-    const dynamo = createDocumentClient({ region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, endpoints: server.endpoints });
-    const get = async (key: { pk: string; sk: string }) => {
-      const { Item } = await dynamo.send(new GetCommand({ TableName: LOCAL_TABLE, Key: key }));
-      if (!Item) throw new Error(`no item ${key.pk} ${key.sk}`);
-      return Item;
-    };
-    const firstOf = async (prefix: string) => {
-      const { Items = [] } = await dynamo.send(new ScanCommand({
-        TableName: LOCAL_TABLE,
-        FilterExpression: 'begins_with(pk, :prefix)',
-        ExpressionAttributeValues: { ':prefix': prefix },
-      }));
-      if (!Items[0]) throw new Error(`no item under ${prefix}`);
-      return Items[0];
-    };
-    const { Items: events = [] } = await dynamo.send(new QueryCommand({
-      TableName: LOCAL_TABLE,
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :event)',
-      ExpressionAttributeValues: { ':pk': keys.release(keyedId).pk, ':event': 'EVENT#' },
-    }));
-    const floorItems: OpenItems = {
-      token: await firstOf('TOKEN#'),
-      app: await get(keys.app('bench')),
-      artifact: await get(keys.artifact('bench', sha256)),
-      idempotency: await firstOf('IDEMPOTENCY#'),
-      release: await get(keys.release(keyedId)),
-      environment: await get(keys.releaseEnv(keyedId, 'production')),
-      event: events[0]!,
-      execution: await get({ pk: `EXEC#release:${keyedId}`, sk: 'META' }),
-    };
-    dynamo.destroy();
+    await allEnded();
+    const floorItems = await openItems(keyedId, sha256);
+    const clients = await floorClients({ token: floorItems.token, artifactKey: artifact.key });
 
     const idleBefore = process.memoryUsage().rss;
     console.log(`open loop; rss before ${rss()}`);
@@ -350,6 +411,11 @@ try {
     console.log('(the reads above ran while the opened releases went through their workflows; the same reads once they all ended:)');
     await allEnded();
     await openLoop('GET /v1/releases/{id}', { rate: READ_RATE, seconds: SECONDS, kind: 'read', ids: opened });
+    // The floors under those reads, at once (the same heap, the same table): the client's and HTTP's
+    // part, the same client reading /healthz (no auth, no store call, a body of a few bytes), and the
+    // store's, the read's calls bare.
+    await openLoop('floor: GET /healthz', { rate: READ_RATE, seconds: SECONDS, kind: 'health' });
+    await readFloor(clients, floorItems.token, opened);
     // V8 gives its heap back once the allocations stop for a while (its memory reducer): wait for it.
     const idle = process.memoryUsage().rss;
     const quiet = performance.now();
@@ -361,11 +427,9 @@ try {
     console.log(`rss ${((performance.now() - quiet) / 1000).toFixed(0)} s after the load ${rss()} (${(idle / 2 ** 20).toFixed(0)} MiB as it ended; ` +
       `${(idleBefore / 2 ** 20).toFixed(0)} MiB before the opens)`);
 
-    // Last, so that their garbage is not in the memory figures above: the floors. The client's and
-    // HTTP's part of a read, the same client reading /healthz (no store call)...
-    await openLoop('floor: GET /healthz', { rate: READ_RATE, seconds: SECONDS, kind: 'health' });
-    // ...and the store's part of a read and of an open.
-    await storeFloors(floorItems, artifact.key, opened);
+    // Last, so that its garbage is not in the memory figures above: the floor under the opens.
+    await openFloor(clients, floorItems, artifact.key);
+    clients.close();
   }
 
   const ids: string[] = [];
@@ -386,7 +450,7 @@ try {
   const memory = process.memoryUsage();
   console.log(
     `memory after: rss ${(memory.rss / 2 ** 20).toFixed(0)} MiB, heap used ${(memory.heapUsed / 2 ** 20).toFixed(0)} MiB ` +
-    `(this process: the API and the DynamoDB and S3 stand-ins${MODE === 'open' ? '' : ', and this client'})`,
+    `(this process: the API and the DynamoDB and S3 stand-ins${MODE === 'open' ? ', after the floors' : ', and this client'})`,
   );
 } finally {
   await server.close();
