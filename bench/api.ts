@@ -102,7 +102,10 @@ function cpuPerRequest(since: NodeJS.CpuUsage, count: number) {
 
 type Item = Record<string, unknown>;
 /** What a real open read (token, app, artifact) and wrote, as it wrote it (see openItems). */
-type OpenItems = Record<'token' | 'app' | 'artifact' | 'claim' | 'release' | 'environment' | 'opened' | 'started' | 'execution' | 'executionStarted', Item>;
+type OpenItems = Record<
+  'token' | 'app' | 'artifact' | 'claim' | 'response' | 'release' | 'environment' | 'opened' | 'started' | 'execution' | 'executionStarted',
+  Item
+>;
 const keyOf = (item: Item) => ({ pk: item.pk, sk: item.sk });
 
 /**
@@ -112,7 +115,9 @@ const keyOf = (item: Item) => ({ pk: item.pk, sk: item.sk });
  * costs at least with the store it must use, whatever Slipway does around it (HTTP, router, auth,
  * validation, workflow).
  */
-async function storeFloor(name: string, calls: string, rate: number, one: (i: number) => Promise<unknown>) {
+async function storeFloor(name: string, calls: string, rate: number, one: (i: number) => Promise<unknown>, warmUp: () => Promise<unknown>) {
+  // The stand-ins close an idle connection after 5 s: connect again right before the clock.
+  await warmUp();
   const cpu = process.cpuUsage();
   const count = Math.round(rate * SECONDS);
   const latencies: number[] = [];
@@ -137,19 +142,21 @@ async function storeFloor(name: string, calls: string, rate: number, one: (i: nu
   );
 }
 
-/** SDK clients for the floors, made as the server makes its own, warmed up (connected) before any clock starts. */
-async function floorClients(warmUp: { token: Item; artifactKey: string }) {
+/** SDK clients for the floors, made as the server makes its own; `warmUp` connects both. */
+function floorClients(token: Item, artifactKey: string) {
   const connection = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, endpoints: server.endpoints };
   const dynamo = createDocumentClient(connection);
   const s3 = createS3Client(connection);
-  await dynamo.send(new GetCommand({ TableName: LOCAL_TABLE, Key: keyOf(warmUp.token), ConsistentRead: true }));
-  await s3.send(new HeadObjectCommand({ Bucket: LOCAL_BUCKET, Key: warmUp.artifactKey }));
-  return { dynamo, s3, close: () => (dynamo.destroy(), s3.destroy()) };
+  const warmUp = () => Promise.all([
+    dynamo.send(new GetCommand({ TableName: LOCAL_TABLE, Key: keyOf(token), ConsistentRead: true })),
+    s3.send(new HeadObjectCommand({ Bucket: LOCAL_BUCKET, Key: artifactKey })),
+  ]);
+  return { dynamo, s3, warmUp, close: () => (dynamo.destroy(), s3.destroy()) };
 }
-type FloorClients = Awaited<ReturnType<typeof floorClients>>;
+type FloorClients = ReturnType<typeof floorClients>;
 
 /** A read's store calls: the token's GetItem and the one Query of the release's partition below its tail. */
-function readFloor({ dynamo }: FloorClients, token: Item, opened: string[]) {
+function readFloor({ dynamo, warmUp }: FloorClients, token: Item, opened: string[]) {
   return storeFloor('floor: a read\'s calls', 'the 2 calls of a read', READ_RATE, async (i) => {
     await dynamo.send(new GetCommand({ TableName: LOCAL_TABLE, Key: keyOf(token), ConsistentRead: true }));
     await dynamo.send(new QueryCommand({
@@ -158,7 +165,7 @@ function readFloor({ dynamo }: FloorClients, token: Item, opened: string[]) {
       ExpressionAttributeValues: { ':pk': keys.release(opened[i % opened.length]!).pk, ':tail': RELEASE_TAIL },
       ConsistentRead: true,
     }));
-  });
+  }, warmUp);
 }
 
 /**
@@ -168,7 +175,7 @@ function readFloor({ dynamo }: FloorClients, token: Item, opened: string[]) {
  * keys and index keys of its own, so that it still costs its index writes and no listing (nor the
  * executor's search for running executions) ever finds it.
  */
-function openFloor({ dynamo, s3 }: FloorClients, items: OpenItems, artifactKey: string) {
+function openFloor({ dynamo, s3, warmUp }: FloorClients, items: OpenItems, artifactKey: string) {
   const TableName = LOCAL_TABLE;
   const hidden = (item: Item, pk: string): Item => ({
     ...item,
@@ -205,9 +212,9 @@ function openFloor({ dynamo, s3 }: FloorClients, items: OpenItems, artifactKey: 
       UpdateExpression: 'SET #status = :completed, #response = :response, expiresAt = :expiresAt, #ttl = :ttl',
       ConditionExpression: 'attribute_exists(pk)',
       ExpressionAttributeNames: { '#status': 'status', '#response': 'response', '#ttl': 'ttl' },
-      ExpressionAttributeValues: { ':completed': 'completed', ':response': { status: 202, body: { id: partition, status: 'pending' } }, ':expiresAt': claim.expiresAt, ':ttl': claim.ttl },
+      ExpressionAttributeValues: { ':completed': 'completed', ':response': items.response, ':expiresAt': claim.expiresAt, ':ttl': claim.ttl },
     }));
-  });
+  }, warmUp);
 }
 
 /**
@@ -257,6 +264,8 @@ async function openItems(releaseId: string, sha256: string): Promise<OpenItems> 
     artifact: await get(keys.artifact('bench', sha256)),
     // dynamo-idempotency-store.ts claimIdempotencyKey
     claim: { ...pick(claim, ['pk', 'sk', 'key', 'requestHash', 'inProgressUntil', 'expiresAt', 'ttl']), status: 'in_progress' },
+    // completeIdempotencyKey: the open's answer as it stored it
+    response: claim.response as Item,
     // dynamo-release-records.ts releaseItem, as releases.ts open makes the release
     release: {
       ...pick(release, ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk', 'id', 'app', 'version', 'artifact', 'description', 'openedBy', 'createdAt', 'config']),
@@ -390,10 +399,11 @@ try {
       headers: { ...headers, 'idempotency-key': randomUUID() },
       body: JSON.stringify({ app: 'bench', version: 'floor', artifact }),
     });
+    if (keyed.status !== 202) throw new Error(`the floor's open answered ${keyed.status}: ${await keyed.text()}`);
     const { id: keyedId } = (await keyed.json()) as { id: string };
     await allEnded();
     const floorItems = await openItems(keyedId, sha256);
-    const clients = await floorClients({ token: floorItems.token, artifactKey: artifact.key });
+    const clients = floorClients(floorItems.token, artifact.key);
 
     const idleBefore = process.memoryUsage().rss;
     console.log(`open loop; rss before ${rss()}`);
@@ -416,15 +426,16 @@ try {
     // store's, the read's calls bare.
     await openLoop('floor: GET /healthz', { rate: READ_RATE, seconds: SECONDS, kind: 'health' });
     await readFloor(clients, floorItems.token, opened);
-    // V8 gives its heap back once the allocations stop for a while (its memory reducer): wait for it.
+    // V8 gives its heap back once the allocations stop for a while (its memory reducer): wait for it,
+    // from the end of the reads and their floors.
     const idle = process.memoryUsage().rss;
     const quiet = performance.now();
     await new Promise((resolve) => setTimeout(resolve, 5000));
-    console.log(`rss 5 s after the load ${rss()}`);
+    console.log(`rss 5 s after the reads and their floors ${rss()}`);
     while (process.memoryUsage().rss > idleBefore * 1.1 && performance.now() - quiet < 120_000) {
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
-    console.log(`rss ${((performance.now() - quiet) / 1000).toFixed(0)} s after the load ${rss()} (${(idle / 2 ** 20).toFixed(0)} MiB as it ended; ` +
+    console.log(`rss ${((performance.now() - quiet) / 1000).toFixed(0)} s after them ${rss()} (${(idle / 2 ** 20).toFixed(0)} MiB as they ended; ` +
       `${(idleBefore / 2 ** 20).toFixed(0)} MiB before the opens)`);
 
     // Last, so that its garbage is not in the memory figures above: the floor under the opens.
