@@ -10,10 +10,10 @@
  * may lie. BENCH_MODE=calls: the AWS calls the API function makes for one open and one read, by
  * operation (the executor's journal, Step Functions' part on AWS, is not counted).
  *
- * Beside the open loop, the floors under it, in the same run: the same client reading /healthz (its
- * and HTTP's part of a read), and the DynamoDB and S3 calls of one open and of one read, sent bare
- * through the same SDK clients to the same stand-ins at the same rates, with none of Slipway's code
- * around them (the store's part).
+ * Beside the open loop, the floors under it, in the same run: the same client reading /healthz (a
+ * lower bound of its and HTTP's part of a read), and the DynamoDB and S3 calls of one read and of
+ * one open, sent bare through SDK clients made as the server's are, to the same stand-ins at the
+ * same rates, with none of Slipway's code around them (the store's part).
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
@@ -130,7 +130,10 @@ async function storeFloor(name: string, calls: string, rate: number, one: (i: nu
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     pending.push(one(i).then(
       () => void latencies.push(performance.now() - scheduled),
-      (error: Error) => void errors.set(error.name, (errors.get(error.name) ?? 0) + 1),
+      (error: unknown) => {
+        const name = error instanceof Error ? error.name : String(error);
+        errors.set(name, (errors.get(name) ?? 0) + 1);
+      },
     ));
   }
   await Promise.all(pending);
