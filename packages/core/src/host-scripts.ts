@@ -541,6 +541,8 @@ start_partial() {
 unpack_pass() {
   local mode=$1 input=0 hash_pid names_pid="" listing_pid="" inflating=2
   local -a statuses fifos=()
+  # The one unpacking tar of every pipeline below, kept inside $PARTIAL as the comment above says.
+  local -a extract=(tar -x -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir)
   shift
   if [ "$mode" = file ] && [ -e /dev/fd/3 ]; then
     if [ ! -f /dev/fd/3 ] || [ ! /dev/fd/3 -ef /dev/fd/4 ]; then return; fi
@@ -575,21 +577,21 @@ unpack_pass() {
   {
     if [ "$mode" = file ] && [ "$ARTIFACT_CHECKED" = yes ]; then
       "$GUNZIP" -dc <&4 2>> "$WORK.errors" |
-        LC_ALL=C tar -x -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir 2>> "$WORK.errors"
+        LC_ALL=C "\${extract[@]}" 2>> "$WORK.errors"
       statuses=("\${PIPESTATUS[@]}") inflating=0
     elif [ "$mode" = file ]; then
       "$GUNZIP" -dc <&4 2>> "$WORK.errors" |
         (trap '' PIPE; exec tee -- "$WORK.names-fifo" "$WORK.listing-fifo" 2> /dev/null) |
-        tar -x -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir 2>> "$WORK.errors"
+        "\${extract[@]}" 2>> "$WORK.errors"
       statuses=("\${PIPESTATUS[@]}") inflating=0
     elif [ "$ARTIFACT_CHECKED" = yes ]; then
       "$@" <&"$input" | (trap '' PIPE; exec tee -- "$WORK.hash-fifo") | "$GUNZIP" -dc 2>> "$WORK.errors" |
-        LC_ALL=C tar -x -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir 2>> "$WORK.errors"
+        LC_ALL=C "\${extract[@]}" 2>> "$WORK.errors"
       statuses=("\${PIPESTATUS[@]}")
     else
       "$@" <&"$input" | (trap '' PIPE; exec tee -- "$WORK.hash-fifo") | "$GUNZIP" -dc 2>> "$WORK.errors" |
         (trap '' PIPE; exec tee -- "$WORK.names-fifo" "$WORK.listing-fifo" 2> /dev/null) |
-        tar -x -C "$PARTIAL" --no-same-owner --no-same-permissions --no-overwrite-dir 2>> "$WORK.errors"
+        "\${extract[@]}" 2>> "$WORK.errors"
       statuses=("\${PIPESTATUS[@]}")
     fi
   } || true
