@@ -26,6 +26,7 @@ import { BatchWriteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, U
 import { type AttributedCall, createCallAttribution, createDocumentClient, createS3Client, keys, RELEASE_TAIL } from '@slipway/aws';
 import { isTerminal, type ReleaseStatus } from '@slipway/core';
 import { LOCAL_BUCKET, LOCAL_CREDENTIALS, LOCAL_REGION, LOCAL_TABLE, startDevServer } from '@slipway/local';
+import { runOpenLoop } from './open-loop.mjs';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
@@ -119,29 +120,16 @@ async function storeFloor(name: string, calls: string, rate: number, one: (i: nu
   // The stand-ins close an idle connection after 5 s: connect again right before the clock.
   await warmUp();
   const cpu = process.cpuUsage();
-  const count = Math.round(rate * SECONDS);
-  const latencies: number[] = [];
-  const errors = new Map<string, number>();
-  const started = performance.now();
-  const pending: Promise<void>[] = [];
-  for (let i = 0; i < count; i++) {
-    const scheduled = started + (i * 1000) / rate;
-    const wait = scheduled - performance.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    pending.push(one(i).then(
-      () => void latencies.push(performance.now() - scheduled),
-      (error: unknown) => {
-        const name = error instanceof Error ? error.name : String(error);
-        errors.set(name, (errors.get(name) ?? 0) + 1);
-      },
-    ));
-  }
-  await Promise.all(pending);
-  latencies.sort((a, b) => a - b);
+  const { latencies, tally } = await runOpenLoop(rate, SECONDS, async (i) => {
+    await one(i);
+    return 'ok';
+  });
+  const count = latencies.length;
+  const errors = Object.entries(tally).filter(([answer]) => answer !== 'ok');
   console.log(
     `${name.padEnd(22)} offered ${rate}/s for ${SECONDS} s: ${calls}, bare, ${count} times; ` +
     `p50 ${percentile(latencies, 50).toFixed(1)} ms  p99 ${percentile(latencies, 99).toFixed(1)} ms  max ${(latencies.at(-1) ?? 0).toFixed(0)} ms; ` +
-    `${errors.size === 0 ? 'no error' : `errors: ${[...errors].map(([error, n]) => `${error} ${n}`).join(', ')}`}; the server's ${cpuPerRequest(cpu, count)}`,
+    `${errors.length === 0 ? 'no error' : errors.map(([error, n]) => `${error}: ${n}`).join(', ')}; the server's ${cpuPerRequest(cpu, count)}`,
   );
 }
 

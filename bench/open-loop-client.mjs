@@ -2,11 +2,11 @@
 // loop the bench reports are the server's alone, and a request's latency is what a client sees.
 // Told on its standard input (one JSON text: the ids of thousands of releases do not fit in an
 // environment variable) where to send what: { url, token, rate, seconds, kind: 'open' | 'read' |
-// 'health', app, artifact, ids }. It sends `rate` requests a second for `seconds`, each at its
-// scheduled time whatever the answers, counts each latency from that scheduled time (a server that
-// falls behind cannot hide it), and prints one JSON line: latencies (sorted), answers by status,
-// elapsed seconds, and the ids of the releases answered 202.
+// 'health', app, artifact, ids }. It sends `rate` requests a second for `seconds` (open-loop.mjs:
+// each at its scheduled time, its latency counted from then) and prints one JSON line: latencies
+// (sorted), answers by status, elapsed seconds, and the ids of the releases answered 202.
 import { randomUUID } from 'node:crypto';
+import { runOpenLoop } from './open-loop.mjs';
 
 let input = '';
 for await (const chunk of process.stdin) input += chunk;
@@ -39,31 +39,10 @@ const warmUp = await fetch(`${url}/healthz`);
 await warmUp.arrayBuffer();
 if (!warmUp.ok) throw new Error(`the server answered its health check ${warmUp.status}`);
 
-const count = Math.round(rate * seconds);
-const latencies = [];
-const statuses = {};
 const opened = [];
-const started = performance.now();
-const pending = [];
-for (let i = 0; i < count; i++) {
-  const scheduled = started + (i * 1000) / rate;
-  const wait = scheduled - performance.now();
-  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-  pending.push(
-    send(i).then(
-      ({ status, id }) => {
-        latencies.push(performance.now() - scheduled);
-        statuses[status] = (statuses[status] ?? 0) + 1;
-        if (id) opened.push(id);
-      },
-      (error) => {
-        latencies.push(performance.now() - scheduled);
-        const key = `error ${error.message}`;
-        statuses[key] = (statuses[key] ?? 0) + 1;
-      },
-    ),
-  );
-}
-await Promise.all(pending);
-latencies.sort((a, b) => a - b);
-process.stdout.write(`${JSON.stringify({ latencies, statuses, elapsed: (performance.now() - started) / 1000, opened })}\n`);
+const { latencies, tally: statuses, elapsed } = await runOpenLoop(rate, seconds, async (i) => {
+  const { status, id } = await send(i);
+  if (id) opened.push(id);
+  return status;
+});
+process.stdout.write(`${JSON.stringify({ latencies, statuses, elapsed, opened })}\n`);
